@@ -1,0 +1,86 @@
+# berth: one non-recursive Makefile. `make` builds build/berth; `make check` is the test
+# command CI runs. Variants build into their own directory (O=...), so a sanitized build
+# never mixes objects with the release one.
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+O         ?= build
+SANITIZE  ?=
+CC        ?= cc
+PYTHON    ?= /usr/bin/python3
+
+PKGS      := jansson yaml-0.1
+WARNINGS  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+             -Wformat=2 -Wvla -Wimplicit-fallthrough -Wno-format-nonliteral
+HARDEN    := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -fcf-protection
+CFLAGS    ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -Irunner -Iexecutors \
+             -DBERTH_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
+TIDY_FLAGS = -std=c11 -D_GNU_SOURCE -Irunner -Iexecutors -DBERTH_VERSION='"$(VERSION)"'
+LDLIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDFLAGS   ?= -pie -Wl,-z,relro,-z,now
+
+ifneq ($(SANITIZE),)
+  CFLAGS  := -O1 -g -fno-omit-frame-pointer
+  ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=$(SANITIZE)
+else
+  ALL_CFLAGS += $(HARDEN)
+endif
+
+# Every module but main.c: unit tests link against these.
+LIB_SRC := $(filter-out runner/main.c,$(wildcard runner/*.c)) $(wildcard executors/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
+BIN     := $(O)/berth
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+
+.PHONY: all deps check unit e2e lint demo bench install clean
+all: $(BIN)
+
+$(O)/%.o: %.c $(wildcard runner/*.h executors/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BIN): $(O)/runner/main.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# Installs the Debian packages the build and the tests need; a no-op when all are present.
+deps:
+	@scripts/deps.sh
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+e2e: $(BIN)
+	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/e2e
+
+# The test command: deps, a sanitized build, unit and e2e tests against it, lint.
+check: deps
+	$(MAKE) O=build/san SANITIZE=address,undefined all unit e2e
+	$(MAKE) lint
+
+lint:
+	clang-format --dry-run --Werror runner/*.[ch] executors/*.[ch] tests/unit/*.c
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	  --inline-suppr --suppress=missingIncludeSystem -Irunner -Iexecutors runner executors
+	clang-tidy --quiet runner/*.c executors/*.c -- $(TIDY_FLAGS)
+
+demo: deps $(BIN)
+	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/e2e/runner.py --demo
+
+bench: deps $(BIN)
+	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py
+
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/berth
+	install -D -m 0644 docs/berth.1 $(DESTDIR)$(PREFIX)/share/man/man1/berth.1
+	install -D -m 0644 examples/berth.yaml $(DESTDIR)$(PREFIX)/share/doc/berth/berth.yaml.example
+
+clean:
+	rm -rf build

@@ -1,0 +1,51 @@
+/* The plain backend: `bash SCRIPT` as the runner's own user, in its own process group. */
+#include "executor.h"
+
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Finds bash on PATH the way execvp will, so prepare fails before any script does. */
+static int shell_check(void)
+{
+	const char *path = getenv("PATH");
+	char *dirs, *dir, *save = NULL;
+	int found = 0;
+
+	if (!path || !*path)
+		path = "/usr/bin:/bin";
+	dirs = strdup(path);
+	if (!dirs)
+		return error("out of memory");
+	for (dir = strtok_r(dirs, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+		char *candidate = NULL;
+
+		if (asprintf(&candidate, "%s/bash", *dir ? dir : ".") < 0)
+			break;
+		found = access(candidate, X_OK) == 0;
+		free(candidate);
+	}
+	free(dirs);
+	if (!found)
+		return error("executor 'shell' needs bash, and none is on PATH '%s': install bash "
+			     "(apt-get install bash)",
+			     path);
+	return 0;
+}
+
+static int shell_command(struct strvec *argv, const char *script, const struct workspace *ws)
+{
+	(void)ws;
+	if (strvec_push(argv, "bash") < 0 || strvec_push(argv, script) < 0)
+		return -1;
+	return 0;
+}
+
+const struct executor executor_shell = {
+	.name = "shell",
+	.check = shell_check,
+	.command = shell_command,
+};

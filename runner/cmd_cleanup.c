@@ -1,0 +1,47 @@
+/*
+ * `berth cleanup`: ends the job's processes and removes its workspace. Idempotent: the runner
+ * calls it after every failed prepare attempt and at the end, also when nothing was created,
+ * and possibly while a canceled `run` is still dying. Its output reaches the runner's own log
+ * unmasked: it names paths and counts, never variables.
+ */
+#include "commands.h"
+#include "context.h"
+#include "env.h"
+#include "log.h"
+#include "proc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+enum berth_result cmd_cleanup(int argc, char **argv, const char *settings_file)
+{
+	enum berth_result r;
+	struct context ctx;
+	char *marker = NULL;
+	int killed;
+
+	(void)argv;
+	if (argc != 1) {
+		error("usage: berth cleanup");
+		return BERTH_SYSTEM_FAILURE;
+	}
+	r = context_load(&ctx, settings_file);
+	if (r != BERTH_OK)
+		return r;
+	if (asprintf(&marker, "%s=%s", JOB_MARKER, ctx.ws.dir) < 0) {
+		marker = NULL;
+		r = BERTH_SYSTEM_FAILURE;
+		goto out;
+	}
+	killed = proc_kill_marked(marker, ctx.settings.kill_grace);
+	if (killed > 0)
+		info("job %s: ended %d leftover process(es)", ctx.job.id, killed);
+	if (killed < 0 || workspace_remove(&ctx.ws) < 0) {
+		r = BERTH_SYSTEM_FAILURE;
+		goto out;
+	}
+out:
+	free(marker);
+	context_release(&ctx);
+	return r;
+}

@@ -1,0 +1,29 @@
+/* `berth prepare`: the job's workspace, and a check that its executor can run here. */
+#include "commands.h"
+#include "context.h"
+#include "executor.h"
+#include "log.h"
+
+enum berth_result cmd_prepare(int argc, char **argv, const char *settings_file)
+{
+	const struct executor *ex;
+	struct context ctx;
+	enum berth_result r;
+
+	(void)argv;
+	if (argc != 1) {
+		error("usage: berth prepare");
+		return BERTH_SYSTEM_FAILURE;
+	}
+	r = context_load(&ctx, settings_file);
+	if (r != BERTH_OK)
+		return r;
+	ex = executor_find(ctx.settings.executor);
+	if (!ex || ex->check() < 0 || workspace_create(&ctx.ws, &ctx.job) < 0)
+		r = BERTH_SYSTEM_FAILURE;
+	else
+		info("job %s ready in %s (berth %s, executor %s)", ctx.job.id, ctx.ws.dir,
+		     BERTH_VERSION, ex->name);
+	context_release(&ctx);
+	return r;
+}

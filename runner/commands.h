@@ -1,0 +1,15 @@
+/* One file per command (cmd_<name>.c); main.c holds the table. */
+#ifndef COMMANDS_H
+#define COMMANDS_H
+
+#include "berth.h"
+
+/* argv[0] is the command's name; `settings_file` is --config FILE, or NULL. */
+typedef enum berth_result (*command_fn)(int argc, char **argv, const char *settings_file);
+
+enum berth_result cmd_config(int argc, char **argv, const char *settings_file);
+enum berth_result cmd_prepare(int argc, char **argv, const char *settings_file);
+enum berth_result cmd_run(int argc, char **argv, const char *settings_file);
+enum berth_result cmd_cleanup(int argc, char **argv, const char *settings_file);
+
+#endif

@@ -1,0 +1,19 @@
+/* The environment a stage script runs in. */
+#ifndef ENV_H
+#define ENV_H
+
+#include "strvec.h"
+
+struct workspace;
+
+/* The name whose "NAME=<workspace>" entry marks every process of a job, for cleanup. */
+#define JOB_MARKER "BERTH_JOB_DIR"
+
+/*
+ * The runner's environment `in` minus what is berth's alone (the response file with the job
+ * token, the exit-code protocol, CUSTOM_ENV_*: the script exports the job's variables itself),
+ * plus the job's workspace: BERTH_JOB_DIR and TMPDIR.
+ */
+int stage_env(struct strvec *out, char *const *in, const struct workspace *ws);
+
+#endif

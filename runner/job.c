@@ -1,0 +1,206 @@
+#include "job.h"
+
+#include "log.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Response files carry the whole job (steps, variables): generous, but not unbounded. */
+#define RESPONSE_MAX_SIZE (64 << 20)
+#define PROJECT_PATH_MAX  255
+
+int job_valid_id(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > 19)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+	return 0;
+}
+
+static int valid_path_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '-' || c == '.';
+}
+
+/* GitLab paths: parts of [A-Za-z0-9_.-], none empty, none starting with '.' or '-'. */
+int job_valid_project_path(const char *s)
+{
+	size_t n = strlen(s), i, part = 0;
+
+	if (n == 0 || n > PROJECT_PATH_MAX)
+		return -1;
+	for (i = 0; i <= n; i++) {
+		char c = s[i];
+
+		if (c == '/' || c == '\0') {
+			if (part == 0)
+				return -1;
+			part = 0;
+			continue;
+		}
+		if (!valid_path_char(c) || (part == 0 && (c == '.' || c == '-')))
+			return -1;
+		part++;
+	}
+	return 0;
+}
+
+/* A field of the response file: its source name for messages, and its value. */
+struct field {
+	const char *json_path; /* for messages */
+	const char *key;       /* in the response file's top level, or in job_info */
+	int in_job_info;
+	int numeric; /* a JSON integer, else a JSON string */
+	const char *env;
+	int (*valid)(const char *);
+	const char *rule;
+	char **out;
+};
+
+static char *integer_text(json_t *v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	return strdup(buf);
+}
+
+/* Takes one field from the response file; 1 when found, 0 when absent, -1 when bad. */
+static int from_response(const struct field *f, json_t *v, const char *file)
+{
+	char *text;
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (f->numeric && json_is_integer(v) && json_integer_value(v) > 0)
+		text = integer_text(v);
+	else if (!f->numeric && json_is_string(v))
+		text = strdup(json_string_value(v));
+	else
+		return error("invalid %s in JOB_RESPONSE_FILE '%s': %s; the runner sent a job "
+			     "berth cannot use",
+			     f->json_path, file, f->rule);
+	if (!text)
+		return error("out of memory");
+	if (f->valid(text) < 0) {
+		/* Names the bad value: it is an id or a path, never a secret. */
+		error("invalid %s '%s' in JOB_RESPONSE_FILE '%s': %s", f->json_path, text, file,
+		      f->rule);
+		free(text);
+		return -1;
+	}
+	*f->out = text;
+	return 1;
+}
+
+static int from_env(const struct field *f)
+{
+	const char *v = getenv(f->env);
+
+	if (!v || !*v)
+		return 0;
+	if (f->valid(v) < 0)
+		return error("invalid %s '%s': %s; fix the job's variables", f->env, v, f->rule);
+	*f->out = strdup(v);
+	return *f->out ? 1 : error("out of memory");
+}
+
+static json_t *load_response(const char *file)
+{
+	json_error_t jerr;
+	struct stat st;
+	json_t *root;
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		error_errno("cannot open JOB_RESPONSE_FILE '%s'", file);
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > RESPONSE_MAX_SIZE) {
+		close(fd);
+		error("cannot read JOB_RESPONSE_FILE '%s': not a regular file under 64 MiB", file);
+		return NULL;
+	}
+	root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+	close(fd);
+	if (!root) {
+		/* jansson's text quotes no input beyond a token; the position is what helps. */
+		error("cannot parse JOB_RESPONSE_FILE '%s': line %d column %d: %s", file, jerr.line,
+		      jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		error("cannot parse JOB_RESPONSE_FILE '%s': not a JSON object", file);
+		return NULL;
+	}
+	return root;
+}
+
+enum berth_result job_load(struct job *job)
+{
+	static const char *id_rule = "must be 1 to 19 decimal digits";
+	static const char *path_rule = "must be a GitLab project path such as 'group/project' "
+				       "(letters, digits, '_', '-', '.'; no '..', no leading '/')";
+	const struct field fields[] = {
+		{"id", "id", 0, 1, "CUSTOM_ENV_CI_JOB_ID", job_valid_id, id_rule, &job->id},
+		{"job_info.project_id", "project_id", 1, 1, "CUSTOM_ENV_CI_PROJECT_ID",
+		 job_valid_id, id_rule, &job->project_id},
+		{"job_info.project_full_path", "project_full_path", 1, 0,
+		 "CUSTOM_ENV_CI_PROJECT_PATH", job_valid_project_path, path_rule,
+		 &job->project_path},
+	};
+	const char *file = getenv("JOB_RESPONSE_FILE");
+	json_t *root = NULL, *info = NULL;
+	enum berth_result ret = BERTH_OK;
+	size_t i;
+
+	memset(job, 0, sizeof(*job));
+	if (file && *file) {
+		root = load_response(file);
+		if (!root)
+			return BERTH_SYSTEM_FAILURE;
+		info = json_object_get(root, "job_info");
+	}
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]) && ret == BERTH_OK; i++) {
+		const struct field *f = &fields[i];
+		int got = 0;
+
+		if (root)
+			got = from_response(
+				f, json_object_get(f->in_job_info ? info : root, f->key), file);
+		if (got < 0)
+			ret = BERTH_SYSTEM_FAILURE;
+		else if (got == 0 && from_env(f) < 0)
+			ret = BERTH_BUILD_FAILURE;
+	}
+	json_decref(root);
+	if (ret == BERTH_OK && !job->id) {
+		error("no job id: JOB_RESPONSE_FILE and CUSTOM_ENV_CI_JOB_ID are unset; berth "
+		      "stages "
+		      "are run by GitLab Runner's custom executor");
+		ret = BERTH_SYSTEM_FAILURE;
+	}
+	if (ret != BERTH_OK)
+		job_release(job);
+	return ret;
+}
+
+void job_release(struct job *job)
+{
+	free(job->id);
+	free(job->project_id);
+	free(job->project_path);
+	memset(job, 0, sizeof(*job));
+}

@@ -1,0 +1,18 @@
+/*
+ * Messages for people. Everything goes to stderr: during `config` stdout carries only JSON,
+ * and in the other stages stderr reaches the job log just the same. Messages are lowercase,
+ * failure first, subject quoted (git's CodingGuidelines). Never pass a secret.
+ */
+#ifndef LOG_H
+#define LOG_H
+
+#include <stdarg.h>
+
+/* Prints "berth: error: ..." and returns -1, so `return error(...)` reports and fails. */
+int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* error() with ": strerror(errno)" appended. */
+int error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

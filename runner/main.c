@@ -1,0 +1,100 @@
+/*
+ * berth: a GitLab Runner custom-executor driver. This file holds the command table and is the
+ * only place where a command's result becomes the runner's exit code.
+ */
+#include "berth.h"
+#include "commands.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct command {
+	const char *name;
+	command_fn fn;
+	const char *help;
+};
+
+static const struct command commands[] = {
+	{"config", cmd_config, "print the runner's config JSON (config_exec)"},
+	{"prepare", cmd_prepare, "create the job's workspace (prepare_exec)"},
+	{"run", cmd_run, "SCRIPT STAGE: run one stage script (run_exec)"},
+	{"cleanup", cmd_cleanup, "end the job's processes, remove its workspace (cleanup_exec)"},
+};
+
+static void usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "usage: berth [--config FILE] COMMAND [ARGS...]\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+	fprintf(out, "\nsettings: --config FILE, else $BERTH_CONFIG, else /etc/berth/berth.yaml "
+		     "when present, else defaults (berth config --show-settings)\n");
+}
+
+/* The runner names its exit codes; by hand they are the conventional 1 and 2. */
+static int exit_code(const char *name, int fallback)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return fallback;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n < 1 || n > 255) {
+		warning("ignoring %s='%s': not an exit code from 1 to 255", name, v);
+		return fallback;
+	}
+	return (int)n;
+}
+
+static int to_exit_code(enum berth_result r)
+{
+	switch (r) {
+	case BERTH_OK:
+		return 0;
+	case BERTH_BUILD_FAILURE:
+		return exit_code("BUILD_FAILURE_EXIT_CODE", 1);
+	case BERTH_SYSTEM_FAILURE:
+		break;
+	}
+	return exit_code("SYSTEM_FAILURE_EXIT_CODE", 2);
+}
+
+int main(int argc, char **argv)
+{
+	const char *settings_file = NULL;
+	size_t i;
+	int arg = 1;
+
+	/* Secrets are written by berth alone: nothing it creates is readable by others. */
+	umask(077);
+	if (arg + 1 < argc && !strcmp(argv[arg], "--config")) {
+		settings_file = argv[arg + 1];
+		arg += 2;
+	}
+	if (arg >= argc) {
+		usage(stderr);
+		return to_exit_code(BERTH_SYSTEM_FAILURE);
+	}
+	if (!strcmp(argv[arg], "--help") || !strcmp(argv[arg], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[arg], "--version")) {
+		printf("berth %s\n", BERTH_VERSION);
+		return 0;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[arg], commands[i].name))
+			return to_exit_code(commands[i].fn(argc - arg, argv + arg, settings_file));
+	error("unknown command '%s'", argv[arg]);
+	usage(stderr);
+	return to_exit_code(BERTH_SYSTEM_FAILURE);
+}

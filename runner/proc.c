@@ -1,0 +1,355 @@
+#include "proc.h"
+
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Signal handlers only note the signal and wake the wait loop through this pipe. */
+static volatile sig_atomic_t stop_requested;
+static int wake_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	char c = 0;
+
+	if (sig == SIGTERM || sig == SIGINT)
+		stop_requested = 1;
+	if (write(wake_pipe[1], &c, 1) < 0) {
+		/* the pipe is full: the loop is awake already */
+	}
+	errno = saved;
+}
+
+static int install_handlers(void)
+{
+	struct sigaction sa;
+
+	if (wake_pipe[0] >= 0)
+		return 0;
+	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return error_errno("cannot create a pipe");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
+	    sigaction(SIGCHLD, &sa, NULL) < 0)
+		return error_errno("cannot install signal handlers");
+	return 0;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleeps until a signal arrives or `timeout_ms` passes (-1: no timeout). */
+static void wait_event(long long timeout_ms)
+{
+	struct pollfd pfd = {wake_pipe[0], POLLIN, 0};
+	char buf[64];
+
+	if (timeout_ms > INT_MAX)
+		timeout_ms = INT_MAX;
+	if (poll(&pfd, 1, (int)timeout_ms) > 0)
+		while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
+			;
+}
+
+/* Runs in the child between fork and exec: async-signal-safe calls only. */
+static void child(const struct proc *p, int err_fd)
+{
+	int e, null_fd;
+
+	setpgid(0, 0);
+	signal(SIGPIPE, SIG_DFL);
+	null_fd = open("/dev/null", O_RDONLY);
+	if (null_fd < 0 || dup2(null_fd, 0) < 0)
+		goto fail;
+	if (null_fd > 2)
+		close(null_fd);
+	execvpe(p->argv[0], p->argv, p->env);
+fail:
+	e = errno;
+	if (write(err_fd, &e, sizeof(e)) < 0) {
+		/* nothing left to tell anyone */
+	}
+	_exit(127);
+}
+
+int proc_start(struct proc *p)
+{
+	int err_pipe[2], child_errno = 0;
+	ssize_t n;
+
+	if (install_handlers() < 0)
+		return -1;
+	/* Orphans of the script become our children, so none escapes the end-of-stage sweep. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		return error_errno("cannot become a subreaper");
+	if (pipe2(err_pipe, O_CLOEXEC) < 0)
+		return error_errno("cannot create a pipe");
+	p->pid = fork();
+	if (p->pid < 0) {
+		close(err_pipe[0]);
+		close(err_pipe[1]);
+		return error_errno("cannot start '%s'", p->argv[0]);
+	}
+	if (p->pid == 0)
+		child(p, err_pipe[1]);
+	close(err_pipe[1]);
+	setpgid(p->pid, p->pid); /* both sides set it: no window where a signal misses */
+	do
+		n = read(err_pipe[0], &child_errno, sizeof(child_errno));
+	while (n < 0 && errno == EINTR);
+	close(err_pipe[0]);
+	if (n > 0) {
+		waitpid(p->pid, NULL, 0);
+		p->pid = 0;
+		errno = child_errno;
+		return error_errno("cannot run '%s'", p->argv[0]);
+	}
+	return 0;
+}
+
+/* A decimal pid at the start of `s`, ended by a space or the string's end. */
+static int parse_pid(const char *s, pid_t *pid)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno || end == s || (*end && *end != ' ') || n < 0 || n > INT_MAX)
+		return -1;
+	*pid = (pid_t)n;
+	return 0;
+}
+
+/* Parses /proc/PID/stat past the command name, which may hold spaces and parentheses. */
+static int read_stat(pid_t pid, char *state, pid_t *ppid)
+{
+	char path[64], buf[512], *end;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* After the name: " S PPID ...". */
+	end = strrchr(buf, ')');
+	if (!end || end[1] != ' ' || !end[2] || end[3] != ' ')
+		return -1;
+	*state = end[2];
+	return parse_pid(end + 4, ppid);
+}
+
+typedef int (*pid_visitor)(pid_t pid, void *data);
+
+/* Calls `visit` for every process but this one; stops early when it returns non-zero. */
+static int each_process(pid_visitor visit, void *data)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t self = getpid();
+	int ret = 0;
+
+	if (!d)
+		return error_errno("cannot list processes in '/proc'");
+	while (!ret && (e = readdir(d))) {
+		pid_t pid;
+
+		if (parse_pid(e->d_name, &pid) < 0)
+			continue;
+		if (pid != self)
+			ret = visit(pid, data);
+	}
+	closedir(d);
+	return ret;
+}
+
+static int signal_if_child(pid_t pid, void *data)
+{
+	int sig = *(int *)data;
+	pid_t ppid;
+	char state;
+
+	if (read_stat(pid, &state, &ppid) == 0 && ppid == getpid() && state != 'Z') {
+		kill(pid, sig);
+		kill(pid, SIGCONT); /* a stopped process would never act on SIGTERM */
+	}
+	return 0;
+}
+
+static void signal_leftovers(pid_t pgid, int sig)
+{
+	kill(-pgid, sig);
+	kill(-pgid, SIGCONT);
+	each_process(signal_if_child, &sig);
+}
+
+/* Reaps finished children; 1 while any child or any member of the group remains. */
+static int leftovers_remain(pid_t pgid)
+{
+	siginfo_t si;
+
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0)
+		return 1;
+	return kill(-pgid, 0) == 0;
+}
+
+/* What the script started and left running: SIGTERM, then SIGKILL after grace. */
+static void end_leftovers(pid_t pgid, long long kill_at)
+{
+	int sig = SIGTERM;
+
+	if (!leftovers_remain(pgid))
+		return;
+	signal_leftovers(pgid, sig);
+	while (leftovers_remain(pgid)) {
+		long long left = kill_at - now_ms();
+
+		if (left <= 0 && sig != SIGKILL)
+			sig = SIGKILL;
+		wait_event(left > 100 || left <= 0 ? 100 : left);
+		signal_leftovers(pgid, sig);
+	}
+}
+
+int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped)
+{
+	long long kill_at = -1;
+
+	for (;;) {
+		pid_t r = waitpid(p->pid, status, WNOHANG);
+
+		if (r == p->pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			return error_errno("cannot wait for '%s'", p->argv[0]);
+		if (stop_requested && kill_at < 0) {
+			kill(-p->pid, SIGTERM);
+			kill(-p->pid, SIGCONT);
+			kill_at = now_ms() + grace * 1000LL;
+		}
+		if (kill_at >= 0 && now_ms() >= kill_at) {
+			kill(-p->pid, SIGKILL);
+			wait_event(-1); /* SIGCHLD wakes us */
+		} else {
+			wait_event(kill_at < 0 ? -1 : kill_at - now_ms() + 1);
+		}
+	}
+	*stopped = stop_requested;
+	end_leftovers(p->pid, kill_at >= 0 ? kill_at : now_ms() + grace * 1000LL);
+	return 0;
+}
+
+int proc_exit_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return 255;
+}
+
+/* 1 when the environment of `pid` holds `entry` exactly; 0 otherwise or when unreadable. */
+static int environ_has(pid_t pid, const char *entry)
+{
+	char path[64], *buf = NULL, *p;
+	size_t len = 0, cap = 0, want = strlen(entry) + 1;
+	ssize_t n;
+	int fd, found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	do {
+		if (len + 65536 > cap) {
+			char *grown = cap < (8u << 20) ? realloc(buf, cap + 65536) : NULL;
+
+			if (!grown)
+				break;
+			buf = grown;
+			cap += 65536;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n > 0)
+			len += (size_t)n;
+	} while (n > 0);
+	close(fd);
+	for (p = buf; p && p < buf + len; p += strnlen(p, (size_t)(buf + len - p)) + 1)
+		if ((size_t)(buf + len - p) >= want && !memcmp(p, entry, want))
+			found = 1;
+	free(buf);
+	return found;
+}
+
+struct marked {
+	const char *entry;
+	int sig;
+	int found;
+};
+
+static int signal_if_marked(pid_t pid, void *data)
+{
+	struct marked *m = data;
+	pid_t ppid;
+	char state;
+
+	if (read_stat(pid, &state, &ppid) < 0 || state == 'Z' || !environ_has(pid, m->entry))
+		return 0;
+	kill(pid, m->sig);
+	kill(pid, SIGCONT);
+	m->found++;
+	return 0;
+}
+
+int proc_kill_marked(const char *entry, unsigned grace)
+{
+	struct marked m = {entry, SIGTERM, 0};
+	long long kill_at = now_ms() + grace * 1000LL;
+	int total;
+
+	if (each_process(signal_if_marked, &m) < 0)
+		return -1;
+	total = m.found;
+	/* Poll until they are gone; switch to SIGKILL at the deadline and for late forks. */
+	while (m.found) {
+		struct timespec pause = {0, 50000000L};
+
+		nanosleep(&pause, NULL);
+		if (now_ms() >= kill_at)
+			m.sig = SIGKILL;
+		m.found = 0;
+		if (each_process(signal_if_marked, &m) < 0)
+			return -1;
+	}
+	return total;
+}

@@ -1,0 +1,37 @@
+/*
+ * Child processes: the only module that forks. A stage script runs in its own process group
+ * with stdin on /dev/null; berth stays its parent, forwards SIGTERM/SIGINT to the group, and
+ * does not return until the script and everything it started are gone.
+ */
+#ifndef PROC_H
+#define PROC_H
+
+#include <sys/types.h>
+
+struct proc {
+	char *const *argv; /* argv[0] is looked up in PATH */
+	char *const *env;
+	pid_t pid; /* also the id of its process group */
+};
+
+/* Starts the child. An exec failure (no such program) is reported here, not later. */
+int proc_start(struct proc *p);
+
+/*
+ * Waits for the child. SIGTERM/SIGINT to berth are passed to the child's group, and SIGKILL
+ * follows `grace` seconds later. When the child exits, what it left running gets SIGTERM and,
+ * after `grace`, SIGKILL. Sets *status to the child's wait status; *stopped to 1 when berth
+ * was asked to stop. Returns 0, or -1 when waiting itself failed.
+ */
+int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped);
+
+/*
+ * Ends every process but this one whose environment holds `entry` ("NAME=value"): SIGTERM,
+ * then SIGKILL for those still there after `grace` seconds. Returns how many were found.
+ */
+int proc_kill_marked(const char *entry, unsigned grace);
+
+/* The exit code a shell would report for a wait status: the code, or 128 + signal. */
+int proc_exit_code(int status);
+
+#endif

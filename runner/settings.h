@@ -1,0 +1,34 @@
+/*
+ * berth's settings: /etc/berth/berth.yaml, or the file named by --config / $BERTH_CONFIG,
+ * over embedded defaults. docs/configuration.md documents every key.
+ */
+#ifndef SETTINGS_H
+#define SETTINGS_H
+
+#include <stdio.h>
+
+#define SETTINGS_DEFAULT_FILE "/etc/berth/berth.yaml"
+
+struct settings {
+	char *file;	     /* the file read, or NULL when only defaults apply */
+	char *state_dir;     /* workspaces live in <state_dir>/jobs/<job id> */
+	char *builds_dir;    /* root of the runner's builds dirs */
+	char *cache_dir;     /* root of the runner's cache dirs */
+	int builds_per_job;  /* builds dir inside the workspace, removed at cleanup */
+	char *executor;	     /* backend in executors/ that runs stage scripts */
+	unsigned kill_grace; /* seconds between SIGTERM and SIGKILL */
+};
+
+/*
+ * Loads `file`, or when NULL, $BERTH_CONFIG, or SETTINGS_DEFAULT_FILE when it exists.
+ * Returns 0, or -1 after reporting "FILE:LINE: what is wrong". An explicitly named file
+ * that does not exist is an error; the default file may be absent.
+ */
+int settings_load(struct settings *s, const char *file);
+/* Parses settings from a buffer; `name` is used in messages. For tests and settings_load. */
+int settings_parse(struct settings *s, const char *name, const char *buf, size_t len);
+/* Prints the effective settings as YAML that settings_parse accepts. */
+void settings_print(const struct settings *s, FILE *out);
+void settings_release(struct settings *s);
+
+#endif

@@ -1,0 +1,240 @@
+#include "workspace.h"
+
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char *path_join(const char *a, const char *b)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s/%s", a, b) < 0) {
+		error("out of memory");
+		return NULL;
+	}
+	return p;
+}
+
+int workspace_init(struct workspace *ws, const struct settings *s, const struct job *job)
+{
+	char *jobs = path_join(s->state_dir, "jobs");
+
+	memset(ws, 0, sizeof(*ws));
+	ws->dir = jobs ? path_join(jobs, job->id) : NULL;
+	free(jobs);
+	if (!ws->dir || !(ws->tmp = path_join(ws->dir, "tmp")))
+		goto fail;
+	/*
+	 * Shared: the runner appends <short token>/<concurrent project slot>/<project path>, all
+	 * computed by the runner, so a slot keeps its clone across jobs and no job variable can
+	 * steer two running jobs into one directory.
+	 */
+	ws->builds_shared = !s->builds_per_job;
+	ws->builds = s->builds_per_job ? path_join(ws->dir, "builds") : strdup(s->builds_dir);
+	if (!ws->builds)
+		goto fail;
+	return 0;
+fail:
+	workspace_release(ws);
+	return error("out of memory");
+}
+
+/* mkdir -p with `mode` for the directories it creates; existing ones are left as they are. */
+static int make_dirs(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t i, n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return error("cannot create '%s': path too long", path);
+	memcpy(buf, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return error_errno("cannot create directory '%s'", buf);
+		buf[i] = path[i];
+	}
+	return 0;
+}
+
+/* The workspace itself must be a real directory owned by us with mode 0700. */
+static int check_private_dir(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return error_errno("cannot inspect '%s'", path);
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return error("'%s' is not a directory owned by uid %u: remove it, or check who "
+			     "else writes under the state directory",
+			     path, (unsigned)geteuid());
+	if ((st.st_mode & 07777) != 0700 && chmod(path, 0700) < 0)
+		return error_errno("cannot make '%s' private", path);
+	return 0;
+}
+
+/* Written to a temporary name and renamed, so a reader never sees half a record. */
+static int write_state(const struct workspace *ws, const struct job *job)
+{
+	char *file = path_join(ws->dir, "state"), *tmp = path_join(ws->dir, ".state.tmp");
+	FILE *f = NULL;
+	int fd, ret = -1;
+
+	if (!file || !tmp)
+		goto out;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		error_errno("cannot write '%s'", tmp);
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	fprintf(f, "job %s\n", job->id);
+	if (job->project_id)
+		fprintf(f, "project_id %s\n", job->project_id);
+	if (job->project_path)
+		fprintf(f, "project_path %s\n", job->project_path);
+	fprintf(f, "prepared %lld\n", (long long)time(NULL));
+	fprintf(f, "created %s\n", ws->tmp);
+	if (ws->builds_shared == 0)
+		fprintf(f, "created %s\n", ws->builds);
+	if (fclose(f) != 0) {
+		error_errno("cannot write '%s'", tmp);
+		goto out;
+	}
+	if (rename(tmp, file) < 0) {
+		error_errno("cannot rename '%s' to '%s'", tmp, file);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(file);
+	free(tmp);
+	return ret;
+}
+
+int workspace_create(const struct workspace *ws, const struct job *job)
+{
+	char *jobs = strdup(ws->dir);
+	int ret = -1;
+
+	if (!jobs)
+		return error("out of memory");
+	*strrchr(jobs, '/') = '\0';
+	/* Parents are traversable (0711): a later job user must reach only its own workspace. */
+	if (make_dirs(jobs, 0711) < 0)
+		goto out;
+	if (mkdir(ws->dir, 0700) < 0 && errno != EEXIST) {
+		error_errno("cannot create workspace '%s'", ws->dir);
+		goto out;
+	}
+	if (check_private_dir(ws->dir) < 0)
+		goto out;
+	if (mkdir(ws->tmp, 0700) < 0 && errno != EEXIST) {
+		error_errno("cannot create '%s'", ws->tmp);
+		goto out;
+	}
+	if (!ws->builds_shared && mkdir(ws->builds, 0700) < 0 && errno != EEXIST) {
+		error_errno("cannot create '%s'", ws->builds);
+		goto out;
+	}
+	ret = write_state(ws, job);
+out:
+	free(jobs);
+	return ret;
+}
+
+int workspace_exists(const struct workspace *ws)
+{
+	struct stat st;
+
+	if (lstat(ws->dir, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 1 : error("'%s' is not a directory", ws->dir);
+	if (errno == ENOENT || errno == ENOTDIR)
+		return 0;
+	return error_errno("cannot inspect workspace '%s'", ws->dir);
+}
+
+/* Empties the directory open at `dfd` (which it closes); `path` is for messages. */
+static int empty_dir(int dfd, const char *path, int depth)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *e;
+	int ret = 0;
+
+	if (!d) {
+		close(dfd);
+		return error_errno("cannot read directory '%s'", path);
+	}
+	while ((e = readdir(d))) {
+		char *sub_path = NULL;
+		int sub;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0 || errno == ENOENT)
+			continue;
+		if (errno != EISDIR && errno != EPERM) {
+			ret = error_errno("cannot remove '%s/%s'", path, e->d_name);
+			continue;
+		}
+		if (depth > 256 || asprintf(&sub_path, "%s/%s", path, e->d_name) < 0) {
+			ret = error("cannot remove '%s/%s': nested too deep", path, e->d_name);
+			continue;
+		}
+		/* O_NOFOLLOW: a job that swaps a directory for a symlink cannot aim us elsewhere.
+		 */
+		sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			ret = error_errno("cannot open '%s'", sub_path);
+		else if (empty_dir(sub, sub_path, depth + 1) < 0)
+			ret = -1;
+		else if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+			ret = error_errno("cannot remove '%s'", sub_path);
+		free(sub_path);
+	}
+	closedir(d);
+	return ret;
+}
+
+int remove_tree(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno == ENOTDIR || errno == ELOOP)
+			return unlink(path) == 0 ? 0 : error_errno("cannot remove '%s'", path);
+		return error_errno("cannot open '%s'", path);
+	}
+	if (empty_dir(fd, path, 0) < 0)
+		return -1;
+	if (rmdir(path) < 0 && errno != ENOENT)
+		return error_errno("cannot remove '%s'", path);
+	return 0;
+}
+
+int workspace_remove(const struct workspace *ws)
+{
+	return remove_tree(ws->dir);
+}
+
+void workspace_release(struct workspace *ws)
+{
+	free(ws->dir);
+	free(ws->tmp);
+	free(ws->builds);
+	memset(ws, 0, sizeof(*ws));
+}

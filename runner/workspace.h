@@ -1,0 +1,32 @@
+/*
+ * A job's workspace: <state_dir>/jobs/<job id>/ (0700), holding tmp/, a per-job builds/ when
+ * the settings ask for one, and `state`, the record of what prepare created, which cleanup
+ * and gc read. Later stages find it again from the same settings and job id.
+ */
+#ifndef WORKSPACE_H
+#define WORKSPACE_H
+
+#include "job.h"
+#include "settings.h"
+
+struct workspace {
+	char *dir;
+	char *tmp;
+	char *builds; /* the builds_dir that config reports */
+	int builds_shared;
+};
+
+/* Computes the paths; touches nothing on disk. */
+int workspace_init(struct workspace *ws, const struct settings *s, const struct job *job);
+/* Creates the workspace, or completes one an earlier attempt left. */
+int workspace_create(const struct workspace *ws, const struct job *job);
+/* 1 when the workspace directory exists, 0 when not, -1 on error. */
+int workspace_exists(const struct workspace *ws);
+/* Removes the workspace and everything below it; 0 when it is gone (or never was). */
+int workspace_remove(const struct workspace *ws);
+void workspace_release(struct workspace *ws);
+
+/* Removes `path` and everything below it without following symlinks. 0 when gone. */
+int remove_tree(const char *path);
+
+#endif

@@ -1,0 +1,93 @@
+/* The stage environment and the string vectors it is built from. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "env.h"
+#include "strvec.h"
+#include "workspace.h"
+
+#include <string.h>
+
+static void test_strvec_setenv_replaces(void **state)
+{
+	struct strvec sv = STRVEC_INIT;
+
+	(void)state;
+	assert_int_equal(strvec_push(&sv, "A=1"), 0);
+	assert_int_equal(strvec_push(&sv, "AB=2"), 0);
+	assert_int_equal(strvec_setenv(&sv, "A", "3"), 0);
+	assert_int_equal(sv.nr, 2);
+	assert_string_equal(strvec_getenv(&sv, "A"), "3");
+	assert_string_equal(strvec_getenv(&sv, "AB"), "2");
+	assert_null(strvec_getenv(&sv, "B"));
+	assert_int_equal(strvec_unsetenv(&sv, "AB"), 1);
+	assert_int_equal(sv.nr, 1);
+	assert_null(sv.v[1]);
+	strvec_clear(&sv);
+	assert_null(sv.v);
+}
+
+static void test_strvec_grows(void **state)
+{
+	struct strvec sv = STRVEC_INIT;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(strvec_pushf(&sv, "V%d=%d", i, i), 0);
+	assert_int_equal(sv.nr, 1000);
+	assert_string_equal(sv.v[999], "V999=999");
+	assert_null(sv.v[1000]);
+	strvec_clear(&sv);
+}
+
+static void test_stage_env(void **state)
+{
+	char *in[] = {
+		"PATH=/usr/bin",
+		"HOME=/root",
+		"JOB_RESPONSE_FILE=/tmp/r.json",
+		"BUILD_FAILURE_EXIT_CODE=77",
+		"SYSTEM_FAILURE_EXIT_CODE=78",
+		"BUILD_EXIT_CODE_FILE=/tmp/ec",
+		"BERTH_CONFIG=/etc/b.yaml",
+		"CUSTOM_ENV_CI_JOB_TOKEN=canary-token",
+		"CUSTOM_ENV_X=1",
+		"TMPDIR=/tmp/runner",
+		"BERTH_JOB_DIR=/old",
+		"JOB_RESPONSE_FILE_NOT=kept",
+		NULL,
+	};
+	struct workspace ws = {"/s/jobs/9", "/s/jobs/9/tmp", "/s/builds", 1};
+	struct strvec env = STRVEC_INIT;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(stage_env(&env, in, &ws), 0);
+	assert_string_equal(strvec_getenv(&env, "PATH"), "/usr/bin");
+	assert_string_equal(strvec_getenv(&env, "HOME"), "/root");
+	assert_string_equal(strvec_getenv(&env, "TMPDIR"), "/s/jobs/9/tmp");
+	assert_string_equal(strvec_getenv(&env, JOB_MARKER), "/s/jobs/9");
+	assert_string_equal(strvec_getenv(&env, "JOB_RESPONSE_FILE_NOT"), "kept");
+	for (i = 0; i < env.nr; i++) {
+		assert_null(strstr(env.v[i], "CUSTOM_ENV_"));
+		assert_null(strstr(env.v[i], "canary-token"));
+		assert_null(strstr(env.v[i], "EXIT_CODE"));
+		assert_null(strstr(env.v[i], "BERTH_CONFIG"));
+		assert_int_not_equal(strncmp(env.v[i], "JOB_RESPONSE_FILE=", 18), 0);
+	}
+	assert_int_equal(env.nr, 5);
+	strvec_clear(&env);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_strvec_setenv_replaces),
+		cmocka_unit_test(test_strvec_grows),
+		cmocka_unit_test(test_stage_env),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,122 @@
+/* Child processes: exit codes, exec errors, and what a script leaves behind. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "proc.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int run(const char *script, int *status)
+{
+	char *argv[] = {"bash", "-c", (char *)script, NULL};
+	struct proc p = {argv, environ, 0};
+	int stopped = 0;
+
+	if (proc_start(&p) < 0)
+		return -1;
+	return proc_supervise(&p, 1, status, &stopped);
+}
+
+static void test_exit_codes(void **state)
+{
+	int status;
+
+	(void)state;
+	assert_int_equal(run("exit 0", &status), 0);
+	assert_int_equal(proc_exit_code(status), 0);
+	assert_int_equal(run("exit 42", &status), 0);
+	assert_int_equal(proc_exit_code(status), 42);
+	assert_int_equal(run("kill -KILL $$", &status), 0);
+	assert_int_equal(proc_exit_code(status), 128 + SIGKILL);
+}
+
+static void test_stdin_is_dev_null(void **state)
+{
+	int status;
+
+	(void)state;
+	assert_int_equal(run("read -r line && exit 3; exit 0", &status), 0);
+	assert_int_equal(proc_exit_code(status), 0);
+}
+
+static void test_own_process_group(void **state)
+{
+	int status;
+	char script[128];
+
+	(void)state;
+	snprintf(script, sizeof(script), "test \"$(ps -o pgid= $$ | tr -d ' ')\" != %d",
+		 (int)getpgrp());
+	assert_int_equal(run(script, &status), 0);
+	assert_int_equal(proc_exit_code(status), 0);
+}
+
+static void test_missing_program(void **state)
+{
+	char *argv[] = {"/nonexistent/program", NULL};
+	struct proc p = {argv, environ, 0};
+
+	(void)state;
+	assert_int_equal(proc_start(&p), -1);
+}
+
+static void test_leftovers_are_ended(void **state)
+{
+	char pidfile[] = "/tmp/berth-test-proc-XXXXXX", script[256];
+	int status, pids[2] = {0, 0};
+	FILE *f;
+
+	(void)state;
+	close(mkstemp(pidfile));
+	/* One child in the group, one that leaves it with setsid: both must be gone. */
+	snprintf(script, sizeof(script),
+		 "sleep 1000 & echo $! > %s; setsid sleep 1000 & echo $! >> %s; exit 0", pidfile,
+		 pidfile);
+	assert_int_equal(run(script, &status), 0);
+	assert_int_equal(proc_exit_code(status), 0);
+	f = fopen(pidfile, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d %d", &pids[0], &pids[1]), 2);
+	fclose(f);
+	unlink(pidfile);
+	assert_int_equal(kill(pids[0], 0), -1);
+	assert_int_equal(kill(pids[1], 0), -1);
+}
+
+static void test_kill_marked(void **state)
+{
+	char *argv[] = {"sleep", "1000", NULL};
+	char *env[] = {"BERTH_TEST_MARK=unit-7", NULL};
+	struct proc p = {argv, env, 0};
+	int status;
+
+	(void)state;
+	assert_int_equal(proc_start(&p), 0);
+	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit-7", 1), 1);
+	assert_int_equal(waitpid(p.pid, &status, 0), p.pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit-7", 1), 0);
+	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit", 1), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_exit_codes),
+		cmocka_unit_test(test_stdin_is_dev_null),
+		cmocka_unit_test(test_own_process_group),
+		cmocka_unit_test(test_missing_program),
+		cmocka_unit_test(test_leftovers_are_ended),
+		cmocka_unit_test(test_kill_marked),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
