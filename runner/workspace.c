@@ -210,15 +210,21 @@ static int empty_dir(int dfd, const char *path, int depth)
 
 int remove_tree(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	int fd;
 
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		if (errno == ENOTDIR || errno == ELOOP)
-			return unlink(path) == 0 ? 0 : error_errno("cannot remove '%s'", path);
-		return error_errno("cannot open '%s'", path);
-	}
+	/* ENOTDIR: a parent is not a directory, so nothing of ours can be below it. */
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT || errno == ENOTDIR
+			       ? 0
+			       : error_errno("cannot inspect '%s'", path);
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path) == 0 || errno == ENOENT
+			       ? 0
+			       : error_errno("cannot remove '%s'", path);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : error_errno("cannot open '%s'", path);
 	if (empty_dir(fd, path, 0) < 0)
 		return -1;
 	if (rmdir(path) < 0 && errno != ENOENT)

@@ -141,6 +141,8 @@ static void test_occupied_path_is_an_error(void **state)
 	snprintf(jobs, sizeof(jobs), "%s/state", root);
 	touch(root, "state"); /* a file where the state directory should be */
 	assert_int_equal(workspace_create(&ws, &job), -1);
+	assert_int_equal(workspace_exists(&ws), 0);
+	assert_int_equal(workspace_remove(&ws), 0); /* cleanup after that failed prepare */
 	unlink(jobs);
 	workspace_release(&ws);
 	job_release(&job);
