@@ -33,12 +33,15 @@ static int valid_path_char(char c)
 	       c == '_' || c == '-' || c == '.';
 }
 
-/* GitLab paths: parts of [A-Za-z0-9_.-], none empty, none starting with '.' or '-'. */
+/*
+ * GitLab paths: namespace/project, so two parts at least, each of [A-Za-z0-9_.-], none empty,
+ * none starting with '.' or '-'.
+ */
 int job_valid_project_path(const char *s)
 {
 	size_t n = strlen(s), i, part = 0;
 
-	if (n == 0 || n > PROJECT_PATH_MAX)
+	if (n == 0 || n > PROJECT_PATH_MAX || !strchr(s, '/'))
 		return -1;
 	for (i = 0; i <= n; i++) {
 		char c = s[i];
@@ -108,7 +111,8 @@ static int from_env(const struct field *f)
 {
 	const char *v = getenv(f->env);
 
-	if (!v || !*v)
+	/* Set but empty is a job variable overriding the runner's value: the user's to fix. */
+	if (!v)
 		return 0;
 	if (f->valid(v) < 0)
 		return error("invalid %s '%s': %s; fix the job's variables", f->env, v, f->rule);

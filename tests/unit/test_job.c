@@ -44,7 +44,7 @@ static void test_project_paths(void **state)
 		{"group/project", 1},
 		{"a/b/c/d", 1},
 		{"my.group/my-proj_1", 1},
-		{"p", 1},
+		{"p", 0},
 		{"", 0},
 		{"/group/p", 0},
 		{"group/", 0},
@@ -124,6 +124,8 @@ static void test_env_fallback_is_build_failure_when_bad(void **state)
 	assert_null(job.id);
 	setenv("CUSTOM_ENV_CI_PROJECT_PATH", "grp/app", 1);
 	setenv("CUSTOM_ENV_CI_JOB_ID", "12a", 1);
+	assert_int_equal(job_load(&job), BERTH_BUILD_FAILURE);
+	setenv("CUSTOM_ENV_CI_JOB_ID", "", 1);
 	assert_int_equal(job_load(&job), BERTH_BUILD_FAILURE);
 }
 
