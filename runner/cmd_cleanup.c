@@ -26,6 +26,11 @@ enum berth_result cmd_cleanup(int argc, char **argv, const char *settings_file)
 		return BERTH_SYSTEM_FAILURE;
 	}
 	r = context_load(&ctx, settings_file);
+	if (r == BERTH_BUILD_FAILURE) {
+		/* config and prepare refused the same identity: nothing was ever created. */
+		info("nothing to clean up: the job's identity was refused");
+		return BERTH_OK;
+	}
 	if (r != BERTH_OK)
 		return r;
 	if (asprintf(&marker, "%s=%s", JOB_MARKER, ctx.ws.dir) < 0) {

@@ -184,6 +184,11 @@ enum berth_result job_load(struct job *job)
 		if (root)
 			got = from_response(
 				f, json_object_get(f->in_job_info ? info : root, f->key), file);
+		/* The id decides the workspace: never let a job variable stand in for it. */
+		if (root && got == 0 && !f->in_job_info)
+			got = error("no id in JOB_RESPONSE_FILE '%s': the runner sent a job berth "
+				    "cannot use",
+				    file);
 		if (got < 0)
 			ret = BERTH_SYSTEM_FAILURE;
 		else if (got == 0 && from_env(f) < 0)

@@ -139,6 +139,8 @@ static void test_bad_response_is_system_failure(void **state)
 		"{\"id\": 1, \"job_info\": {\"project_full_path\": \"grp/../../etc\"}}",
 		"{\"id\": 1, \"job_info\": {\"project_id\": \"7\"}}",
 		"{\"id\": 1, \"id\": 2}",
+		"{\"job_info\": {\"project_id\": 7}}",
+		"{\"id\": null}",
 	};
 	size_t i;
 
@@ -155,6 +157,17 @@ static void test_bad_response_is_system_failure(void **state)
 
 		assert_int_equal(job_load(&job), BERTH_SYSTEM_FAILURE);
 	}
+}
+
+static void test_response_without_id_ignores_env(void **state)
+{
+	struct job job;
+
+	(void)state;
+	write_response("{\"job_info\": {\"project_id\": 7, \"project_full_path\": \"g/p\"}}");
+	setenv("CUSTOM_ENV_CI_JOB_ID", "42", 1);
+	assert_int_equal(job_load(&job), BERTH_SYSTEM_FAILURE);
+	assert_null(job.id);
 }
 
 static void test_no_identity_at_all(void **state)
@@ -174,6 +187,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_env_fallback_is_build_failure_when_bad,
 						clear_env, clear_env),
 		cmocka_unit_test_setup_teardown(test_bad_response_is_system_failure, clear_env,
+						clear_env),
+		cmocka_unit_test_setup_teardown(test_response_without_id_ignores_env, clear_env,
 						clear_env),
 		cmocka_unit_test_setup_teardown(test_no_identity_at_all, clear_env, clear_env),
 	};

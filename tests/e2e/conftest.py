@@ -1,0 +1,94 @@
+"""Fixtures for berth's end-to-end tests: the binary, a settings file per test, a runner."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+import runner as rn
+
+# Executor backends every test runs against; a new backend is one more name here. (In a backend
+# with its own PID namespace, the PIDs scripts write ($!, $BASHPID) are not the host's: the
+# process tests would need to map them, e.g. through NSpid in /proc/PID/status. The /proc scan
+# for BERTH_JOB_DIR and the finalizer already work across namespaces.)
+BACKENDS = ["shell"]
+
+KILL_GRACE = 2  # seconds; the settings file's kill_grace
+
+
+@pytest.fixture(scope="session")
+def berth_bin():
+    path = rn.find_berth()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.skip(f"berth binary not found at {path}: run `make` (or `make check`), "
+                    f"or set BERTH_BIN")
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def executor(request):
+    return request.param
+
+
+class Settings:
+    """berth's settings file for one test, with the paths it names.
+
+    state_dir is not created: berth creates it (one test makes it a regular file instead).
+    """
+
+    def __init__(self, root, executor):
+        self.path = root / "berth.yaml"
+        self.state_dir = root / "state"
+        self.builds_dir = root / "builds"
+        self.cache_dir = root / "cache"
+        self.values = {
+            "state_dir": str(self.state_dir),
+            "builds_dir": str(self.builds_dir),
+            "cache_dir": str(self.cache_dir),
+            "executor": executor,
+            "kill_grace": KILL_GRACE,
+        }
+        self.write()
+
+    def write(self, **changes):
+        """Rewrite the file with CHANGES applied (a value of None drops the key)."""
+        self.values.update(changes)
+        lines = []
+        for key, value in self.values.items():
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, str):
+                value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            lines.append(f"{key}: {value}")
+        self.path.write_text("\n".join(lines) + "\n")
+
+    def write_text(self, text):
+        self.path.write_text(text)
+
+    def jobs_dir(self):
+        return self.state_dir / "jobs"
+
+
+@pytest.fixture
+def settings(tmp_path, executor):
+    return Settings(tmp_path, executor)
+
+
+@pytest.fixture
+def runner(berth_bin, settings, tmp_path):
+    """A runner whose jobs use this test's settings file; kills every leftover at the end."""
+    root = tmp_path / "runner"
+    root.mkdir()
+    r = rn.Runner(berth_bin, root, settings=settings.path)
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    """A directory outside berth's reach where job scripts leave PIDs and markers."""
+    path = tmp_path / "scratch"
+    path.mkdir()
+    return Path(path)
