@@ -120,11 +120,12 @@ static int from_env(const struct field *f)
 	return *f->out ? 1 : error("out of memory");
 }
 
-static json_t *load_response(const char *file)
+/* Reads the whole file with one read: jansson's own fd reader costs a syscall per byte. */
+static char *read_response(const char *file, size_t *len)
 {
-	json_error_t jerr;
 	struct stat st;
-	json_t *root;
+	char *buf = NULL;
+	ssize_t n = -1;
 	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
 	if (fd < 0) {
@@ -136,8 +137,32 @@ static json_t *load_response(const char *file)
 		error("cannot read JOB_RESPONSE_FILE '%s': not a regular file under 64 MiB", file);
 		return NULL;
 	}
-	root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf)
+		n = read(fd, buf, (size_t)st.st_size);
 	close(fd);
+	if (n < 0) {
+		error_errno("cannot read JOB_RESPONSE_FILE '%s'", file);
+		free(buf);
+		return NULL;
+	}
+	*len = (size_t)n;
+	return buf;
+}
+
+static json_t *load_response(const char *file)
+{
+	json_error_t jerr;
+	json_t *root;
+	size_t len = 0;
+	char *buf = read_response(file, &len);
+
+	if (!buf)
+		return NULL;
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* The file holds the job token: leave no copy of it in freed memory. */
+	explicit_bzero(buf, len);
+	free(buf);
 	if (!root) {
 		/* jansson's text quotes no input beyond a token; the position is what helps. */
 		error("cannot parse JOB_RESPONSE_FILE '%s': line %d column %d: %s", file, jerr.line,

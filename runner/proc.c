@@ -311,11 +311,38 @@ static int environ_has(pid_t pid, const char *entry)
 	return found;
 }
 
+#define ANCESTORS_MAX 64
+
 struct marked {
 	const char *entry;
 	int sig;
 	int found;
+	pid_t ancestors[ANCESTORS_MAX]; /* ours: whoever started us may carry the mark too */
+	int nr_ancestors;
 };
+
+static void find_ancestors(struct marked *m)
+{
+	pid_t pid = getppid(), ppid;
+	char state;
+
+	while (pid > 1 && m->nr_ancestors < ANCESTORS_MAX) {
+		m->ancestors[m->nr_ancestors++] = pid;
+		if (read_stat(pid, &state, &ppid) < 0)
+			break;
+		pid = ppid;
+	}
+}
+
+static int is_ancestor(const struct marked *m, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < m->nr_ancestors; i++)
+		if (m->ancestors[i] == pid)
+			return 1;
+	return 0;
+}
 
 static int signal_if_marked(pid_t pid, void *data)
 {
@@ -323,7 +350,8 @@ static int signal_if_marked(pid_t pid, void *data)
 	pid_t ppid;
 	char state;
 
-	if (read_stat(pid, &state, &ppid) < 0 || state == 'Z' || !environ_has(pid, m->entry))
+	if (is_ancestor(m, pid) || read_stat(pid, &state, &ppid) < 0 || state == 'Z' ||
+	    !environ_has(pid, m->entry))
 		return 0;
 	kill(pid, m->sig);
 	kill(pid, SIGCONT);
@@ -333,10 +361,11 @@ static int signal_if_marked(pid_t pid, void *data)
 
 int proc_kill_marked(const char *entry, unsigned grace)
 {
-	struct marked m = {entry, SIGTERM, 0};
+	struct marked m = {entry, SIGTERM, 0, {0}, 0};
 	long long kill_at = now_ms() + grace * 1000LL;
 	int total;
 
+	find_ancestors(&m);
 	if (each_process(signal_if_marked, &m) < 0)
 		return -1;
 	total = m.found;

@@ -26,8 +26,9 @@ int proc_start(struct proc *p);
 int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped);
 
 /*
- * Ends every process but this one whose environment holds `entry` ("NAME=value"): SIGTERM,
- * then SIGKILL for those still there after `grace` seconds. Returns how many were found.
+ * Ends every process whose environment holds `entry` ("NAME=value"), but for this one and its
+ * ancestors (a wrapper or a shell that started berth may carry the same entry): SIGTERM, then
+ * SIGKILL for those still there after `grace` seconds. Returns how many were found.
  */
 int proc_kill_marked(const char *entry, unsigned grace);
 

@@ -398,6 +398,30 @@ def test_cleanup_twice_after_a_job(runner):
     assert not job.workspace.exists()
 
 
+def test_cleanup_spares_the_wrapper_that_started_it(runner, scratch):
+    # A cleanup_exec wrapper (or strace, or a shell) carries the job's BERTH_JOB_DIR from
+    # job_env just like the job's own processes; cleanup must end the job's, not its parent.
+    pids_file = scratch / "pids"
+    job = runner.job(513, variables={"PIDS_FILE": str(pids_file)}, scripts={
+        "build_script": ['sleep 1000 &', 'echo $! > "$PIDS_FILE"', 'sleep 1000']})
+    assert job.config_and_prepare(), job.results
+    expect(job.run("get_sources"), rn.OK)
+    stage = job.start("build_script")
+    assert rn.wait_for(lambda: pids_file.exists() and rn.read_pids(pids_file), 10)
+    left = rn.read_pids(pids_file)
+    runner.extra_pids.update(left)
+    wrapper = subprocess.run(
+        ["bash", "-c", '"$0" cleanup; echo "wrapper alive after berth exit $?"',
+         str(runner.berth)],
+        env=job.env("cleanup"), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=KILL_GRACE + 20)
+    assert wrapper.returncode == 0, wrapper.stderr
+    assert "wrapper alive after berth exit 0" in wrapper.stdout, wrapper.stderr
+    assert_all_dead(left, what="the job's background sleep after cleanup")
+    stage.wait()
+    assert not job.workspace.exists()
+
+
 def test_prepare_twice_for_one_job(runner):
     job = runner.job(521, scripts={"build_script": 'test -d "$TMPDIR"'})
     expect(job.config(), rn.OK)
