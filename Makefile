@@ -10,7 +10,7 @@ SANITIZE  ?=
 CC        ?= cc
 PYTHON    ?= /usr/bin/python3
 
-PKGS      := jansson yaml-0.1
+PKGS      := jansson yaml-0.1 libcurl zlib
 WARNINGS  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Wformat=2 -Wvla -Wimplicit-fallthrough -Wno-format-nonliteral
 HARDEN    := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -fcf-protection

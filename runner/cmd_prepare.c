@@ -1,6 +1,11 @@
-/* `berth prepare`: the job's workspace, and a check that its executor can run here. */
+/*
+ * `berth prepare`: the job's workspace, a check that its executor can run here, and its
+ * credentials: the kubeconfig written and checked, registry logins proven. A failure leaves
+ * what was made for cleanup, which the runner always calls.
+ */
 #include "commands.h"
 #include "context.h"
+#include "credentials.h"
 #include "executor.h"
 #include "log.h"
 
@@ -22,6 +27,8 @@ enum berth_result cmd_prepare(int argc, char **argv, const char *settings_file)
 	if (!ex || ex->check() < 0 || workspace_create(&ctx.ws, &ctx.job) < 0)
 		r = BERTH_SYSTEM_FAILURE;
 	else
+		r = credentials_prepare(&ctx.settings, &ctx.ws);
+	if (r == BERTH_OK)
 		info("job %s ready in %s (berth %s, executor %s)", ctx.job.id, ctx.ws.dir,
 		     BERTH_VERSION, ex->name);
 	context_release(&ctx);

@@ -11,5 +11,8 @@ enum berth_result cmd_config(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_prepare(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_run(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_cleanup(int argc, char **argv, const char *settings_file);
+enum berth_result cmd_login(int argc, char **argv, const char *settings_file);
+enum berth_result cmd_logout(int argc, char **argv, const char *settings_file);
+enum berth_result cmd_kubeconfig(int argc, char **argv, const char *settings_file);
 
 #endif

@@ -3,6 +3,7 @@
 #include "workspace.h"
 
 #include <string.h>
+#include <unistd.h>
 
 static const char *const internal[] = {
 	"JOB_RESPONSE_FILE",
@@ -32,7 +33,16 @@ int stage_env(struct strvec *out, char *const *in, const struct workspace *ws)
 		if (!is_internal(*in) && strchr(*in, '=') && strvec_push(out, *in) < 0)
 			return -1;
 	if (strvec_setenv(out, JOB_MARKER, ws->dir) < 0 ||
-	    strvec_setenv(out, "TMPDIR", ws->tmp) < 0)
+	    strvec_setenv(out, "TMPDIR", ws->tmp) < 0 ||
+	    strvec_setenv(out, "DOCKER_CONFIG", ws->docker) < 0 ||
+	    strvec_setenv(out, "WERF_DOCKER_CONFIG", ws->docker) < 0)
+		return -1;
+	/* The runner's own KUBECONFIG would be another cluster's credentials: never pass it on. */
+	strvec_unsetenv(out, "KUBECONFIG");
+	strvec_unsetenv(out, "WERF_KUBE_CONFIG");
+	if (access(ws->kubeconfig, F_OK) == 0 &&
+	    (strvec_setenv(out, "KUBECONFIG", ws->kubeconfig) < 0 ||
+	     strvec_setenv(out, "WERF_KUBE_CONFIG", ws->kubeconfig) < 0))
 		return -1;
 	return 0;
 }

@@ -222,8 +222,7 @@ enum berth_result job_load(struct job *job)
 	json_decref(root);
 	if (ret == BERTH_OK && !job->id) {
 		error("no job id: JOB_RESPONSE_FILE and CUSTOM_ENV_CI_JOB_ID are unset; berth "
-		      "stages "
-		      "are run by GitLab Runner's custom executor");
+		      "stages are run by GitLab Runner's custom executor");
 		ret = BERTH_SYSTEM_FAILURE;
 	}
 	if (ret != BERTH_OK)

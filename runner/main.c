@@ -5,6 +5,7 @@
 #include "berth.h"
 #include "commands.h"
 #include "log.h"
+#include "secret.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +24,9 @@ static const struct command commands[] = {
 	{"prepare", cmd_prepare, "create the job's workspace (prepare_exec)"},
 	{"run", cmd_run, "SCRIPT STAGE: run one stage script (run_exec)"},
 	{"cleanup", cmd_cleanup, "end the job's processes, remove its workspace (cleanup_exec)"},
+	{"login", cmd_login, "[HOST...]: log in to the job's registries into $DOCKER_CONFIG"},
+	{"logout", cmd_logout, "[HOST...]: remove registry logins from $DOCKER_CONFIG"},
+	{"kubeconfig", cmd_kubeconfig, "[-o FILE]: decode, check and write the job's kubeconfig"},
 };
 
 static void usage(FILE *out)
@@ -31,7 +35,7 @@ static void usage(FILE *out)
 
 	fprintf(out, "usage: berth [--config FILE] COMMAND [ARGS...]\n\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
 	fprintf(out, "\nsettings: --config FILE, else $BERTH_CONFIG, else /etc/berth/berth.yaml "
 		     "when present, else defaults (berth config --show-settings)\n");
 }
@@ -75,6 +79,7 @@ int main(int argc, char **argv)
 
 	/* Secrets are written by berth alone: nothing it creates is readable by others. */
 	umask(077);
+	secret_wipe_json_memory();
 	if (arg + 1 < argc && !strcmp(argv[arg], "--config")) {
 		settings_file = argv[arg + 1];
 		arg += 2;

@@ -2,6 +2,8 @@
 
 #include "executor.h"
 #include "log.h"
+#include "reference.h"
+#include "ydoc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,11 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #define SETTINGS_MAX_SIZE (1 << 20)
 
-enum kind { K_PATH, K_BOOL, K_SECONDS, K_EXECUTOR };
+enum kind { K_PATH, K_BOOL, K_SECONDS, K_BYTES, K_EXECUTOR, K_HOSTS, K_REGISTRIES };
 
 struct key {
 	const char *name;
@@ -30,30 +31,49 @@ static const struct key keys[] = {
 	{"builds_per_job", K_BOOL, offsetof(struct settings, builds_per_job)},
 	{"executor", K_EXECUTOR, offsetof(struct settings, executor)},
 	{"kill_grace", K_SECONDS, offsetof(struct settings, kill_grace)},
+	{"kubeconfig_max_bytes", K_BYTES, offsetof(struct settings, kubeconfig_max_bytes)},
+	{"kubeconfig_required", K_BOOL, offsetof(struct settings, kubeconfig_required)},
+	{"kube_preflight", K_BOOL, offsetof(struct settings, kube_preflight)},
+	{"kube_timeout", K_SECONDS, offsetof(struct settings, kube_timeout)},
+	{"registry_timeout", K_SECONDS, offsetof(struct settings, registry_timeout)},
+	{"registry_max_wait", K_SECONDS, offsetof(struct settings, registry_max_wait)},
+	{"craas_hosts", K_HOSTS, offsetof(struct settings, craas_hosts)},
+	{"registries", K_REGISTRIES, offsetof(struct settings, registries)},
 };
 
+#define NR_KEYS		  (sizeof(keys) / sizeof(keys[0]))
 #define FIELD(s, k, type) ((type *)((char *)(s) + (k)->offset))
+
+/* "a, b, c" from a table of names, for messages. */
+static const char *join_names(const char *const *names, size_t n, char *buf, size_t size)
+{
+	size_t i;
+
+	buf[0] = '\0';
+	for (i = 0; i < n; i++) {
+		if (i)
+			strncat(buf, ", ", size - strlen(buf) - 1);
+		strncat(buf, names[i], size - strlen(buf) - 1);
+	}
+	return buf;
+}
 
 static const char *key_names(void)
 {
-	static char names[256];
+	static char buf[512];
+	const char *names[NR_KEYS];
 	size_t i;
 
-	if (names[0])
-		return names;
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		if (i)
-			strncat(names, ", ", sizeof(names) - strlen(names) - 1);
-		strncat(names, keys[i].name, sizeof(names) - strlen(names) - 1);
-	}
-	return names;
+	for (i = 0; i < NR_KEYS; i++)
+		names[i] = keys[i].name;
+	return join_names(names, NR_KEYS, buf, sizeof(buf));
 }
 
 static const struct key *find_key(const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+	for (i = 0; i < NR_KEYS; i++)
 		if (!strcmp(keys[i].name, name))
 			return &keys[i];
 	return NULL;
@@ -73,11 +93,13 @@ static int parse_bool(const char *v, int *out)
 	return -1;
 }
 
-/* "30", "30s", "2m", "1h" -> seconds; at most a day, which no grace period needs to exceed. */
-static int parse_seconds(const char *v, unsigned *out)
+/* A whole number with an optional unit from `units`; at most `max` once scaled. */
+static int parse_scaled(const char *v, const char *const *units, const unsigned long *scale,
+			unsigned long max, unsigned long *out)
 {
-	unsigned long n, unit = 1;
+	unsigned long n;
 	char *end;
+	size_t i;
 
 	if (*v < '0' || *v > '9')
 		return -1;
@@ -85,16 +107,37 @@ static int parse_seconds(const char *v, unsigned *out)
 	n = strtoul(v, &end, 10);
 	if (errno)
 		return -1;
-	if (!strcmp(end, "m"))
-		unit = 60;
-	else if (!strcmp(end, "h"))
-		unit = 3600;
-	else if (*end && strcmp(end, "s") != 0)
+	for (i = 0; units[i]; i++) {
+		if (strcmp(end, units[i]) != 0)
+			continue;
+		if (n > max / scale[i])
+			return -1;
+		*out = n * scale[i];
+		return 0;
+	}
+	return -1;
+}
+
+/* "30", "30s", "2m", "1h" -> seconds; at most a day, which no wait here needs to exceed. */
+static int parse_seconds(const char *v, unsigned *out)
+{
+	static const char *const units[] = {"", "s", "m", "h", NULL};
+	static const unsigned long scale[] = {1, 1, 60, 3600};
+	unsigned long n;
+
+	if (parse_scaled(v, units, scale, 86400, &n) < 0)
 		return -1;
-	if (n > 86400 / unit)
-		return -1;
-	*out = (unsigned)(n * unit);
+	*out = (unsigned)n;
 	return 0;
+}
+
+/* "1048576", "512KiB", "1MiB" -> bytes; at most 64 MiB. */
+static int parse_bytes(const char *v, unsigned long *out)
+{
+	static const char *const units[] = {"", "KiB", "MiB", NULL};
+	static const unsigned long scale[] = {1, 1024, 1024ul * 1024};
+
+	return parse_scaled(v, units, scale, 64ul << 20, out);
 }
 
 static int set_string(char **field, const char *v)
@@ -108,31 +151,220 @@ static int set_string(char **field, const char *v)
 	return 0;
 }
 
-static int set_value(struct settings *s, const struct key *k, const char *v, const char *where)
+static int valid_variable_name(const char *v)
 {
+	size_t i;
+
+	if (!((*v >= 'A' && *v <= 'Z') || (*v >= 'a' && *v <= 'z') || *v == '_'))
+		return -1;
+	for (i = 1; v[i]; i++)
+		if (!((v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= 'a' && v[i] <= 'z') ||
+		      (v[i] >= '0' && v[i] <= '9') || v[i] == '_'))
+			return -1;
+	return 0;
+}
+
+/* Where a value sits, for messages: "FILE:LINE". */
+struct spot {
+	struct ydoc *doc;
+	yaml_node_t *node;
+};
+
+#define AT(sp) (sp)->doc->name, ydoc_line((sp)->node)
+
+static const char *scalar_or_error(const struct spot *sp, const char *what)
+{
+	const char *v = ydoc_scalar(sp->node);
+
+	if (!v)
+		error("%s:%zu: '%s' must be a single value", AT(sp), what);
+	else if (!*v && sp->node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+		return error("%s:%zu: '%s' needs a value", AT(sp), what), NULL;
+	return v;
+}
+
+static int set_path(char **field, const struct spot *sp, const char *what)
+{
+	const char *v = scalar_or_error(sp, what);
+
+	if (!v)
+		return -1;
+	if (v[0] != '/' || strlen(v) >= PATH_MAX / 2)
+		return error("%s:%zu: '%s' must be an absolute path", AT(sp), what);
+	return set_string(field, v);
+}
+
+static int set_bool(int *field, const struct spot *sp, const char *what)
+{
+	const char *v = scalar_or_error(sp, what);
+
+	if (!v)
+		return -1;
+	if (parse_bool(v, field) < 0)
+		return error("%s:%zu: '%s' must be true or false, not '%s'", AT(sp), what, v);
+	return 0;
+}
+
+static int set_hosts(struct strvec *hosts, const struct spot *sp, const char *what)
+{
+	size_t i;
+
+	if (sp->node->type != YAML_SEQUENCE_NODE)
+		return error("%s:%zu: '%s' must be a list of hosts", AT(sp), what);
+	strvec_clear(hosts);
+	for (i = 0; i < ydoc_len(sp->node); i++) {
+		struct spot item = {sp->doc, ydoc_item(sp->doc, sp->node, i)};
+		const char *v = scalar_or_error(&item, what);
+
+		if (!v)
+			return -1;
+		if (reference_valid_host(v) < 0)
+			return error("%s:%zu: '%s' is not a host name with an optional port",
+				     AT(&item), v);
+		if (strvec_push(hosts, v) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int set_variable(char **field, const struct spot *sp, const char *what)
+{
+	const char *v = scalar_or_error(sp, what);
+
+	if (!v)
+		return -1;
+	if (valid_variable_name(v) < 0)
+		return error("%s:%zu: '%s' must be a CI/CD variable name, not '%s'", AT(sp), what,
+			     v);
+	return set_string(field, v);
+}
+
+static int set_registry(struct registry_setting *r, const struct spot *sp)
+{
+	static const char *const names[] = {"host", "username_variable", "password_variable",
+					    "ca_file", "plain_http"};
+	yaml_node_pair_t *p;
+
+	if (sp->node->type != YAML_MAPPING_NODE)
+		return error("%s:%zu: each of 'registries' must be a mapping with 'host'", AT(sp));
+	for (p = sp->node->data.mapping.pairs.start; p < sp->node->data.mapping.pairs.top; p++) {
+		struct spot key = {sp->doc, yaml_document_get_node(&sp->doc->doc, p->key)};
+		struct spot val = {sp->doc, yaml_document_get_node(&sp->doc->doc, p->value)};
+		const char *k = ydoc_scalar(key.node);
+		char buf[128];
+		int ret;
+
+		if (!k)
+			return error("%s:%zu: registry keys must be plain names", AT(&key));
+		if (!strcmp(k, "host")) {
+			const char *v = scalar_or_error(&val, k);
+
+			if (!v)
+				return -1;
+			if (reference_valid_host(v) < 0)
+				return error(
+					"%s:%zu: registry host '%s' is not a host name with an "
+					"optional port",
+					AT(&val), v);
+			ret = set_string(&r->host, v);
+		} else if (!strcmp(k, "username_variable")) {
+			ret = set_variable(&r->username_variable, &val, k);
+		} else if (!strcmp(k, "password_variable")) {
+			ret = set_variable(&r->password_variable, &val, k);
+		} else if (!strcmp(k, "ca_file")) {
+			ret = set_path(&r->ca_file, &val, k);
+		} else if (!strcmp(k, "plain_http")) {
+			ret = set_bool(&r->plain_http, &val, k);
+		} else {
+			return error("%s:%zu: unknown registry key '%s' (known: %s)", AT(&key), k,
+				     join_names(names, 5, buf, sizeof(buf)));
+		}
+		if (ret < 0)
+			return -1;
+	}
+	if (!r->host)
+		return error("%s:%zu: a registry needs 'host'", AT(sp));
+	if (!r->username_variable != !r->password_variable)
+		return error("%s:%zu: registry '%s' needs both 'username_variable' and "
+			     "'password_variable', or neither",
+			     AT(sp), r->host);
+	return 0;
+}
+
+static void release_registries(struct settings *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nr_registries; i++) {
+		free(s->registries[i].host);
+		free(s->registries[i].username_variable);
+		free(s->registries[i].password_variable);
+		free(s->registries[i].ca_file);
+	}
+	free(s->registries);
+	s->registries = NULL;
+	s->nr_registries = 0;
+}
+
+static int set_registries(struct settings *s, const struct spot *sp)
+{
+	size_t i, n = ydoc_len(sp->node);
+
+	if (sp->node->type != YAML_SEQUENCE_NODE)
+		return error("%s:%zu: 'registries' must be a list", AT(sp));
+	release_registries(s);
+	s->registries = calloc(n ? n : 1, sizeof(*s->registries));
+	if (!s->registries)
+		return error("out of memory");
+	for (i = 0; i < n; i++) {
+		struct spot item = {sp->doc, ydoc_item(sp->doc, sp->node, i)};
+
+		s->nr_registries++;
+		if (set_registry(&s->registries[i], &item) < 0)
+			return -1;
+		if (settings_registry(s, s->registries[i].host) != &s->registries[i])
+			return error("%s:%zu: registry '%s' is declared twice", AT(&item),
+				     s->registries[i].host);
+	}
+	return 0;
+}
+
+static int set_value(struct settings *s, const struct key *k, const struct spot *sp)
+{
+	const char *v = NULL;
+
 	switch (k->kind) {
 	case K_PATH:
-		if (v[0] != '/' || strlen(v) >= PATH_MAX / 2)
-			return error("%s: '%s' must be an absolute path", where, k->name);
-		return set_string(FIELD(s, k, char *), v);
+		return set_path(FIELD(s, k, char *), sp, k->name);
 	case K_BOOL:
-		if (parse_bool(v, FIELD(s, k, int)) < 0)
-			return error("%s: '%s' must be true or false, not '%s'", where, k->name, v);
-		return 0;
+		return set_bool(FIELD(s, k, int), sp, k->name);
+	case K_HOSTS:
+		return set_hosts(FIELD(s, k, struct strvec), sp, k->name);
+	case K_REGISTRIES:
+		return set_registries(s, sp);
 	case K_SECONDS:
-		if (parse_seconds(v, FIELD(s, k, unsigned)) < 0)
-			return error(
-				"%s: '%s' must be a duration such as 10, 10s or 2m (at most 24h), "
-				"not '%s'",
-				where, k->name, v);
-		return 0;
+	case K_BYTES:
 	case K_EXECUTOR:
+		v = scalar_or_error(sp, k->name);
+		break;
+	}
+	if (!v)
+		return -1;
+	if (k->kind == K_SECONDS && parse_seconds(v, FIELD(s, k, unsigned)) < 0)
+		return error("%s:%zu: '%s' must be a duration such as 10, 10s or 2m (at most 24h), "
+			     "not '%s'",
+			     AT(sp), k->name, v);
+	if (k->kind == K_BYTES && parse_bytes(v, FIELD(s, k, unsigned long)) < 0)
+		return error("%s:%zu: '%s' must be a size such as 65536, 512KiB or 1MiB (at most "
+			     "64MiB), not '%s'",
+			     AT(sp), k->name, v);
+	if (k->kind == K_EXECUTOR) {
 		if (!executor_find(v))
-			return error("%s: unknown executor '%s' (known: %s)", where, v,
+			return error("%s:%zu: unknown executor '%s' (known: %s)", AT(sp), v,
 				     executor_names());
 		return set_string(FIELD(s, k, char *), v);
 	}
-	return -1;
+	return 0;
 }
 
 static int defaults(struct settings *s)
@@ -150,8 +382,13 @@ static int defaults(struct settings *s)
 	else
 		return error("no state directory: set 'state_dir' in the settings, or HOME");
 	s->kill_grace = 10;
-	s->builds_per_job = 0;
-	if (set_string(&s->state_dir, base) < 0 || set_string(&s->executor, "shell") < 0)
+	s->kubeconfig_max_bytes = 1ul << 20;
+	s->kube_preflight = 1;
+	s->kube_timeout = 10;
+	s->registry_timeout = 30;
+	s->registry_max_wait = 60;
+	if (set_string(&s->state_dir, base) < 0 || set_string(&s->executor, "shell") < 0 ||
+	    strvec_push(&s->craas_hosts, "cr.selcloud.ru") < 0)
 		return -1;
 	return 0;
 }
@@ -174,110 +411,40 @@ static int derive(struct settings *s)
 	return 0;
 }
 
-static const char *event_what(yaml_event_type_t t)
+static int apply(struct settings *s, struct ydoc *d)
 {
-	switch (t) {
-	case YAML_ALIAS_EVENT:
-		return "an alias";
-	case YAML_SEQUENCE_START_EVENT:
-		return "a list";
-	case YAML_MAPPING_START_EVENT:
-		return "a mapping";
-	default:
-		return "something else";
-	}
-}
+	yaml_node_t *root = ydoc_root(d);
+	yaml_node_pair_t *p;
 
-/* Settings are one flat mapping of scalars; anything else is refused with its line. */
-static int parse_events(struct settings *s, const char *name, yaml_parser_t *p)
-{
-	enum { TOP, MAP_KEY, MAP_VALUE, END } state = TOP;
-	const struct key *k = NULL;
-	unsigned seen = 0;
-	yaml_event_t ev;
-	char where[PATH_MAX + 32];
-	int ret = -1, done = 0;
+	if (!root || (root->type == YAML_SCALAR_NODE && !*ydoc_scalar(root)))
+		return 0; /* an empty file: defaults only */
+	if (root->type != YAML_MAPPING_NODE)
+		return error("%s:%zu: settings must be a mapping of keys to values", d->name,
+			     ydoc_line(root));
+	for (p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+		struct spot key = {d, yaml_document_get_node(&d->doc, p->key)};
+		struct spot val = {d, yaml_document_get_node(&d->doc, p->value)};
+		const char *name = ydoc_scalar(key.node);
+		const struct key *k = name ? find_key(name) : NULL;
 
-	while (!done) {
-		if (!yaml_parser_parse(p, &ev))
-			return error("%s:%zu: invalid YAML: %s", name, p->problem_mark.line + 1,
-				     p->problem ? p->problem : "parse error");
-		snprintf(where, sizeof(where), "%s:%zu", name, ev.start_mark.line + 1);
-		switch (ev.type) {
-		case YAML_STREAM_START_EVENT:
-		case YAML_DOCUMENT_START_EVENT:
-		case YAML_DOCUMENT_END_EVENT:
-			break;
-		case YAML_STREAM_END_EVENT:
-			done = 1;
-			break;
-		case YAML_MAPPING_START_EVENT:
-			if (state != TOP) {
-				error("%s: '%s' must be a single value, not a mapping", where,
-				      k ? k->name : "?");
-				goto fail;
-			}
-			state = MAP_KEY;
-			break;
-		case YAML_MAPPING_END_EVENT:
-			state = END;
-			break;
-		case YAML_SCALAR_EVENT: {
-			const char *v = (const char *)ev.data.scalar.value;
-			if (state == TOP && !*v)
-				break; /* an empty file: defaults only */
-			if (state == MAP_KEY) {
-				k = find_key(v);
-				if (!k) {
-					error("%s: unknown key '%s' (known: %s)", where, v,
-					      key_names());
-					goto fail;
-				}
-				if (seen & (1u << (k - keys))) {
-					error("%s: '%s' is set twice", where, v);
-					goto fail;
-				}
-				seen |= 1u << (k - keys);
-				state = MAP_VALUE;
-			} else if (state == MAP_VALUE) {
-				if (!*v && ev.data.scalar.plain_implicit) {
-					error("%s: '%s' needs a value", where, k->name);
-					goto fail;
-				}
-				if (set_value(s, k, v, where) < 0)
-					goto fail;
-				state = MAP_KEY;
-			} else {
-				error("%s: settings must be a mapping of keys to values", where);
-				goto fail;
-			}
-			break;
-		}
-		default:
-			error("%s: %s is not allowed here: settings are plain 'key: value' lines",
-			      where, event_what(ev.type));
-			goto fail;
-		}
-		yaml_event_delete(&ev);
+		if (!k)
+			return error("%s:%zu: unknown key '%s' (known: %s)", AT(&key),
+				     name ? name : "?", key_names());
+		if (set_value(s, k, &val) < 0)
+			return -1;
 	}
 	return 0;
-fail:
-	yaml_event_delete(&ev);
-	return ret;
 }
 
 int settings_parse(struct settings *s, const char *name, const char *buf, size_t len)
 {
-	yaml_parser_t p;
+	struct ydoc d;
 	int ret;
 
-	if (defaults(s) < 0)
+	if (defaults(s) < 0 || ydoc_load(&d, name, buf, len) < 0)
 		return -1;
-	if (!yaml_parser_initialize(&p))
-		return error("out of memory");
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	ret = parse_events(s, name, &p);
-	yaml_parser_delete(&p);
+	ret = apply(s, &d);
+	ydoc_release(&d);
 	if (ret < 0 || derive(s) < 0)
 		return -1;
 	return 0;
@@ -331,8 +498,30 @@ int settings_load(struct settings *s, const char *file)
 	return ret;
 }
 
+const struct registry_setting *settings_registry(const struct settings *s, const char *host)
+{
+	size_t i;
+
+	for (i = 0; i < s->nr_registries; i++)
+		if (s->registries[i].host && !strcmp(s->registries[i].host, host))
+			return &s->registries[i];
+	return NULL;
+}
+
+int settings_is_craas(const struct settings *s, const char *host)
+{
+	size_t i;
+
+	for (i = 0; i < s->craas_hosts.nr; i++)
+		if (!strcmp(s->craas_hosts.v[i], host))
+			return 1;
+	return 0;
+}
+
 void settings_print(const struct settings *s, FILE *out)
 {
+	size_t i;
+
 	fprintf(out, "# effective settings, from %s\n", s->file ? s->file : "embedded defaults");
 	fprintf(out, "state_dir: %s\n", s->state_dir);
 	fprintf(out, "builds_dir: %s\n", s->builds_dir);
@@ -340,6 +529,27 @@ void settings_print(const struct settings *s, FILE *out)
 	fprintf(out, "builds_per_job: %s\n", s->builds_per_job ? "true" : "false");
 	fprintf(out, "executor: %s\n", s->executor);
 	fprintf(out, "kill_grace: %us\n", s->kill_grace);
+	fprintf(out, "kubeconfig_max_bytes: %lu\n", s->kubeconfig_max_bytes);
+	fprintf(out, "kubeconfig_required: %s\n", s->kubeconfig_required ? "true" : "false");
+	fprintf(out, "kube_preflight: %s\n", s->kube_preflight ? "true" : "false");
+	fprintf(out, "kube_timeout: %us\n", s->kube_timeout);
+	fprintf(out, "registry_timeout: %us\n", s->registry_timeout);
+	fprintf(out, "registry_max_wait: %us\n", s->registry_max_wait);
+	fprintf(out, "craas_hosts: [");
+	for (i = 0; i < s->craas_hosts.nr; i++)
+		fprintf(out, "%s%s", i ? ", " : "", s->craas_hosts.v[i]);
+	fprintf(out, "]\nregistries:%s\n", s->nr_registries ? "" : " []");
+	for (i = 0; i < s->nr_registries; i++) {
+		const struct registry_setting *r = &s->registries[i];
+
+		fprintf(out, "  - host: %s\n", r->host);
+		if (r->username_variable)
+			fprintf(out, "    username_variable: %s\n    password_variable: %s\n",
+				r->username_variable, r->password_variable);
+		if (r->ca_file)
+			fprintf(out, "    ca_file: %s\n", r->ca_file);
+		fprintf(out, "    plain_http: %s\n", r->plain_http ? "true" : "false");
+	}
 }
 
 void settings_release(struct settings *s)
@@ -349,5 +559,7 @@ void settings_release(struct settings *s)
 	free(s->builds_dir);
 	free(s->cache_dir);
 	free(s->executor);
+	strvec_clear(&s->craas_hosts);
+	release_registries(s);
 	memset(s, 0, sizeof(*s));
 }

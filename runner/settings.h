@@ -5,9 +5,20 @@
 #ifndef SETTINGS_H
 #define SETTINGS_H
 
+#include "strvec.h"
+
 #include <stdio.h>
 
 #define SETTINGS_DEFAULT_FILE "/etc/berth/berth.yaml"
+
+/* A registry the admin declares: TLS options for its host, and optionally credentials. */
+struct registry_setting {
+	char *host;		 /* "registry.example.com:5000" */
+	char *username_variable; /* job variable holding the user, or NULL */
+	char *password_variable; /* job variable holding the password, or NULL */
+	char *ca_file;		 /* PEM bundle to trust for this host, or NULL */
+	int plain_http;		 /* talk HTTP, not HTTPS */
+};
 
 struct settings {
 	char *file;	     /* the file read, or NULL when only defaults apply */
@@ -17,6 +28,16 @@ struct settings {
 	int builds_per_job;  /* builds dir inside the workspace, removed at cleanup */
 	char *executor;	     /* backend in executors/ that runs stage scripts */
 	unsigned kill_grace; /* seconds between SIGTERM and SIGKILL */
+
+	unsigned long kubeconfig_max_bytes; /* decoded kubeconfig size cap */
+	int kubeconfig_required;	    /* a job without one fails */
+	int kube_preflight;		    /* GET /version before the job's scripts */
+	unsigned kube_timeout;		    /* seconds for that check */
+	unsigned registry_timeout;	    /* seconds for each registry request */
+	unsigned registry_max_wait;	    /* seconds of Retry-After waits per login */
+	struct strvec craas_hosts;	    /* Selectel CRaaS hosts: no images at the root */
+	struct registry_setting *registries;
+	size_t nr_registries;
 };
 
 /*
@@ -30,5 +51,10 @@ int settings_parse(struct settings *s, const char *name, const char *buf, size_t
 /* Prints the effective settings as YAML that settings_parse accepts. */
 void settings_print(const struct settings *s, FILE *out);
 void settings_release(struct settings *s);
+
+/* The declared registry for `host`, or NULL. */
+const struct registry_setting *settings_registry(const struct settings *s, const char *host);
+/* 1 when `host` is a CRaaS host. */
+int settings_is_craas(const struct settings *s, const char *host);
 
 #endif

@@ -1,6 +1,7 @@
 #include "workspace.h"
 
 #include "log.h"
+#include "secret.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,7 +32,10 @@ int workspace_init(struct workspace *ws, const struct settings *s, const struct 
 	memset(ws, 0, sizeof(*ws));
 	ws->dir = jobs ? path_join(jobs, job->id) : NULL;
 	free(jobs);
-	if (!ws->dir || !(ws->tmp = path_join(ws->dir, "tmp")))
+	if (!ws->dir || !(ws->tmp = path_join(ws->dir, "tmp")) ||
+	    !(ws->docker = path_join(ws->dir, "docker")) ||
+	    !(ws->kube = path_join(ws->dir, "kube")) ||
+	    !(ws->kubeconfig = path_join(ws->kube, "config")))
 		goto fail;
 	/*
 	 * Shared: the runner appends <short token>/<concurrent project slot>/<project path>, all
@@ -84,6 +88,13 @@ static int check_private_dir(const char *path)
 	return 0;
 }
 
+static int make_private(const char *path)
+{
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return error_errno("cannot create '%s'", path);
+	return 0;
+}
+
 /* Written to a temporary name and renamed, so a reader never sees half a record. */
 static int write_state(const struct workspace *ws, const struct job *job)
 {
@@ -107,6 +118,8 @@ static int write_state(const struct workspace *ws, const struct job *job)
 		fprintf(f, "project_path %s\n", job->project_path);
 	fprintf(f, "prepared %lld\n", (long long)time(NULL));
 	fprintf(f, "created %s\n", ws->tmp);
+	fprintf(f, "secrets %s\n", ws->docker);
+	fprintf(f, "secrets %s\n", ws->kube);
 	if (ws->builds_shared == 0)
 		fprintf(f, "created %s\n", ws->builds);
 	if (fclose(f) != 0) {
@@ -141,10 +154,8 @@ int workspace_create(const struct workspace *ws, const struct job *job)
 	}
 	if (check_private_dir(ws->dir) < 0)
 		goto out;
-	if (mkdir(ws->tmp, 0700) < 0 && errno != EEXIST) {
-		error_errno("cannot create '%s'", ws->tmp);
+	if (make_private(ws->tmp) < 0 || make_private(ws->docker) < 0 || make_private(ws->kube) < 0)
 		goto out;
-	}
 	if (!ws->builds_shared && mkdir(ws->builds, 0700) < 0 && errno != EEXIST) {
 		error_errno("cannot create '%s'", ws->builds);
 		goto out;
@@ -234,13 +245,23 @@ int remove_tree(const char *path)
 
 int workspace_remove(const struct workspace *ws)
 {
-	return remove_tree(ws->dir);
+	int ret = 0;
+
+	/* Secrets are overwritten before they are unlinked; the rest just goes. */
+	if (secret_wipe_tree(ws->docker) < 0 || secret_wipe_tree(ws->kube) < 0)
+		ret = -1;
+	if (remove_tree(ws->dir) < 0)
+		ret = -1;
+	return ret;
 }
 
 void workspace_release(struct workspace *ws)
 {
 	free(ws->dir);
 	free(ws->tmp);
+	free(ws->docker);
+	free(ws->kube);
+	free(ws->kubeconfig);
 	free(ws->builds);
 	memset(ws, 0, sizeof(*ws));
 }

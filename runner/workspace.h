@@ -12,7 +12,10 @@
 struct workspace {
 	char *dir;
 	char *tmp;
-	char *builds; /* the builds_dir that config reports */
+	char *docker;	  /* DOCKER_CONFIG: config.json with the job's registry logins */
+	char *kube;	  /* holds `kubeconfig` */
+	char *kubeconfig; /* KUBECONFIG, when the job has one */
+	char *builds;	  /* the builds_dir that config reports */
 	int builds_shared;
 };
 
@@ -22,7 +25,10 @@ int workspace_init(struct workspace *ws, const struct settings *s, const struct 
 int workspace_create(const struct workspace *ws, const struct job *job);
 /* 1 when the workspace directory exists, 0 when not, -1 on error. */
 int workspace_exists(const struct workspace *ws);
-/* Removes the workspace and everything below it; 0 when it is gone (or never was). */
+/*
+ * Removes the workspace and everything below it, overwriting the credential files first; 0 when
+ * it is gone (or never was).
+ */
 int workspace_remove(const struct workspace *ws);
 void workspace_release(struct workspace *ws);
 

@@ -1,0 +1,180 @@
+/*
+ * `berth login` and `berth logout`, for job scripts and people: the same logins prepare does,
+ * into $DOCKER_CONFIG (the job's own config dir inside a job), from the job's variables or
+ * from --username and --password-stdin. Passwords never come from argv.
+ */
+#include "commands.h"
+#include "docker_config.h"
+#include "log.h"
+#include "login.h"
+#include "reference.h"
+#include "secret.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PASSWORD_MAX 65536
+
+/* $DOCKER_CONFIG, else ~/.docker, as docker and werf pick it. */
+static const char *docker_dir(char *buf, size_t size)
+{
+	const char *dir = getenv("DOCKER_CONFIG"), *home = getenv("HOME");
+
+	if (dir && *dir)
+		return dir;
+	if (!home || !*home) {
+		error("neither DOCKER_CONFIG nor HOME is set: berth does not know where to log in");
+		return NULL;
+	}
+	snprintf(buf, size, "%s/.docker", home);
+	return buf;
+}
+
+static int read_password(struct secret *out)
+{
+	unsigned char *buf = malloc(PASSWORD_MAX + 1);
+	size_t len = 0;
+	ssize_t n = 1;
+
+	if (!buf)
+		return error("out of memory");
+	while (len < PASSWORD_MAX && (n = read(0, buf + len, PASSWORD_MAX - len)) > 0)
+		len += (size_t)n;
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	buf[len] = '\0';
+	secret_adopt(out, buf, len);
+	if (n < 0)
+		return error_errno("cannot read the password from stdin");
+	if (len == 0 || len == PASSWORD_MAX)
+		return error("--password-stdin: expected one password of 1 to %d bytes on stdin",
+			     PASSWORD_MAX - 1);
+	return 0;
+}
+
+static enum berth_result login_stdin(const struct settings *s, const char *host, const char *user,
+				     const char *dir)
+{
+	struct secret password = SECRET_INIT;
+	struct login_target t;
+	enum berth_result r = BERTH_BUILD_FAILURE;
+
+	memset(&t, 0, sizeof(t));
+	if (reference_valid_host(host) < 0) {
+		error("'%s' is not a registry host", host);
+		return r;
+	}
+	if (read_password(&password) == 0) {
+		snprintf(t.host, sizeof(t.host), "%s", host);
+		t.user = user;
+		t.password = (const char *)password.data;
+		t.source = "--password-stdin";
+		t.opts = settings_registry(s, host);
+		r = login_target(s, &t, dir);
+	}
+	secret_release(&password);
+	return r;
+}
+
+static int wanted(char **hosts, int nr, const char *host)
+{
+	int i;
+
+	for (i = 0; i < nr; i++)
+		if (!strcmp(hosts[i], host))
+			return 1;
+	return nr == 0;
+}
+
+static enum berth_result login_from_variables(const struct settings *s, char **hosts, int nr,
+					      const char *dir)
+{
+	struct login_targets targets;
+	enum berth_result r = login_targets(&targets, s, &vars_script);
+	size_t i;
+	int done = 0, j;
+
+	for (i = 0; r == BERTH_OK && i < targets.nr; i++)
+		if (wanted(hosts, nr, targets.t[i].host)) {
+			r = login_target(s, &targets.t[i], dir);
+			done++;
+		}
+	for (j = 0; r == BERTH_OK && j < nr; j++) {
+		struct login_target *t = NULL;
+
+		for (i = 0; i < targets.nr; i++)
+			if (!strcmp(targets.t[i].host, hosts[j]))
+				t = &targets.t[i];
+		if (!t) {
+			error("no credentials for registry '%s' in the job's variables: use "
+			      "--username USER --password-stdin %s",
+			      hosts[j], hosts[j]);
+			r = BERTH_BUILD_FAILURE;
+		}
+	}
+	if (r == BERTH_OK && done == 0)
+		info("no registry to log in to: the job sets neither WERF_REPO with credentials, "
+		     "nor CI_REGISTRY");
+	return r;
+}
+
+enum berth_result cmd_login(int argc, char **argv, const char *settings_file)
+{
+	const char *user = NULL, *dir;
+	struct settings s;
+	enum berth_result r = BERTH_SYSTEM_FAILURE;
+	char buf[4096];
+	int i = 1, password_stdin = 0;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--username") && i + 1 < argc)
+			user = argv[++i];
+		else if (!strcmp(argv[i], "--password-stdin"))
+			password_stdin = 1;
+		else
+			return error("usage: berth login [--username USER --password-stdin HOST | "
+				     "HOST...]"),
+			       BERTH_BUILD_FAILURE;
+	}
+	if (!user != !password_stdin || (password_stdin && argc - i != 1)) {
+		error("--username and --password-stdin go together, with exactly one HOST");
+		return BERTH_BUILD_FAILURE;
+	}
+	memset(&s, 0, sizeof(s));
+	if (settings_load(&s, settings_file) < 0)
+		return BERTH_SYSTEM_FAILURE;
+	dir = docker_dir(buf, sizeof(buf));
+	if (dir && docker_config_init(dir) == 0)
+		r = password_stdin ? login_stdin(&s, argv[i], user, dir)
+				   : login_from_variables(&s, argv + i, argc - i, dir);
+	settings_release(&s);
+	return r;
+}
+
+enum berth_result cmd_logout(int argc, char **argv, const char *settings_file)
+{
+	const char *dir;
+	char buf[4096];
+	int i, gone;
+
+	(void)settings_file;
+	dir = docker_dir(buf, sizeof(buf));
+	if (!dir)
+		return BERTH_SYSTEM_FAILURE;
+	if (argc == 1) {
+		gone = docker_config_remove(dir, NULL);
+		if (gone < 0)
+			return BERTH_SYSTEM_FAILURE;
+		info("logged out of %d registr%s in %s", gone, gone == 1 ? "y" : "ies", dir);
+		return BERTH_OK;
+	}
+	for (i = 1; i < argc; i++) {
+		gone = docker_config_remove(dir, argv[i]);
+		if (gone < 0)
+			return BERTH_SYSTEM_FAILURE;
+		info("%s %s", gone ? "logged out of" : "was not logged in to", argv[i]);
+	}
+	return BERTH_OK;
+}

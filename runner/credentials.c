@@ -1,0 +1,36 @@
+#include "credentials.h"
+
+#include "docker_config.h"
+#include "kubeconfig.h"
+#include "log.h"
+#include "login.h"
+
+static enum berth_result prepare_kubeconfig(const struct settings *s, const struct workspace *ws)
+{
+	struct kubeconfig k;
+	enum berth_result r = kubeconfig_load(&k, &vars_runner, s);
+
+	if (r != BERTH_OK || !k.variable)
+		return r;
+	if (kubeconfig_write(&k, ws->kubeconfig) < 0)
+		r = BERTH_SYSTEM_FAILURE;
+	else if (s->kube_preflight)
+		r = kubeconfig_preflight(&k, s->kube_timeout);
+	if (r == BERTH_OK)
+		info("kubeconfig from %s: context '%s', cluster '%s' at %s%s", k.variable,
+		     k.context, k.cluster, k.server,
+		     s->kube_preflight && !k.no_preflight ? " (reachable)" : "");
+	kubeconfig_release(&k);
+	return r;
+}
+
+enum berth_result credentials_prepare(const struct settings *s, const struct workspace *ws)
+{
+	enum berth_result r = prepare_kubeconfig(s, ws);
+
+	if (r != BERTH_OK)
+		return r;
+	if (docker_config_init(ws->docker) < 0)
+		return BERTH_SYSTEM_FAILURE;
+	return login_all(s, &vars_runner, ws->docker);
+}

@@ -1,0 +1,54 @@
+/*
+ * One HTTP client on libcurl for registries and Kubernetes: a reused connection, capped
+ * headers and bodies, TLS material from files or memory, and the few response headers berth
+ * acts on. Requests carry credentials only in headers, never in URLs.
+ */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include "secret.h"
+
+#include <stddef.h>
+
+#define HTTP_MAX_HEADERS (64 << 10) /* all response headers of one answer together */
+
+struct http_client {
+	void *curl; /* CURL *, kept opaque so callers need not include curl */
+};
+
+struct http_tls {
+	const char *ca_file;		  /* PEM bundle to trust instead of the system's */
+	const struct secret *ca_pem;	  /* or the bundle itself */
+	const struct secret *client_cert; /* PEM client certificate */
+	const struct secret *client_key;  /* PEM client key */
+	int insecure;			  /* skip verification (the user asked for it) */
+};
+
+struct http_request {
+	const char *method; /* "GET" when NULL */
+	const char *url;
+	const struct secret *authorization; /* the whole header value, e.g. "Basic ..." */
+	struct http_tls tls;
+	unsigned timeout; /* seconds for the whole request */
+	size_t max_body;  /* a longer body fails the request */
+};
+
+struct http_response {
+	long status;
+	char *www_authenticate; /* the first WWW-Authenticate header, or NULL */
+	char *retry_after;	/* Retry-After, or NULL */
+	struct secret body;	/* may carry tokens: wiped on release */
+};
+
+int http_client_init(struct http_client *c);
+void http_client_release(struct http_client *c);
+
+/*
+ * Performs the request. 0 when an answer came (any status), -1 when none did: the reason,
+ * from curl, is copied to `why` (size `why_size`) for the caller's message.
+ */
+int http_do(struct http_client *c, const struct http_request *req, struct http_response *res,
+	    char *why, size_t why_size);
+void http_response_release(struct http_response *res);
+
+#endif

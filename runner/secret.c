@@ -1,0 +1,160 @@
+#include "secret.h"
+
+#include "log.h"
+#include "workspace.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <malloc.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void secret_adopt(struct secret *s, unsigned char *data, size_t len)
+{
+	secret_release(s);
+	s->data = data;
+	s->len = len;
+}
+
+int secret_set(struct secret *s, const char *text)
+{
+	size_t len = strlen(text);
+	unsigned char *copy = malloc(len + 1);
+
+	if (!copy)
+		return error("out of memory");
+	memcpy(copy, text, len + 1);
+	secret_adopt(s, copy, len);
+	return 0;
+}
+
+void secret_release(struct secret *s)
+{
+	if (s->data) {
+		explicit_bzero(s->data, s->len + 1);
+		free(s->data);
+	}
+	s->data = NULL;
+	s->len = 0;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int secret_write_file(const char *path, const void *data, size_t len)
+{
+	char tmp[4096];
+	int fd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+		return error("cannot write '%s': path too long", path);
+	fd = mkostemp(tmp, O_CLOEXEC); /* 0600, O_EXCL: nobody else's file */
+	if (fd < 0)
+		return error_errno("cannot create a temporary file beside '%s'", path);
+	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		error_errno("cannot write '%s'", tmp);
+		close(fd);
+		secret_wipe_file(tmp);
+		return -1;
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		error_errno("cannot put '%s' in place", path);
+		secret_wipe_file(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int secret_wipe_file(const char *path)
+{
+	static const char zeros[4096];
+	struct stat st;
+	off_t left;
+	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno == ELOOP) /* a symlink holds no secret of ours: just remove it */
+			return unlink(path) == 0 ? 0 : error_errno("cannot remove '%s'", path);
+		return error_errno("cannot open '%s' to wipe it", path);
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return unlink(path) == 0 ? 0 : error_errno("cannot remove '%s'", path);
+	}
+	for (left = st.st_size; left > 0; left -= (off_t)sizeof(zeros))
+		if (write_all(fd, zeros,
+			      left < (off_t)sizeof(zeros) ? (size_t)left : sizeof(zeros)) < 0)
+			break;
+	fsync(fd);
+	close(fd);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return error_errno("cannot remove '%s'", path);
+	return 0;
+}
+
+int secret_wipe_tree(const char *dir)
+{
+	/* O_NOFOLLOW: a directory swapped for a symlink cannot aim the wipe elsewhere. */
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *e;
+	int ret = 0;
+
+	if (!d && fd >= 0)
+		close(fd);
+	if (!d && errno == ELOOP)
+		return unlink(dir) == 0 ? 0 : error_errno("cannot remove '%s'", dir);
+	if (!d)
+		return errno == ENOENT || errno == ENOTDIR ? 0
+							   : error_errno("cannot read '%s'", dir);
+	while ((e = readdir(d))) {
+		char *path = NULL;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (asprintf(&path, "%s/%s", dir, e->d_name) < 0)
+			return closedir(d), error("out of memory");
+		if (e->d_type == DT_DIR)
+			ret |= secret_wipe_tree(path);
+		else
+			ret |= secret_wipe_file(path);
+		free(path);
+	}
+	closedir(d);
+	if (remove_tree(dir) < 0)
+		ret = -1;
+	return ret ? -1 : 0;
+}
+
+static void wiping_free(void *p)
+{
+	if (p)
+		explicit_bzero(p, malloc_usable_size(p));
+	free(p);
+}
+
+void secret_wipe_json_memory(void)
+{
+	json_set_alloc_funcs(malloc, wiping_free);
+}

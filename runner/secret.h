@@ -1,0 +1,42 @@
+/*
+ * Secret bytes (passwords, tokens, kubeconfigs): owned by a struct secret and wiped before they
+ * are freed; written to disk only 0600, atomically, and overwritten before they are unlinked.
+ */
+#ifndef SECRET_H
+#define SECRET_H
+
+#include <stddef.h>
+
+struct secret {
+	unsigned char *data; /* NUL-terminated for convenience; len excludes the NUL */
+	size_t len;
+};
+
+#define SECRET_INIT                                                                                \
+	{                                                                                          \
+		NULL, 0                                                                            \
+	}
+
+/* Takes ownership of a malloc'd buffer of len + 1 bytes. */
+void secret_adopt(struct secret *s, unsigned char *data, size_t len);
+/* A copy of `text`; 0 or -1. */
+int secret_set(struct secret *s, const char *text);
+void secret_release(struct secret *s);
+
+/*
+ * Writes `len` bytes to `path` with mode 0600 through a temporary file in the same directory,
+ * fsync and rename: a reader sees the old or the new file, never half of one.
+ */
+int secret_write_file(const char *path, const void *data, size_t len);
+/* Overwrites a regular file with zeros, syncs, and unlinks it; 0 also when it is absent. */
+int secret_wipe_file(const char *path);
+/* secret_wipe_file for every regular file below `dir`, which then goes (see remove_tree). */
+int secret_wipe_tree(const char *dir);
+
+/*
+ * Makes jansson wipe every block it frees: parsed response files, docker configs and API bodies
+ * carry tokens, and jansson keeps its own copies of every string. Call once, first thing.
+ */
+void secret_wipe_json_memory(void);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * The job's CI/CD variables. The runner hands them to its stages as CUSTOM_ENV_<NAME>; inside a
+ * job script (and for people) they are plain <NAME>. Commands pick the view that fits who
+ * calls them.
+ */
+#ifndef VARS_H
+#define VARS_H
+
+struct vars {
+	const char *prefix;
+};
+
+extern const struct vars vars_runner; /* CUSTOM_ENV_<NAME>: config, prepare, cleanup */
+extern const struct vars vars_script; /* <NAME>: login, logout, kubeconfig */
+
+/* The variable's value, or NULL when unset. An empty value counts as unset. */
+const char *vars_get(const struct vars *v, const char *name);
+/* The name as the caller's environment spells it, for messages ("CUSTOM_ENV_WERF_REPO"). */
+const char *vars_spelling(const struct vars *v, const char *name);
+
+#endif
