@@ -18,7 +18,8 @@ CFLAGS    ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -Irunner -Iexecutors \
              -DBERTH_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
 TIDY_FLAGS = -std=c11 -D_GNU_SOURCE -Irunner -Iexecutors -DBERTH_VERSION='"$(VERSION)"'
-LDLIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libcurl is compiled against but loaded on first use (runner/http.c), not linked.
+LDLIBS    := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
 LDFLAGS   ?= -pie -Wl,-z,relro,-z,now
 
 ifneq ($(SANITIZE),)

@@ -3,6 +3,8 @@
 #include "log.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,22 +18,110 @@ struct sink {
 	int too_big;
 };
 
+/*
+ * libcurl comes with 33 shared libraries (TLS, LDAP, Kerberos, RTMP...) that cost about 4 ms to
+ * map at every exec. Most berth commands never speak HTTP, and `berth run` is on every stage's
+ * path, so libcurl is loaded on first use here, by the only module that calls it.
+ */
+static struct {
+	CURLcode (*global_init)(long);
+	CURL *(*easy_init)(void);
+	void (*easy_cleanup)(CURL *);
+	void (*easy_reset)(CURL *);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	const char *(*easy_strerror)(CURLcode);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+	time_t (*getdate)(const char *, const time_t *);
+} libcurl;
+
+#define CURL_LIBRARY "libcurl.so.4"
+
+static int load_curl(void)
+{
+	static const struct {
+		const char *name;
+		size_t offset;
+	} symbols[] = {
+#define SYM(field, name) {name, offsetof(__typeof__(libcurl), field)}
+		SYM(global_init, "curl_global_init"),	SYM(easy_init, "curl_easy_init"),
+		SYM(easy_cleanup, "curl_easy_cleanup"), SYM(easy_reset, "curl_easy_reset"),
+		SYM(easy_setopt, "curl_easy_setopt"),	SYM(easy_perform, "curl_easy_perform"),
+		SYM(easy_getinfo, "curl_easy_getinfo"), SYM(easy_strerror, "curl_easy_strerror"),
+		SYM(slist_append, "curl_slist_append"), SYM(slist_free_all, "curl_slist_free_all"),
+		SYM(getdate, "curl_getdate"),
+#undef SYM
+	};
+	static int loaded;
+	void *lib;
+	size_t i;
+
+	if (loaded)
+		return loaded > 0 ? 0 : -1;
+	loaded = -1;
+	lib = dlopen(CURL_LIBRARY, RTLD_LAZY | RTLD_LOCAL);
+	if (!lib)
+		return error("cannot load %s: %s; install libcurl4 (apt-get install libcurl4)",
+			     CURL_LIBRARY, dlerror());
+	for (i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
+		void *fn = dlsym(lib, symbols[i].name);
+
+		if (!fn)
+			return error("%s has no %s: berth needs libcurl 7.77 or later",
+				     CURL_LIBRARY, symbols[i].name);
+		memcpy((char *)&libcurl + symbols[i].offset, &fn, sizeof(fn));
+	}
+	if (libcurl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return error("cannot initialize libcurl");
+	loaded = 1;
+	return 0;
+}
+
 int http_client_init(struct http_client *c)
 {
-	static int global_done;
-
-	if (!global_done && curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-		return error("cannot initialize libcurl");
-	global_done = 1;
-	c->curl = curl_easy_init();
+	if (load_curl() < 0)
+		return -1;
+	c->curl = libcurl.easy_init();
 	return c->curl ? 0 : error("cannot initialize libcurl");
 }
 
 void http_client_release(struct http_client *c)
 {
 	if (c->curl)
-		curl_easy_cleanup(c->curl);
+		libcurl.easy_cleanup(c->curl);
 	c->curl = NULL;
+}
+
+char *http_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = malloc(strlen(s) * 3 + 1), *p = out;
+
+	if (!out)
+		return NULL;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~') {
+			*p++ = (char)c;
+		} else {
+			*p++ = '%';
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+long long http_parse_date(const char *s)
+{
+	if (load_curl() < 0)
+		return -1;
+	return (long long)libcurl.getdate(s, NULL);
 }
 
 void http_response_release(struct http_response *res)
@@ -109,25 +199,25 @@ static void set_blob(CURL *curl, CURLoption opt, const struct secret *s)
 {
 	struct curl_blob blob = {s->data, s->len, CURL_BLOB_COPY};
 
-	curl_easy_setopt(curl, opt, &blob);
+	libcurl.easy_setopt(curl, opt, &blob);
 }
 
 static void set_tls(CURL *curl, const struct http_tls *tls)
 {
 	if (tls->ca_file)
-		curl_easy_setopt(curl, CURLOPT_CAINFO, tls->ca_file);
+		libcurl.easy_setopt(curl, CURLOPT_CAINFO, tls->ca_file);
 	if (tls->ca_pem && tls->ca_pem->data)
 		set_blob(curl, CURLOPT_CAINFO_BLOB, tls->ca_pem);
 	if (tls->client_cert && tls->client_cert->data) {
 		set_blob(curl, CURLOPT_SSLCERT_BLOB, tls->client_cert);
-		curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+		libcurl.easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
 	}
 	if (tls->client_key && tls->client_key->data) {
 		set_blob(curl, CURLOPT_SSLKEY_BLOB, tls->client_key);
-		curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
+		libcurl.easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
 	}
-	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, tls->insecure ? 0L : 1L);
-	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, tls->insecure ? 0L : 2L);
+	libcurl.easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, tls->insecure ? 0L : 1L);
+	libcurl.easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, tls->insecure ? 0L : 2L);
 }
 
 /* Headers built from secrets are wiped before curl frees them. */
@@ -137,7 +227,7 @@ static void free_headers(struct curl_slist *list)
 
 	for (p = list; p; p = p->next)
 		explicit_bzero(p->data, strlen(p->data));
-	curl_slist_free_all(list);
+	libcurl.slist_free_all(list);
 }
 
 static struct curl_slist *auth_header(const struct secret *authorization)
@@ -154,7 +244,7 @@ static struct curl_slist *auth_header(const struct secret *authorization)
 		return NULL;
 	line.len = (size_t)snprintf((char *)line.data, n, "Authorization: %s",
 				    (const char *)authorization->data);
-	list = curl_slist_append(NULL, (const char *)line.data);
+	list = libcurl.slist_append(NULL, (const char *)line.data);
 	secret_release(&line);
 	return list;
 }
@@ -171,35 +261,35 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
 	memset(res, 0, sizeof(*res));
 	if (req->authorization && !headers)
 		return snprintf(why, why_size, "out of memory"), -1;
-	curl_easy_reset(curl);
-	curl_easy_setopt(curl, CURLOPT_URL, req->url);
-	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method ? req->method : "GET");
+	libcurl.easy_reset(curl);
+	libcurl.easy_setopt(curl, CURLOPT_URL, req->url);
+	libcurl.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method ? req->method : "GET");
 	if (req->method && !strcmp(req->method, "HEAD"))
-		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &sink);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)(req->timeout ? req->timeout : 30));
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)(req->timeout ? req->timeout : 30));
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
+		libcurl.easy_setopt(curl, CURLOPT_NOBODY, 1L);
+	libcurl.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	libcurl.easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+	libcurl.easy_setopt(curl, CURLOPT_HEADERDATA, &sink);
+	libcurl.easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+	libcurl.easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+	libcurl.easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	libcurl.easy_setopt(curl, CURLOPT_TIMEOUT, (long)(req->timeout ? req->timeout : 30));
+	libcurl.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)(req->timeout ? req->timeout : 30));
+	libcurl.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	libcurl.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	libcurl.easy_setopt(curl, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
 	/* Credentials go to the host they were meant for: no redirects are followed. */
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+	libcurl.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 	set_tls(curl, &req->tls);
-	rc = curl_easy_perform(curl);
+	rc = libcurl.easy_perform(curl);
 	free_headers(headers);
 	if (rc != CURLE_OK) {
 		snprintf(why, why_size, "%s",
 			 sink.too_big ? "the answer is larger than berth accepts"
 			 : *errbuf    ? errbuf
-				      : curl_easy_strerror(rc));
+				      : libcurl.easy_strerror(rc));
 		http_response_release(res);
 		return -1;
 	}
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res->status);
+	libcurl.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res->status);
 	return 0;
 }

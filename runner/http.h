@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #define HTTP_MAX_HEADERS (64 << 10) /* all response headers of one answer together */
+#define HTTP_ERROR_SIZE	 320	    /* room for curl's reason (CURL_ERROR_SIZE is 256) */
 
 struct http_client {
 	void *curl; /* CURL *, kept opaque so callers need not include curl */
@@ -50,5 +51,10 @@ void http_client_release(struct http_client *c);
 int http_do(struct http_client *c, const struct http_request *req, struct http_response *res,
 	    char *why, size_t why_size);
 void http_response_release(struct http_response *res);
+
+/* `s` percent-encoded for a URL query (RFC 3986 unreserved kept); malloc'd, or NULL. */
+char *http_escape(const char *s);
+/* An HTTP date ("Wed, 21 Oct 2015 07:28:00 GMT" and the other forms) as time_t, or -1. */
+long long http_parse_date(const char *s);
 
 #endif

@@ -3,7 +3,6 @@
 #include "base64.h"
 #include "log.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -102,7 +101,7 @@ long registry_retry_after(const char *value, time_t now)
 			return -1;
 		return n;
 	}
-	when = curl_getdate(value, NULL);
+	when = (time_t)http_parse_date(value);
 	if (when == (time_t)-1)
 		return -1;
 	return when > now ? (long)(when - now) : 0;
@@ -163,7 +162,7 @@ static int request(struct attempt *a, const char *url, const struct secret *auth
 {
 	struct http_request req = {
 		NULL, url, auth, {a->l->ca_file, NULL, NULL, NULL, 0}, a->l->timeout, max_body};
-	char why[CURL_ERROR_SIZE + 64];
+	char why[HTTP_ERROR_SIZE];
 
 	for (;;) {
 		long wait;
@@ -206,9 +205,8 @@ static enum berth_result fetch_token(struct attempt *a, const struct challenge *
 {
 	const struct registry_login *l = a->l;
 	struct http_response res = {0};
-	char *url = NULL, *service = curl_easy_escape(NULL, ch->service, 0),
-	     *scope = curl_easy_escape(NULL, ch->scope, 0),
-	     *account = curl_easy_escape(NULL, l->user, 0);
+	char *url = NULL, *service = http_escape(ch->service), *scope = http_escape(ch->scope),
+	     *account = http_escape(l->user);
 	enum berth_result r = BERTH_SYSTEM_FAILURE;
 	json_t *root = NULL;
 	const char *token;
@@ -243,9 +241,9 @@ static enum berth_result fetch_token(struct attempt *a, const struct challenge *
 	json_decref(root);
 	http_response_release(&res);
 out:
-	curl_free(service);
-	curl_free(scope);
-	curl_free(account);
+	free(service);
+	free(scope);
+	free(account);
 	free(url);
 	return r;
 }
