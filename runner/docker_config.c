@@ -1,5 +1,6 @@
 #include "docker_config.h"
 
+#include "json_error.h"
 #include "log.h"
 
 #include <errno.h>
@@ -58,8 +59,8 @@ static json_t *load(const char *path)
 	free(buf);
 	if (!root || !json_is_object(root)) {
 		json_decref(root);
-		error("cannot parse docker config '%s': line %d: %s", path, jerr.line,
-		      root ? "not a JSON object" : jerr.text);
+		error("cannot parse docker config '%s': line %d column %d: %s", path, jerr.line,
+		      jerr.column, root ? "not a JSON object" : json_error_reason(&jerr));
 		return NULL;
 	}
 	return root;

@@ -1,5 +1,6 @@
 #include "job.h"
 
+#include "json_error.h"
 #include "log.h"
 
 #include <fcntl.h>
@@ -164,9 +165,8 @@ static json_t *load_response(const char *file)
 	explicit_bzero(buf, len);
 	free(buf);
 	if (!root) {
-		/* jansson's text quotes no input beyond a token; the position is what helps. */
 		error("cannot parse JOB_RESPONSE_FILE '%s': line %d column %d: %s", file, jerr.line,
-		      jerr.column, jerr.text);
+		      jerr.column, json_error_reason(&jerr));
 		return NULL;
 	}
 	if (!json_is_object(root)) {

@@ -1,0 +1,39 @@
+#include "json_error.h"
+
+const char *json_error_reason(const json_error_t *e)
+{
+	switch (json_error_code(e)) {
+	case json_error_out_of_memory:
+		return "out of memory";
+	case json_error_stack_overflow:
+		return "nested too deep";
+	case json_error_cannot_open_file:
+		return "cannot open the file";
+	case json_error_premature_end_of_input:
+		return "the input ends too early";
+	case json_error_end_of_input_expected:
+		return "something follows the JSON value";
+	case json_error_invalid_syntax:
+		return "invalid syntax";
+	case json_error_invalid_format:
+		return "invalid format";
+	case json_error_wrong_type:
+		return "a value of the wrong type";
+	case json_error_null_character:
+		return "a NUL character";
+	case json_error_null_value:
+		return "a null value";
+	case json_error_null_byte_in_key:
+		return "a NUL byte in a key";
+	case json_error_duplicate_key:
+		return "a key that appears twice";
+	case json_error_numeric_overflow:
+		return "a number out of range";
+	case json_error_item_not_found:
+		return "a missing item";
+	case json_error_index_out_of_range:
+		return "an index out of range";
+	default:
+		return "invalid JSON";
+	}
+}
