@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char base64_too_large[] = "larger than allowed once decoded";
+
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static int value_of(unsigned char c)
@@ -82,7 +84,7 @@ unsigned char *base64_decode(const char *in, size_t in_len, size_t max, size_t *
 		n += (size_t)got;
 		have = 0;
 		if (n > max) {
-			*why = "larger than allowed once decoded";
+			*why = base64_too_large;
 			goto fail;
 		}
 	}

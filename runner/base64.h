@@ -9,6 +9,9 @@
  * must end the input. At most `max` bytes are produced. Returns a malloc'd buffer (NUL
  * terminated, not counted in *out_len), or NULL with a reason in `why`.
  */
+/* The `why` of a decode that went over `max`, so callers can word it their way. */
+extern const char base64_too_large[];
+
 unsigned char *base64_decode(const char *in, size_t in_len, size_t max, size_t *out_len,
 			     const char **why);
 /* Encodes `in`; a malloc'd NUL-terminated string, or NULL when out of memory. */

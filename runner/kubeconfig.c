@@ -5,7 +5,6 @@
 #include "log.h"
 #include "ydoc.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,10 +72,13 @@ static enum berth_result decode(struct kubeconfig *k, const char *text, size_t m
 	size_t len = 0;
 	unsigned char *bytes = base64_decode(text, strlen(text), max, &len, &why);
 
-	if (!bytes) {
+	if (!bytes && why == base64_too_large)
+		error("kubeconfig in %s is larger than kubeconfig_max_bytes (%zu) once decoded",
+		      k->variable, max);
+	else if (!bytes)
 		error("kubeconfig in %s is not valid base64: %s", k->variable, why);
+	if (!bytes)
 		return BERTH_BUILD_FAILURE;
-	}
 	secret_adopt(&decoded, bytes, len);
 	if (len >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
 		if (gunzip(&decoded, max, &k->raw, &why) < 0) {
@@ -184,6 +186,8 @@ static int check_list(const struct walk *w, yaml_node_t *root, const char *list_
 		if (find_named(w, list, name) != e)
 			return bad(w, e, field, "is used by an earlier entry too");
 		snprintf(field, sizeof(field), "%s[%zu].%s", list_name, i, inner);
+		if (!ydoc_get(w->d, e, inner))
+			return bad(w, e, field, "is missing");
 		if (check_data_fields(w, ydoc_get(w->d, e, inner), field) < 0)
 			return -1;
 	}
@@ -293,7 +297,9 @@ static int check_root(const struct walk *w, yaml_node_t *root)
 {
 	const char *api, *kind;
 
-	if (!root || root->type != YAML_MAPPING_NODE)
+	if (!root)
+		return error("%s: the file is empty", w->source);
+	if (root->type != YAML_MAPPING_NODE)
 		return bad(w, root, "the document", "must be a mapping (a kubeconfig file)");
 	api = ydoc_scalar(ydoc_get(w->d, root, "apiVersion"));
 	kind = ydoc_scalar(ydoc_get(w->d, root, "kind"));
@@ -380,7 +386,7 @@ enum berth_result kubeconfig_preflight(const struct kubeconfig *k, unsigned time
 	struct http_response res = {0};
 	struct http_request req;
 	const char *source = k->variable ? k->variable : "the kubeconfig";
-	char why[CURL_ERROR_SIZE + 64], *url = NULL;
+	char why[HTTP_ERROR_SIZE], *url = NULL;
 	size_t n = strlen(k->server);
 	enum berth_result r = BERTH_SYSTEM_FAILURE;
 

@@ -1,5 +1,6 @@
 #include "reference.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int is_alnum(char c)
@@ -36,7 +37,8 @@ int reference_valid_host(const char *host)
 	if (colon) {
 		size_t digits = strspn(colon + 1, "0123456789");
 
-		if (digits == 0 || digits > 5 || colon[1 + digits] != '\0')
+		if (digits == 0 || digits > 5 || colon[1 + digits] != '\0' ||
+		    strtol(colon + 1, NULL, 10) > 65535)
 			return -1;
 	}
 	return 0;

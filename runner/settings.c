@@ -518,20 +518,40 @@ int settings_is_craas(const struct settings *s, const char *host)
 	return 0;
 }
 
+/* A double-quoted YAML scalar: paths may hold '#', ': ' or quotes. */
+static void print_quoted(FILE *out, const char *indent, const char *key, const char *v)
+{
+	fprintf(out, "%s%s: \"", indent, key);
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			fprintf(out, "\\%c", *v);
+		else if ((unsigned char)*v < 0x20)
+			fprintf(out, "\\x%02x", (unsigned char)*v);
+		else
+			fputc(*v, out);
+	}
+	fputs("\"\n", out);
+}
+
+static const char *yes_no(int b)
+{
+	return b ? "true" : "false";
+}
+
 void settings_print(const struct settings *s, FILE *out)
 {
 	size_t i;
 
 	fprintf(out, "# effective settings, from %s\n", s->file ? s->file : "embedded defaults");
-	fprintf(out, "state_dir: %s\n", s->state_dir);
-	fprintf(out, "builds_dir: %s\n", s->builds_dir);
-	fprintf(out, "cache_dir: %s\n", s->cache_dir);
-	fprintf(out, "builds_per_job: %s\n", s->builds_per_job ? "true" : "false");
+	print_quoted(out, "", "state_dir", s->state_dir);
+	print_quoted(out, "", "builds_dir", s->builds_dir);
+	print_quoted(out, "", "cache_dir", s->cache_dir);
+	fprintf(out, "builds_per_job: %s\n", yes_no(s->builds_per_job));
 	fprintf(out, "executor: %s\n", s->executor);
 	fprintf(out, "kill_grace: %us\n", s->kill_grace);
 	fprintf(out, "kubeconfig_max_bytes: %lu\n", s->kubeconfig_max_bytes);
-	fprintf(out, "kubeconfig_required: %s\n", s->kubeconfig_required ? "true" : "false");
-	fprintf(out, "kube_preflight: %s\n", s->kube_preflight ? "true" : "false");
+	fprintf(out, "kubeconfig_required: %s\n", yes_no(s->kubeconfig_required));
+	fprintf(out, "kube_preflight: %s\n", yes_no(s->kube_preflight));
 	fprintf(out, "kube_timeout: %us\n", s->kube_timeout);
 	fprintf(out, "registry_timeout: %us\n", s->registry_timeout);
 	fprintf(out, "registry_max_wait: %us\n", s->registry_max_wait);
@@ -547,8 +567,8 @@ void settings_print(const struct settings *s, FILE *out)
 			fprintf(out, "    username_variable: %s\n    password_variable: %s\n",
 				r->username_variable, r->password_variable);
 		if (r->ca_file)
-			fprintf(out, "    ca_file: %s\n", r->ca_file);
-		fprintf(out, "    plain_http: %s\n", r->plain_http ? "true" : "false");
+			print_quoted(out, "    ", "ca_file", r->ca_file);
+		fprintf(out, "    plain_http: %s\n", yes_no(r->plain_http));
 	}
 }
 

@@ -144,6 +144,393 @@ static void test_load_missing_named_file_fails(void **state)
 	settings_release(&s);
 }
 
+#define NR(a) (sizeof(a) / sizeof((a)[0]))
+
+static void test_craas_hosts(void **state)
+{
+	struct settings s;
+
+	(void)state;
+	assert_int_equal(parse(&s, ""), 0);
+	assert_int_equal(s.craas_hosts.nr, 1);
+	assert_string_equal(s.craas_hosts.v[0], "cr.selcloud.ru");
+	assert_int_equal(settings_is_craas(&s, "cr.selcloud.ru"), 1);
+	assert_int_equal(settings_is_craas(&s, "registry.example.com"), 0);
+	settings_release(&s);
+
+	/* A list replaces the default, not adds to it. */
+	assert_int_equal(parse(&s, "craas_hosts: [cr.example.ru, \"cr2.example.ru:5000\"]\n"), 0);
+	assert_int_equal(s.craas_hosts.nr, 2);
+	assert_string_equal(s.craas_hosts.v[0], "cr.example.ru");
+	assert_string_equal(s.craas_hosts.v[1], "cr2.example.ru:5000");
+	assert_null(s.craas_hosts.v[2]);
+	assert_int_equal(settings_is_craas(&s, "cr.example.ru"), 1);
+	assert_int_equal(settings_is_craas(&s, "cr2.example.ru:5000"), 1);
+	assert_int_equal(settings_is_craas(&s, "cr2.example.ru"), 0);
+	assert_int_equal(settings_is_craas(&s, "cr.selcloud.ru"), 0);
+	settings_release(&s);
+
+	assert_int_equal(parse(&s, "craas_hosts:\n  - a.io\n"), 0);
+	assert_int_equal(s.craas_hosts.nr, 1);
+	assert_int_equal(settings_is_craas(&s, "a.io"), 1);
+	settings_release(&s);
+
+	assert_int_equal(parse(&s, "craas_hosts: []\n"), 0);
+	assert_int_equal(s.craas_hosts.nr, 0);
+	assert_int_equal(settings_is_craas(&s, "cr.selcloud.ru"), 0);
+	settings_release(&s);
+}
+
+static void test_registries(void **state)
+{
+	struct settings s;
+	const struct registry_setting *r;
+
+	(void)state;
+	assert_int_equal(parse(&s, ""), 0);
+	assert_int_equal(s.nr_registries, 0);
+	assert_null(settings_registry(&s, "registry.example.com"));
+	settings_release(&s);
+
+	assert_int_equal(parse(&s, "registries:\n"
+				   "  - host: registry.example.com:5000\n"
+				   "    username_variable: REG_USER\n"
+				   "    password_variable: _reg_password2\n"
+				   "    ca_file: /etc/berth/ca/internal.pem\n"
+				   "    plain_http: false\n"
+				   "  - host: localhost:5000\n"
+				   "    plain_http: true\n"
+				   "  - host: cr.selcloud.ru\n"
+				   "    username_variable: CRAAS_USER\n"
+				   "    password_variable: CRAAS_TOKEN\n"),
+			 0);
+	assert_int_equal(s.nr_registries, 3);
+
+	r = settings_registry(&s, "registry.example.com:5000");
+	assert_ptr_equal(r, &s.registries[0]);
+	assert_string_equal(r->host, "registry.example.com:5000");
+	assert_string_equal(r->username_variable, "REG_USER");
+	assert_string_equal(r->password_variable, "_reg_password2");
+	assert_string_equal(r->ca_file, "/etc/berth/ca/internal.pem");
+	assert_int_equal(r->plain_http, 0);
+
+	r = settings_registry(&s, "localhost:5000");
+	assert_ptr_equal(r, &s.registries[1]);
+	assert_null(r->username_variable);
+	assert_null(r->password_variable);
+	assert_null(r->ca_file);
+	assert_int_equal(r->plain_http, 1);
+
+	r = settings_registry(&s, "cr.selcloud.ru");
+	assert_ptr_equal(r, &s.registries[2]);
+	assert_string_equal(r->password_variable, "CRAAS_TOKEN");
+
+	assert_null(settings_registry(&s, "registry.example.com"));
+	assert_null(settings_registry(&s, "localhost"));
+	assert_int_equal(settings_is_craas(&s, "cr.selcloud.ru"), 1);
+	assert_int_equal(settings_is_craas(&s, "registry.example.com:5000"), 0);
+	settings_release(&s);
+
+	assert_int_equal(parse(&s, "registries: []\n"), 0);
+	assert_int_equal(s.nr_registries, 0);
+	settings_release(&s);
+}
+
+static void test_registries_rejected(void **state)
+{
+	static const char *bad[] = {
+		/* a registry without host */
+		"registries:\n  - username_variable: U\n    password_variable: P\n",
+		"registries:\n  - plain_http: true\n",
+		"registries:\n  - {}\n",
+		/* only one of the variables */
+		"registries:\n  - host: a.io\n    username_variable: U\n",
+		"registries:\n  - host: a.io\n    password_variable: P\n",
+		/* not variable names */
+		"registries:\n  - host: a.io\n    username_variable: 1ABC\n    password_variable: P\n",
+		"registries:\n  - host: a.io\n    username_variable: U\n    password_variable: A-B\n",
+		"registries:\n  - host: a.io\n    username_variable: \"\"\n    password_variable: P\n",
+		"registries:\n  - host: a.io\n    username_variable: $U\n    password_variable: P\n",
+		"registries:\n  - host: a.io\n    username_variable: [U]\n    password_variable: P\n",
+		/* an unknown key */
+		"registries:\n  - host: a.io\n    password: hunter2\n",
+		"registries:\n  - host: a.io\n    insecure: true\n",
+		/* ca_file not absolute, or empty */
+		"registries:\n  - host: a.io\n    ca_file: ca.pem\n",
+		"registries:\n  - host: a.io\n    ca_file: ./ca.pem\n",
+		"registries:\n  - host: a.io\n    ca_file:\n",
+		/* a bad plain_http */
+		"registries:\n  - host: a.io\n    plain_http: maybe\n",
+		/* the same host twice */
+		"registries:\n  - host: a.io\n  - host: b.io\n  - host: a.io\n    plain_http: true\n",
+		/* a bad host */
+		"registries:\n  - host: a b\n",
+		"registries:\n  - host: https://a.io\n",
+		"registries:\n  - host: a.io/path\n",
+		"registries:\n  - host: \"\"\n",
+		"registries:\n  - host: [a.io]\n",
+		/* the wrong shapes */
+		"registries: a.io\n",
+		"registries:\n  host: a.io\n",
+		"registries: [a.io]\n",
+		"registries:\n",
+		"registries:\n  - host: a.io\n    host: b.io\n",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NR(bad); i++) {
+		struct settings s;
+
+		if (parse(&s, bad[i]) != -1)
+			fail_msg("accepted:\n%s", bad[i]);
+		settings_release(&s);
+	}
+}
+
+static void test_craas_hosts_rejected(void **state)
+{
+	static const char *bad[] = {
+		"craas_hosts: cr.selcloud.ru\n",   /* not a list */
+		"craas_hosts:\n  a: b\n",	   /* a mapping */
+		"craas_hosts:\n",		   /* nothing */
+		"craas_hosts: [a..b]\n",	   /* a bad host */
+		"craas_hosts: [ok.io, -bad.io]\n", /* a bad host after a good one */
+		"craas_hosts: [\"a b\"]\n",	   /* a space */
+		"craas_hosts: [a.io:http]\n",	   /* a bad port */
+		"craas_hosts: [[a.io]]\n",	   /* a nested list */
+		"craas_hosts: [\"\"]\n",	   /* empty */
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NR(bad); i++) {
+		struct settings s;
+
+		if (parse(&s, bad[i]) != -1)
+			fail_msg("accepted: %s", bad[i]);
+		settings_release(&s);
+	}
+}
+
+static void test_kubeconfig_max_bytes(void **state)
+{
+	static const struct {
+		const char *text;
+		int ok;
+		unsigned long bytes;
+	} cases[] = {
+		{"100", 1, 100},	{"1", 1, 1},
+		{"65536", 1, 65536},	{"512KiB", 1, 524288},
+		{"1KiB", 1, 1024},	{"1MiB", 1, 1048576},
+		{"64MiB", 1, 67108864}, {"67108864", 1, 67108864},
+		{"1GiB", 0, 0},		{"65MiB", 0, 0},
+		{"67108865", 0, 0},	{"-1", 0, 0},
+		{"1.5MiB", 0, 0},	{"1 MiB", 0, 0},
+		{"1mib", 0, 0},		{"1KB", 0, 0},
+		{"1M", 0, 0},		{"MiB", 0, 0},
+		{"lots", 0, 0},		{"99999999999999999999999", 0, 0},
+		{"[1]", 0, 0},
+	};
+	size_t i;
+	struct settings s;
+
+	(void)state;
+	assert_int_equal(parse(&s, ""), 0);
+	assert_int_equal(s.kubeconfig_max_bytes, 1048576);
+	settings_release(&s);
+	for (i = 0; i < NR(cases); i++) {
+		char yaml[64];
+
+		snprintf(yaml, sizeof(yaml), "kubeconfig_max_bytes: %s\n", cases[i].text);
+		if (parse(&s, yaml) != (cases[i].ok ? 0 : -1))
+			fail_msg("kubeconfig_max_bytes: %s should be %s", cases[i].text,
+				 cases[i].ok ? "accepted" : "refused");
+		if (cases[i].ok)
+			assert_int_equal(s.kubeconfig_max_bytes, cases[i].bytes);
+		settings_release(&s);
+	}
+}
+
+static void test_kube_bools(void **state)
+{
+	static const struct {
+		const char *yaml;
+		int ok, preflight, required;
+	} cases[] = {
+		{"", 1, 1, 0},
+		{"kube_preflight: false\n", 1, 0, 0},
+		{"kube_preflight: no\nkubeconfig_required: yes\n", 1, 0, 1},
+		{"kube_preflight: on\nkubeconfig_required: true\n", 1, 1, 1},
+		{"kubeconfig_required: off\n", 1, 1, 0},
+		{"kube_preflight: 0\n", 0, 0, 0},
+		{"kubeconfig_required: 1\n", 0, 0, 0},
+		{"kubeconfig_required: TRUE!\n", 0, 0, 0},
+		{"kube_preflight:\n", 0, 0, 0},
+		{"kube_preflight: [true]\n", 0, 0, 0},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NR(cases); i++) {
+		struct settings s;
+
+		if (parse(&s, cases[i].yaml) != (cases[i].ok ? 0 : -1))
+			fail_msg("'%s' should be %s", cases[i].yaml,
+				 cases[i].ok ? "accepted" : "refused");
+		if (cases[i].ok) {
+			assert_int_equal(s.kube_preflight, cases[i].preflight);
+			assert_int_equal(s.kubeconfig_required, cases[i].required);
+		}
+		settings_release(&s);
+	}
+}
+
+static void test_kube_and_registry_timeouts(void **state)
+{
+	struct settings s;
+
+	(void)state;
+	assert_int_equal(parse(&s, ""), 0);
+	assert_int_equal(s.kube_timeout, 10);
+	assert_int_equal(s.registry_timeout, 30);
+	assert_int_equal(s.registry_max_wait, 60);
+	settings_release(&s);
+	assert_int_equal(
+		parse(&s, "kube_timeout: 3s\nregistry_timeout: 1m\nregistry_max_wait: 0\n"), 0);
+	assert_int_equal(s.kube_timeout, 3);
+	assert_int_equal(s.registry_timeout, 60);
+	assert_int_equal(s.registry_max_wait, 0);
+	settings_release(&s);
+	assert_int_equal(parse(&s, "registry_max_wait: 25h\n"), -1);
+	settings_release(&s);
+}
+
+/* settings_print, then settings_parse of what it printed; 0 or -1 (b released then). */
+static int print_and_parse(const struct settings *a, struct settings *b)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int ret;
+
+	assert_non_null(f);
+	settings_print(a, f);
+	fclose(f);
+	ret = parse(b, text);
+	if (ret < 0) {
+		print_message("settings_parse refused what settings_print wrote:\n%s", text);
+		settings_release(b);
+	}
+	free(text);
+	return ret;
+}
+
+static void reparse(const struct settings *a, struct settings *b)
+{
+	assert_int_equal(print_and_parse(a, b), 0);
+}
+
+static void test_print_round_trips_registries(void **state)
+{
+	struct settings a, b;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(parse(&a, "registries:\n"
+				   "  - host: registry.example.com:5000\n"
+				   "    username_variable: REG_USER\n"
+				   "    password_variable: REG_PASSWORD\n"
+				   "    ca_file: /etc/berth/ca/internal.pem\n"
+				   "  - host: localhost:5000\n"
+				   "    plain_http: true\n"
+				   "craas_hosts: [cr.example.ru, \"cr2.example.ru:443\"]\n"
+				   "kubeconfig_max_bytes: 512KiB\n"
+				   "kubeconfig_required: true\n"
+				   "kube_preflight: false\n"
+				   "kube_timeout: 2m\n"
+				   "registry_timeout: 7\n"
+				   "registry_max_wait: 1h\n"),
+			 0);
+	reparse(&a, &b);
+	assert_int_equal(b.nr_registries, a.nr_registries);
+	for (i = 0; i < a.nr_registries; i++) {
+		const struct registry_setting *x = &a.registries[i], *y = &b.registries[i];
+
+		assert_string_equal(y->host, x->host);
+		if (x->username_variable) {
+			assert_string_equal(y->username_variable, x->username_variable);
+			assert_string_equal(y->password_variable, x->password_variable);
+		} else {
+			assert_null(y->username_variable);
+			assert_null(y->password_variable);
+		}
+		if (x->ca_file)
+			assert_string_equal(y->ca_file, x->ca_file);
+		else
+			assert_null(y->ca_file);
+		assert_int_equal(y->plain_http, x->plain_http);
+	}
+	assert_int_equal(b.craas_hosts.nr, 2);
+	assert_string_equal(b.craas_hosts.v[0], "cr.example.ru");
+	assert_string_equal(b.craas_hosts.v[1], "cr2.example.ru:443");
+	assert_int_equal(b.kubeconfig_max_bytes, 524288);
+	assert_int_equal(b.kubeconfig_required, 1);
+	assert_int_equal(b.kube_preflight, 0);
+	assert_int_equal(b.kube_timeout, 120);
+	assert_int_equal(b.registry_timeout, 7);
+	assert_int_equal(b.registry_max_wait, 3600);
+	settings_release(&a);
+	settings_release(&b);
+
+	/* No registries and no CRaaS hosts round-trip too. */
+	assert_int_equal(parse(&a, "craas_hosts: []\n"), 0);
+	reparse(&a, &b);
+	assert_int_equal(b.nr_registries, 0);
+	assert_int_equal(b.craas_hosts.nr, 0);
+	settings_release(&a);
+	settings_release(&b);
+}
+
+static void test_print_round_trips_paths_needing_quotes(void **state)
+{
+	/* Absolute paths settings_parse accepts when quoted; printed bare, they say otherwise. */
+	static const char *paths[] = {
+		"/etc/berth/ca/internal #2.pem",
+		"/etc/berth/ca/a: b.pem",
+		"/srv/berth state",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NR(paths); i++) {
+		char yaml[256], state_dir[256] = "", ca_file[256] = "";
+		struct settings a, b;
+		int reparsed;
+
+		snprintf(yaml, sizeof(yaml),
+			 "state_dir: \"%s\"\nregistries:\n  - host: a.io\n    ca_file: \"%s\"\n",
+			 paths[i], paths[i]);
+		assert_int_equal(parse(&a, yaml), 0);
+		assert_string_equal(a.state_dir, paths[i]);
+		assert_string_equal(a.registries[0].ca_file, paths[i]);
+		reparsed = print_and_parse(&a, &b) == 0;
+		/* Compared after the release, so a failure leaks nothing. */
+		if (reparsed) {
+			snprintf(state_dir, sizeof(state_dir), "%s", b.state_dir);
+			if (b.nr_registries == 1 && b.registries[0].ca_file)
+				snprintf(ca_file, sizeof(ca_file), "%s", b.registries[0].ca_file);
+			settings_release(&b);
+		}
+		settings_release(&a);
+		if (!reparsed)
+			fail_msg("'%s': settings_print wrote YAML that settings_parse refuses",
+				 paths[i]);
+		assert_string_equal(state_dir, paths[i]);
+		assert_string_equal(ca_file, paths[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +541,15 @@ int main(void)
 		cmocka_unit_test(test_rejected),
 		cmocka_unit_test(test_print_round_trips),
 		cmocka_unit_test(test_load_missing_named_file_fails),
+		cmocka_unit_test(test_craas_hosts),
+		cmocka_unit_test(test_registries),
+		cmocka_unit_test(test_registries_rejected),
+		cmocka_unit_test(test_craas_hosts_rejected),
+		cmocka_unit_test(test_kubeconfig_max_bytes),
+		cmocka_unit_test(test_kube_bools),
+		cmocka_unit_test(test_kube_and_registry_timeouts),
+		cmocka_unit_test(test_print_round_trips_registries),
+		cmocka_unit_test(test_print_round_trips_paths_needing_quotes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
