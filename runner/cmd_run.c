@@ -46,7 +46,7 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	int status = 0, stopped = 0, code;
 
 	if (!ex || ex->command(&argv, script, &ctx->ws) < 0 ||
-	    stage_env(&env, environ, &ctx->ws) < 0)
+	    stage_env(&env, environ, &ctx->ws, ctx->settings.file) < 0)
 		goto out;
 	p.argv = argv.v;
 	p.env = env.v;

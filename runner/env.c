@@ -27,7 +27,8 @@ static int is_internal(const char *entry)
 	return 0;
 }
 
-int stage_env(struct strvec *out, char *const *in, const struct workspace *ws)
+int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
+	      const char *settings_file)
 {
 	for (; *in; in++)
 		if (!is_internal(*in) && strchr(*in, '=') && strvec_push(out, *in) < 0)
@@ -38,6 +39,8 @@ int stage_env(struct strvec *out, char *const *in, const struct workspace *ws)
 	    strvec_setenv(out, "WERF_DOCKER_CONFIG", ws->docker) < 0)
 		return -1;
 	/* The runner's own KUBECONFIG would be another cluster's credentials: never pass it on. */
+	if (settings_file && strvec_setenv(out, "BERTH_CONFIG", settings_file) < 0)
+		return -1;
 	strvec_unsetenv(out, "KUBECONFIG");
 	strvec_unsetenv(out, "WERF_KUBE_CONFIG");
 	if (access(ws->kubeconfig, F_OK) == 0 &&

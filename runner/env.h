@@ -13,8 +13,11 @@ struct workspace;
  * The runner's environment `in` minus what is berth's alone (the response file with the job
  * token, the exit-code protocol, CUSTOM_ENV_*: the script exports the job's variables itself),
  * plus the job's workspace: BERTH_JOB_DIR, TMPDIR, DOCKER_CONFIG and WERF_DOCKER_CONFIG, and
- * KUBECONFIG and WERF_KUBE_CONFIG when the job has a kubeconfig.
+ * KUBECONFIG and WERF_KUBE_CONFIG when the job has a kubeconfig. BERTH_CONFIG names the settings
+ * file this berth read (none when it ran on defaults), so berth inside the job (login, logout,
+ * kubeconfig) works with the same settings as the driver.
  */
-int stage_env(struct strvec *out, char *const *in, const struct workspace *ws);
+int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
+	      const char *settings_file);
 
 #endif

@@ -8,7 +8,9 @@
 #include "strvec.h"
 #include "workspace.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void test_strvec_setenv_replaces(void **state)
 {
@@ -57,20 +59,32 @@ static void test_stage_env(void **state)
 		"CUSTOM_ENV_X=1",
 		"TMPDIR=/tmp/runner",
 		"BERTH_JOB_DIR=/old",
+		"KUBECONFIG=/root/.kube/runners-own",
 		"JOB_RESPONSE_FILE_NOT=kept",
 		NULL,
 	};
-	struct workspace ws = {"/s/jobs/9", "/s/jobs/9/tmp", "/s/builds", 1};
+	struct workspace ws = {.dir = "/s/jobs/9",
+			       .tmp = "/s/jobs/9/tmp",
+			       .docker = "/s/jobs/9/docker",
+			       .kube = "/s/jobs/9/kube",
+			       .kubeconfig = "/nonexistent/kube/config",
+			       .builds = "/s/builds",
+			       .builds_shared = 1};
 	struct strvec env = STRVEC_INIT;
 	size_t i;
 
 	(void)state;
-	assert_int_equal(stage_env(&env, in, &ws), 0);
+	assert_int_equal(stage_env(&env, in, &ws, NULL), 0);
 	assert_string_equal(strvec_getenv(&env, "PATH"), "/usr/bin");
 	assert_string_equal(strvec_getenv(&env, "HOME"), "/root");
 	assert_string_equal(strvec_getenv(&env, "TMPDIR"), "/s/jobs/9/tmp");
 	assert_string_equal(strvec_getenv(&env, JOB_MARKER), "/s/jobs/9");
+	assert_string_equal(strvec_getenv(&env, "DOCKER_CONFIG"), "/s/jobs/9/docker");
+	assert_string_equal(strvec_getenv(&env, "WERF_DOCKER_CONFIG"), "/s/jobs/9/docker");
 	assert_string_equal(strvec_getenv(&env, "JOB_RESPONSE_FILE_NOT"), "kept");
+	/* No kubeconfig for this job: and never the runner's own. */
+	assert_null(strvec_getenv(&env, "KUBECONFIG"));
+	assert_null(strvec_getenv(&env, "WERF_KUBE_CONFIG"));
 	for (i = 0; i < env.nr; i++) {
 		assert_null(strstr(env.v[i], "CUSTOM_ENV_"));
 		assert_null(strstr(env.v[i], "canary-token"));
@@ -78,7 +92,31 @@ static void test_stage_env(void **state)
 		assert_null(strstr(env.v[i], "BERTH_CONFIG"));
 		assert_int_not_equal(strncmp(env.v[i], "JOB_RESPONSE_FILE=", 18), 0);
 	}
-	assert_int_equal(env.nr, 5);
+	assert_int_equal(env.nr, 7);
+	strvec_clear(&env);
+}
+
+static void test_stage_env_with_kubeconfig_and_settings(void **state)
+{
+	char kubeconfig[] = "/tmp/berth-test-kube-XXXXXX";
+	char *in[] = {"PATH=/usr/bin", "BERTH_CONFIG=/etc/runner.yaml", NULL};
+	struct workspace ws = {.dir = "/s/jobs/9",
+			       .tmp = "/s/jobs/9/tmp",
+			       .docker = "/s/jobs/9/docker",
+			       .kube = "/tmp",
+			       .kubeconfig = kubeconfig,
+			       .builds = "/s/builds",
+			       .builds_shared = 1};
+	struct strvec env = STRVEC_INIT;
+
+	(void)state;
+	close(mkstemp(kubeconfig));
+	assert_int_equal(stage_env(&env, in, &ws, "/etc/berth/berth.yaml"), 0);
+	unlink(kubeconfig);
+	assert_string_equal(strvec_getenv(&env, "KUBECONFIG"), kubeconfig);
+	assert_string_equal(strvec_getenv(&env, "WERF_KUBE_CONFIG"), kubeconfig);
+	/* The settings berth itself read, so berth inside the job behaves the same. */
+	assert_string_equal(strvec_getenv(&env, "BERTH_CONFIG"), "/etc/berth/berth.yaml");
 	strvec_clear(&env);
 }
 
@@ -88,6 +126,7 @@ int main(void)
 		cmocka_unit_test(test_strvec_setenv_replaces),
 		cmocka_unit_test(test_strvec_grows),
 		cmocka_unit_test(test_stage_env),
+		cmocka_unit_test(test_stage_env_with_kubeconfig_and_settings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
