@@ -37,7 +37,7 @@ BIN     := $(O)/berth
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all deps check unit e2e lint demo bench install clean
+.PHONY: all deps check unit e2e lint demo bench install clean kube-apiserver
 all: $(BIN)
 
 $(O)/%.o: %.c $(wildcard runner/*.h executors/*.h) Makefile
@@ -62,12 +62,18 @@ e2e: $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/e2e
 
 # The test command: deps, a sanitized build, unit and e2e tests against it, lint.
-check: deps
+check: deps kube-apiserver
 	$(MAKE) O=build/san SANITIZE=address,undefined all unit e2e
 	$(MAKE) lint
 
+# A real Kubernetes API server for the e2e tests, built once from Debian's source into
+# /var/cache/berth (about 5 minutes the first time, a no-op after).
+kube-apiserver:
+	@scripts/kube-apiserver.sh >/dev/null
+
 lint:
 	clang-format --dry-run --Werror runner/*.[ch] executors/*.[ch] tests/unit/*.c
+	shellcheck scripts/*.sh tests/bench/reference/*.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem -Irunner -Iexecutors runner executors
 	@# clang-tidy counts suppressed system-header warnings on stderr; findings go to stdout.
@@ -78,6 +84,7 @@ demo: deps $(BIN)
 
 bench: deps $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py
+	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_login.py
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/berth

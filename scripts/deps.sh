@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages berth's build and tests need, and only those missing, so a
-# second run costs one dpkg-query. Needs root (or sudo) when something is missing.
+# second run costs one dpkg-query. Needs root (or sudo) when something is missing. The real
+# servers the e2e tests start (PEERS.md) come from here too; the Kubernetes API server is built
+# from Debian's source by scripts/kube-apiserver.sh, which `make check` runs.
 set -eu
 
 packages="
@@ -8,6 +10,7 @@ packages="
   libjansson-dev libyaml-dev libcurl4-openssl-dev libgit2-dev libarchive-dev zlib1g-dev libssl-dev
   libcmocka-dev python3 python3-pytest
   clang-format clang-tidy cppcheck
+  docker-registry nginx skopeo apache2-utils openssl etcd-server
 "
 
 missing=""

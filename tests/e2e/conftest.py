@@ -1,11 +1,15 @@
 """Fixtures for berth's end-to-end tests: the binary, a settings file per test, a runner."""
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 import runner as rn
+
+# Real servers for the tests (PEERS.md), each in a module of its own.
+pytest_plugins = ["registry", "kubeapi"]
 
 # Executor backends every test runs against; a new backend is one more name here. (In a backend
 # with its own PID namespace, the PIDs scripts write ($!, $BASHPID) are not the host's: the
@@ -61,6 +65,8 @@ class Settings:
                 value = "true" if value else "false"
             elif isinstance(value, str):
                 value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            elif isinstance(value, (list, dict)):
+                value = json.dumps(value)  # JSON is YAML's flow style
             lines.append(f"{key}: {value}")
         self.path.write_text("\n".join(lines) + "\n")
 

@@ -16,7 +16,7 @@ from conftest import KILL_GRACE
 
 # What berth keeps from the script (docs/protocol.md, "run").
 INTERNAL_VARIABLES = ("JOB_RESPONSE_FILE", "BUILD_FAILURE_EXIT_CODE", "SYSTEM_FAILURE_EXIT_CODE",
-                      "BUILD_EXIT_CODE_FILE", "BERTH_CONFIG")
+                      "BUILD_EXIT_CODE_FILE")
 
 # Exit codes that are not the runner's defaults, so a hard-coded 1 or 2 shows.
 ODD_CODES = {"build_failure_exit_code": 77, "system_failure_exit_code": 78}
@@ -130,6 +130,10 @@ def test_passing_job(runner, settings, scratch):
     env = read_env_dump(env_dump)
     assert env["TMPDIR"] == str(workspace / "tmp")
     assert env["BERTH_JOB_DIR"] == str(workspace)
+    # The settings the driver read, so `berth login` inside the job uses the same ones.
+    assert env["BERTH_CONFIG"] == str(settings.path)
+    assert env["DOCKER_CONFIG"] == env["WERF_DOCKER_CONFIG"] == str(workspace / "docker")
+    assert "KUBECONFIG" not in env  # this job has no kubeconfig
     assert env["BERTH_E2E_TAG"] == runner.tag, "the runner's own environment must pass through"
     assert env["CI_JOB_TOKEN"] == job.token  # exported by the script itself
     leaked = [name for name in env
