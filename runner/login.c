@@ -18,15 +18,21 @@ static struct login_target *find(struct login_targets *out, const char *host)
 	return NULL;
 }
 
-/* Adds host with credentials from the variables `user_var`/`pass_var`, unless it is there. */
+/*
+ * Adds host with credentials from the variables `user_var`/`pass_var`, unless it is there.
+ * Variables the user sets must come in pairs (`strict`); GitLab's predefined CI_REGISTRY_*
+ * ones just mean "no login" when one is missing.
+ */
 static enum berth_result add(struct login_targets *out, const struct settings *s,
 			     const struct vars *v, const char *host, const char *user_var,
-			     const char *pass_var)
+			     const char *pass_var, int strict)
 {
 	const char *user = vars_get(v, user_var), *password = vars_get(v, pass_var);
 	struct login_target *t;
 
 	if (find(out, host))
+		return BERTH_OK;
+	if (!strict && (!user || !password))
 		return BERTH_OK;
 	if (!user != !password) {
 		error("%s is set but %s is not: set both, or neither",
@@ -88,13 +94,14 @@ static enum berth_result werf_repo_target(struct login_targets *out, const struc
 	if (r != BERTH_OK)
 		return r;
 	if (vars_get(v, "WERF_USERNAME") || vars_get(v, "WERF_PASSWORD"))
-		return add(out, s, v, ref.host, "WERF_USERNAME", "WERF_PASSWORD");
+		return add(out, s, v, ref.host, "WERF_USERNAME", "WERF_PASSWORD", 1);
 	declared = settings_registry(s, ref.host);
 	if (declared && declared->username_variable && vars_get(v, declared->username_variable))
 		return add(out, s, v, ref.host, declared->username_variable,
-			   declared->password_variable);
-	if (ci && !strcmp(ci, ref.host) && vars_get(v, "CI_REGISTRY_USER"))
-		return add(out, s, v, ref.host, "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD");
+			   declared->password_variable, 1);
+	if (ci && !strcmp(ci, ref.host) && vars_get(v, "CI_REGISTRY_USER") &&
+	    vars_get(v, "CI_REGISTRY_PASSWORD"))
+		return add(out, s, v, ref.host, "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", 0);
 	error("WERF_REPO is on registry %s, but the job has no credentials for it: set "
 	      "WERF_USERNAME and WERF_PASSWORD in the project's CI/CD variables (for Selectel "
 	      "CRaaS: user 'token' and a registry token from the panel)",
@@ -116,13 +123,13 @@ enum berth_result login_targets(struct login_targets *out, const struct settings
 			error("CI_REGISTRY '%s' is not a registry host", ci);
 			return BERTH_BUILD_FAILURE;
 		}
-		r = add(out, s, v, ci, "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD");
+		r = add(out, s, v, ci, "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", 0);
 	}
 	for (i = 0; r == BERTH_OK && i < s->nr_registries; i++)
 		if (s->registries[i].username_variable)
 			r = add(out, s, v, s->registries[i].host,
 				s->registries[i].username_variable,
-				s->registries[i].password_variable);
+				s->registries[i].password_variable, 1);
 	return r;
 }
 

@@ -540,3 +540,21 @@ def test_canaries_never_leak(runner, settings, registry_basic, scratch, variant)
                                           skip=runner_files):
         for canary in canaries:
             assert canary not in data, f"{canary!r} left in {path}"
+
+
+def test_half_set_predefined_ci_registry_means_no_login(runner):
+    # GitLab sets CI_REGISTRY_* only when its registry is on; one missing is not the user's doing.
+    job = runner.job(930, variables={"CI_REGISTRY": "registry.example.com",
+                                     "CI_REGISTRY_USER": "gitlab-ci-token"})
+    assert job.config_and_prepare(), job.results
+    assert docker_auths(job) == {}
+    expect(job.cleanup(), rn.OK)
+
+
+def test_half_set_werf_credentials_are_a_build_failure(runner):
+    job = runner.job(931, variables={"WERF_REPO": "registry.example.com/group/app",
+                                     "WERF_USERNAME": "token"}, **ODD_CODES)
+    assert not job.config_and_prepare()
+    prepare = job.stages("prepare")[0]
+    expect(prepare, rn.BUILD_FAILURE, 77)
+    assert "CUSTOM_ENV_WERF_USERNAME is set but WERF_PASSWORD is not" in prepare.stderr
