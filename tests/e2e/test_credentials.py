@@ -545,7 +545,8 @@ def test_canaries_never_leak(runner, settings, registry_basic, scratch, variant)
 def test_half_set_predefined_ci_registry_means_no_login(runner):
     # GitLab sets CI_REGISTRY_* only when its registry is on; one missing is not the user's doing.
     job = runner.job(930, variables={"CI_REGISTRY": "registry.example.com",
-                                     "CI_REGISTRY_USER": "gitlab-ci-token"})
+                                     "CI_REGISTRY_USER": "gitlab-ci-token",
+                                     "CI_REGISTRY_PASSWORD": ""})
     assert job.config_and_prepare(), job.results
     assert docker_auths(job) == {}
     expect(job.cleanup(), rn.OK)
