@@ -1,10 +1,9 @@
 #include "docker_config.h"
 
-#include "json_error.h"
+#include "json_file.h"
 #include "log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,42 +27,10 @@ static char *config_path(const char *dir)
 /* The parsed file, an empty object when there is none, or NULL after an error. */
 static json_t *load(const char *path)
 {
-	json_error_t jerr;
-	struct stat st;
-	json_t *root;
-	char *buf;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int missing = 0;
+	json_t *root = json_read_object(path, CONFIG_MAX_SIZE, 1, "docker config", &missing);
 
-	if (fd < 0 && errno == ENOENT)
-		return json_object();
-	if (fd < 0) {
-		error_errno("cannot open docker config '%s'", path);
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_SIZE) {
-		close(fd);
-		error("cannot read docker config '%s': not a regular file under 4 MiB", path);
-		return NULL;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
-	close(fd);
-	if (n < 0) {
-		error_errno("cannot read docker config '%s'", path);
-		free(buf);
-		return NULL;
-	}
-	root = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
-	explicit_bzero(buf, (size_t)n);
-	free(buf);
-	if (!root || !json_is_object(root)) {
-		json_decref(root);
-		error("cannot parse docker config '%s': line %d column %d: %s", path, jerr.line,
-		      jerr.column, root ? "not a JSON object" : json_error_reason(&jerr));
-		return NULL;
-	}
-	return root;
+	return missing ? json_object() : root;
 }
 
 static int store(const char *path, json_t *root)

@@ -1,16 +1,13 @@
 #include "job.h"
 
-#include "json_error.h"
+#include "json_file.h"
 #include "log.h"
 
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* Response files carry the whole job (steps, variables): generous, but not unbounded. */
 #define RESPONSE_MAX_SIZE (64 << 20)
@@ -121,62 +118,6 @@ static int from_env(const struct field *f)
 	return *f->out ? 1 : error("out of memory");
 }
 
-/* Reads the whole file with one read: jansson's own fd reader costs a syscall per byte. */
-static char *read_response(const char *file, size_t *len)
-{
-	struct stat st;
-	char *buf = NULL;
-	ssize_t n = -1;
-	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-
-	if (fd < 0) {
-		error_errno("cannot open JOB_RESPONSE_FILE '%s'", file);
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > RESPONSE_MAX_SIZE) {
-		close(fd);
-		error("cannot read JOB_RESPONSE_FILE '%s': not a regular file under 64 MiB", file);
-		return NULL;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf)
-		n = read(fd, buf, (size_t)st.st_size);
-	close(fd);
-	if (n < 0) {
-		error_errno("cannot read JOB_RESPONSE_FILE '%s'", file);
-		free(buf);
-		return NULL;
-	}
-	*len = (size_t)n;
-	return buf;
-}
-
-static json_t *load_response(const char *file)
-{
-	json_error_t jerr;
-	json_t *root;
-	size_t len = 0;
-	char *buf = read_response(file, &len);
-
-	if (!buf)
-		return NULL;
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	/* The file holds the job token: leave no copy of it in freed memory. */
-	explicit_bzero(buf, len);
-	free(buf);
-	if (!root) {
-		error("cannot parse JOB_RESPONSE_FILE '%s': line %d column %d: %s", file, jerr.line,
-		      jerr.column, json_error_reason(&jerr));
-		return NULL;
-	}
-	if (!json_is_object(root)) {
-		json_decref(root);
-		error("cannot parse JOB_RESPONSE_FILE '%s': not a JSON object", file);
-		return NULL;
-	}
-	return root;
-}
-
 enum berth_result job_load(struct job *job)
 {
 	static const char *id_rule = "must be 1 to 19 decimal digits";
@@ -197,7 +138,7 @@ enum berth_result job_load(struct job *job)
 
 	memset(job, 0, sizeof(*job));
 	if (file && *file) {
-		root = load_response(file);
+		root = json_read_object(file, RESPONSE_MAX_SIZE, 0, "JOB_RESPONSE_FILE", NULL);
 		if (!root)
 			return BERTH_SYSTEM_FAILURE;
 		info = json_object_get(root, "job_info");

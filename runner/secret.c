@@ -43,6 +43,40 @@ void secret_release(struct secret *s)
 	s->len = 0;
 }
 
+int secret_read_file(const char *path, size_t max, int nofollow, const char *what,
+		     struct secret *out)
+{
+	struct stat st;
+	unsigned char *buf;
+	size_t len = 0;
+	ssize_t n = 1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (nofollow ? O_NOFOLLOW : 0));
+
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd < 0)
+		return error_errno("cannot read %s '%s'", what, path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+		close(fd);
+		return error("cannot read %s '%s': not a regular file of at most %zu bytes", what,
+			     path, max);
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	while (buf && len < (size_t)st.st_size &&
+	       (n = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	if (!buf)
+		return error("out of memory");
+	buf[len] = '\0';
+	secret_adopt(out, buf, len);
+	if (n < 0) {
+		secret_release(out);
+		return error_errno("cannot read %s '%s'", what, path);
+	}
+	return 1;
+}
+
 static int write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;

@@ -24,6 +24,14 @@ int secret_set(struct secret *s, const char *text);
 void secret_release(struct secret *s);
 
 /*
+ * Reads a whole regular file of at most `max` bytes into `out` (NUL-terminated; wiped when
+ * released, since such files hold tokens). 1 when read; 0 when it does not exist, unreported;
+ * -1 after reporting "cannot read WHAT 'PATH': ...". With `nofollow`, a symlink is refused.
+ */
+int secret_read_file(const char *path, size_t max, int nofollow, const char *what,
+		     struct secret *out);
+
+/*
  * Writes `len` bytes to `path` with mode 0600 through a temporary file in the same directory,
  * fsync and rename: a reader sees the old or the new file, never half of one.
  */

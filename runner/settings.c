@@ -3,15 +3,14 @@
 #include "executor.h"
 #include "log.h"
 #include "reference.h"
+#include "secret.h"
 #include "ydoc.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define SETTINGS_MAX_SIZE (1 << 20)
@@ -450,36 +449,9 @@ int settings_parse(struct settings *s, const char *name, const char *buf, size_t
 	return 0;
 }
 
-static int read_file(const char *file, char **out, size_t *len)
-{
-	struct stat st;
-	char *buf;
-	ssize_t n;
-	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-
-	if (fd < 0)
-		return error_errno("cannot open settings '%s'", file);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SETTINGS_MAX_SIZE) {
-		close(fd);
-		return error("cannot read settings '%s': not a regular file under 1 MiB", file);
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
-	close(fd);
-	if (n < 0) {
-		error_errno("cannot read settings '%s'", file);
-		free(buf);
-		return -1;
-	}
-	*out = buf;
-	*len = (size_t)n;
-	return 0;
-}
-
 int settings_load(struct settings *s, const char *file)
 {
-	char *buf = NULL;
-	size_t len = 0;
+	struct secret buf = SECRET_INIT;
 	int ret;
 
 	if (!file)
@@ -489,10 +461,13 @@ int settings_load(struct settings *s, const char *file)
 			return settings_parse(s, "(defaults)", "", 0);
 		file = SETTINGS_DEFAULT_FILE;
 	}
-	if (read_file(file, &buf, &len) < 0)
+	ret = secret_read_file(file, SETTINGS_MAX_SIZE, 0, "settings", &buf);
+	if (ret == 0)
+		errno = ENOENT, error_errno("cannot read settings '%s'", file);
+	if (ret <= 0)
 		return -1;
-	ret = settings_parse(s, file, buf, len);
-	free(buf);
+	ret = settings_parse(s, file, (const char *)buf.data, buf.len);
+	secret_release(&buf);
 	if (ret == 0 && set_string(&s->file, file) < 0)
 		ret = -1;
 	return ret;
