@@ -173,10 +173,12 @@ static int request(struct attempt *a, const char *url, const struct secret *auth
 				     a->l->host, why);
 		if (res->status != 429 && res->status != 503)
 			return 0;
+		/* At least a second: "Retry-After: 0" or a past date must not become a busy loop. */
 		wait = registry_retry_after(res->retry_after, time(NULL));
-		if (wait < 0)
+		if (wait < 1)
 			wait = 1;
-		if (a->waited + wait > (long)a->l->max_wait) {
+		/* waited <= max_wait always holds, so this cannot overflow as a sum could. */
+		if (wait > (long)a->l->max_wait - a->waited) {
 			error("registry %s is still busy (HTTP %ld) after %lds of waiting; it "
 			      "asked for %lds more, beyond registry_max_wait",
 			      a->l->host, res->status, a->waited, wait);

@@ -559,3 +559,29 @@ def test_half_set_werf_credentials_are_a_build_failure(runner):
     prepare = job.stages("prepare")[0]
     expect(prepare, rn.BUILD_FAILURE, 77)
     assert "CUSTOM_ENV_WERF_USERNAME is set but WERF_PASSWORD is not" in prepare.stderr
+
+
+@pytest.mark.parametrize("refusals, max_wait, ok", [(2, 5, True), (100, 2, False)])
+def test_retry_after_zero_waits_a_second_each_time(runner, settings, registry_factory,
+                                                    tmp_path_factory, refusals, max_wait, ok):
+    # "Retry-After: 0" must neither spin nor escape the wait budget.
+    from registry import RateLimiter
+    lim = RateLimiter(registry_factory(auth="htpasswd"), tmp_path_factory.mktemp("nginx"),
+                      retry_after=0).start()
+    try:
+        registry_settings(settings, lim)
+        settings.write(registry_max_wait=max_wait)
+        lim.arm(refusals, path="/v2/")
+        job = werf_job(runner, 932, lim, **ODD_CODES)
+        expect(job.config(), rn.OK)
+        prepare = job.prepare()
+        if ok:
+            expect(prepare, rn.OK)
+            assert lim.refused == 2 and prepare.duration >= 2.0
+        else:
+            expect(prepare, rn.SYSTEM_FAILURE, 78)
+            assert "still busy" in prepare.stderr
+            assert lim.refused <= max_wait + 1, "a busy loop, not one wait per refusal"
+        expect(job.cleanup(), rn.OK)
+    finally:
+        lim.stop()
