@@ -173,7 +173,8 @@ static int request(struct attempt *a, const char *url, const struct secret *auth
 				     a->l->host, why);
 		if (res->status != 429 && res->status != 503)
 			return 0;
-		/* At least a second: "Retry-After: 0" or a past date must not become a busy loop. */
+		/* At least a second: "Retry-After: 0" or a past date must not become a busy loop.
+		 */
 		wait = registry_retry_after(res->retry_after, time(NULL));
 		if (wait < 1)
 			wait = 1;

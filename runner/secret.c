@@ -1,9 +1,7 @@
 #include "secret.h"
 
 #include "log.h"
-#include "workspace.h"
 
-#include <dirent.h>
 #include <jansson.h>
 #include <malloc.h>
 #include <errno.h>
@@ -118,67 +116,47 @@ int secret_write_file(const char *path, const void *data, size_t len)
 	return 0;
 }
 
-int secret_wipe_file(const char *path)
+/* Overwrites the open regular file `fd` with zeros and syncs it. */
+static void overwrite(int fd, off_t size)
 {
 	static const char zeros[4096];
-	struct stat st;
-	off_t left;
-	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		if (errno == ELOOP) /* a symlink holds no secret of ours: just remove it */
-			return unlink(path) == 0 ? 0 : error_errno("cannot remove '%s'", path);
-		return error_errno("cannot open '%s' to wipe it", path);
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return unlink(path) == 0 ? 0 : error_errno("cannot remove '%s'", path);
-	}
-	for (left = st.st_size; left > 0; left -= (off_t)sizeof(zeros))
+	for (; size > 0; size -= (off_t)sizeof(zeros))
 		if (write_all(fd, zeros,
-			      left < (off_t)sizeof(zeros) ? (size_t)left : sizeof(zeros)) < 0)
+			      size < (off_t)sizeof(zeros) ? (size_t)size : sizeof(zeros)) < 0)
 			break;
 	fsync(fd);
+}
+
+int secret_wipe_at(int dirfd, const char *name)
+{
+	struct stat st;
+	int fd;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -1;
+	/* Only a file of ours alone: a hard link's other names would keep the data anyway, and
+	 * zeroing them could damage a file outside the workspace. */
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+		return 0;
+	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno == EACCES && fchmodat(dirfd, name, 0600, 0) == 0)
+		fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1)
+		overwrite(fd, st.st_size);
 	close(fd);
-	if (unlink(path) < 0 && errno != ENOENT)
-		return error_errno("cannot remove '%s'", path);
 	return 0;
 }
 
-int secret_wipe_tree(const char *dir)
+int secret_wipe_file(const char *path)
 {
-	/* O_NOFOLLOW: a directory swapped for a symlink cannot aim the wipe elsewhere. */
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
-	struct dirent *e;
-	int ret = 0;
-
-	if (!d && fd >= 0)
-		close(fd);
-	if (!d && errno == ELOOP)
-		return unlink(dir) == 0 ? 0 : error_errno("cannot remove '%s'", dir);
-	if (!d)
-		return errno == ENOENT || errno == ENOTDIR ? 0
-							   : error_errno("cannot read '%s'", dir);
-	while ((e = readdir(d))) {
-		char *path = NULL;
-
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (asprintf(&path, "%s/%s", dir, e->d_name) < 0)
-			return closedir(d), error("out of memory");
-		if (e->d_type == DT_DIR)
-			ret |= secret_wipe_tree(path);
-		else
-			ret |= secret_wipe_file(path);
-		free(path);
-	}
-	closedir(d);
-	if (remove_tree(dir) < 0)
-		ret = -1;
-	return ret ? -1 : 0;
+	if (secret_wipe_at(AT_FDCWD, path) < 0)
+		error_errno("cannot overwrite '%s'", path);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return error_errno("cannot remove '%s'", path);
+	return 0;
 }
 
 static void wiping_free(void *p)

@@ -36,10 +36,14 @@ int secret_read_file(const char *path, size_t max, int nofollow, const char *wha
  * fsync and rename: a reader sees the old or the new file, never half of one.
  */
 int secret_write_file(const char *path, const void *data, size_t len);
-/* Overwrites a regular file with zeros, syncs, and unlinks it; 0 also when it is absent. */
+/*
+ * Overwrites `name` (relative to `dirfd`, or a path with AT_FDCWD) with zeros when it is a
+ * regular file with no other link, without following a symlink; the caller unlinks it.
+ * 0 also when there is nothing to overwrite; -1 with errno.
+ */
+int secret_wipe_at(int dirfd, const char *name);
+/* secret_wipe_at, then unlink; 0 also when it is absent. */
 int secret_wipe_file(const char *path);
-/* secret_wipe_file for every regular file below `dir`, which then goes (see remove_tree). */
-int secret_wipe_tree(const char *dir);
 
 /*
  * Makes jansson wipe every block it frees: parsed response files, docker configs and API bodies

@@ -53,6 +53,28 @@ fail:
 }
 
 /* mkdir -p with `mode` for the directories it creates; existing ones are left as they are. */
+/* Sets the mode of a directory through an fd, so a symlink swapped in is not followed. */
+static int set_dir_mode(const char *path, mode_t mode, int owned)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return error_errno("cannot open directory '%s'", path);
+	if (fstat(fd, &st) < 0 || (owned && st.st_uid != geteuid()))
+		ret = error("'%s' is not a directory owned by uid %u: remove it, or check who else "
+			    "writes under the state directory",
+			    path, (unsigned)geteuid());
+	else if ((st.st_mode & 07777) != mode && fchmod(fd, mode) < 0)
+		ret = error_errno("cannot set the mode of '%s'", path);
+	close(fd);
+	return ret;
+}
+
+/*
+ * mkdir -p; the directories it creates get `mode` whatever the umask (main sets 077).
+ * Existing ones are left as they are.
+ */
 static int make_dirs(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
@@ -65,8 +87,12 @@ static int make_dirs(const char *path, mode_t mode)
 		if (buf[i] != '/' && buf[i] != '\0')
 			continue;
 		buf[i] = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		if (mkdir(buf, mode) == 0) {
+			if (set_dir_mode(buf, mode, 0) < 0)
+				return -1;
+		} else if (errno != EEXIST) {
 			return error_errno("cannot create directory '%s'", buf);
+		}
 		buf[i] = path[i];
 	}
 	return 0;
@@ -75,17 +101,7 @@ static int make_dirs(const char *path, mode_t mode)
 /* The workspace itself must be a real directory owned by us with mode 0700. */
 static int check_private_dir(const char *path)
 {
-	struct stat st;
-
-	if (lstat(path, &st) < 0)
-		return error_errno("cannot inspect '%s'", path);
-	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-		return error("'%s' is not a directory owned by uid %u: remove it, or check who "
-			     "else writes under the state directory",
-			     path, (unsigned)geteuid());
-	if ((st.st_mode & 07777) != 0700 && chmod(path, 0700) < 0)
-		return error_errno("cannot make '%s' private", path);
-	return 0;
+	return set_dir_mode(path, 0700, 1);
 }
 
 static int make_private(const char *path)
@@ -177,8 +193,58 @@ int workspace_exists(const struct workspace *ws)
 	return error_errno("cannot inspect workspace '%s'", ws->dir);
 }
 
+/* Opens subdirectory `name` of `dfd` without following a symlink; one a job made unreadable
+ * is made ours to read again. */
+static int open_subdir(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0 && errno == EACCES && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISDIR(st.st_mode) && fchmodat(dfd, name, 0700, 0) == 0)
+		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd;
+}
+
+/* Unlinks `name` in `dfd`; a directory a job made read-only is made writable first. */
+static int unlink_entry(int dfd, const char *name, int flags)
+{
+	if (unlinkat(dfd, name, flags) == 0 || errno == ENOENT)
+		return 0;
+	if (errno == EACCES && fchmod(dfd, 0700) == 0 && unlinkat(dfd, name, flags) == 0)
+		return 0;
+	return -1;
+}
+
+static int empty_dir(int dfd, const char *path, int depth, int wipe);
+
+/* Removes entry `name` of the directory `d` (its path `path`). */
+static int remove_entry(DIR *d, const char *path, const char *name, int depth, int wipe)
+{
+	char *sub_path = NULL;
+	int sub, ret = 0;
+
+	if (wipe && secret_wipe_at(dirfd(d), name) < 0)
+		ret = error_errno("cannot overwrite '%s/%s'", path, name);
+	if (unlink_entry(dirfd(d), name, 0) == 0)
+		return ret;
+	if (errno != EISDIR && errno != EPERM)
+		return error_errno("cannot remove '%s/%s'", path, name);
+	if (depth > 256 || asprintf(&sub_path, "%s/%s", path, name) < 0)
+		return error("cannot remove '%s/%s': nested too deep", path, name);
+	sub = open_subdir(dirfd(d), name);
+	if (sub < 0)
+		ret = error_errno("cannot open '%s'", sub_path);
+	else if (empty_dir(sub, sub_path, depth + 1, wipe) < 0)
+		ret = -1;
+	else if (unlink_entry(dirfd(d), name, AT_REMOVEDIR) < 0)
+		ret = error_errno("cannot remove '%s'", sub_path);
+	free(sub_path);
+	return ret;
+}
+
 /* Empties the directory open at `dfd` (which it closes); `path` is for messages. */
-static int empty_dir(int dfd, const char *path, int depth)
+static int empty_dir(int dfd, const char *path, int depth, int wipe)
 {
 	DIR *d = fdopendir(dfd);
 	struct dirent *e;
@@ -188,38 +254,15 @@ static int empty_dir(int dfd, const char *path, int depth)
 		close(dfd);
 		return error_errno("cannot read directory '%s'", path);
 	}
-	while ((e = readdir(d))) {
-		char *sub_path = NULL;
-		int sub;
-
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (unlinkat(dirfd(d), e->d_name, 0) == 0 || errno == ENOENT)
-			continue;
-		if (errno != EISDIR && errno != EPERM) {
-			ret = error_errno("cannot remove '%s/%s'", path, e->d_name);
-			continue;
-		}
-		if (depth > 256 || asprintf(&sub_path, "%s/%s", path, e->d_name) < 0) {
-			ret = error("cannot remove '%s/%s': nested too deep", path, e->d_name);
-			continue;
-		}
-		/* O_NOFOLLOW: a job that swaps a directory for a symlink cannot aim us elsewhere.
-		 */
-		sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub < 0)
-			ret = error_errno("cannot open '%s'", sub_path);
-		else if (empty_dir(sub, sub_path, depth + 1) < 0)
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+		    remove_entry(d, path, e->d_name, depth, wipe) < 0)
 			ret = -1;
-		else if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-			ret = error_errno("cannot remove '%s'", sub_path);
-		free(sub_path);
-	}
 	closedir(d);
 	return ret;
 }
 
-int remove_tree(const char *path)
+int remove_tree(const char *path, int wipe)
 {
 	struct stat st;
 	int fd;
@@ -229,14 +272,16 @@ int remove_tree(const char *path)
 		return errno == ENOENT || errno == ENOTDIR
 			       ? 0
 			       : error_errno("cannot inspect '%s'", path);
+	if (!S_ISDIR(st.st_mode) && wipe)
+		return secret_wipe_file(path);
 	if (!S_ISDIR(st.st_mode))
 		return unlink(path) == 0 || errno == ENOENT
 			       ? 0
 			       : error_errno("cannot remove '%s'", path);
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open_subdir(AT_FDCWD, path);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : error_errno("cannot open '%s'", path);
-	if (empty_dir(fd, path, 0) < 0)
+	if (empty_dir(fd, path, 0, wipe) < 0)
 		return -1;
 	if (rmdir(path) < 0 && errno != ENOENT)
 		return error_errno("cannot remove '%s'", path);
@@ -247,10 +292,10 @@ int workspace_remove(const struct workspace *ws)
 {
 	int ret = 0;
 
-	/* Secrets are overwritten before they are unlinked; the rest just goes. */
-	if (secret_wipe_tree(ws->docker) < 0 || secret_wipe_tree(ws->kube) < 0)
+	/* Credentials are overwritten before they are unlinked; the rest just goes. */
+	if (remove_tree(ws->docker, 1) < 0 || remove_tree(ws->kube, 1) < 0)
 		ret = -1;
-	if (remove_tree(ws->dir) < 0)
+	if (remove_tree(ws->dir, 0) < 0)
 		ret = -1;
 	return ret;
 }

@@ -32,7 +32,11 @@ int workspace_exists(const struct workspace *ws);
 int workspace_remove(const struct workspace *ws);
 void workspace_release(struct workspace *ws);
 
-/* Removes `path` and everything below it without following symlinks. 0 when gone. */
-int remove_tree(const char *path);
+/*
+ * Removes `path` and everything below it without following symlinks, making what a job made
+ * read-only writable again. With `wipe`, regular files are overwritten with zeros first
+ * (credentials). 0 when it is gone.
+ */
+int remove_tree(const char *path, int wipe);
 
 #endif

@@ -48,7 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	int ret = remove_tree(f->root);
+	int ret = remove_tree(f->root, 0);
 
 	free(f);
 	return ret;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char root[64];
@@ -26,7 +27,7 @@ static int make_root(void **state)
 static int drop_root(void **state)
 {
 	(void)state;
-	assert_int_equal(remove_tree(root), 0);
+	assert_int_equal(remove_tree(root, 0), 0);
 	return 0;
 }
 
@@ -122,7 +123,7 @@ static void test_remove_follows_no_symlink(void **state)
 	snprintf(link_path, sizeof(link_path), "%s/link", inside);
 	assert_int_equal(symlink(outside, link_path), 0);
 	touch(inside, "file");
-	assert_int_equal(remove_tree(inside), 0);
+	assert_int_equal(remove_tree(inside, 0), 0);
 	assert_int_not_equal(lstat(inside, &st), 0);
 	snprintf(kept, sizeof(kept), "%s/precious", outside);
 	assert_int_equal(stat(kept, &st), 0);
@@ -149,6 +150,93 @@ static void test_occupied_path_is_an_error(void **state)
 	settings_release(&s);
 }
 
+static void test_wipe_overwrites_and_spares_hard_links(void **state)
+{
+	char dir[128], outside[128], path[256], buf[16];
+	int fd, keep;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/docker", root);
+	snprintf(outside, sizeof(outside), "%s/precious", root);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	fd = open(outside, O_WRONLY | O_CREAT, 0600);
+	assert_int_equal(write(fd, "precious", 8), 8);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/hardlink", dir);
+	assert_int_equal(link(outside, path), 0);
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0400); /* read-only: still overwritten */
+	assert_int_equal(write(fd, "secret-canary", 13), 13);
+	close(fd);
+	keep = open(path, O_RDONLY); /* the inode outlives the unlink: read what is left */
+	assert_true(keep >= 0);
+
+	assert_int_equal(remove_tree(dir, 1), 0);
+	assert_int_equal(access(dir, F_OK), -1);
+	assert_int_equal(pread(keep, buf, 13, 0), 13);
+	close(keep);
+	assert_memory_equal(buf, "\0\0\0\0\0\0\0\0\0\0\0\0\0", 13);
+	fd = open(outside, O_RDONLY);
+	assert_int_equal(read(fd, buf, 8), 8);
+	close(fd);
+	assert_memory_equal(buf, "precious", 8);
+}
+
+/* As a user without root's powers, a tree a job made read-only must still go. */
+static void test_remove_read_only_tree_as_non_root(void **state)
+{
+	char dir[128], sub[160], file[192];
+	int status;
+	pid_t pid;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/tmp", root);
+	snprintf(sub, sizeof(sub), "%s/modcache", dir);
+	snprintf(file, sizeof(file), "%s/go.mod", sub);
+	assert_int_equal(chown(root, 65534, 65534), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd;
+
+		if (setgid(65534) < 0 || setuid(65534) < 0 || mkdir(dir, 0700) < 0 ||
+		    mkdir(sub, 0700) < 0)
+			_exit(10);
+		fd = open(file, O_WRONLY | O_CREAT, 0400);
+		if (fd < 0)
+			_exit(11);
+		close(fd);
+		if (chmod(sub, 0555) < 0 || chmod(dir, 0500) < 0)
+			_exit(12);
+		_exit(remove_tree(dir, 0) == 0 && access(dir, F_OK) < 0 ? 0 : 13);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_parents_are_traversable(void **state)
+{
+	struct settings s;
+	struct workspace ws;
+	struct job job;
+	struct stat st;
+	char jobs[160];
+
+	(void)state;
+	umask(077); /* as berth runs */
+	setup_context(&s, &job, 0);
+	assert_int_equal(workspace_init(&ws, &s, &job), 0);
+	assert_int_equal(workspace_create(&ws, &job), 0);
+	snprintf(jobs, sizeof(jobs), "%s/state/jobs", root);
+	assert_int_equal(stat(jobs, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0711);
+	assert_int_equal(workspace_remove(&ws), 0);
+	workspace_release(&ws);
+	job_release(&job);
+	settings_release(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +246,11 @@ int main(void)
 						drop_root),
 		cmocka_unit_test_setup_teardown(test_occupied_path_is_an_error, make_root,
 						drop_root),
+		cmocka_unit_test_setup_teardown(test_wipe_overwrites_and_spares_hard_links,
+						make_root, drop_root),
+		cmocka_unit_test_setup_teardown(test_remove_read_only_tree_as_non_root, make_root,
+						drop_root),
+		cmocka_unit_test_setup_teardown(test_parents_are_traversable, make_root, drop_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
