@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include "log.h"
+#include "secret.h"
 
 #include <curl/curl.h>
 #include <dlfcn.h>
@@ -24,7 +25,9 @@ struct sink {
  * path, so libcurl is loaded on first use here, by the only module that calls it.
  */
 static struct {
-	CURLcode (*global_init)(long);
+	CURLcode (*global_init_mem)(long, curl_malloc_callback, curl_free_callback,
+				    curl_realloc_callback, curl_strdup_callback,
+				    curl_calloc_callback);
 	CURL *(*easy_init)(void);
 	void (*easy_cleanup)(CURL *);
 	void (*easy_reset)(CURL *);
@@ -46,11 +49,16 @@ static int load_curl(void)
 		size_t offset;
 	} symbols[] = {
 #define SYM(field, name) {name, offsetof(__typeof__(libcurl), field)}
-		SYM(global_init, "curl_global_init"),	SYM(easy_init, "curl_easy_init"),
-		SYM(easy_cleanup, "curl_easy_cleanup"), SYM(easy_reset, "curl_easy_reset"),
-		SYM(easy_setopt, "curl_easy_setopt"),	SYM(easy_perform, "curl_easy_perform"),
-		SYM(easy_getinfo, "curl_easy_getinfo"), SYM(easy_strerror, "curl_easy_strerror"),
-		SYM(slist_append, "curl_slist_append"), SYM(slist_free_all, "curl_slist_free_all"),
+		SYM(global_init_mem, "curl_global_init_mem"),
+		SYM(easy_init, "curl_easy_init"),
+		SYM(easy_cleanup, "curl_easy_cleanup"),
+		SYM(easy_reset, "curl_easy_reset"),
+		SYM(easy_setopt, "curl_easy_setopt"),
+		SYM(easy_perform, "curl_easy_perform"),
+		SYM(easy_getinfo, "curl_easy_getinfo"),
+		SYM(easy_strerror, "curl_easy_strerror"),
+		SYM(slist_append, "curl_slist_append"),
+		SYM(slist_free_all, "curl_slist_free_all"),
 		SYM(getdate, "curl_getdate"),
 #undef SYM
 	};
@@ -73,7 +81,9 @@ static int load_curl(void)
 				     CURL_LIBRARY, symbols[i].name);
 		memcpy((char *)&libcurl + symbols[i].offset, &fn, sizeof(fn));
 	}
-	if (libcurl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	/* curl's copies of request headers carry credentials: its frees wipe them. */
+	if (libcurl.global_init_mem(CURL_GLOBAL_DEFAULT, malloc, secret_free_hook,
+				    secret_realloc_hook, strdup, calloc) != CURLE_OK)
 		return error("cannot initialize libcurl");
 	loaded = 1;
 	return 0;
@@ -197,7 +207,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 
 static void set_blob(CURL *curl, CURLoption opt, const struct secret *s)
 {
-	struct curl_blob blob = {s->data, s->len, CURL_BLOB_COPY};
+	/* No copy: the secret outlives the request, and curl's copy would not be wiped. */
+	struct curl_blob blob = {s->data, s->len, CURL_BLOB_NOCOPY};
 
 	libcurl.easy_setopt(curl, opt, &blob);
 }
@@ -277,6 +288,9 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
 	libcurl.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	libcurl.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	libcurl.easy_setopt(curl, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
+	/* HTTP/1.1: nghttp2 keeps its own copies of headers (the Authorization one too) and frees
+	 * them without the wiping allocator; these few small requests gain nothing from h2. */
+	libcurl.easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	/* Credentials go to the host they were meant for: no redirects are followed. */
 	libcurl.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 	set_tls(curl, &req->tls);

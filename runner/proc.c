@@ -1,6 +1,7 @@
 #include "proc.h"
 
 #include "log.h"
+#include "secret.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -292,7 +293,8 @@ static int environ_has(pid_t pid, const char *entry)
 		return 0;
 	do {
 		if (len + 65536 > cap) {
-			char *grown = cap < (8u << 20) ? realloc(buf, cap + 65536) : NULL;
+			char *grown =
+				cap < (8u << 20) ? secret_realloc_hook(buf, cap + 65536) : NULL;
 
 			if (!grown)
 				break;
@@ -307,6 +309,9 @@ static int environ_has(pid_t pid, const char *entry)
 	for (p = buf; p && p < buf + len; p += strnlen(p, (size_t)(buf + len - p)) + 1)
 		if ((size_t)(buf + len - p) >= want && !memcmp(p, entry, want))
 			found = 1;
+	/* Another job's environment holds its passwords and token. */
+	if (buf)
+		explicit_bzero(buf, cap);
 	free(buf);
 	return found;
 }

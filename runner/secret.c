@@ -159,14 +159,31 @@ int secret_wipe_file(const char *path)
 	return 0;
 }
 
-static void wiping_free(void *p)
+void secret_free_hook(void *p)
 {
 	if (p)
 		explicit_bzero(p, malloc_usable_size(p));
 	free(p);
 }
 
+void *secret_realloc_hook(void *p, size_t n)
+{
+	size_t old = p ? malloc_usable_size(p) : 0;
+	void *q;
+
+	if (n == 0) {
+		secret_free_hook(p);
+		return NULL;
+	}
+	q = malloc(n);
+	if (q && p)
+		memcpy(q, p, old < n ? old : n);
+	if (q)
+		secret_free_hook(p);
+	return q;
+}
+
 void secret_wipe_json_memory(void)
 {
-	json_set_alloc_funcs(malloc, wiping_free);
+	json_set_alloc_funcs(malloc, secret_free_hook);
 }

@@ -46,6 +46,13 @@ int secret_wipe_at(int dirfd, const char *name);
 int secret_wipe_file(const char *path);
 
 /*
+ * free() and realloc() that wipe the block they give up, for libraries that let berth choose
+ * their allocator (jansson, libcurl): they keep their own copies of tokens and headers.
+ */
+void secret_free_hook(void *p);
+void *secret_realloc_hook(void *p, size_t n);
+
+/*
  * Makes jansson wipe every block it frees: parsed response files, docker configs and API bodies
  * carry tokens, and jansson keeps its own copies of every string. Call once, first thing.
  */

@@ -113,6 +113,17 @@ static int check_tree(struct ydoc *d)
 	return ret;
 }
 
+/* The parser keeps copies of the input (a kubeconfig, with its keys): wipe them first. */
+static void parser_delete(yaml_parser_t *p)
+{
+	if (p->raw_buffer.start)
+		explicit_bzero(p->raw_buffer.start,
+			       (size_t)(p->raw_buffer.end - p->raw_buffer.start));
+	if (p->buffer.start)
+		explicit_bzero(p->buffer.start, (size_t)(p->buffer.end - p->buffer.start));
+	yaml_parser_delete(p);
+}
+
 int ydoc_load(struct ydoc *d, const char *name, const char *buf, size_t len)
 {
 	yaml_parser_t p;
@@ -128,10 +139,10 @@ int ydoc_load(struct ydoc *d, const char *name, const char *buf, size_t len)
 		/* libyaml's problem text describes the syntax, never the content. */
 		error("%s:%zu: invalid YAML: %s", name, p.problem_mark.line + 1,
 		      p.problem ? p.problem : "parse error");
-		yaml_parser_delete(&p);
+		parser_delete(&p);
 		return -1;
 	}
-	yaml_parser_delete(&p);
+	parser_delete(&p);
 	d->loaded = 1;
 	if (ydoc_root(d) && check_tree(d) < 0) {
 		ydoc_release(d);
