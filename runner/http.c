@@ -296,6 +296,12 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
 	set_tls(curl, &req->tls);
 	rc = libcurl.easy_perform(curl);
 	free_headers(headers);
+	if (rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE ||
+	    rc == CURLE_PEER_FAILED_VERIFICATION) {
+		snprintf(why, why_size, "%s", *errbuf ? errbuf : libcurl.easy_strerror(rc));
+		http_response_release(res);
+		return HTTP_TLS_REJECTED;
+	}
 	if (rc != CURLE_OK) {
 		snprintf(why, why_size, "%s",
 			 sink.too_big ? "the answer is larger than berth accepts"

@@ -44,9 +44,14 @@ struct http_response {
 int http_client_init(struct http_client *c);
 void http_client_release(struct http_client *c);
 
+/* http_do's result when TLS failed on the caller's own material (see below). */
+#define HTTP_TLS_REJECTED (-2)
+
 /*
  * Performs the request. 0 when an answer came (any status), -1 when none did: the reason,
- * from curl, is copied to `why` (size `why_size`) for the caller's message.
+ * from curl, is copied to `why` (size `why_size`) for the caller's message. HTTP_TLS_REJECTED
+ * when the request's TLS material is unusable or the server is not trusted by it: a bad
+ * certificate, key or CA, which is the input's fault, not the network's.
  */
 int http_do(struct http_client *c, const struct http_request *req, struct http_response *res,
 	    char *why, size_t why_size);

@@ -288,6 +288,7 @@ static int take_current(struct kubeconfig *k, const struct walk *w, yaml_node_t 
 	if (ydoc_get(w->d, user, "exec") || ydoc_get(w->d, user, "auth-provider"))
 		k->no_preflight = "its user authenticates through an exec or auth-provider plugin";
 	else if (ydoc_get(w->d, user, "tokenFile") || ydoc_get(w->d, user, "client-certificate") ||
+		 ydoc_get(w->d, user, "client-key") ||
 		 ydoc_get(w->d, cluster, "certificate-authority"))
 		k->no_preflight = "it refers to files on the runner host";
 	return 0;
@@ -387,6 +388,7 @@ enum berth_result kubeconfig_preflight(const struct kubeconfig *k, unsigned time
 	struct http_request req;
 	const char *source = k->variable ? k->variable : "the kubeconfig";
 	char why[HTTP_ERROR_SIZE], *url = NULL;
+	int got;
 	size_t n = strlen(k->server);
 	enum berth_result r = BERTH_SYSTEM_FAILURE;
 
@@ -415,7 +417,14 @@ enum berth_result kubeconfig_preflight(const struct kubeconfig *k, unsigned time
 	req.max_body = 64 << 10;
 	if (http_client_init(&c) < 0)
 		goto out;
-	if (http_do(&c, &req, &res, why, sizeof(why)) < 0) {
+	got = http_do(&c, &req, &res, why, sizeof(why));
+	if (got == HTTP_TLS_REJECTED) {
+		error("cluster '%s' at %s: TLS failed with the kubeconfig's own certificates: %s; "
+		      "check certificate-authority-data, client-certificate-data and "
+		      "client-key-data of context '%s' in %s",
+		      k->cluster, k->server, why, k->context, source);
+		r = BERTH_BUILD_FAILURE;
+	} else if (got < 0) {
 		error("cannot reach cluster '%s' at %s: %s; check the server address in %s and "
 		      "that this runner can reach it",
 		      k->cluster, k->server, why, source);

@@ -167,10 +167,17 @@ static int request(struct attempt *a, const char *url, const struct secret *auth
 	for (;;) {
 		long wait;
 
-		if (http_do(a->c, &req, res, why, sizeof(why)) < 0)
-			return error("cannot reach registry %s: %s; check the host name, that this "
-				     "runner can reach it, and its TLS settings",
+		int got = http_do(a->c, &req, res, why, sizeof(why));
+
+		if (got == HTTP_TLS_REJECTED)
+			return error("registry %s: TLS failed: %s; check its certificate, and the "
+				     "registry's ca_file in berth's settings",
 				     a->l->host, why);
+		if (got < 0)
+			return error(
+				"cannot reach registry %s: %s; check the host name and that this "
+				"runner can reach it",
+				a->l->host, why);
 		if (res->status != 429 && res->status != 503)
 			return 0;
 		/* At least a second: "Retry-After: 0" or a past date must not become a busy loop.

@@ -119,13 +119,15 @@ def test_tls_registry_with_private_ca(runner, settings, registry_tls):
 
 
 def test_tls_registry_without_its_ca_is_a_system_failure(runner, settings, registry_tls):
+    # The CA for a registry is the admin's setting: a mismatch is the runner's to fix.
     reg = registry_tls
     settings.write(registries=[{"host": reg.host}])
     job = werf_job(runner, 805, reg, **ODD_CODES)
     assert not job.config_and_prepare()
     prepare = job.stages("prepare")[0]
     expect(prepare, rn.SYSTEM_FAILURE, 78)
-    assert f"cannot reach registry {reg.host}" in prepare.stderr
+    assert f"registry {reg.host}: TLS failed" in prepare.stderr
+    assert "ca_file" in prepare.stderr
 
 
 @pytest.mark.parametrize("fields", [("token", "access_token"), ("access_token",), ("token",)])
@@ -356,10 +358,35 @@ def test_unreachable_cluster_is_a_system_failure(runner, kube_api):
     assert "cannot reach cluster 'gone'" in prepare.stderr
 
 
-def test_untrusted_server_certificate_is_a_system_failure(runner, kube_api):
+# The kubeconfig's certificates are the job's input: when TLS fails on them, the job must fix
+# them, and retrying the job cannot help.
+def test_untrusted_server_certificate_is_a_build_failure(runner, kube_api):
     job = kube_job(runner, 906, kube_api.kubeconfig(ca=False), **ODD_CODES)
     assert not job.config_and_prepare()
-    expect(job.stages("prepare")[0], rn.SYSTEM_FAILURE, 78)
+    prepare = job.stages("prepare")[0]
+    expect(prepare, rn.BUILD_FAILURE, 77)
+    assert "TLS failed with the kubeconfig's own certificates" in prepare.stderr
+    assert len(job.stages("prepare")) == 1  # a build failure is not retried
+
+
+def test_unusable_client_key_is_a_build_failure(runner, kube_api):
+    text = kube_api.kubeconfig(auth="cert")
+    key = b64(kube_api.client_key_pem)
+    assert key in text
+    job = kube_job(runner, 907, text.replace(key, b64("not a key")), **ODD_CODES)
+    assert not job.config_and_prepare()
+    prepare = job.stages("prepare")[0]
+    expect(prepare, rn.BUILD_FAILURE, 77)
+    assert "client-key-data" in prepare.stderr
+
+
+def test_key_file_on_the_runner_is_not_checked_online(runner, settings):
+    settings.write(kube_preflight=True)
+    text = GOOD.replace("    token: TOKEN", "    client-key: /etc/berth/job.key")
+    job = kube_job(runner, 908, text)
+    assert job.config_and_prepare(), job.results
+    assert "it refers to files on the runner host" in job.stage("prepare").stderr
+    expect(job.cleanup(), rn.OK)
 
 
 GOOD = """apiVersion: v1
