@@ -17,6 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* How long SIGKILL may take before berth stops waiting: only a process stuck in the kernel
+ * (uninterruptible sleep on a hung mount) outlives it. */
+#define KILL_TIMEOUT_MS 5000
+
 /* Signal handlers only note the signal and wake the wait loop through this pipe. */
 static volatile sig_atomic_t stop_requested;
 static int wake_pipe[2] = {-1, -1};
@@ -237,6 +241,12 @@ static void end_leftovers(pid_t pgid, long long kill_at)
 
 		if (left <= 0 && sig != SIGKILL)
 			sig = SIGKILL;
+		if (left <= -KILL_TIMEOUT_MS) {
+			warning("processes the stage left are still there %lld ms after SIGKILL "
+				"(stuck in the kernel?); cleanup tries again",
+				(long long)KILL_TIMEOUT_MS);
+			return;
+		}
 		wait_event(left > 100 || left <= 0 ? 100 : left);
 		signal_leftovers(pgid, sig);
 	}
@@ -381,6 +391,12 @@ int proc_kill_marked(const char *entry, unsigned grace)
 		nanosleep(&pause, NULL);
 		if (now_ms() >= kill_at)
 			m.sig = SIGKILL;
+		if (now_ms() >= kill_at + KILL_TIMEOUT_MS)
+			return error(
+				"%d process(es) of the job are still there %lld ms after SIGKILL "
+				"(stuck in the kernel, e.g. on a hung mount): look for processes "
+				"with %s in their environment",
+				m.found, (long long)KILL_TIMEOUT_MS, entry);
 		m.found = 0;
 		if (each_process(signal_if_marked, &m) < 0)
 			return -1;
