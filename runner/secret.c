@@ -92,10 +92,23 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+/* Overwrites the open regular file `fd` with zeros and syncs it. */
+static void overwrite(int fd, off_t size)
+{
+	static const char zeros[4096];
+
+	for (; size > 0; size -= (off_t)sizeof(zeros))
+		if (write_all(fd, zeros,
+			      size < (off_t)sizeof(zeros) ? (size_t)size : sizeof(zeros)) < 0)
+			break;
+	fsync(fd);
+}
+
 int secret_write_file(const char *path, const void *data, size_t len)
 {
 	char tmp[4096];
-	int fd;
+	struct stat st;
+	int fd, old;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
 		return error("cannot write '%s': path too long", path);
@@ -108,24 +121,21 @@ int secret_write_file(const char *path, const void *data, size_t len)
 		secret_wipe_file(tmp);
 		return -1;
 	}
+	/* The file it replaces may hold a credential that is going away (logout): keep it open
+	 * across the rename and overwrite it after, so no reader ever sees zeros. */
+	old = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (close(fd) < 0 || rename(tmp, path) < 0) {
 		error_errno("cannot put '%s' in place", path);
 		secret_wipe_file(tmp);
+		if (old >= 0)
+			close(old);
 		return -1;
 	}
+	if (old >= 0 && fstat(old, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0)
+		overwrite(old, st.st_size);
+	if (old >= 0)
+		close(old);
 	return 0;
-}
-
-/* Overwrites the open regular file `fd` with zeros and syncs it. */
-static void overwrite(int fd, off_t size)
-{
-	static const char zeros[4096];
-
-	for (; size > 0; size -= (off_t)sizeof(zeros))
-		if (write_all(fd, zeros,
-			      size < (off_t)sizeof(zeros) ? (size_t)size : sizeof(zeros)) < 0)
-			break;
-	fsync(fd);
 }
 
 int secret_wipe_at(int dirfd, const char *name)

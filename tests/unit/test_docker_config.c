@@ -430,6 +430,26 @@ static void test_symlinked_config_refused(void **state)
 
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* Logout: the replaced file held the credential, and must not keep it on disk. */
+static void test_logout_overwrites_the_replaced_file(void **state)
+{
+	struct fixture *f = *state;
+	char buf[256];
+	ssize_t n, i;
+	int old;
+
+	assert_int_equal(docker_config_init(f->dir), 0);
+	assert_int_equal(set(f, "a.io", "Y2FuYXJ5LWxvZ291dA=="), 0);
+	old = open(f->file, O_RDONLY); /* the inode that rename will replace */
+	assert_true(old >= 0);
+	assert_int_equal(docker_config_remove(f->dir, "a.io"), 1);
+	n = pread(old, buf, sizeof(buf), 0);
+	close(old);
+	assert_true(n > 0);
+	for (i = 0; i < n; i++)
+		assert_int_equal(buf[i], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -445,6 +465,7 @@ int main(void)
 		TEST(test_corrupt_left_alone),
 		TEST(test_corrupt_message_never_quotes_a_credential),
 		TEST(test_symlinked_config_refused),
+		TEST(test_logout_overwrites_the_replaced_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
