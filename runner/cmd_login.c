@@ -70,7 +70,8 @@ static enum berth_result login_stdin(const struct settings *s, const char *host,
 		snprintf(t.host, sizeof(t.host), "%s", host);
 		t.user = user;
 		t.password = (const char *)password.data;
-		t.source = "--password-stdin";
+		snprintf(t.source, sizeof(t.source), "--password-stdin");
+		t.origin = "the command line";
 		t.opts = settings_registry(s, host);
 		r = login_target(s, &t, dir);
 	}

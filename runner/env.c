@@ -13,6 +13,19 @@ static const char *const internal[] = {
 	"BERTH_CONFIG",
 };
 
+/*
+ * The runner's own cluster credentials never reach a job: it gets its own kubeconfig or none
+ * (its scripts export the job's own variables themselves).
+ */
+static const char *const runner_kube[] = {
+	"KUBECONFIG",
+	"WERF_KUBE_CONFIG",
+	"WERF_KUBECONFIG",
+	"WERF_KUBE_CONFIG_BASE64",
+	"WERF_KUBECONFIG_BASE64",
+	"KUBECONFIG_BASE64",
+};
+
 static int is_internal(const char *entry)
 {
 	size_t i, n;
@@ -30,6 +43,8 @@ static int is_internal(const char *entry)
 int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
 	      const char *settings_file)
 {
+	size_t i;
+
 	for (; *in; in++)
 		if (!is_internal(*in) && strchr(*in, '=') && strvec_push(out, *in) < 0)
 			return -1;
@@ -38,11 +53,10 @@ int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
 	    strvec_setenv(out, "DOCKER_CONFIG", ws->docker) < 0 ||
 	    strvec_setenv(out, "WERF_DOCKER_CONFIG", ws->docker) < 0)
 		return -1;
-	/* The runner's own KUBECONFIG would be another cluster's credentials: never pass it on. */
 	if (settings_file && strvec_setenv(out, "BERTH_CONFIG", settings_file) < 0)
 		return -1;
-	strvec_unsetenv(out, "KUBECONFIG");
-	strvec_unsetenv(out, "WERF_KUBE_CONFIG");
+	for (i = 0; i < sizeof(runner_kube) / sizeof(runner_kube[0]); i++)
+		strvec_unsetenv(out, runner_kube[i]);
 	if (access(ws->kubeconfig, F_OK) == 0 &&
 	    (strvec_setenv(out, "KUBECONFIG", ws->kubeconfig) < 0 ||
 	     strvec_setenv(out, "WERF_KUBE_CONFIG", ws->kubeconfig) < 0))

@@ -24,8 +24,8 @@ static struct login_target *find(struct login_targets *out, const char *host)
  * ones just mean "no login" when one is missing.
  */
 static enum berth_result add(struct login_targets *out, const struct settings *s,
-			     const struct vars *v, const char *host, const char *user_var,
-			     const char *pass_var, int strict)
+			     const struct vars *v, const char *host, const char *origin,
+			     const char *user_var, const char *pass_var, int strict)
 {
 	const char *user = vars_get(v, user_var), *password = vars_get(v, pass_var);
 	struct login_target *t;
@@ -35,9 +35,8 @@ static enum berth_result add(struct login_targets *out, const struct settings *s
 	if (!strict && (!user || !password))
 		return BERTH_OK;
 	if (!user != !password) {
-		error("%s is set but %s is not: set both, or neither",
-		      user ? vars_spelling(v, user_var) : vars_spelling(v, pass_var),
-		      user ? pass_var : user_var);
+		error("%s%s is set but %s%s is not: set both, or neither", v->prefix,
+		      user ? user_var : pass_var, v->prefix, user ? pass_var : user_var);
 		return BERTH_BUILD_FAILURE;
 	}
 	if (!user)
@@ -50,7 +49,8 @@ static enum berth_result add(struct login_targets *out, const struct settings *s
 	snprintf(t->host, sizeof(t->host), "%s", host);
 	t->user = user;
 	t->password = password;
-	t->source = user_var;
+	snprintf(t->source, sizeof(t->source), "%s and %s", user_var, pass_var);
+	t->origin = origin;
 	t->opts = settings_registry(s, host);
 	return BERTH_OK;
 }
@@ -94,14 +94,15 @@ static enum berth_result werf_repo_target(struct login_targets *out, const struc
 	if (r != BERTH_OK)
 		return r;
 	if (vars_get(v, "WERF_USERNAME") || vars_get(v, "WERF_PASSWORD"))
-		return add(out, s, v, ref.host, "WERF_USERNAME", "WERF_PASSWORD", 1);
+		return add(out, s, v, ref.host, "WERF_REPO", "WERF_USERNAME", "WERF_PASSWORD", 1);
 	declared = settings_registry(s, ref.host);
 	if (declared && declared->username_variable && vars_get(v, declared->username_variable))
-		return add(out, s, v, ref.host, declared->username_variable,
+		return add(out, s, v, ref.host, "WERF_REPO", declared->username_variable,
 			   declared->password_variable, 1);
 	if (ci && !strcmp(ci, ref.host) && vars_get(v, "CI_REGISTRY_USER") &&
 	    vars_get(v, "CI_REGISTRY_PASSWORD"))
-		return add(out, s, v, ref.host, "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", 0);
+		return add(out, s, v, ref.host, "WERF_REPO", "CI_REGISTRY_USER",
+			   "CI_REGISTRY_PASSWORD", 0);
 	error("WERF_REPO is on registry %s, but the job has no credentials for it: set "
 	      "WERF_USERNAME and WERF_PASSWORD in the project's CI/CD variables (for Selectel "
 	      "CRaaS: user 'token' and a registry token from the panel)",
@@ -123,11 +124,13 @@ enum berth_result login_targets(struct login_targets *out, const struct settings
 			error("CI_REGISTRY '%s' is not a registry host", ci);
 			return BERTH_BUILD_FAILURE;
 		}
-		r = add(out, s, v, ci, "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", 0);
+		r = add(out, s, v, ci, "CI_REGISTRY", "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD",
+			0);
 	}
 	for (i = 0; r == BERTH_OK && i < s->nr_registries; i++)
 		if (s->registries[i].username_variable)
 			r = add(out, s, v, s->registries[i].host,
+				"the registries in berth's settings",
 				s->registries[i].username_variable,
 				s->registries[i].password_variable, 1);
 	return r;
@@ -138,7 +141,9 @@ enum berth_result login_target(const struct settings *s, const struct login_targ
 {
 	struct secret password = SECRET_INIT, auth = SECRET_INIT;
 	struct registry_login l = {t->host,
+				   t->origin,
 				   t->user,
+				   t->source,
 				   &password,
 				   t->opts ? t->opts->ca_file : NULL,
 				   t->opts ? t->opts->plain_http : 0,

@@ -16,7 +16,8 @@ struct login_target {
 	char host[256];
 	const char *user;     /* values from the environment: never copied, never printed */
 	const char *password; /* (the user name is printed) */
-	const char *source;   /* where the credentials came from, for messages */
+	char source[128];     /* the variables holding the credentials, for messages */
+	const char *origin;   /* why berth logs in there: "WERF_REPO", "CI_REGISTRY", ... */
 	const struct registry_setting *opts; /* TLS options declared for the host, or NULL */
 };
 

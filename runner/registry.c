@@ -175,9 +175,9 @@ static int request(struct attempt *a, const char *url, const struct secret *auth
 				     a->l->host, why);
 		if (got < 0)
 			return error(
-				"cannot reach registry %s: %s; check the host name and that this "
-				"runner can reach it",
-				a->l->host, why);
+				"cannot reach registry %s (from %s): %s; check the host name and "
+				"that this runner can reach it",
+				a->l->host, a->l->origin, why);
 		if (res->status != 429 && res->status != 503)
 			return 0;
 		/* At least a second: "Retry-After: 0" or a past date must not become a busy loop.
@@ -203,9 +203,8 @@ static int request(struct attempt *a, const char *url, const struct secret *auth
 
 static enum berth_result rejected(const struct registry_login *l, long status)
 {
-	error("registry %s rejected the credentials for %s (HTTP %ld): check the user and "
-	      "password variables for this registry",
-	      l->host, l->user, status);
+	error("registry %s rejected the credentials for %s (HTTP %ld): check %s", l->host, l->user,
+	      status, l->source);
 	return BERTH_BUILD_FAILURE;
 }
 
@@ -323,8 +322,13 @@ enum berth_result registry_login(struct http_client *c, const struct registry_lo
 	if (res.status == 200) {
 		r = BERTH_OK; /* an open registry: the credentials are stored all the same */
 	} else if (res.status != 401) {
-		error("registry %s answered HTTP %ld to GET /v2/: is it a container registry?",
-		      l->host, res.status);
+		error("registry %s (from %s) answered HTTP %ld to GET /v2/: %s", l->host, l->origin,
+		      res.status,
+		      res.status < 500 ? "it is not a container registry; check the host"
+				       : "the registry is failing");
+		/* A 4xx: the name points at something that is no registry, the input's fault. */
+		if (res.status >= 400 && res.status < 500)
+			r = BERTH_BUILD_FAILURE;
 	} else if (!res.www_authenticate ||
 		   registry_parse_challenge(res.www_authenticate, &ch) < 0) {
 		error("registry %s asked for credentials with a challenge berth does not "

@@ -13,8 +13,10 @@
 #include <time.h>
 
 struct registry_login {
-	const char *host; /* "registry.example.com:5000" */
+	const char *host;   /* "registry.example.com:5000" */
+	const char *origin; /* where the host came from ("WERF_REPO"), for messages */
 	const char *user;
+	const char *source; /* where the credentials came from ("WERF_USERNAME and ..."), too */
 	const struct secret *password;
 	const char *ca_file; /* trust this bundle for the host, or NULL */
 	int plain_http;

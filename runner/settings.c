@@ -440,12 +440,16 @@ int settings_parse(struct settings *s, const char *name, const char *buf, size_t
 	struct ydoc d;
 	int ret;
 
-	if (defaults(s) < 0 || ydoc_load(&d, name, buf, len) < 0)
+	if (defaults(s) < 0 || ydoc_load(&d, name, buf, len) < 0) {
+		settings_release(s);
 		return -1;
+	}
 	ret = apply(s, &d);
 	ydoc_release(&d);
-	if (ret < 0 || derive(s) < 0)
+	if (ret < 0 || derive(s) < 0) {
+		settings_release(s); /* callers need not release what failed */
 		return -1;
+	}
 	return 0;
 }
 

@@ -89,6 +89,7 @@ def test_wrong_password_is_a_build_failure_without_the_password(runner, settings
     prepare = job.stages("prepare")[0]
     expect(prepare, rn.BUILD_FAILURE, 77)
     assert f"registry {reg.host} rejected the credentials for alice" in prepare.stderr
+    assert "check WERF_USERNAME and WERF_PASSWORD" in prepare.stderr
     for result in job.results:
         assert wrong not in stage_text(result)
     assert all(r.ok for r in job.stages("cleanup"))
@@ -612,3 +613,16 @@ def test_retry_after_zero_waits_a_second_each_time(runner, settings, registry_fa
         expect(job.cleanup(), rn.OK)
     finally:
         lim.stop()
+
+
+def test_a_host_that_is_no_registry_is_a_build_failure(runner, settings, registry_token):
+    # The token server answers 404 to GET /v2/: the name points at something else.
+    host = registry_token.token_server.realm.split("/")[2]
+    settings.write(registries=[{"host": host, "plain_http": True}])
+    job = runner.job(933, variables={"WERF_REPO": f"{host}/group/app", "WERF_USERNAME": "alice",
+                                     "WERF_PASSWORD": "x"}, **ODD_CODES)
+    assert not job.config_and_prepare()
+    prepare = job.stages("prepare")[0]
+    expect(prepare, rn.BUILD_FAILURE, 77)
+    assert f"registry {host} (from WERF_REPO) answered HTTP 404" in prepare.stderr
+    assert "not a container registry" in prepare.stderr

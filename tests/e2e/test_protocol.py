@@ -611,3 +611,12 @@ def test_show_settings(runner, settings, berth_bin, tmp_path):
     assert by_hand.returncode == 0, by_hand.stderr
     assert str(settings.state_dir) in by_hand.stdout
     assert str(tmp_path / "other-state") not in by_hand.stdout
+
+
+@pytest.mark.parametrize("command", [["config", "--show-settings"], ["kubeconfig"], ["login"]])
+def test_bad_settings_fail_cleanly_in_every_command(runner, settings, command):
+    # Under the sanitizers a leak on this path turns the exit code into LeakSanitizer's.
+    settings.write_text("state_dir: /x\nunknown_key: 1\n")
+    result = runner.job(812, **ODD_CODES).invoke(command[0], command[1:])
+    expect(result, rn.SYSTEM_FAILURE, 78)
+    assert "berth.yaml:2: unknown key 'unknown_key'" in result.stderr

@@ -60,6 +60,8 @@ static void test_stage_env(void **state)
 		"TMPDIR=/tmp/runner",
 		"BERTH_JOB_DIR=/old",
 		"KUBECONFIG=/root/.kube/runners-own",
+		"WERF_KUBECONFIG_BASE64=cnVubmVyJ3Mgb3du",
+		"WERF_KUBECONFIG=/root/.kube/runners-werf",
 		"JOB_RESPONSE_FILE_NOT=kept",
 		NULL,
 	};
@@ -85,6 +87,8 @@ static void test_stage_env(void **state)
 	/* No kubeconfig for this job: and never the runner's own. */
 	assert_null(strvec_getenv(&env, "KUBECONFIG"));
 	assert_null(strvec_getenv(&env, "WERF_KUBE_CONFIG"));
+	assert_null(strvec_getenv(&env, "WERF_KUBECONFIG_BASE64"));
+	assert_null(strvec_getenv(&env, "WERF_KUBECONFIG"));
 	for (i = 0; i < env.nr; i++) {
 		assert_null(strstr(env.v[i], "CUSTOM_ENV_"));
 		assert_null(strstr(env.v[i], "canary-token"));
