@@ -79,45 +79,33 @@ static enum berth_result login_stdin(const struct settings *s, const char *host,
 	return r;
 }
 
-static int wanted(char **hosts, int nr, const char *host)
-{
-	int i;
-
-	for (i = 0; i < nr; i++)
-		if (!strcmp(hosts[i], host))
-			return 1;
-	return nr == 0;
-}
-
+/* The job's registries, or only those named in `hosts` (each must be one of them). */
 static enum berth_result login_from_variables(const struct settings *s, char **hosts, int nr,
 					      const char *dir)
 {
 	struct login_targets targets;
 	enum berth_result r = login_targets(&targets, s, &vars_script);
 	size_t i;
-	int done = 0, j;
+	int j;
 
-	for (i = 0; r == BERTH_OK && i < targets.nr; i++)
-		if (wanted(hosts, nr, targets.t[i].host)) {
-			r = login_target(s, &targets.t[i], dir);
-			done++;
-		}
-	for (j = 0; r == BERTH_OK && j < nr; j++) {
-		struct login_target *t = NULL;
-
-		for (i = 0; i < targets.nr; i++)
-			if (!strcmp(targets.t[i].host, hosts[j]))
-				t = &targets.t[i];
-		if (!t) {
+	for (j = 0; r == BERTH_OK && j < nr; j++)
+		if (!login_find(&targets, hosts[j])) {
 			error("no credentials for registry '%s' in the job's variables: use "
 			      "--username USER --password-stdin %s",
 			      hosts[j], hosts[j]);
 			r = BERTH_BUILD_FAILURE;
 		}
-	}
-	if (r == BERTH_OK && done == 0)
+	if (r == BERTH_OK && targets.nr == 0)
 		info("no registry to log in to: the job sets neither WERF_REPO with credentials, "
 		     "nor CI_REGISTRY");
+	for (i = 0; r == BERTH_OK && i < targets.nr; i++) {
+		int wanted = nr == 0;
+
+		for (j = 0; j < nr && !wanted; j++)
+			wanted = !strcmp(hosts[j], targets.t[i].host);
+		if (wanted)
+			r = login_target(s, &targets.t[i], dir);
+	}
 	return r;
 }
 

@@ -28,7 +28,8 @@ static char *config_path(const char *dir)
 static json_t *load(const char *path)
 {
 	int missing = 0;
-	json_t *root = json_read_object(path, CONFIG_MAX_SIZE, 1, "docker config", &missing);
+	json_t *root =
+		json_read_object(path, CONFIG_MAX_SIZE, READ_NOFOLLOW, "docker config", &missing);
 
 	return missing ? json_object() : root;
 }

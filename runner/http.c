@@ -205,30 +205,71 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return len;
 }
 
-static void set_blob(CURL *curl, CURLoption opt, const struct secret *s)
+static int set_blob(CURL *curl, CURLoption opt, const struct secret *s)
 {
 	/* No copy: the secret outlives the request, and curl's copy would not be wiped. */
 	struct curl_blob blob = {s->data, s->len, CURL_BLOB_NOCOPY};
 
-	libcurl.easy_setopt(curl, opt, &blob);
+	return libcurl.easy_setopt(curl, opt, &blob) != CURLE_OK;
 }
 
-static void set_tls(CURL *curl, const struct http_tls *tls)
+/* The request's TLS material; how many options libcurl refused. */
+static int set_tls(CURL *curl, const struct http_tls *tls)
 {
+	int bad = 0;
+
 	if (tls->ca_file)
-		libcurl.easy_setopt(curl, CURLOPT_CAINFO, tls->ca_file);
+		bad |= libcurl.easy_setopt(curl, CURLOPT_CAINFO, tls->ca_file) != CURLE_OK;
 	if (tls->ca_pem && tls->ca_pem->data)
-		set_blob(curl, CURLOPT_CAINFO_BLOB, tls->ca_pem);
+		bad |= set_blob(curl, CURLOPT_CAINFO_BLOB, tls->ca_pem);
 	if (tls->client_cert && tls->client_cert->data) {
-		set_blob(curl, CURLOPT_SSLCERT_BLOB, tls->client_cert);
-		libcurl.easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+		bad |= set_blob(curl, CURLOPT_SSLCERT_BLOB, tls->client_cert);
+		bad |= libcurl.easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM") != CURLE_OK;
 	}
 	if (tls->client_key && tls->client_key->data) {
-		set_blob(curl, CURLOPT_SSLKEY_BLOB, tls->client_key);
-		libcurl.easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
+		bad |= set_blob(curl, CURLOPT_SSLKEY_BLOB, tls->client_key);
+		bad |= libcurl.easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM") != CURLE_OK;
 	}
-	libcurl.easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, tls->insecure ? 0L : 1L);
-	libcurl.easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, tls->insecure ? 0L : 2L);
+	bad |= libcurl.easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, tls->insecure ? 0L : 1L) !=
+	       CURLE_OK;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, tls->insecure ? 0L : 2L) !=
+	       CURLE_OK;
+	return bad;
+}
+
+/*
+ * Everything a request sets; non-zero when libcurl refused an option (an older or differently
+ * built libcurl), which must fail the request rather than drop, say, the protocol limit.
+ */
+static int set_options(CURL *curl, const struct http_request *req, struct sink *sink,
+		       struct curl_slist *headers, char *errbuf)
+{
+	long timeout = (long)(req->timeout ? req->timeout : 30);
+	int bad = 0;
+
+	bad |= libcurl.easy_setopt(curl, CURLOPT_URL, req->url) != CURLE_OK;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_CUSTOMREQUEST,
+				   req->method ? req->method : "GET") != CURLE_OK;
+	if (req->method && !strcmp(req->method, "HEAD"))
+		bad |= libcurl.easy_setopt(curl, CURLOPT_NOBODY, 1L) != CURLE_OK;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_HTTPHEADER, headers) != CURLE_OK;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_HEADERDATA, sink) != CURLE_OK;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_WRITEDATA, sink) != CURLE_OK;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_TIMEOUT, timeout) != CURLE_OK;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, timeout) != CURLE_OK;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_USERAGENT, "berth/" BERTH_VERSION) != CURLE_OK;
+	/* HTTP/1.1: nghttp2 keeps its own copies of headers (the Authorization one too) and frees
+	 * them without the wiping allocator; these few small requests gain nothing from h2. */
+	bad |= libcurl.easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) !=
+	       CURLE_OK;
+	/* Credentials go to the host they were meant for: no redirects are followed. */
+	bad |= libcurl.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
+	return bad | set_tls(curl, &req->tls);
 }
 
 /* Headers built from secrets are wiped before curl frees them. */
@@ -245,16 +286,10 @@ static struct curl_slist *auth_header(const struct secret *authorization)
 {
 	struct secret line = SECRET_INIT;
 	struct curl_slist *list = NULL;
-	size_t n;
 
-	if (!authorization || !authorization->data)
+	if (!authorization || !authorization->data ||
+	    secret_printf(&line, "Authorization: %s", (const char *)authorization->data) < 0)
 		return NULL;
-	n = sizeof("Authorization: ") + authorization->len;
-	line.data = malloc(n);
-	if (!line.data)
-		return NULL;
-	line.len = (size_t)snprintf((char *)line.data, n, "Authorization: %s",
-				    (const char *)authorization->data);
 	list = libcurl.slist_append(NULL, (const char *)line.data);
 	secret_release(&line);
 	return list;
@@ -273,27 +308,13 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
 	if (req->authorization && !headers)
 		return snprintf(why, why_size, "out of memory"), -1;
 	libcurl.easy_reset(curl);
-	libcurl.easy_setopt(curl, CURLOPT_URL, req->url);
-	libcurl.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method ? req->method : "GET");
-	if (req->method && !strcmp(req->method, "HEAD"))
-		libcurl.easy_setopt(curl, CURLOPT_NOBODY, 1L);
-	libcurl.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	libcurl.easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-	libcurl.easy_setopt(curl, CURLOPT_HEADERDATA, &sink);
-	libcurl.easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	libcurl.easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-	libcurl.easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	libcurl.easy_setopt(curl, CURLOPT_TIMEOUT, (long)(req->timeout ? req->timeout : 30));
-	libcurl.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)(req->timeout ? req->timeout : 30));
-	libcurl.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	libcurl.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	libcurl.easy_setopt(curl, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
-	/* HTTP/1.1: nghttp2 keeps its own copies of headers (the Authorization one too) and frees
-	 * them without the wiping allocator; these few small requests gain nothing from h2. */
-	libcurl.easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	/* Credentials go to the host they were meant for: no redirects are followed. */
-	libcurl.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	set_tls(curl, &req->tls);
+	if (set_options(curl, req, &sink, headers, errbuf)) {
+		free_headers(headers);
+		snprintf(why, why_size,
+			 "this libcurl refused an option berth needs: berth needs "
+			 "libcurl 7.85 or later, built with OpenSSL");
+		return -1;
+	}
 	rc = libcurl.easy_perform(curl);
 	free_headers(headers);
 	if (rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE ||

@@ -3,8 +3,6 @@
 #include "log.h"
 #include "secret.h"
 
-#include <errno.h>
-
 static const char *reason(const json_error_t *e)
 {
 	switch (json_error_code(e)) {
@@ -43,27 +41,24 @@ static const char *reason(const json_error_t *e)
 	}
 }
 
-json_t *json_read_object(const char *path, size_t max, int nofollow, const char *what, int *missing)
+json_t *json_read_object(const char *path, size_t max, int flags, const char *what, int *missing)
 {
 	struct secret buf = SECRET_INIT;
 	json_error_t jerr;
-	json_t *root = NULL;
-	int got = secret_read_file(path, max, nofollow, what, &buf);
+	json_t *root;
+	int got = secret_read_file(path, max, flags | (missing ? READ_MISSING_OK : 0), what, &buf);
 
 	if (missing)
 		*missing = got == 0;
-	if (got == 0 && !missing)
-		errno = ENOENT, error_errno("cannot read %s '%s'", what, path);
 	if (got <= 0)
 		return NULL;
 	root = json_loadb((const char *)buf.data, buf.len, JSON_REJECT_DUPLICATES, &jerr);
 	secret_release(&buf);
-	if (!root)
+	if (!root) {
 		error("cannot parse %s '%s': line %d column %d: %s", what, path, jerr.line,
 		      jerr.column, reason(&jerr));
-	else if (!json_is_object(root))
+	} else if (!json_is_object(root)) {
 		error("cannot parse %s '%s': not a JSON object", what, path);
-	if (root && !json_is_object(root)) {
 		json_decref(root);
 		root = NULL;
 	}

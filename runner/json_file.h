@@ -6,12 +6,11 @@
 #include <stddef.h>
 
 /*
- * Reads `path` (at most `max` bytes) as a JSON object. NULL after reporting "cannot read/parse
- * WHAT 'PATH'"; when the file does not exist and `missing` is given, NULL with *missing = 1,
- * unreported. Messages give the line and column with a fixed reason: jansson's own text quotes
- * the input near the error, and these files hold tokens and credentials.
+ * Reads `path` (at most `max` bytes, `flags` as for secret_read_file) as a JSON object. NULL after
+ * reporting "cannot read/parse WHAT 'PATH'"; when the file does not exist and `missing` is given,
+ * NULL with *missing = 1, unreported. Messages give the line and column with a fixed reason:
+ * jansson's own text quotes the input near the error, and these files hold tokens and credentials.
  */
-json_t *json_read_object(const char *path, size_t max, int nofollow, const char *what,
-			 int *missing);
+json_t *json_read_object(const char *path, size_t max, int flags, const char *what, int *missing);
 
 #endif

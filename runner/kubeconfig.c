@@ -400,12 +400,8 @@ enum berth_result kubeconfig_preflight(const struct kubeconfig *k, unsigned time
 		n--;
 	if (asprintf(&url, "%.*s/version", (int)n, k->server) < 0)
 		return error("out of memory"), r;
-	if (k->token.data) {
-		bearer.data = malloc(k->token.len + sizeof("Bearer "));
-		if (bearer.data)
-			bearer.len = (size_t)sprintf((char *)bearer.data, "Bearer %s",
-						     (const char *)k->token.data);
-	}
+	if (k->token.data && secret_printf(&bearer, "Bearer %s", (const char *)k->token.data) < 0)
+		goto out;
 	memset(&req, 0, sizeof(req));
 	req.url = url;
 	req.authorization = bearer.data ? &bearer : NULL;

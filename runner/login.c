@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static struct login_target *find(struct login_targets *out, const char *host)
+struct login_target *login_find(struct login_targets *out, const char *host)
 {
 	size_t i;
 
@@ -30,7 +30,7 @@ static enum berth_result add(struct login_targets *out, const struct settings *s
 	const char *user = vars_get(v, user_var), *password = vars_get(v, pass_var);
 	struct login_target *t;
 
-	if (find(out, host))
+	if (login_find(out, host))
 		return BERTH_OK;
 	if (!strict && (!user || !password))
 		return BERTH_OK;

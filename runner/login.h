@@ -26,6 +26,8 @@ struct login_targets {
 	size_t nr;
 };
 
+/* The target for `host`, or NULL. */
+struct login_target *login_find(struct login_targets *targets, const char *host);
 /* Collects the targets. A bad WERF_REPO or half-set credentials: build failure. */
 enum berth_result login_targets(struct login_targets *out, const struct settings *s,
 				const struct vars *v);

@@ -114,6 +114,7 @@ static int basic_credentials(const char *user, const struct secret *password, in
 	size_t ulen = strlen(user), n = ulen + 1 + password->len;
 	unsigned char *plain = malloc(n + 1);
 	char *enc;
+	int ret;
 
 	if (!plain)
 		return error("out of memory");
@@ -130,13 +131,10 @@ static int basic_credentials(const char *user, const struct secret *password, in
 		secret_adopt(out, (unsigned char *)enc, strlen(enc));
 		return 0;
 	}
-	n = strlen(enc) + sizeof("Basic ");
-	out->data = malloc(n);
-	if (out->data)
-		out->len = (size_t)snprintf((char *)out->data, n, "Basic %s", enc);
+	ret = secret_printf(out, "Basic %s", enc);
 	explicit_bzero(enc, strlen(enc));
 	free(enc);
-	return out->data ? 0 : error("out of memory");
+	return ret;
 }
 
 struct attempt {
@@ -238,14 +236,8 @@ static enum berth_result fetch_token(struct attempt *a, const struct challenge *
 		   !((token = json_string_value(json_object_get(root, "token"))) ||
 		     (token = json_string_value(json_object_get(root, "access_token"))))) {
 		error("registry %s: its token service sent no 'token' or 'access_token'", l->host);
-	} else {
-		size_t n = strlen(token) + sizeof("Bearer ");
-
-		bearer->data = malloc(n);
-		if (bearer->data) {
-			bearer->len = (size_t)snprintf((char *)bearer->data, n, "Bearer %s", token);
-			r = BERTH_OK;
-		}
+	} else if (secret_printf(bearer, "Bearer %s", token) == 0) {
+		r = BERTH_OK;
 	}
 	json_decref(root);
 	http_response_release(&res);

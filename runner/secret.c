@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <malloc.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,16 +42,16 @@ void secret_release(struct secret *s)
 	s->len = 0;
 }
 
-int secret_read_file(const char *path, size_t max, int nofollow, const char *what,
-		     struct secret *out)
+int secret_read_file(const char *path, size_t max, int flags, const char *what, struct secret *out)
 {
 	struct stat st;
 	unsigned char *buf;
 	size_t len = 0;
 	ssize_t n = 1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (nofollow ? O_NOFOLLOW : 0));
+	int fd = open(path,
+		      O_RDONLY | O_CLOEXEC | O_NOCTTY | (flags & READ_NOFOLLOW ? O_NOFOLLOW : 0));
 
-	if (fd < 0 && errno == ENOENT)
+	if (fd < 0 && errno == ENOENT && (flags & READ_MISSING_OK))
 		return 0;
 	if (fd < 0)
 		return error_errno("cannot read %s '%s'", what, path);
@@ -73,6 +74,25 @@ int secret_read_file(const char *path, size_t max, int nofollow, const char *wha
 		return error_errno("cannot read %s '%s'", what, path);
 	}
 	return 1;
+}
+
+int secret_printf(struct secret *s, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	unsigned char *buf;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	buf = n < 0 ? NULL : malloc((size_t)n + 1);
+	if (!buf)
+		return error("out of memory");
+	va_start(ap, fmt);
+	vsnprintf((char *)buf, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	secret_adopt(s, buf, (size_t)n);
+	return 0;
 }
 
 static int write_all(int fd, const void *data, size_t len)

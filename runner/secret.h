@@ -22,14 +22,19 @@ void secret_adopt(struct secret *s, unsigned char *data, size_t len);
 /* A copy of `text`; 0 or -1. */
 int secret_set(struct secret *s, const char *text);
 void secret_release(struct secret *s);
+/* A formatted secret ("Bearer %s"); replaces what `s` held. 0, or -1 when out of memory. */
+int secret_printf(struct secret *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Flags for secret_read_file. */
+#define READ_NOFOLLOW	1 /* a symlink is refused */
+#define READ_MISSING_OK 2 /* a missing file is not an error: 0 is returned, unreported */
 
 /*
  * Reads a whole regular file of at most `max` bytes into `out` (NUL-terminated; wiped when
- * released, since such files hold tokens). 1 when read; 0 when it does not exist, unreported;
- * -1 after reporting "cannot read WHAT 'PATH': ...". With `nofollow`, a symlink is refused.
+ * released, since such files hold tokens). 1 when read; 0 when it does not exist and
+ * READ_MISSING_OK is set; -1 after reporting "cannot read WHAT 'PATH': ...".
  */
-int secret_read_file(const char *path, size_t max, int nofollow, const char *what,
-		     struct secret *out);
+int secret_read_file(const char *path, size_t max, int flags, const char *what, struct secret *out);
 
 /*
  * Writes `len` bytes to `path` with mode 0600 through a temporary file in the same directory,

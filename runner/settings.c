@@ -466,9 +466,7 @@ int settings_load(struct settings *s, const char *file)
 		file = SETTINGS_DEFAULT_FILE;
 	}
 	ret = secret_read_file(file, SETTINGS_MAX_SIZE, 0, "settings", &buf);
-	if (ret == 0)
-		errno = ENOENT, error_errno("cannot read settings '%s'", file);
-	if (ret <= 0)
+	if (ret < 0)
 		return -1;
 	ret = settings_parse(s, file, (const char *)buf.data, buf.len);
 	secret_release(&buf);

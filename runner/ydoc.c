@@ -49,22 +49,40 @@ yaml_node_t *ydoc_item(struct ydoc *d, yaml_node_t *seq, size_t i)
 	return yaml_document_get_node(&d->doc, seq->data.sequence.items.start[i]);
 }
 
+struct key_at {
+	const char *key;
+	size_t line;
+};
+
+static int by_key(const void *a, const void *b)
+{
+	return strcmp(((const struct key_at *)a)->key, ((const struct key_at *)b)->key);
+}
+
+/* Sorting the keys finds a repeated one in O(n log n): a mapping may have 100,000 keys. */
 static int duplicate_key(struct ydoc *d, yaml_node_t *map)
 {
-	yaml_node_pair_t *p, *q;
+	size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start), i, m = 0;
+	struct key_at *keys = calloc(n ? n : 1, sizeof(*keys));
+	int ret = 0;
 
-	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-		const char *k = ydoc_scalar(yaml_document_get_node(&d->doc, p->key));
+	if (!keys)
+		return error("out of memory");
+	for (i = 0; i < n; i++) {
+		yaml_node_t *k =
+			yaml_document_get_node(&d->doc, map->data.mapping.pairs.start[i].key);
 
-		for (q = map->data.mapping.pairs.start; k && q < p; q++) {
-			const char *other = ydoc_scalar(yaml_document_get_node(&d->doc, q->key));
-
-			if (other && !strcmp(k, other))
-				return error("%s:%zu: a key is set twice in one mapping", d->name,
-					     ydoc_line(yaml_document_get_node(&d->doc, p->key)));
-		}
+		if (ydoc_scalar(k))
+			keys[m++] = (struct key_at){ydoc_scalar(k), ydoc_line(k)};
 	}
-	return 0;
+	qsort(keys, m, sizeof(*keys), by_key);
+	for (i = 1; i < m && ret == 0; i++)
+		if (!strcmp(keys[i - 1].key, keys[i].key))
+			ret = error("%s:%zu: a key is set twice in one mapping", d->name,
+				    keys[i].line > keys[i - 1].line ? keys[i].line
+								    : keys[i - 1].line);
+	free(keys);
+	return ret;
 }
 
 /* Counts up to 2: all the check needs to know is "more than once". */
