@@ -8,4 +8,10 @@ enum berth_result {
 	BERTH_SYSTEM_FAILURE, /* infrastructure fault: the runner may retry */
 };
 
+/*
+ * A command that runs a child for the user (berth lock) sets the child's exit status here;
+ * main exits with it when the command itself succeeded. -1: not set.
+ */
+extern int berth_exit_status;
+
 #endif

@@ -27,6 +27,8 @@ static const struct command commands[] = {
 	{"login", cmd_login, "[HOST...]: log in to the job's registries into $DOCKER_CONFIG"},
 	{"logout", cmd_logout, "[HOST...]: remove registry logins from $DOCKER_CONFIG"},
 	{"kubeconfig", cmd_kubeconfig, "[-o FILE]: decode, check and write the job's kubeconfig"},
+	{"lock", cmd_lock, "KEY [--timeout S] -- CMD...: run CMD holding the lock KEY"},
+	{"locks", cmd_locks, "[--json]: list lock holders and waiters"},
 };
 
 static void usage(FILE *out)
@@ -62,7 +64,7 @@ static int to_exit_code(enum berth_result r)
 {
 	switch (r) {
 	case BERTH_OK:
-		return 0;
+		return berth_exit_status >= 0 ? berth_exit_status : 0;
 	case BERTH_BUILD_FAILURE:
 		return exit_code("BUILD_FAILURE_EXIT_CODE", 1);
 	case BERTH_SYSTEM_FAILURE:

@@ -75,7 +75,7 @@ static int set_dir_mode(const char *path, mode_t mode, int owned)
  * mkdir -p; the directories it creates get `mode` whatever the umask (main sets 077).
  * Existing ones are left as they are.
  */
-static int make_dirs(const char *path, mode_t mode)
+int make_dirs(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
 	size_t i, n = strlen(path);

@@ -9,6 +9,8 @@
 #include "job.h"
 #include "settings.h"
 
+#include <sys/types.h>
+
 struct workspace {
 	char *dir;
 	char *tmp;
@@ -31,6 +33,12 @@ int workspace_exists(const struct workspace *ws);
  */
 int workspace_remove(const struct workspace *ws);
 void workspace_release(struct workspace *ws);
+
+/*
+ * mkdir -p; the directories it creates get `mode` whatever the umask, existing ones are left
+ * as they are. 0, or -1 after reporting.
+ */
+int make_dirs(const char *path, mode_t mode);
 
 /*
  * Removes `path` and everything below it without following symlinks, making what a job made

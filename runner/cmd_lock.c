@@ -1,0 +1,152 @@
+/*
+ * `berth lock KEY [--timeout S] -- CMD...` and `berth locks [--json]` (docs/locks.md): run a
+ * command holding a resource-group lock, and show who holds and waits.
+ */
+#include "commands.h"
+#include "lock.h"
+#include "log.h"
+#include "proc.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern char **environ;
+
+int berth_exit_status = -1; /* berth.h: set by the one command that passes a child's status on */
+
+static const struct lock_backend *backend(const struct settings *s)
+{
+	(void)s; /* the kubernetes backend will be chosen here */
+	return &lock_file;
+}
+
+static int parse_timeout(const char *v, unsigned *out)
+{
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+
+	if (*v < '0' || *v > '9' || *end || n > 86400)
+		return error("--timeout takes whole seconds from 0 to 86400, not '%s'", v);
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* Runs argv holding the lock; the command's status becomes berth's. */
+static enum berth_result run_locked(const struct settings *s, char **argv)
+{
+	struct proc p = {argv, environ, 0};
+	int status = 0, stopped = 0;
+
+	if (proc_start(&p) < 0) {
+		berth_exit_status = 127; /* as a shell says "command not found" */
+		return BERTH_OK;
+	}
+	if (proc_supervise(&p, s->kill_grace, &status, &stopped) < 0)
+		return BERTH_SYSTEM_FAILURE;
+	berth_exit_status = proc_exit_code(status);
+	return BERTH_OK;
+}
+
+enum berth_result cmd_lock(int argc, char **argv, const char *settings_file)
+{
+	const struct lock_backend *b;
+	const char *why = NULL;
+	struct settings s;
+	struct lock l;
+	enum berth_result r;
+	unsigned timeout = 0;
+	int i = 2;
+
+	if (argc < 4) {
+		error("usage: berth lock KEY [--timeout S] -- CMD [ARGS...]");
+		return BERTH_SYSTEM_FAILURE;
+	}
+	if (lock_valid_key(argv[1], &why) < 0) {
+		error("invalid lock key '%s': %s", argv[1], why);
+		return BERTH_SYSTEM_FAILURE;
+	}
+	if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+		if (parse_timeout(argv[i + 1], &timeout) < 0)
+			return BERTH_SYSTEM_FAILURE;
+		i += 2;
+	}
+	if (i >= argc || strcmp(argv[i], "--") != 0 || i + 1 >= argc) {
+		error("usage: berth lock KEY [--timeout S] -- CMD [ARGS...]");
+		return BERTH_SYSTEM_FAILURE;
+	}
+	memset(&s, 0, sizeof(s));
+	if (settings_load(&s, settings_file) < 0)
+		return BERTH_SYSTEM_FAILURE;
+	memset(&l, 0, sizeof(l));
+	l.settings = &s;
+	snprintf(l.key, sizeof(l.key), "%s", argv[1]);
+	lock_owner_init(&l.me);
+	b = backend(&s);
+	r = BERTH_SYSTEM_FAILURE;
+	if (b->acquire(&l, timeout) == 0) {
+		r = run_locked(&s, argv + i + 1);
+		b->release(&l);
+	}
+	settings_release(&s);
+	return r;
+}
+
+static json_t *owner_json(const struct lock_owner *o)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I}", "job", o->job, "project",
+			 o->project, "pipeline_url", o->pipeline_url, "host", o->host, "pid",
+			 (int)o->pid, "queued", (json_int_t)o->queued, "since",
+			 (json_int_t)o->since, "ticket", (json_int_t)o->ticket);
+}
+
+static int add_json(const struct lock_entry *e, void *data)
+{
+	json_t *waiters = json_array(), *entry;
+	size_t i;
+
+	for (i = e->held ? 1 : 0; i < e->nr; i++)
+		json_array_append_new(waiters, owner_json(&e->owners[i]));
+	entry = json_pack("{s:s, s:o, s:o}", "key", e->key, "holder",
+			  e->held ? owner_json(&e->owners[0]) : json_null(), "waiters", waiters);
+	return entry ? json_array_append_new(data, entry) : -1;
+}
+
+static int print_text(const struct lock_entry *e, void *data)
+{
+	char buf[1024];
+	size_t i;
+
+	(void)data;
+	printf("%s\n", e->key);
+	for (i = 0; i < e->nr; i++)
+		printf("  %-8s %s\n", i == 0 && e->held ? "holding" : "waiting",
+		       lock_owner_describe(&e->owners[i], buf, sizeof(buf)));
+	return 0;
+}
+
+enum berth_result cmd_locks(int argc, char **argv, const char *settings_file)
+{
+	int as_json = argc == 2 && !strcmp(argv[1], "--json"), ret;
+	json_t *all = as_json ? json_array() : NULL;
+	struct settings s;
+
+	if (argc > 2 || (argc == 2 && !as_json)) {
+		error("usage: berth locks [--json]");
+		return BERTH_SYSTEM_FAILURE;
+	}
+	memset(&s, 0, sizeof(s));
+	if (settings_load(&s, settings_file) < 0) {
+		json_decref(all);
+		return BERTH_SYSTEM_FAILURE;
+	}
+	ret = backend(&s)->list(&s, as_json ? add_json : print_text, all);
+	if (ret == 0 && as_json) {
+		json_dumpf(all, stdout, JSON_INDENT(2));
+		putchar('\n');
+	}
+	json_decref(all);
+	settings_release(&s);
+	return ret == 0 ? BERTH_OK : BERTH_SYSTEM_FAILURE;
+}

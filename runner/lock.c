@@ -1,0 +1,117 @@
+#include "lock.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+int lock_valid_key(const char *key, const char **why)
+{
+	size_t n = strlen(key), i, part = 0;
+
+	if (n == 0 || n > LOCK_KEY_MAX)
+		return *why = "a key has 1 to 200 bytes", -1;
+	for (i = 0; i <= n; i++) {
+		char c = key[i];
+
+		if (c == '/' || c == '\0') {
+			if (part == 0)
+				return *why = "a key has no empty part ('//', or '/' at an end)",
+				       -1;
+			if ((part == 1 && key[i - 1] == '.') ||
+			    (part == 2 && key[i - 1] == '.' && key[i - 2] == '.'))
+				return *why = "a key has no '.' or '..' part", -1;
+			part = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-') {
+			part++;
+		} else {
+			return *why = "a key is made of letters, digits, '.', '_', '-' and '/'", -1;
+		}
+	}
+	return 0;
+}
+
+static void copy_env(char *dst, size_t size, const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+
+	snprintf(dst, size, "%s", v && *v ? v : fallback);
+}
+
+void lock_owner_init(struct lock_owner *me)
+{
+	memset(me, 0, sizeof(*me));
+	copy_env(me->job, sizeof(me->job), "CI_JOB_ID", "-");
+	copy_env(me->project, sizeof(me->project), "CI_PROJECT_PATH", "-");
+	copy_env(me->pipeline_url, sizeof(me->pipeline_url), "CI_PIPELINE_URL", "-");
+	if (gethostname(me->host, sizeof(me->host)) < 0)
+		snprintf(me->host, sizeof(me->host), "-");
+	me->host[sizeof(me->host) - 1] = '\0';
+	me->pid = getpid();
+	me->queued = (long long)time(NULL);
+}
+
+const char *lock_owner_describe(const struct lock_owner *o, char *buf, size_t size)
+{
+	char when[32] = "-";
+	time_t t = (time_t)(o->since ? o->since : o->queued);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(buf, size, "job %s (project %s, pipeline %s) on %s, pid %d, %s %s", o->job,
+		 o->project, o->pipeline_url, o->host, (int)o->pid,
+		 o->since ? "since" : "queued at", when);
+	return buf;
+}
+
+/* While waiting, signal handlers only note a stop; SIGALRM just breaks a blocking wait. */
+static volatile sig_atomic_t stopped;
+static struct sigaction saved_term, saved_int, saved_alrm;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stopped = 1;
+}
+
+static void on_tick(int sig)
+{
+	(void)sig;
+}
+
+void lock_wait_begin(void)
+{
+	struct sigaction sa;
+	struct itimerval tick = {{0, 200000}, {0, 200000}};
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop; /* no SA_RESTART: a blocking flock returns EINTR */
+	sigaction(SIGTERM, &sa, &saved_term);
+	sigaction(SIGINT, &sa, &saved_int);
+	sa.sa_handler = on_tick;
+	sigaction(SIGALRM, &sa, &saved_alrm);
+	/* Every 200 ms the wait looks at the clock (timeout, status line); a release wakes it at
+	 * once regardless, through the kernel. */
+	setitimer(ITIMER_REAL, &tick, NULL);
+}
+
+void lock_wait_end(void)
+{
+	struct itimerval off = {{0, 0}, {0, 0}};
+
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGTERM, &saved_term, NULL);
+	sigaction(SIGINT, &saved_int, NULL);
+	sigaction(SIGALRM, &saved_alrm, NULL);
+}
+
+int lock_wait_stopped(void)
+{
+	return stopped;
+}

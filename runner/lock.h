@@ -1,0 +1,67 @@
+/*
+ * Resource-group locks (docs/locks.md): one interface, one file per backend. A lock is taken
+ * for a key, waits in arrival order, and is held until the holder and everything it started
+ * are gone.
+ */
+#ifndef LOCK_H
+#define LOCK_H
+
+#include "settings.h"
+
+#include <sys/types.h>
+
+#define LOCK_KEY_MAX 200
+
+/* Who is in a lock's queue; from the job's CI_* variables, informational only. */
+struct lock_owner {
+	char job[32];
+	char project[256];
+	char pipeline_url[512];
+	char host[256];
+	pid_t pid;
+	long long queued;	   /* Unix seconds: when it joined the queue */
+	long long since;	   /* when it took the lock; 0 while waiting */
+	unsigned long long ticket; /* its place in arrival order */
+};
+
+/* One lock as a listing shows it: the holder first (when held), then the waiters in order. */
+struct lock_entry {
+	char key[LOCK_KEY_MAX + 1];
+	struct lock_owner *owners;
+	size_t nr;
+	int held; /* owners[0] holds the lock */
+};
+
+struct lock {
+	const struct settings *settings;
+	char key[LOCK_KEY_MAX + 1];
+	struct lock_owner me;
+	int fd; /* the backend's handle on the held lock; inherited by the command it protects */
+};
+
+struct lock_backend {
+	const char *name;
+	/* Joins the queue and waits: 0 when held, -1 after reporting (timeout, stop, error). */
+	int (*acquire)(struct lock *l, unsigned timeout);
+	void (*release)(struct lock *l);
+	/* Calls `each` for every lock with a holder or waiters. */
+	int (*list)(const struct settings *s, int (*each)(const struct lock_entry *, void *),
+		    void *data);
+};
+
+extern const struct lock_backend lock_file;
+
+/* 0 when `key` is a valid lock key (docs/locks.md), else -1 with a reason in `why`. */
+int lock_valid_key(const char *key, const char **why);
+/* Fills `me` from the environment (CI_JOB_ID, CI_PROJECT_PATH, CI_PIPELINE_URL), host, pid. */
+void lock_owner_init(struct lock_owner *me);
+/* "job 42 (group/app) on host since 16:40:01" for messages. */
+const char *lock_owner_describe(const struct lock_owner *o, char *buf, size_t size);
+
+/* Waiting: stop requests and a periodic tick, for a backend's blocking wait. */
+void lock_wait_begin(void);
+void lock_wait_end(void);
+/* 1 once SIGTERM or SIGINT arrived while waiting. */
+int lock_wait_stopped(void);
+
+#endif

@@ -1,0 +1,420 @@
+/*
+ * The file backend (docs/locks.md): a ticket queue under <state_dir>/locks/<key>/. Every
+ * contender holds an exclusive flock on its own ticket while it waits or holds the lock, and
+ * waits by blocking in flock on the live ticket just ahead of it, so a release or a death wakes
+ * the next one at once, and a waiter killed in the queue blocks nobody.
+ */
+#include "lock.h"
+
+#include "log.h"
+#include "workspace.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STATUS_EVERY	15 /* seconds between "still waiting" lines */
+#define TICKET_NAME_LEN 20
+
+/* <state_dir>/locks/<key with '/' as %2F>: the key stays readable in `ls`. */
+static int key_dir(const struct settings *s, const char *key, char *buf, size_t size)
+{
+	size_t n = (size_t)snprintf(buf, size, "%s/locks/", s->state_dir);
+
+	for (; *key && n + 4 < size; key++)
+		n += (size_t)(*key == '/' ? snprintf(buf + n, size - n, "%%2F")
+					  : snprintf(buf + n, size - n, "%c", *key));
+	return *key ? error("lock key too long for a path") : 0;
+}
+
+static void decode_key(const char *name, char *key, size_t size)
+{
+	size_t n = 0;
+
+	for (; *name && n + 1 < size; name++) {
+		if (!strncmp(name, "%2F", 3)) {
+			key[n++] = '/';
+			name += 2;
+		} else {
+			key[n++] = *name;
+		}
+	}
+	key[n] = '\0';
+}
+
+/* The owner as a ticket file holds it: "name value" lines. */
+static int write_owner(int fd, const struct lock_owner *o)
+{
+	char buf[2048];
+	int n = snprintf(buf, sizeof(buf),
+			 "ticket %llu\njob %s\nproject %s\npipeline_url %s\nhost %s\npid %d\n"
+			 "queued %lld\nsince %lld\n",
+			 o->ticket, o->job, o->project, o->pipeline_url, o->host, (int)o->pid,
+			 o->queued, o->since);
+
+	/* Written whole, then trimmed: a reader sees the old or the new, never an empty file. */
+	if (n < 0 || pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) < 0)
+		return error_errno("cannot write a lock ticket");
+	return 0;
+}
+
+static void read_owner(int fd, struct lock_owner *o)
+{
+	char buf[2048], *line, *save = NULL;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	memset(o, 0, sizeof(*o));
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *v = strchr(line, ' ');
+
+		if (!v)
+			continue;
+		*v++ = '\0';
+		if (!strcmp(line, "ticket"))
+			o->ticket = strtoull(v, NULL, 10);
+		else if (!strcmp(line, "job"))
+			snprintf(o->job, sizeof(o->job), "%s", v);
+		else if (!strcmp(line, "project"))
+			snprintf(o->project, sizeof(o->project), "%s", v);
+		else if (!strcmp(line, "pipeline_url"))
+			snprintf(o->pipeline_url, sizeof(o->pipeline_url), "%s", v);
+		else if (!strcmp(line, "host"))
+			snprintf(o->host, sizeof(o->host), "%s", v);
+		else if (!strcmp(line, "pid"))
+			o->pid = (pid_t)strtol(v, NULL, 10);
+		else if (!strcmp(line, "queued"))
+			o->queued = strtoll(v, NULL, 10);
+		else if (!strcmp(line, "since"))
+			o->since = strtoll(v, NULL, 10);
+	}
+}
+
+static int is_ticket(const char *name)
+{
+	return strlen(name) == TICKET_NAME_LEN && strspn(name, "0123456789") == TICKET_NAME_LEN;
+}
+
+/* 1 when someone holds the ticket (its owner is queued or holding); 0 when nobody does. */
+static int ticket_live(int dirfd, const char *name, int *fd_out)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		close(fd);
+		return 0;
+	}
+	if (fd_out)
+		*fd_out = fd;
+	else
+		close(fd);
+	return 1;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+/* Sorted ticket names of a lock directory. */
+static int tickets(int dirfd, char (**names)[TICKET_NAME_LEN + 1], size_t *nr)
+{
+	DIR *d = fdopendir(dup(dirfd));
+	struct dirent *e;
+	size_t cap = 0;
+
+	*names = NULL;
+	*nr = 0;
+	if (!d)
+		return error_errno("cannot read a lock directory");
+	rewinddir(d);
+	while ((e = readdir(d))) {
+		if (!is_ticket(e->d_name))
+			continue;
+		if (*nr == cap) {
+			char(*grown)[TICKET_NAME_LEN + 1] =
+				realloc(*names, (cap = cap ? cap * 2 : 16) * sizeof(**names));
+
+			if (!grown) {
+				closedir(d);
+				return error("out of memory");
+			}
+			*names = grown;
+		}
+		memcpy((*names)[(*nr)++], e->d_name, TICKET_NAME_LEN + 1);
+	}
+	closedir(d);
+	if (*nr)
+		qsort(*names, *nr, sizeof(**names), by_name);
+	return 0;
+}
+
+struct scan {
+	char ahead[TICKET_NAME_LEN + 1]; /* the live ticket just ahead of ours, "" when none */
+	char first[TICKET_NAME_LEN + 1]; /* the first live ticket: the holder */
+	size_t nr_ahead;
+};
+
+/* Under the meta lock: removes dead tickets, finds who is ahead of `mine`. */
+static int scan(int dirfd, const char *mine, struct scan *sc)
+{
+	char(*names)[TICKET_NAME_LEN + 1];
+	size_t nr, i;
+
+	memset(sc, 0, sizeof(*sc));
+	if (tickets(dirfd, &names, &nr) < 0)
+		return -1;
+	for (i = 0; i < nr; i++) {
+		if (!strcmp(names[i], mine))
+			continue;
+		if (!ticket_live(dirfd, names[i], NULL)) {
+			unlinkat(dirfd, names[i], 0); /* released, or its owner died */
+			continue;
+		}
+		if (strcmp(names[i], mine) > 0)
+			continue;
+		if (!sc->first[0])
+			memcpy(sc->first, names[i], sizeof(sc->first));
+		memcpy(sc->ahead, names[i], sizeof(sc->ahead));
+		sc->nr_ahead++;
+	}
+	free(names);
+	return 0;
+}
+
+struct file_lock {
+	int dirfd;
+	int meta;
+	char name[TICKET_NAME_LEN + 1];
+};
+
+static int meta_lock(int meta)
+{
+	while (flock(meta, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return error_errno("cannot lock a lock directory");
+	return 0;
+}
+
+/* Takes the next ticket number and creates our ticket, locked, under the meta lock. */
+static int enqueue(struct lock *l, struct file_lock *f)
+{
+	char counter[32] = "";
+	ssize_t n;
+	int fd, ret = -1;
+
+	if (meta_lock(f->meta) < 0)
+		return -1;
+	n = pread(f->meta, counter, sizeof(counter) - 1, 0);
+	l->me.ticket = (n > 0 ? strtoull(counter, NULL, 10) : 0) + 1;
+	n = snprintf(counter, sizeof(counter), "%llu\n", l->me.ticket);
+	if (pwrite(f->meta, counter, (size_t)n, 0) != n || ftruncate(f->meta, n) < 0) {
+		error_errno("cannot count lock tickets");
+		goto out;
+	}
+	snprintf(f->name, sizeof(f->name), "%0*llu", TICKET_NAME_LEN, l->me.ticket);
+	/* Not O_CLOEXEC: the command inherits the ticket and holds the lock as long as it runs. */
+	fd = openat(f->dirfd, f->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		error_errno("cannot create a lock ticket for '%s'", l->key);
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	l->fd = fd;
+	ret = write_owner(fd, &l->me);
+out:
+	flock(f->meta, LOCK_UN);
+	return ret;
+}
+
+static void describe_ticket(int dirfd, const char *name, char *buf, size_t size)
+{
+	struct lock_owner o;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(buf, size, "a job that just left");
+		return;
+	}
+	read_owner(fd, &o);
+	close(fd);
+	lock_owner_describe(&o, buf, size);
+}
+
+/* Blocks until the ticket `ahead` is released (or its owner dies), a stop, or the deadline. */
+static int wait_behind(struct lock *l, struct file_lock *f, const struct scan *sc,
+		       long long deadline, long long *next_status)
+{
+	char holder[1024];
+	int fd = openat(f->dirfd, sc->ahead, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0; /* gone already: look again */
+	for (;;) {
+		long long now = (long long)time(NULL);
+
+		if (flock(fd, LOCK_SH) == 0)
+			break;
+		if (errno != EINTR) {
+			close(fd);
+			return error_errno("cannot wait for lock '%s'", l->key);
+		}
+		if (lock_wait_stopped() || (deadline && now >= deadline)) {
+			describe_ticket(f->dirfd, sc->first, holder, sizeof(holder));
+			close(fd);
+			if (lock_wait_stopped())
+				return error("stopped while waiting for lock '%s', held by %s",
+					     l->key, holder);
+			return error("cannot take lock '%s' within the timeout: it is held by %s; "
+				     "%zu job(s) were ahead of this one",
+				     l->key, holder, sc->nr_ahead);
+		}
+		if (now >= *next_status) {
+			describe_ticket(f->dirfd, sc->first, holder, sizeof(holder));
+			info("waiting for lock '%s': held by %s; %zu ahead of this job", l->key,
+			     holder, sc->nr_ahead);
+			*next_status = now + STATUS_EVERY;
+		}
+	}
+	close(fd); /* our shared lock on it goes with the fd */
+	return 0;
+}
+
+static int acquire(struct lock *l, unsigned timeout)
+{
+	char dir[4096];
+	struct file_lock f = {-1, -1, ""};
+	long long start = (long long)time(NULL), next_status = start + STATUS_EVERY;
+	long long deadline = timeout ? start + timeout : 0;
+	struct scan sc;
+	int ret = -1;
+
+	l->fd = -1;
+	if (key_dir(l->settings, l->key, dir, sizeof(dir)) < 0 || make_dirs(dir, 0700) < 0)
+		return -1;
+	f.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	f.meta = f.dirfd < 0 ? -1 : openat(f.dirfd, ".meta", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (f.meta < 0) {
+		error_errno("cannot open lock directory '%s'", dir);
+		goto out;
+	}
+	if (enqueue(l, &f) < 0)
+		goto out;
+	lock_wait_begin();
+	for (;;) {
+		if (meta_lock(f.meta) < 0)
+			break;
+		ret = scan(f.dirfd, f.name, &sc);
+		flock(f.meta, LOCK_UN);
+		if (ret < 0 || !sc.ahead[0])
+			break;
+		ret = wait_behind(l, &f, &sc, deadline, &next_status);
+		if (ret < 0)
+			break;
+	}
+	lock_wait_end();
+	if (ret == 0) {
+		l->me.since = (long long)time(NULL);
+		ret = write_owner(l->fd, &l->me);
+	}
+	if (ret < 0 && l->fd >= 0) {
+		unlinkat(f.dirfd, f.name, 0); /* leave the queue at once */
+		close(l->fd);
+		l->fd = -1;
+	}
+out:
+	if (f.meta >= 0)
+		close(f.meta);
+	if (f.dirfd >= 0)
+		close(f.dirfd);
+	return ret;
+}
+
+/*
+ * Our descriptor goes; the lock goes with the last process holding the ticket (a command
+ * still running keeps it). The ticket file stays for the next contender to sweep: removing it
+ * here could hide a live holder from a newcomer.
+ */
+static void release(struct lock *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+}
+
+static int list_one(int locks, const char *name, int (*each)(const struct lock_entry *, void *),
+		    void *data)
+{
+	char(*names)[TICKET_NAME_LEN + 1];
+	struct lock_entry e;
+	size_t nr, i;
+	int dirfd = openat(locks, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), ret = 0;
+
+	if (dirfd < 0)
+		return 0;
+	memset(&e, 0, sizeof(e));
+	decode_key(name, e.key, sizeof(e.key));
+	if (tickets(dirfd, &names, &nr) < 0) {
+		close(dirfd);
+		return -1;
+	}
+	e.owners = calloc(nr ? nr : 1, sizeof(*e.owners));
+	if (!e.owners) {
+		free(names);
+		close(dirfd);
+		return error("out of memory");
+	}
+	for (i = 0; i < nr; i++) {
+		int fd = -1;
+
+		if (ticket_live(dirfd, names[i], &fd)) {
+			read_owner(fd, &e.owners[e.nr++]);
+			close(fd);
+		}
+	}
+	e.held = e.nr > 0 && e.owners[0].since > 0;
+	if (e.nr)
+		ret = each(&e, data);
+	free(e.owners);
+	free(names);
+	close(dirfd);
+	return ret;
+}
+
+static int list(const struct settings *s, int (*each)(const struct lock_entry *, void *),
+		void *data)
+{
+	char path[4096];
+	struct dirent *e;
+	DIR *d;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "%s/locks", s->state_dir);
+	d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : error_errno("cannot read '%s'", path);
+	while (ret == 0 && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			ret = list_one(dirfd(d), e->d_name, each, data);
+	closedir(d);
+	return ret;
+}
+
+const struct lock_backend lock_file = {
+	.name = "file",
+	.acquire = acquire,
+	.release = release,
+	.list = list,
+};
