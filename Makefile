@@ -87,6 +87,7 @@ demo: deps $(BIN)
 bench: deps $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_login.py
+	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_locks.py
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/berth

@@ -253,6 +253,14 @@ static void describe_ticket(int dirfd, const char *name, char *buf, size_t size)
 	lock_owner_describe(&o, buf, size);
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Blocks until the ticket `ahead` is released (or its owner dies), a stop, or the deadline. */
 static int wait_behind(struct lock *l, struct file_lock *f, const struct scan *sc,
 		       long long deadline, long long *next_status)
@@ -263,7 +271,7 @@ static int wait_behind(struct lock *l, struct file_lock *f, const struct scan *s
 	if (fd < 0)
 		return 0; /* gone already: look again */
 	for (;;) {
-		long long now = (long long)time(NULL);
+		long long now = now_ms();
 
 		if (flock(fd, LOCK_SH) == 0)
 			break;
@@ -285,7 +293,7 @@ static int wait_behind(struct lock *l, struct file_lock *f, const struct scan *s
 			describe_ticket(f->dirfd, sc->first, holder, sizeof(holder));
 			info("waiting for lock '%s': held by %s; %zu ahead of this job", l->key,
 			     holder, sc->nr_ahead);
-			*next_status = now + STATUS_EVERY;
+			*next_status = now + STATUS_EVERY * 1000LL;
 		}
 	}
 	close(fd); /* our shared lock on it goes with the fd */
@@ -296,8 +304,9 @@ static int acquire(struct lock *l, unsigned timeout)
 {
 	char dir[4096];
 	struct file_lock f = {-1, -1, ""};
-	long long start = (long long)time(NULL), next_status = start + STATUS_EVERY;
-	long long deadline = timeout ? start + timeout : 0;
+	/* Monotonic milliseconds: a wall-clock second would end a 1 s timeout up to 1 s early. */
+	long long start = now_ms(), next_status = start + STATUS_EVERY * 1000LL;
+	long long deadline = timeout ? start + timeout * 1000LL : 0;
 	struct scan sc;
 	int ret = -1;
 
