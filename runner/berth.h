@@ -9,7 +9,7 @@ enum berth_result {
 };
 
 /*
- * A command that runs a child for the user (berth lock) sets the child's exit status here;
+ * A command that runs a child for the user (berth lock, berth werf) sets its exit status here;
  * main exits with it when the command itself succeeded. -1: not set.
  */
 extern int berth_exit_status;

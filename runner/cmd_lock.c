@@ -14,14 +14,6 @@
 
 extern char **environ;
 
-int berth_exit_status = -1; /* berth.h: set by the one command that passes a child's status on */
-
-static const struct lock_backend *backend(const struct settings *s)
-{
-	(void)s; /* the kubernetes backend will be chosen here */
-	return &lock_file;
-}
-
 static int parse_timeout(const char *v, unsigned *out)
 {
 	char *end;
@@ -82,8 +74,8 @@ enum berth_result cmd_lock(int argc, char **argv, const char *settings_file)
 	memset(&l, 0, sizeof(l));
 	l.settings = &s;
 	snprintf(l.key, sizeof(l.key), "%s", argv[1]);
-	lock_owner_init(&l.me);
-	b = backend(&s);
+	lock_owner_init(&l.me, &vars_script);
+	b = lock_backend_for(&s);
 	r = BERTH_SYSTEM_FAILURE;
 	if (b->acquire(&l, timeout) == 0) {
 		r = run_locked(&s, argv + i + 1);
@@ -141,7 +133,7 @@ enum berth_result cmd_locks(int argc, char **argv, const char *settings_file)
 		json_decref(all);
 		return BERTH_SYSTEM_FAILURE;
 	}
-	ret = backend(&s)->list(&s, as_json ? add_json : print_text, all);
+	ret = lock_backend_for(&s)->list(&s, as_json ? add_json : print_text, all);
 	if (ret == 0 && as_json) {
 		json_dumpf(all, stdout, JSON_INDENT(2));
 		putchar('\n');

@@ -6,6 +6,7 @@
 #include "context.h"
 #include "env.h"
 #include "executor.h"
+#include "lock.h"
 #include "log.h"
 #include "proc.h"
 
@@ -37,7 +38,35 @@ static int write_exit_code(int code)
 	return close(fd);
 }
 
-static enum berth_result run_stage(const struct context *ctx, const char *script, const char *stage)
+/*
+ * The deploy lock around the user's script (docs/werf.md): for a job with an environment,
+ * deploy/<project id>/<environment>, the project id from the runner's response file. 0 with
+ * `key` set, or "" for none; -1 (the job's error) when the environment is no slug.
+ */
+static int deploy_key(const struct context *ctx, const char *stage, char *key, size_t size)
+{
+	const char *slug = vars_get(&vars_runner, "CI_ENVIRONMENT_SLUG");
+
+	key[0] = '\0';
+	if (!ctx->settings.lock_deploys || !slug ||
+	    (strcmp(stage, "build_script") != 0 && strncmp(stage, "step_", 5) != 0))
+		return 0;
+	if (strlen(slug) > 63 ||
+	    strspn(slug, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(slug))
+		return error("CUSTOM_ENV_CI_ENVIRONMENT_SLUG '%s' is not an environment slug "
+			     "([a-z0-9-], at most 63)",
+			     slug);
+	if (!ctx->job.project_id) {
+		warning("no project id for job %s: its deploy to '%s' runs without a lock",
+			ctx->job.id, slug);
+		return 0;
+	}
+	snprintf(key, size, "deploy/%s/%s", ctx->job.project_id, slug);
+	return 0;
+}
+
+static enum berth_result run_stage(const struct context *ctx, const char *script, const char *stage,
+				   const char *held)
 {
 	const struct executor *ex = executor_find(ctx->settings.executor);
 	struct strvec argv = STRVEC_INIT, env = STRVEC_INIT;
@@ -46,7 +75,8 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	int status = 0, stopped = 0, code;
 
 	if (!ex || ex->command(&argv, script, &ctx->ws) < 0 ||
-	    stage_env(&env, environ, &ctx->ws, ctx->settings.file) < 0)
+	    stage_env(&env, environ, &ctx->ws, ctx->settings.file) < 0 ||
+	    (*held && strvec_setenv(&env, "BERTH_HELD_LOCKS", held) < 0))
 		goto out;
 	p.argv = argv.v;
 	p.env = env.v;
@@ -67,6 +97,30 @@ out:
 	return r;
 }
 
+/* Runs the stage, holding the deploy lock when it is the user's script of a deploy job. */
+static enum berth_result locked_stage(const struct context *ctx, const char *script,
+				      const char *stage)
+{
+	const struct lock_backend *b = lock_backend_for(&ctx->settings);
+	enum berth_result r;
+	struct lock l;
+
+	memset(&l, 0, sizeof(l));
+	if (deploy_key(ctx, stage, l.key, sizeof(l.key)) < 0)
+		return BERTH_BUILD_FAILURE;
+	if (!l.key[0])
+		return run_stage(ctx, script, stage, "");
+	l.settings = &ctx->settings;
+	lock_owner_init(&l.me, &vars_runner);
+	if (b->acquire(&l, ctx->settings.lock_timeout) < 0)
+		return BERTH_SYSTEM_FAILURE;
+	info("holding lock '%s' for stage '%s'", l.key, stage);
+	/* The script inherits the lock: it lasts as long as the script, even if berth dies. */
+	r = run_stage(ctx, script, stage, l.key);
+	b->release(&l);
+	return r;
+}
+
 enum berth_result cmd_run(int argc, char **argv, const char *settings_file)
 {
 	struct context ctx;
@@ -84,7 +138,7 @@ enum berth_result cmd_run(int argc, char **argv, const char *settings_file)
 	if (exists == 0)
 		error("no workspace '%s' for job %s: prepare did not run, or cleanup already did",
 		      ctx.ws.dir, ctx.job.id);
-	r = exists == 1 ? run_stage(&ctx, argv[1], argv[2]) : BERTH_SYSTEM_FAILURE;
+	r = exists == 1 ? locked_stage(&ctx, argv[1], argv[2]) : BERTH_SYSTEM_FAILURE;
 	context_release(&ctx);
 	return r;
 }

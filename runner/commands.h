@@ -16,5 +16,6 @@ enum berth_result cmd_logout(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_kubeconfig(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_lock(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_locks(int argc, char **argv, const char *settings_file);
+enum berth_result cmd_werf(int argc, char **argv, const char *settings_file);
 
 #endif

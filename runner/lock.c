@@ -8,6 +8,25 @@
 #include <time.h>
 #include <unistd.h>
 
+const struct lock_backend *lock_backend_for(const struct settings *s)
+{
+	(void)s;
+	return &lock_file;
+}
+
+int lock_held_by_job(const char *key)
+{
+	const char *held = getenv("BERTH_HELD_LOCKS");
+	size_t n = strlen(key);
+
+	for (; held && *held; held += strcspn(held, " ")) {
+		held += strspn(held, " ");
+		if (!strncmp(held, key, n) && (held[n] == ' ' || held[n] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
 int lock_valid_key(const char *key, const char **why)
 {
 	size_t n = strlen(key), i, part = 0;
@@ -35,19 +54,19 @@ int lock_valid_key(const char *key, const char **why)
 	return 0;
 }
 
-static void copy_env(char *dst, size_t size, const char *name, const char *fallback)
+static void copy_var(char *dst, size_t size, const struct vars *v, const char *name)
 {
-	const char *v = getenv(name);
+	const char *value = vars_get(v, name);
 
-	snprintf(dst, size, "%s", v && *v ? v : fallback);
+	snprintf(dst, size, "%s", value ? value : "-");
 }
 
-void lock_owner_init(struct lock_owner *me)
+void lock_owner_init(struct lock_owner *me, const struct vars *v)
 {
 	memset(me, 0, sizeof(*me));
-	copy_env(me->job, sizeof(me->job), "CI_JOB_ID", "-");
-	copy_env(me->project, sizeof(me->project), "CI_PROJECT_PATH", "-");
-	copy_env(me->pipeline_url, sizeof(me->pipeline_url), "CI_PIPELINE_URL", "-");
+	copy_var(me->job, sizeof(me->job), v, "CI_JOB_ID");
+	copy_var(me->project, sizeof(me->project), v, "CI_PROJECT_PATH");
+	copy_var(me->pipeline_url, sizeof(me->pipeline_url), v, "CI_PIPELINE_URL");
 	if (gethostname(me->host, sizeof(me->host)) < 0)
 		snprintf(me->host, sizeof(me->host), "-");
 	me->host[sizeof(me->host) - 1] = '\0';

@@ -7,6 +7,7 @@
 #define LOCK_H
 
 #include "settings.h"
+#include "vars.h"
 
 #include <sys/types.h>
 
@@ -51,10 +52,15 @@ struct lock_backend {
 
 extern const struct lock_backend lock_file;
 
+/* The backend the settings choose (the file backend until the kubernetes one exists). */
+const struct lock_backend *lock_backend_for(const struct settings *s);
+/* 1 when this job already holds `key` (BERTH_HELD_LOCKS, set by the run stage). */
+int lock_held_by_job(const char *key);
+
 /* 0 when `key` is a valid lock key (docs/locks.md), else -1 with a reason in `why`. */
 int lock_valid_key(const char *key, const char **why);
-/* Fills `me` from the environment (CI_JOB_ID, CI_PROJECT_PATH, CI_PIPELINE_URL), host, pid. */
-void lock_owner_init(struct lock_owner *me);
+/* Fills `me` from the job's CI_JOB_ID, CI_PROJECT_PATH, CI_PIPELINE_URL, the host and pid. */
+void lock_owner_init(struct lock_owner *me, const struct vars *v);
 /* "job 42 (group/app) on host since 16:40:01" for messages. */
 const char *lock_owner_describe(const struct lock_owner *o, char *buf, size_t size);
 

@@ -29,6 +29,7 @@ static const struct command commands[] = {
 	{"kubeconfig", cmd_kubeconfig, "[-o FILE]: decode, check and write the job's kubeconfig"},
 	{"lock", cmd_lock, "KEY [--timeout S] -- CMD...: run CMD holding the lock KEY"},
 	{"locks", cmd_locks, "[--json]: list lock holders and waiters"},
+	{"werf", cmd_werf, "SUBCOMMAND [ARGS...]: werf with the job's env, credentials and lock"},
 };
 
 static void usage(FILE *out)

@@ -1,5 +1,7 @@
 #include "proc.h"
 
+#include "berth.h"
+
 #include "log.h"
 #include "secret.h"
 
@@ -279,6 +281,8 @@ int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped)
 	end_leftovers(p->pid, kill_at >= 0 ? kill_at : now_ms() + grace * 1000LL);
 	return 0;
 }
+
+int berth_exit_status = -1; /* berth.h */
 
 int proc_exit_code(int status)
 {

@@ -1,6 +1,7 @@
 #include "settings.h"
 
 #include "executor.h"
+#include "lock.h"
 #include "log.h"
 #include "reference.h"
 #include "secret.h"
@@ -15,7 +16,17 @@
 
 #define SETTINGS_MAX_SIZE (1 << 20)
 
-enum kind { K_PATH, K_BOOL, K_SECONDS, K_BYTES, K_EXECUTOR, K_HOSTS, K_REGISTRIES };
+enum kind {
+	K_PATH,
+	K_BOOL,
+	K_SECONDS,
+	K_BYTES,
+	K_EXECUTOR,
+	K_HOSTS,
+	K_REGISTRIES,
+	K_STRING,
+	K_LOCK_KEY
+};
 
 struct key {
 	const char *name;
@@ -38,6 +49,12 @@ static const struct key keys[] = {
 	{"registry_max_wait", K_SECONDS, offsetof(struct settings, registry_max_wait)},
 	{"craas_hosts", K_HOSTS, offsetof(struct settings, craas_hosts)},
 	{"registries", K_REGISTRIES, offsetof(struct settings, registries)},
+	{"werf_path", K_STRING, offsetof(struct settings, werf_path)},
+	{"werf_synchronization", K_STRING, offsetof(struct settings, werf_synchronization)},
+	{"rate_limited_hosts", K_HOSTS, offsetof(struct settings, rate_limited_hosts)},
+	{"cleanup_lock", K_LOCK_KEY, offsetof(struct settings, cleanup_lock)},
+	{"lock_deploys", K_BOOL, offsetof(struct settings, lock_deploys)},
+	{"lock_timeout", K_SECONDS, offsetof(struct settings, lock_timeout)},
 };
 
 #define NR_KEYS		  (sizeof(keys) / sizeof(keys[0]))
@@ -344,6 +361,8 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 	case K_SECONDS:
 	case K_BYTES:
 	case K_EXECUTOR:
+	case K_STRING:
+	case K_LOCK_KEY:
 		v = scalar_or_error(sp, k->name);
 		break;
 	}
@@ -357,6 +376,16 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 		return error("%s:%zu: '%s' must be a size such as 65536, 512KiB or 1MiB (at most "
 			     "64MiB), not '%s'",
 			     AT(sp), k->name, v);
+	if (k->kind == K_STRING)
+		return *v ? set_string(FIELD(s, k, char *), v)
+			  : error("%s:%zu: '%s' needs a value", AT(sp), k->name);
+	if (k->kind == K_LOCK_KEY) {
+		const char *why = NULL;
+
+		if (lock_valid_key(v, &why) < 0)
+			return error("%s:%zu: '%s' is not a lock key: %s", AT(sp), k->name, why);
+		return set_string(FIELD(s, k, char *), v);
+	}
 	if (k->kind == K_EXECUTOR) {
 		if (!executor_find(v))
 			return error("%s:%zu: unknown executor '%s' (known: %s)", AT(sp), v,
@@ -386,8 +415,12 @@ static int defaults(struct settings *s)
 	s->kube_timeout = 10;
 	s->registry_timeout = 30;
 	s->registry_max_wait = 60;
+	s->lock_deploys = 1;
 	if (set_string(&s->state_dir, base) < 0 || set_string(&s->executor, "shell") < 0 ||
-	    strvec_push(&s->craas_hosts, "cr.selcloud.ru") < 0)
+	    set_string(&s->werf_path, "werf") < 0 ||
+	    set_string(&s->werf_synchronization, ":local") < 0 ||
+	    strvec_push(&s->craas_hosts, "cr.selcloud.ru") < 0 ||
+	    strvec_push(&s->rate_limited_hosts, "cr.selcloud.ru") < 0)
 		return -1;
 	return 0;
 }
@@ -485,14 +518,24 @@ const struct registry_setting *settings_registry(const struct settings *s, const
 	return NULL;
 }
 
-int settings_is_craas(const struct settings *s, const char *host)
+static int listed(const struct strvec *hosts, const char *host)
 {
 	size_t i;
 
-	for (i = 0; i < s->craas_hosts.nr; i++)
-		if (!strcmp(s->craas_hosts.v[i], host))
+	for (i = 0; i < hosts->nr; i++)
+		if (!strcmp(hosts->v[i], host))
 			return 1;
 	return 0;
+}
+
+int settings_is_craas(const struct settings *s, const char *host)
+{
+	return listed(&s->craas_hosts, host);
+}
+
+int settings_is_rate_limited(const struct settings *s, const char *host)
+{
+	return listed(&s->rate_limited_hosts, host);
 }
 
 /* A double-quoted YAML scalar: paths may hold '#', ': ' or quotes. */
@@ -508,6 +551,16 @@ static void print_quoted(FILE *out, const char *indent, const char *key, const c
 			fputc(*v, out);
 	}
 	fputs("\"\n", out);
+}
+
+static void print_hosts(FILE *out, const char *key, const struct strvec *hosts)
+{
+	size_t i;
+
+	fprintf(out, "%s: [", key);
+	for (i = 0; i < hosts->nr; i++)
+		fprintf(out, "%s%s", i ? ", " : "", hosts->v[i]);
+	fputs("]\n", out);
 }
 
 static const char *yes_no(int b)
@@ -532,10 +585,15 @@ void settings_print(const struct settings *s, FILE *out)
 	fprintf(out, "kube_timeout: %us\n", s->kube_timeout);
 	fprintf(out, "registry_timeout: %us\n", s->registry_timeout);
 	fprintf(out, "registry_max_wait: %us\n", s->registry_max_wait);
-	fprintf(out, "craas_hosts: [");
-	for (i = 0; i < s->craas_hosts.nr; i++)
-		fprintf(out, "%s%s", i ? ", " : "", s->craas_hosts.v[i]);
-	fprintf(out, "]\nregistries:%s\n", s->nr_registries ? "" : " []");
+	print_hosts(out, "craas_hosts", &s->craas_hosts);
+	print_quoted(out, "", "werf_path", s->werf_path);
+	print_quoted(out, "", "werf_synchronization", s->werf_synchronization);
+	print_hosts(out, "rate_limited_hosts", &s->rate_limited_hosts);
+	if (s->cleanup_lock)
+		fprintf(out, "cleanup_lock: %s\n", s->cleanup_lock);
+	fprintf(out, "lock_deploys: %s\n", yes_no(s->lock_deploys));
+	fprintf(out, "lock_timeout: %us\n", s->lock_timeout);
+	fprintf(out, "registries:%s\n", s->nr_registries ? "" : " []");
 	for (i = 0; i < s->nr_registries; i++) {
 		const struct registry_setting *r = &s->registries[i];
 
@@ -557,6 +615,10 @@ void settings_release(struct settings *s)
 	free(s->cache_dir);
 	free(s->executor);
 	strvec_clear(&s->craas_hosts);
+	strvec_clear(&s->rate_limited_hosts);
+	free(s->werf_path);
+	free(s->werf_synchronization);
+	free(s->cleanup_lock);
 	release_registries(s);
 	memset(s, 0, sizeof(*s));
 }

@@ -38,6 +38,13 @@ struct settings {
 	struct strvec craas_hosts;	    /* Selectel CRaaS hosts: no images at the root */
 	struct registry_setting *registries;
 	size_t nr_registries;
+
+	char *werf_path;		  /* "werf" (looked up on PATH) or a path */
+	char *werf_synchronization;	  /* WERF_SYNCHRONIZATION unless the job sets it */
+	struct strvec rate_limited_hosts; /* registries where werf runs with WERF_PARALLEL=0 */
+	char *cleanup_lock;		  /* the lock `werf cleanup` takes, or NULL: per registry */
+	int lock_deploys;		  /* the run stage holds deploy/<project>/<env> */
+	unsigned lock_timeout;		  /* seconds a lock may be waited for; 0: no limit */
 };
 
 /*
@@ -56,5 +63,7 @@ void settings_release(struct settings *s);
 const struct registry_setting *settings_registry(const struct settings *s, const char *host);
 /* 1 when `host` is a CRaaS host. */
 int settings_is_craas(const struct settings *s, const char *host);
+/* 1 when werf should talk to `host` one request at a time (WERF_PARALLEL=0). */
+int settings_is_rate_limited(const struct settings *s, const char *host);
 
 #endif
