@@ -45,10 +45,11 @@ int lock_valid_key(const char *key, const char **why)
 				return *why = "a key has no '.' or '..' part", -1;
 			part = 0;
 		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			   (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-') {
-			part++;
+			   (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == ':') {
+			part++; /* ':' for registry hosts with a port */
 		} else {
-			return *why = "a key is made of letters, digits, '.', '_', '-' and '/'", -1;
+			return *why = "a key is made of letters, digits, '.', '_', '-', ':' and '/'",
+			       -1;
 		}
 	}
 	return 0;

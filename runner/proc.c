@@ -24,7 +24,7 @@
 #define KILL_TIMEOUT_MS 5000
 
 /* Signal handlers only note the signal and wake the wait loop through this pipe. */
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested; /* the signal berth was asked to stop with */
 static int wake_pipe[2] = {-1, -1};
 
 static void on_signal(int sig)
@@ -33,7 +33,7 @@ static void on_signal(int sig)
 	char c = 0;
 
 	if (sig == SIGTERM || sig == SIGINT)
-		stop_requested = 1;
+		stop_requested = sig;
 	if (write(wake_pipe[1], &c, 1) < 0) {
 		/* the pipe is full: the loop is awake already */
 	}
@@ -266,7 +266,7 @@ int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped)
 		if (r < 0 && errno != EINTR)
 			return error_errno("cannot wait for '%s'", p->argv[0]);
 		if (stop_requested && kill_at < 0) {
-			kill(-p->pid, SIGTERM);
+			kill(-p->pid, stop_requested); /* as asked: SIGINT stays SIGINT */
 			kill(-p->pid, SIGCONT);
 			kill_at = now_ms() + grace * 1000LL;
 		}
@@ -277,7 +277,7 @@ int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped)
 			wait_event(kill_at < 0 ? -1 : kill_at - now_ms() + 1);
 		}
 	}
-	*stopped = stop_requested;
+	*stopped = stop_requested != 0;
 	end_leftovers(p->pid, kill_at >= 0 ? kill_at : now_ms() + grace * 1000LL);
 	return 0;
 }

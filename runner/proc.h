@@ -18,10 +18,10 @@ struct proc {
 int proc_start(struct proc *p);
 
 /*
- * Waits for the child. SIGTERM/SIGINT to berth are passed to the child's group, and SIGKILL
- * follows `grace` seconds later. When the child exits, what it left running gets SIGTERM and,
- * after `grace`, SIGKILL. Sets *status to the child's wait status; *stopped to 1 when berth
- * was asked to stop. Returns 0, or -1 when waiting itself failed.
+ * Waits for the child. SIGTERM or SIGINT to berth is passed on, as it came, to the child's
+ * group, and SIGKILL follows `grace` seconds later. When the child exits, what it left running gets
+ * SIGTERM and, after `grace`, SIGKILL. Sets *status to the child's wait status; *stopped to 1 when
+ * berth was asked to stop. Returns 0, or -1 when waiting itself failed.
  */
 int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped);
 

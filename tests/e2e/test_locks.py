@@ -604,7 +604,7 @@ def test_locks_without_state_dir(lab, settings):
 # -- 10. keys ---------------------------------------------------------------------------------
 
 BAD_KEYS = ["", "../x", "a//b", "a/./b", "with space", "x" * 300, "x" * 201, "/a", "a/", "..",
-            ".", "a/../b", "a\nb", "ключ", "a:b", "a%2Fb"]
+            ".", "a/../b", "a\nb", "ключ", "a%2Fb", "a;b"]
 
 
 @pytest.mark.parametrize("key", BAD_KEYS, ids=lambda k: f"{k[:12]!r}[{len(k)}]")
@@ -652,7 +652,8 @@ def test_usage_errors(lab, args):
 
 
 @pytest.mark.parametrize("key", ["x" * 200, "a", "A-b_c.d/9", "deploy/42/production",
-                                 "cleanup/cr.selcloud.ru/myreg", "..a/b..", ".hidden"])
+                                 "cleanup/cr.selcloud.ru/myreg", "..a/b..", ".hidden",
+                                 "cleanup/registry.internal:5000/reg"])
 def test_good_key_is_taken(lab, key):
     c = lab.start(key, ["sh", "-c", "echo ran"], job=10101)
     assert c.wait() == 0, c.report()

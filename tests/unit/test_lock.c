@@ -19,6 +19,7 @@ static void test_keys(void **state)
 		{"cleanup/cr.selcloud.ru/myreg", 1},
 		{"a", 1},
 		{"a.b_c-d/e..f", 1},
+		{"cleanup/registry.internal:5000/reg", 1},
 		{"", 0},
 		{"/a", 0},
 		{"a/", 0},
@@ -59,7 +60,7 @@ static void test_owner_from_environment(void **state)
 	setenv("CI_JOB_ID", "4242", 1);
 	setenv("CI_PROJECT_PATH", "group/app", 1);
 	unsetenv("CI_PIPELINE_URL");
-	lock_owner_init(&me);
+	lock_owner_init(&me, &vars_script);
 	assert_string_equal(me.job, "4242");
 	assert_string_equal(me.project, "group/app");
 	assert_string_equal(me.pipeline_url, "-");
