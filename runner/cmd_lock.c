@@ -102,7 +102,11 @@ static int add_json(const struct lock_entry *e, void *data)
 		json_array_append_new(waiters, owner_json(&e->owners[i]));
 	entry = json_pack("{s:s, s:o, s:o}", "key", e->key, "holder",
 			  e->held ? owner_json(&e->owners[0]) : json_null(), "waiters", waiters);
-	return entry ? json_array_append_new(data, entry) : -1;
+	if (!entry)
+		return error("cannot list lock '%s' as JSON: a holder's job, project or pipeline "
+			     "is not valid UTF-8",
+			     e->key);
+	return json_array_append_new(data, entry);
 }
 
 static int print_text(const struct lock_entry *e, void *data)

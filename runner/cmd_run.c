@@ -51,22 +51,15 @@ static int deploy_key(const struct context *ctx, const char *stage, char *key, s
 	if (!ctx->settings.lock_deploys || !slug ||
 	    (strcmp(stage, "build_script") != 0 && strncmp(stage, "step_", 5) != 0))
 		return 0;
-	if (strlen(slug) > 63 ||
-	    strspn(slug, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(slug))
-		return error("CUSTOM_ENV_CI_ENVIRONMENT_SLUG '%s' is not an environment slug "
-			     "([a-z0-9-], at most 63)",
-			     slug);
 	if (!ctx->job.project_id) {
 		warning("no project id for job %s: its deploy to '%s' runs without a lock",
 			ctx->job.id, slug);
 		return 0;
 	}
-	snprintf(key, size, "deploy/%s/%s", ctx->job.project_id, slug);
-	return 0;
+	return lock_deploy_key(ctx->job.project_id, slug, key, size);
 }
 
-static enum berth_result run_stage(const struct context *ctx, const char *script, const char *stage,
-				   const char *held)
+static enum berth_result run_stage(const struct context *ctx, const char *script, const char *stage)
 {
 	const struct executor *ex = executor_find(ctx->settings.executor);
 	struct strvec argv = STRVEC_INIT, env = STRVEC_INIT;
@@ -75,8 +68,7 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	int status = 0, stopped = 0, code;
 
 	if (!ex || ex->command(&argv, script, &ctx->ws) < 0 ||
-	    stage_env(&env, environ, &ctx->ws, ctx->settings.file) < 0 ||
-	    (*held && strvec_setenv(&env, "BERTH_HELD_LOCKS", held) < 0))
+	    stage_env(&env, environ, &ctx->ws, ctx->settings.file) < 0)
 		goto out;
 	p.argv = argv.v;
 	p.env = env.v;
@@ -109,14 +101,14 @@ static enum berth_result locked_stage(const struct context *ctx, const char *scr
 	if (deploy_key(ctx, stage, l.key, sizeof(l.key)) < 0)
 		return BERTH_BUILD_FAILURE;
 	if (!l.key[0])
-		return run_stage(ctx, script, stage, "");
+		return run_stage(ctx, script, stage);
 	l.settings = &ctx->settings;
 	lock_owner_init(&l.me, &vars_runner);
 	if (b->acquire(&l, ctx->settings.lock_timeout) < 0)
 		return BERTH_SYSTEM_FAILURE;
 	info("holding lock '%s' for stage '%s'", l.key, stage);
 	/* The script inherits the lock: it lasts as long as the script, even if berth dies. */
-	r = run_stage(ctx, script, stage, l.key);
+	r = run_stage(ctx, script, stage);
 	b->release(&l);
 	return r;
 }

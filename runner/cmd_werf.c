@@ -94,14 +94,12 @@ static int werf_env(struct strvec *env, const struct settings *s, const struct w
 	/* Credentials are the job's own, checked by berth: never a path the job chose. */
 	for (i = 0; i < sizeof(kube_base64) / sizeof(kube_base64[0]); i++)
 		strvec_unsetenv(env, kube_base64[i]);
-	strvec_unsetenv(env, "KUBECONFIG");
-	strvec_unsetenv(env, "WERF_KUBE_CONFIG");
 	if (strvec_setenv(env, "DOCKER_CONFIG", c->docker) < 0 ||
 	    strvec_setenv(env, "WERF_DOCKER_CONFIG", c->docker) < 0)
 		return -1;
-	if (access(c->kubeconfig, F_OK) == 0 &&
-	    (strvec_setenv(env, "KUBECONFIG", c->kubeconfig) < 0 ||
-	     strvec_setenv(env, "WERF_KUBE_CONFIG", c->kubeconfig) < 0))
+	/* Even when the job has none: werf must not fall back to the runner's ~/.kube/config. */
+	if (strvec_setenv(env, "KUBECONFIG", c->kubeconfig) < 0 ||
+	    strvec_setenv(env, "WERF_KUBE_CONFIG", c->kubeconfig) < 0)
 		return -1;
 	return 0;
 }
@@ -162,25 +160,14 @@ static void drop_credentials(struct werf_creds *c)
 	remove_tree(c->temp, 1);
 }
 
-/* The project id prepare recorded from the runner's response file: no job variable sets it. */
+/* The workspace's record (prepare, from the response file), else CI_PROJECT_ID, else local. */
 static void project_id(char *out, size_t size)
 {
 	const char *ws = getenv(JOB_MARKER), *v = getenv("CI_PROJECT_ID");
-	char path[4096], line[256];
-	FILE *f;
 
-	snprintf(out, size, "%s", v && *v && strspn(v, "0123456789") == strlen(v) ? v : "local");
-	if (!ws || !*ws)
+	if (ws && *ws && workspace_recorded_project(ws, out, size) == 0)
 		return;
-	snprintf(path, sizeof(path), "%s/state", ws);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "project_id ", 11)) {
-			line[strcspn(line, "\n")] = '\0';
-			snprintf(out, size, "%.19s", line + 11); /* validated digits, by prepare */
-		}
-	if (f)
-		fclose(f);
+	snprintf(out, size, "%s", v && job_valid_id(v) == 0 ? v : "local");
 }
 
 /* The lock a subcommand takes, in `key`; "" for none. 0, or -1 (a build failure) after saying why.
@@ -252,6 +239,9 @@ enum berth_result cmd_werf(int argc, char **argv, const char *settings_file)
 		error("usage: berth werf SUBCOMMAND [ARGS...]");
 		return BERTH_SYSTEM_FAILURE;
 	}
+	/* A stop while credentials are fetched must still reach drop_credentials. */
+	if (proc_catch_stops() < 0)
+		return BERTH_SYSTEM_FAILURE;
 	memset(&s, 0, sizeof(s));
 	if (settings_load(&s, settings_file) < 0)
 		return BERTH_SYSTEM_FAILURE;
@@ -265,7 +255,11 @@ enum berth_result cmd_werf(int argc, char **argv, const char *settings_file)
 	for (i = 1; r == BERTH_OK && i < argc; i++)
 		if (strvec_push(&args, argv[i]) < 0)
 			r = BERTH_SYSTEM_FAILURE;
-	if (r == BERTH_OK && key[0] && !lock_held_by_job(key)) {
+	if (r == BERTH_OK && proc_stop_requested()) {
+		error("stopped before werf started");
+		r = BERTH_SYSTEM_FAILURE;
+	}
+	if (r == BERTH_OK && key[0]) {
 		memset(&l, 0, sizeof(l));
 		l.settings = &s;
 		snprintf(l.key, sizeof(l.key), "%s", key);

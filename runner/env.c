@@ -57,9 +57,10 @@ int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
 		return -1;
 	for (i = 0; i < sizeof(runner_kube) / sizeof(runner_kube[0]); i++)
 		strvec_unsetenv(out, runner_kube[i]);
-	if (access(ws->kubeconfig, F_OK) == 0 &&
-	    (strvec_setenv(out, "KUBECONFIG", ws->kubeconfig) < 0 ||
-	     strvec_setenv(out, "WERF_KUBE_CONFIG", ws->kubeconfig) < 0))
+	/* Even when the job has none: kubectl and werf must not fall back to the runner's own
+	 * ~/.kube/config and its cluster. */
+	if (strvec_setenv(out, "KUBECONFIG", ws->kubeconfig) < 0 ||
+	    strvec_setenv(out, "WERF_KUBE_CONFIG", ws->kubeconfig) < 0)
 		return -1;
 	return 0;
 }

@@ -1,5 +1,8 @@
 #include "lock.h"
 
+#include "log.h"
+#include "proc.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,16 +17,16 @@ const struct lock_backend *lock_backend_for(const struct settings *s)
 	return &lock_file;
 }
 
-int lock_held_by_job(const char *key)
+int lock_deploy_key(const char *project, const char *slug, char *key, size_t size)
 {
-	const char *held = getenv("BERTH_HELD_LOCKS");
-	size_t n = strlen(key);
-
-	for (; held && *held; held += strcspn(held, " ")) {
-		held += strspn(held, " ");
-		if (!strncmp(held, key, n) && (held[n] == ' ' || held[n] == '\0'))
-			return 1;
-	}
+	if (!slug || !*slug)
+		slug = "default";
+	if (strlen(slug) > 63 ||
+	    strspn(slug, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(slug))
+		return error("environment slug '%s' is not [a-z0-9-] of at most 63 characters",
+			     slug);
+	if ((size_t)snprintf(key, size, "deploy/%s/%s", project, slug) >= size)
+		return error("project id '%s' makes too long a lock key", project);
 	return 0;
 }
 
@@ -89,36 +92,30 @@ const char *lock_owner_describe(const struct lock_owner *o, char *buf, size_t si
 	return buf;
 }
 
-/* While waiting, signal handlers only note a stop; SIGALRM just breaks a blocking wait. */
-static volatile sig_atomic_t stopped;
-static struct sigaction saved_term, saved_int, saved_alrm;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	stopped = 1;
-}
+/*
+ * A blocking flock must notice a stop or a deadline: SIGALRM, installed without SA_RESTART,
+ * interrupts it every 200 ms. Stops themselves are caught by proc_catch_stops.
+ */
+static struct sigaction saved_alrm;
 
 static void on_tick(int sig)
 {
 	(void)sig;
 }
 
-void lock_wait_begin(void)
+int lock_wait_begin(void)
 {
 	struct sigaction sa;
 	struct itimerval tick = {{0, 200000}, {0, 200000}};
 
+	if (proc_catch_stops() < 0)
+		return -1;
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop; /* no SA_RESTART: a blocking flock returns EINTR */
-	sigaction(SIGTERM, &sa, &saved_term);
-	sigaction(SIGINT, &sa, &saved_int);
 	sa.sa_handler = on_tick;
 	sigaction(SIGALRM, &sa, &saved_alrm);
-	/* Every 200 ms the wait looks at the clock (timeout, status line); a release wakes it at
-	 * once regardless, through the kernel. */
 	setitimer(ITIMER_REAL, &tick, NULL);
+	return 0;
 }
 
 void lock_wait_end(void)
@@ -126,12 +123,5 @@ void lock_wait_end(void)
 	struct itimerval off = {{0, 0}, {0, 0}};
 
 	setitimer(ITIMER_REAL, &off, NULL);
-	sigaction(SIGTERM, &saved_term, NULL);
-	sigaction(SIGINT, &saved_int, NULL);
 	sigaction(SIGALRM, &saved_alrm, NULL);
-}
-
-int lock_wait_stopped(void)
-{
-	return stopped;
 }

@@ -54,8 +54,11 @@ extern const struct lock_backend lock_file;
 
 /* The backend the settings choose (the file backend until the kubernetes one exists). */
 const struct lock_backend *lock_backend_for(const struct settings *s);
-/* 1 when this job already holds `key` (BERTH_HELD_LOCKS, set by the run stage). */
-int lock_held_by_job(const char *key);
+/*
+ * deploy/<project>/<environment slug> (an empty slug: "default"), the key that serializes
+ * deploys. 0, or -1 after reporting a slug that is not [a-z0-9-].
+ */
+int lock_deploy_key(const char *project, const char *slug, char *key, size_t size);
 
 /* 0 when `key` is a valid lock key (docs/locks.md), else -1 with a reason in `why`. */
 int lock_valid_key(const char *key, const char **why);
@@ -64,10 +67,11 @@ void lock_owner_init(struct lock_owner *me, const struct vars *v);
 /* "job 42 (group/app) on host since 16:40:01" for messages. */
 const char *lock_owner_describe(const struct lock_owner *o, char *buf, size_t size);
 
-/* Waiting: stop requests and a periodic tick, for a backend's blocking wait. */
-void lock_wait_begin(void);
+/*
+ * Waiting: stops are caught (proc_catch_stops) and a periodic tick interrupts a backend's
+ * blocking wait so it can look at proc_stop_requested() and its deadline. 0 or -1.
+ */
+int lock_wait_begin(void);
 void lock_wait_end(void);
-/* 1 once SIGTERM or SIGINT arrived while waiting. */
-int lock_wait_stopped(void);
 
 #endif

@@ -7,6 +7,7 @@
 #include "lock.h"
 
 #include "log.h"
+#include "proc.h"
 #include "workspace.h"
 
 #include <dirent.h>
@@ -130,14 +131,18 @@ static int by_name(const void *a, const void *b)
 /* Sorted ticket names of a lock directory. */
 static int tickets(int dirfd, char (**names)[TICKET_NAME_LEN + 1], size_t *nr)
 {
-	DIR *d = fdopendir(dup(dirfd));
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *e;
 	size_t cap = 0;
 
 	*names = NULL;
 	*nr = 0;
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return error_errno("cannot read a lock directory");
+	}
 	rewinddir(d);
 	while ((e = readdir(d))) {
 		if (!is_ticket(e->d_name))
@@ -148,6 +153,8 @@ static int tickets(int dirfd, char (**names)[TICKET_NAME_LEN + 1], size_t *nr)
 
 			if (!grown) {
 				closedir(d);
+				free(*names);
+				*names = NULL;
 				return error("out of memory");
 			}
 			*names = grown;
@@ -199,22 +206,29 @@ struct file_lock {
 	char name[TICKET_NAME_LEN + 1];
 };
 
-static int meta_lock(int meta)
+/* The directory's meta lock; a stop or the deadline ends the wait (the tick interrupts it). */
+static int meta_lock(struct lock *l, int meta, long long deadline)
 {
-	while (flock(meta, LOCK_EX) < 0)
+	while (flock(meta, LOCK_EX) < 0) {
 		if (errno != EINTR)
-			return error_errno("cannot lock a lock directory");
+			return error_errno("cannot lock the queue of lock '%s'", l->key);
+		if (proc_stop_requested())
+			return error("stopped while waiting for lock '%s'", l->key);
+		if (deadline && proc_now_ms() >= deadline)
+			return error("cannot take lock '%s' within the timeout: its queue is busy",
+				     l->key);
+	}
 	return 0;
 }
 
 /* Takes the next ticket number and creates our ticket, locked, under the meta lock. */
-static int enqueue(struct lock *l, struct file_lock *f)
+static int enqueue(struct lock *l, struct file_lock *f, long long deadline)
 {
 	char counter[32] = "";
 	ssize_t n;
 	int fd, ret = -1;
 
-	if (meta_lock(f->meta) < 0)
+	if (meta_lock(l, f->meta, deadline) < 0)
 		return -1;
 	n = pread(f->meta, counter, sizeof(counter) - 1, 0);
 	l->me.ticket = (n > 0 ? strtoull(counter, NULL, 10) : 0) + 1;
@@ -224,9 +238,10 @@ static int enqueue(struct lock *l, struct file_lock *f)
 		goto out;
 	}
 	snprintf(f->name, sizeof(f->name), "%0*llu", TICKET_NAME_LEN, l->me.ticket);
-	/* Not O_CLOEXEC: the command inherits the ticket and holds the lock as long as it runs. */
+	/* Not O_CLOEXEC: the command inherits the ticket and holds the lock as long as it runs.
+	 * A blocking flock: `berth locks` may be probing the new file for a moment. */
 	fd = openat(f->dirfd, f->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
 		error_errno("cannot create a lock ticket for '%s'", l->key);
 		if (fd >= 0)
 			close(fd);
@@ -234,9 +249,39 @@ static int enqueue(struct lock *l, struct file_lock *f)
 	}
 	l->fd = fd;
 	ret = write_owner(fd, &l->me);
+	if (ret < 0) {
+		unlinkat(f->dirfd, f->name, 0);
+		close(fd);
+		l->fd = -1;
+	}
 out:
 	flock(f->meta, LOCK_UN);
 	return ret;
+}
+
+/*
+ * 1 when this process already holds the ticket `name` through a descriptor it inherited: a
+ * `berth werf converge` or `berth lock` inside a script that holds the same lock must not wait
+ * for itself, whatever its environment says.
+ */
+static int held_here(int queue, const char *name)
+{
+	struct stat ticket, st;
+	struct dirent *e;
+	DIR *d;
+	int found = 0;
+
+	if (fstatat(queue, name, &ticket, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !(d = opendir("/proc/self/fd")))
+		return 0;
+	while (!found && (e = readdir(d))) {
+		int fd = (int)strtol(e->d_name, NULL, 10);
+
+		found = e->d_name[0] != '.' && fd != dirfd(d) && fstat(fd, &st) == 0 &&
+			st.st_dev == ticket.st_dev && st.st_ino == ticket.st_ino;
+	}
+	closedir(d);
+	return found;
 }
 
 static void describe_ticket(int dirfd, const char *name, char *buf, size_t size)
@@ -253,14 +298,6 @@ static void describe_ticket(int dirfd, const char *name, char *buf, size_t size)
 	lock_owner_describe(&o, buf, size);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Blocks until the ticket `ahead` is released (or its owner dies), a stop, or the deadline. */
 static int wait_behind(struct lock *l, struct file_lock *f, const struct scan *sc,
 		       long long deadline, long long *next_status)
@@ -271,7 +308,7 @@ static int wait_behind(struct lock *l, struct file_lock *f, const struct scan *s
 	if (fd < 0)
 		return 0; /* gone already: look again */
 	for (;;) {
-		long long now = now_ms();
+		long long now = proc_now_ms();
 
 		if (flock(fd, LOCK_SH) == 0)
 			break;
@@ -279,10 +316,10 @@ static int wait_behind(struct lock *l, struct file_lock *f, const struct scan *s
 			close(fd);
 			return error_errno("cannot wait for lock '%s'", l->key);
 		}
-		if (lock_wait_stopped() || (deadline && now >= deadline)) {
+		if (proc_stop_requested() || (deadline && now >= deadline)) {
 			describe_ticket(f->dirfd, sc->first, holder, sizeof(holder));
 			close(fd);
-			if (lock_wait_stopped())
+			if (proc_stop_requested())
 				return error("stopped while waiting for lock '%s', held by %s",
 					     l->key, holder);
 			return error("cannot take lock '%s' within the timeout: it is held by %s; "
@@ -300,44 +337,68 @@ static int wait_behind(struct lock *l, struct file_lock *f, const struct scan *s
 	return 0;
 }
 
-static int acquire(struct lock *l, unsigned timeout)
+static int open_queue(struct lock *l, struct file_lock *f)
 {
 	char dir[4096];
+
+	if (key_dir(l->settings, l->key, dir, sizeof(dir)) < 0 || make_dirs(dir, 0700) < 0)
+		return -1;
+	f->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	f->meta = f->dirfd < 0 ? -1 : openat(f->dirfd, ".meta", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (f->meta < 0)
+		return error_errno("cannot open lock directory '%s'", dir);
+	return 0;
+}
+
+/* Under the meta lock, looks at the queue; 1 when the holder is this process already. */
+static int look(struct lock *l, struct file_lock *f, const char *mine, struct scan *sc,
+		long long deadline)
+{
+	int ret;
+
+	if (meta_lock(l, f->meta, deadline) < 0)
+		return -1;
+	ret = scan(f->dirfd, mine, sc);
+	if (ret == 0 && sc->first[0] && held_here(f->dirfd, sc->first))
+		ret = 1;
+	flock(f->meta, LOCK_UN);
+	return ret;
+}
+
+static int acquire(struct lock *l, unsigned timeout)
+{
 	struct file_lock f = {-1, -1, ""};
 	/* Monotonic milliseconds: a wall-clock second would end a 1 s timeout up to 1 s early. */
-	long long start = now_ms(), next_status = start + STATUS_EVERY * 1000LL;
+	long long start = proc_now_ms(), next_status = start + STATUS_EVERY * 1000LL;
 	long long deadline = timeout ? start + timeout * 1000LL : 0;
 	struct scan sc;
 	int ret = -1;
 
 	l->fd = -1;
-	if (key_dir(l->settings, l->key, dir, sizeof(dir)) < 0 || make_dirs(dir, 0700) < 0)
-		return -1;
-	f.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	f.meta = f.dirfd < 0 ? -1 : openat(f.dirfd, ".meta", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (f.meta < 0) {
-		error_errno("cannot open lock directory '%s'", dir);
+	if (open_queue(l, &f) < 0 || lock_wait_begin() < 0)
 		goto out;
+	/* Nested: a script that holds this lock runs berth again. Nothing to take or release. */
+	ret = look(l, &f, "~", &sc, deadline);
+	if (ret == 1) {
+		info("lock '%s' is held by this job already", l->key);
+		ret = 0;
+		goto done;
 	}
-	if (enqueue(l, &f) < 0)
-		goto out;
-	lock_wait_begin();
-	for (;;) {
-		if (meta_lock(f.meta) < 0)
-			break;
-		ret = scan(f.dirfd, f.name, &sc);
-		flock(f.meta, LOCK_UN);
-		if (ret < 0 || !sc.ahead[0])
+	ret = ret < 0 ? -1 : enqueue(l, &f, deadline);
+	while (ret == 0) {
+		ret = look(l, &f, f.name, &sc, deadline);
+		if (ret != 0 || !sc.ahead[0])
 			break;
 		ret = wait_behind(l, &f, &sc, deadline, &next_status);
-		if (ret < 0)
-			break;
 	}
-	lock_wait_end();
-	if (ret == 0) {
+	if (ret == 0 && proc_stop_requested())
+		ret = error("stopped while taking lock '%s'", l->key);
+	if (ret == 0 && l->fd >= 0) {
 		l->me.since = (long long)time(NULL);
 		ret = write_owner(l->fd, &l->me);
 	}
+done:
+	lock_wait_end();
 	if (ret < 0 && l->fd >= 0) {
 		unlinkat(f.dirfd, f.name, 0); /* leave the queue at once */
 		close(l->fd);
@@ -348,7 +409,7 @@ out:
 		close(f.meta);
 	if (f.dirfd >= 0)
 		close(f.dirfd);
-	return ret;
+	return ret < 0 ? -1 : 0;
 }
 
 /*
@@ -415,7 +476,7 @@ static int list(const struct settings *s, int (*each)(const struct lock_entry *,
 	if (!d)
 		return errno == ENOENT ? 0 : error_errno("cannot read '%s'", path);
 	while (ret == 0 && (e = readdir(d)))
-		if (e->d_name[0] != '.')
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
 			ret = list_one(dirfd(d), e->d_name, each, data);
 	closedir(d);
 	return ret;

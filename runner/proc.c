@@ -40,7 +40,7 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-static int install_handlers(void)
+int proc_catch_stops(void)
 {
 	struct sigaction sa;
 
@@ -58,7 +58,12 @@ static int install_handlers(void)
 	return 0;
 }
 
-static long long now_ms(void)
+int proc_stop_requested(void)
+{
+	return stop_requested;
+}
+
+long long proc_now_ms(void)
 {
 	struct timespec ts;
 
@@ -105,7 +110,7 @@ int proc_start(struct proc *p)
 	int err_pipe[2], child_errno = 0;
 	ssize_t n;
 
-	if (install_handlers() < 0)
+	if (proc_catch_stops() < 0)
 		return -1;
 	/* Orphans of the script become our children, so none escapes the end-of-stage sweep. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
@@ -239,7 +244,7 @@ static void end_leftovers(pid_t pgid, long long kill_at)
 		return;
 	signal_leftovers(pgid, sig);
 	while (leftovers_remain(pgid)) {
-		long long left = kill_at - now_ms();
+		long long left = kill_at - proc_now_ms();
 
 		if (left <= 0 && sig != SIGKILL)
 			sig = SIGKILL;
@@ -268,17 +273,17 @@ int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped)
 		if (stop_requested && kill_at < 0) {
 			kill(-p->pid, stop_requested); /* as asked: SIGINT stays SIGINT */
 			kill(-p->pid, SIGCONT);
-			kill_at = now_ms() + grace * 1000LL;
+			kill_at = proc_now_ms() + grace * 1000LL;
 		}
-		if (kill_at >= 0 && now_ms() >= kill_at) {
+		if (kill_at >= 0 && proc_now_ms() >= kill_at) {
 			kill(-p->pid, SIGKILL);
 			wait_event(-1); /* SIGCHLD wakes us */
 		} else {
-			wait_event(kill_at < 0 ? -1 : kill_at - now_ms() + 1);
+			wait_event(kill_at < 0 ? -1 : kill_at - proc_now_ms() + 1);
 		}
 	}
 	*stopped = stop_requested != 0;
-	end_leftovers(p->pid, kill_at >= 0 ? kill_at : now_ms() + grace * 1000LL);
+	end_leftovers(p->pid, kill_at >= 0 ? kill_at : proc_now_ms() + grace * 1000LL);
 	return 0;
 }
 
@@ -381,7 +386,7 @@ static int signal_if_marked(pid_t pid, void *data)
 int proc_kill_marked(const char *entry, unsigned grace)
 {
 	struct marked m = {entry, SIGTERM, 0, {0}, 0};
-	long long kill_at = now_ms() + grace * 1000LL;
+	long long kill_at = proc_now_ms() + grace * 1000LL;
 	int total;
 
 	find_ancestors(&m);
@@ -393,9 +398,9 @@ int proc_kill_marked(const char *entry, unsigned grace)
 		struct timespec pause = {0, 50000000L};
 
 		nanosleep(&pause, NULL);
-		if (now_ms() >= kill_at)
+		if (proc_now_ms() >= kill_at)
 			m.sig = SIGKILL;
-		if (now_ms() >= kill_at + KILL_TIMEOUT_MS)
+		if (proc_now_ms() >= kill_at + KILL_TIMEOUT_MS)
 			return error(
 				"%d process(es) of the job are still there %lld ms after SIGKILL "
 				"(stuck in the kernel, e.g. on a hung mount): look for processes "

@@ -14,6 +14,17 @@ struct proc {
 	pid_t pid; /* also the id of its process group */
 };
 
+/*
+ * From now on SIGTERM and SIGINT only note a stop (and wake a supervise loop): a command calls
+ * this first, so a stop that comes while it prepares or waits for a lock is not lost.
+ * proc_start does it too. 0, or -1 after reporting.
+ */
+int proc_catch_stops(void);
+/* The signal berth was asked to stop with since proc_catch_stops, or 0. */
+int proc_stop_requested(void);
+/* Monotonic milliseconds, for deadlines. */
+long long proc_now_ms(void);
+
 /* Starts the child. An exec failure (no such program) is reported here, not later. */
 int proc_start(struct proc *p);
 

@@ -300,6 +300,26 @@ int workspace_remove(const struct workspace *ws)
 	return ret;
 }
 
+int workspace_recorded_project(const char *dir, char *out, size_t size)
+{
+	char path[4096], line[256];
+	int found = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/state", dir);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "project_id ", 11) && job_valid_id(line + 11) == 0) {
+			snprintf(out, size, "%s", line + 11);
+			found = 0;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
 void workspace_release(struct workspace *ws)
 {
 	free(ws->dir);

@@ -35,6 +35,13 @@ int workspace_remove(const struct workspace *ws);
 void workspace_release(struct workspace *ws);
 
 /*
+ * The project id prepare recorded in workspace `dir` (from the runner's response file), into
+ * `out`; 0, or -1 when there is none. The workspace belongs to the job's user: a record is a
+ * convenience for cooperative locks, not a proof.
+ */
+int workspace_recorded_project(const char *dir, char *out, size_t size);
+
+/*
  * mkdir -p; the directories it creates get `mode` whatever the umask, existing ones are left
  * as they are. 0, or -1 after reporting.
  */

@@ -461,8 +461,11 @@ def test_bad_kubeconfig_is_a_build_failure(runner, settings, name, payload, mess
 
 
 def test_no_kubeconfig_is_fine_unless_required(runner, settings):
-    job = runner.job(908, scripts={"build_script": ['test -z "${KUBECONFIG:-}"']},
-                     env_overrides={"KUBECONFIG": "/root/.kube/the-runners-own"})
+    # No kubeconfig: KUBECONFIG still names the workspace's (absent) file, so kubectl cannot
+    # fall back to the runner's ~/.kube/config.
+    job = runner.job(908, scripts={"build_script": [
+        'test "$KUBECONFIG" = "$BERTH_JOB_DIR/kube/config"', 'test ! -e "$KUBECONFIG"']},
+        env_overrides={"KUBECONFIG": "/root/.kube/the-runners-own"})
     assert job.run_job(), job.results
     settings.write(kubeconfig_required=True)
     job = runner.job(909, **ODD_CODES)

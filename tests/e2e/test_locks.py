@@ -673,3 +673,38 @@ def test_different_keys_do_not_block_each_other(lab, held, other):
     assert a.running() and event(lab.log, "leave", "A") is None
     gate.touch()
     assert a.wait() == 0, a.report()
+
+
+# -- stops and nesting (found in review) ------------------------------------------------------
+
+def test_stop_while_the_queue_is_busy_is_not_lost(lab, settings):
+    # Someone holds the queue's meta lock (a slow berth, a crashed one being cleaned up); a
+    # SIGTERM that comes meanwhile must stop berth, not be forgotten until it runs the command.
+    key = "review/stop"
+    queue = settings.state_dir / "locks" / "review%2Fstop"
+    queue.mkdir(parents=True)
+    holder = subprocess.Popen(["flock", "-x", str(queue / ".meta"), "sleep", "3"],
+                              start_new_session=True)
+    try:
+        time.sleep(0.3)
+        ran = lab.root / "ran"
+        c = lab.start(key, ["touch", str(ran)], job=9101)
+        time.sleep(0.5)
+        os.kill(c.pid, signal.SIGTERM)
+        assert c.wait(timeout=2) == SYSTEM_FAILURE, c.report()
+        assert "stopped" in c.stderr, c.report()
+        assert not ran.exists(), "the command ran although berth was told to stop"
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+
+
+def test_nested_lock_in_the_same_job_does_not_wait_for_itself(lab):
+    # berth lock K -- berth lock K -- CMD: the inner one holds K through the ticket it
+    # inherited; even with an emptied environment it must not queue behind its parent.
+    inner = ["env", "-i", f"BERTH_CONFIG={lab.settings.path}", str(lab.berth), "lock",
+             "review/nested", "--timeout", "3", "--", "sh", "-c", "echo inner-ran"]
+    c = lab.start("review/nested", inner, job=9102)
+    assert c.wait(timeout=5) == 0, c.report()
+    assert "inner-ran" in c.stdout
+    assert "held by this job already" in c.stderr, c.report()

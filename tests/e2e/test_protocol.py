@@ -133,7 +133,8 @@ def test_passing_job(runner, settings, scratch):
     # The settings the driver read, so `berth login` inside the job uses the same ones.
     assert env["BERTH_CONFIG"] == str(settings.path)
     assert env["DOCKER_CONFIG"] == env["WERF_DOCKER_CONFIG"] == str(workspace / "docker")
-    assert "KUBECONFIG" not in env  # this job has no kubeconfig
+    # This job has no kubeconfig: the path is still the workspace's, never the runner's own.
+    assert env["KUBECONFIG"] == env["WERF_KUBE_CONFIG"] == str(workspace / "kube" / "config")
     assert env["BERTH_E2E_TAG"] == runner.tag, "the runner's own environment must pass through"
     assert env["CI_JOB_TOKEN"] == job.token  # exported by the script itself
     leaked = [name for name in env

@@ -904,14 +904,21 @@ def test_run_stage_lock_timeout_is_a_system_failure(runner, settings, hand, jobs
     expect(sa.wait(), rn.OK)
 
 
-def test_script_sees_the_held_lock_and_werf_does_not_wait_for_itself(
-        runner, hand, fake, jobs, scratch, berth_cmd):
-    held = scratch / "held"
+# berth inside the script knows the lock is its job's by the ticket it inherited, so neither an
+# emptied environment (env -i) nor anything the job sets makes it wait for itself.
+@pytest.mark.parametrize("emptied_env", [False, True])
+def test_werf_inside_the_locked_script_does_not_wait_for_itself(
+        runner, hand, fake, jobs, scratch, berth_cmd, emptied_env):
+    prefix = ""
+    if emptied_env:
+        keep = {"PATH": "$PATH", "BERTH_CONFIG": "$BERTH_CONFIG", "BERTH_JOB_DIR": "$BERTH_JOB_DIR", "CI_JOB_ID": "$CI_JOB_ID",
+                "CI_ENVIRONMENT_SLUG": "production"}
+        keep.update({k: shlex.quote(v) for k, v in fake.env(sleep=1).items()})
+        prefix = "env -i " + " ".join(f'{k}="{v}"' if v.startswith("$") else f"{k}={v}"
+                                      for k, v in keep.items()) + " "
     job = started_job(jobs(8201, werf_env=fake.env(sleep=1),
                            variables={"CI_ENVIRONMENT_SLUG": "production"},
-                           scripts={"build_script": [
-                               f'echo "$BERTH_HELD_LOCKS" > {shlex.quote(str(held))}',
-                               f"{berth_cmd} werf converge"]}))
+                           scripts={"build_script": [f"{prefix}{berth_cmd} werf converge"]}))
     stage = job.start("build_script", timeout=15)
     fake.wait_started(8201, timeout=5)
     entry = hand.entry("deploy/1000/production")
@@ -920,20 +927,18 @@ def test_script_sees_the_held_lock_and_werf_does_not_wait_for_itself(
     result = stage.wait()
     expect(result, rn.OK)
     assert result.duration < 1 + 3, f"the stage took {result.duration:.1f}s"
-    assert held.read_text().strip() == "deploy/1000/production"
-    assert fake.one()["env"].get("BERTH_HELD_LOCKS") == "deploy/1000/production"
+    assert "is held by this job already" in result.stderr
     expect(job.cleanup(), rn.OK)
 
 
 def test_job_without_environment_holds_no_lock(runner, hand, jobs, scratch):
-    held = scratch / "held"
+    started = scratch / "started"
     job = started_job(jobs(8301, scripts={"build_script": [
-        f'echo "held=${{BERTH_HELD_LOCKS:-}}" > {shlex.quote(str(held))}', "sleep 0.5"]}))
+        f"touch {shlex.quote(str(started))}", "sleep 0.5"]}))
     stage = job.start("build_script")
-    assert rn.wait_for(held.exists, 5)
+    assert rn.wait_for(started.exists, 5)
     assert hand.locks() == [], hand.locks()
     expect(stage.wait(), rn.OK)
-    assert held.read_text().strip() == "held="
 
 
 # -- finding werf -----------------------------------------------------------------------------
@@ -963,3 +968,50 @@ def test_werf_is_found_on_path_by_default(hand, settings, fake, tmp_path):
     assert run.wait() != 0, run.report()
     assert "werf" in run.stderr, run.report()
     assert len(fake.records()) == 1
+
+
+# -- found in review --------------------------------------------------------------------------
+
+def test_stop_while_checking_the_cluster_still_wipes_the_credentials(hand, settings, fake):
+    # A cluster that accepts the connection and never answers: SIGTERM arrives while berth
+    # checks the kubeconfig, before werf ever starts; the decoded kubeconfig must not stay.
+    import socket
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    try:
+        settings.write(kube_preflight=True, kube_timeout=3)
+        token = "canary-kube-" + secrets.token_hex(8)
+        kubeconfig = GOOD.replace("TOKEN", token).replace("https://127.0.0.1:1",
+                                                          f"https://127.0.0.1:{port}")
+        run = hand.werf("converge", env={"CI_PROJECT_ID": PROJECT,
+                                         "WERF_KUBECONFIG_BASE64": b64(kubeconfig),
+                                         **fake.env()})
+        time.sleep(0.7)
+        os.kill(run.pid, signal.SIGTERM)
+        status = run.wait(10)
+        assert status != 0, run.report()
+        assert not fake.records(), "werf ran although berth was stopped"
+        left = [p for p in Path(hand.tmpdir).glob("berth-werf-*")]
+        assert not left, f"private credential directories left behind: {left}"
+        for path in Path(hand.tmpdir).rglob("*"):
+            if path.is_file():
+                assert token.encode() not in path.read_bytes(), path
+    finally:
+        listener.close()
+
+
+def test_no_kubeconfig_still_pins_werf_to_berth_s_path(hand, settings, fake, tmp_path):
+    # Without a job kubeconfig werf must not fall back to the runner's ~/.kube/config.
+    home = tmp_path / "home"
+    (home / ".kube").mkdir(parents=True)
+    (home / ".kube" / "config").write_text("the runner's own cluster\n")
+    run = hand.werf("converge", env={"HOME": str(home), "CI_PROJECT_ID": PROJECT,
+                                     "KUBECONFIG": str(home / ".kube" / "config"),
+                                     **fake.env()})
+    assert run.wait() == 0, run.report()
+    env = fake.one()["env"]
+    assert env.get("KUBECONFIG") and not env["KUBECONFIG"].startswith(str(home)), env
+    assert env.get("WERF_KUBE_CONFIG") == env["KUBECONFIG"]
+    assert not Path(env["KUBECONFIG"]).exists()

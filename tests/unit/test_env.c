@@ -84,9 +84,10 @@ static void test_stage_env(void **state)
 	assert_string_equal(strvec_getenv(&env, "DOCKER_CONFIG"), "/s/jobs/9/docker");
 	assert_string_equal(strvec_getenv(&env, "WERF_DOCKER_CONFIG"), "/s/jobs/9/docker");
 	assert_string_equal(strvec_getenv(&env, "JOB_RESPONSE_FILE_NOT"), "kept");
-	/* No kubeconfig for this job: and never the runner's own. */
-	assert_null(strvec_getenv(&env, "KUBECONFIG"));
-	assert_null(strvec_getenv(&env, "WERF_KUBE_CONFIG"));
+	/* No kubeconfig for this job: the path is still the workspace's, never the runner's own
+	 * (kubectl would otherwise fall back to ~/.kube/config). */
+	assert_string_equal(strvec_getenv(&env, "KUBECONFIG"), "/nonexistent/kube/config");
+	assert_string_equal(strvec_getenv(&env, "WERF_KUBE_CONFIG"), "/nonexistent/kube/config");
 	assert_null(strvec_getenv(&env, "WERF_KUBECONFIG_BASE64"));
 	assert_null(strvec_getenv(&env, "WERF_KUBECONFIG"));
 	for (i = 0; i < env.nr; i++) {
@@ -96,7 +97,7 @@ static void test_stage_env(void **state)
 		assert_null(strstr(env.v[i], "BERTH_CONFIG"));
 		assert_int_not_equal(strncmp(env.v[i], "JOB_RESPONSE_FILE=", 18), 0);
 	}
-	assert_int_equal(env.nr, 7);
+	assert_int_equal(env.nr, 9);
 	strvec_clear(&env);
 }
 
