@@ -735,6 +735,38 @@ class Runner:
 
 
 # ---------------------------------------------------------------------------------------------
+# Locks, as `berth locks --json` lists them
+
+def locks_json(berth, env):
+    """`berth locks --json` with ENV, parsed (a failure or no JSON fails the test)."""
+    res = subprocess.run([str(berth), "locks", "--json"], stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, env=env, timeout=20)
+    assert res.returncode == 0, f"berth locks --json: exit {res.returncode}\n{res.stderr}"
+    try:
+        data = json.loads(res.stdout)
+    except ValueError as e:
+        raise AssertionError(f"berth locks --json printed no JSON ({e}):\n{res.stdout!r}")
+    assert isinstance(data, list), res.stdout
+    return data
+
+
+def lock_entry(locks, key):
+    """KEY's entry in a `berth locks --json` list, or None."""
+    found = [e for e in locks if e.get("key") == key]
+    assert len(found) <= 1, f"{key} listed twice: {found}"
+    return found[0] if found else None
+
+
+def lock_queue(entry):
+    """[holder job or None, waiter jobs...] of a lock entry (None: [None])."""
+    if entry is None:
+        return [None]
+    holder = entry.get("holder")
+    return ([str(holder["job"]) if holder else None] +
+            [str(w["job"]) for w in entry.get("waiters", [])])
+
+
+# ---------------------------------------------------------------------------------------------
 # The demo: one job through every stage, printed
 
 def _print_result(result):

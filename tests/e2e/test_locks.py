@@ -179,29 +179,16 @@ class Lab:
 
     def locks(self):
         """`berth locks --json`, parsed."""
-        res = self.berth_run("locks", "--json")
-        assert res.returncode == 0, f"berth locks --json: exit {res.returncode}\n{res.stderr}"
-        try:
-            data = json.loads(res.stdout)
-        except ValueError as e:
-            raise AssertionError(f"berth locks --json printed no JSON ({e}):\n{res.stdout!r}")
-        assert isinstance(data, list), res.stdout
-        return data
+        return rn.locks_json(self.berth, dict(os.environ, BERTH_CONFIG=str(self.settings.path),
+                                              BERTH_E2E_TAG=self.tag))
 
     def entry(self, key):
         """KEY's entry in `berth locks --json`, or None."""
-        found = [e for e in self.locks() if e.get("key") == key]
-        assert len(found) <= 1, f"{key} listed twice: {found}"
-        return found[0] if found else None
+        return rn.lock_entry(self.locks(), key)
 
     def queue(self, key):
         """[holder job or None, waiter jobs...] for KEY."""
-        entry = self.entry(key)
-        if entry is None:
-            return [None]
-        holder = entry.get("holder")
-        return ([str(holder["job"]) if holder else None] +
-                [str(w["job"]) for w in entry.get("waiters", [])])
+        return rn.lock_queue(self.entry(key))
 
     def wait_queued(self, contender, timeout=10):
         """Wait until `berth locks --json` shows CONTENDER holding or waiting; its ticket."""

@@ -224,29 +224,14 @@ class ByHand:
         return hand
 
     def locks(self):
-        res = subprocess.run([str(self.berth), "locks", "--json"], stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True, env=self.env(), timeout=20)
-        assert res.returncode == 0, f"berth locks --json: exit {res.returncode}\n{res.stderr}"
-        try:
-            data = json.loads(res.stdout)
-        except ValueError as e:
-            raise AssertionError(f"berth locks --json printed no JSON ({e}): {res.stdout!r}")
-        assert isinstance(data, list), res.stdout
-        return data
+        return rn.locks_json(self.berth, self.env())
 
     def entry(self, key):
-        found = [e for e in self.locks() if e.get("key") == key]
-        assert len(found) <= 1, f"{key} listed twice: {found}"
-        return found[0] if found else None
+        return rn.lock_entry(self.locks(), key)
 
     def queue(self, key):
         """[holder job or None, waiter jobs...] for KEY."""
-        entry = self.entry(key)
-        if entry is None:
-            return [None]
-        holder = entry.get("holder")
-        return ([str(holder["job"]) if holder else None] +
-                [str(w["job"]) for w in entry.get("waiters", [])])
+        return rn.lock_queue(self.entry(key))
 
     def wait_queue(self, key, want, timeout=10):
         got = rn.wait_for(lambda: self.queue(key) == want, timeout, interval=0.02)
