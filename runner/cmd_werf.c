@@ -65,11 +65,7 @@ static void repo_host(const struct strvec *env, char *host, size_t size, char *r
 /* werf's `ci-env gitlab` mapping: what the job set itself wins, but credential paths. */
 static int werf_env(struct strvec *env, const struct settings *s, const struct werf_creds *c)
 {
-	static const char *const kube_base64[] = {"WERF_KUBE_CONFIG_BASE64",
-						  "WERF_KUBECONFIG_BASE64", "KUBECONFIG_BASE64",
-						  "WERF_KUBECONFIG"};
 	char host[256], registry[256];
-	size_t i;
 
 	for (char **e = environ; *e; e++)
 		if (strvec_push(env, *e) < 0)
@@ -92,16 +88,7 @@ static int werf_env(struct strvec *env, const struct settings *s, const struct w
 	if (*host && settings_is_rate_limited(s, host))
 		set_default(env, "WERF_PARALLEL", "0");
 	/* Credentials are the job's own, checked by berth: never a path the job chose. */
-	for (i = 0; i < sizeof(kube_base64) / sizeof(kube_base64[0]); i++)
-		strvec_unsetenv(env, kube_base64[i]);
-	if (strvec_setenv(env, "DOCKER_CONFIG", c->docker) < 0 ||
-	    strvec_setenv(env, "WERF_DOCKER_CONFIG", c->docker) < 0)
-		return -1;
-	/* Even when the job has none: werf must not fall back to the runner's ~/.kube/config. */
-	if (strvec_setenv(env, "KUBECONFIG", c->kubeconfig) < 0 ||
-	    strvec_setenv(env, "WERF_KUBE_CONFIG", c->kubeconfig) < 0)
-		return -1;
-	return 0;
+	return env_pin_credentials(env, c->docker, c->kubeconfig);
 }
 
 /* Outside a job: decode the kubeconfig and log in ourselves, into a private temp dir. */

@@ -13,13 +13,8 @@ static const char *const internal[] = {
 	"BERTH_CONFIG",
 };
 
-/*
- * The runner's own cluster credentials never reach a job: it gets its own kubeconfig or none
- * (its scripts export the job's own variables themselves).
- */
-static const char *const runner_kube[] = {
-	"KUBECONFIG",
-	"WERF_KUBE_CONFIG",
+/* Other ways to name a cluster's credentials: a job or werf must only see berth's file. */
+static const char *const other_kube[] = {
 	"WERF_KUBECONFIG",
 	"WERF_KUBE_CONFIG_BASE64",
 	"WERF_KUBECONFIG_BASE64",
@@ -43,24 +38,29 @@ static int is_internal(const char *entry)
 int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
 	      const char *settings_file)
 {
-	size_t i;
-
 	for (; *in; in++)
 		if (!is_internal(*in) && strchr(*in, '=') && strvec_push(out, *in) < 0)
 			return -1;
 	if (strvec_setenv(out, JOB_MARKER, ws->dir) < 0 ||
-	    strvec_setenv(out, "TMPDIR", ws->tmp) < 0 ||
-	    strvec_setenv(out, "DOCKER_CONFIG", ws->docker) < 0 ||
-	    strvec_setenv(out, "WERF_DOCKER_CONFIG", ws->docker) < 0)
+	    strvec_setenv(out, "TMPDIR", ws->tmp) < 0)
 		return -1;
 	if (settings_file && strvec_setenv(out, "BERTH_CONFIG", settings_file) < 0)
 		return -1;
-	for (i = 0; i < sizeof(runner_kube) / sizeof(runner_kube[0]); i++)
-		strvec_unsetenv(out, runner_kube[i]);
-	/* Even when the job has none: kubectl and werf must not fall back to the runner's own
-	 * ~/.kube/config and its cluster. */
-	if (strvec_setenv(out, "KUBECONFIG", ws->kubeconfig) < 0 ||
-	    strvec_setenv(out, "WERF_KUBE_CONFIG", ws->kubeconfig) < 0)
+	return env_pin_credentials(out, ws->docker, ws->kubeconfig);
+}
+
+int env_pin_credentials(struct strvec *env, const char *docker_dir, const char *kubeconfig)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(other_kube) / sizeof(other_kube[0]); i++)
+		strvec_unsetenv(env, other_kube[i]);
+	/* KUBECONFIG even when the job has none: kubectl and werf must not fall back to the
+	 * runner's own ~/.kube/config and its cluster. */
+	if (strvec_setenv(env, "DOCKER_CONFIG", docker_dir) < 0 ||
+	    strvec_setenv(env, "WERF_DOCKER_CONFIG", docker_dir) < 0 ||
+	    strvec_setenv(env, "KUBECONFIG", kubeconfig) < 0 ||
+	    strvec_setenv(env, "WERF_KUBE_CONFIG", kubeconfig) < 0)
 		return -1;
 	return 0;
 }

@@ -12,12 +12,19 @@ struct workspace;
 /*
  * The runner's environment `in` minus what is berth's alone (the response file with the job
  * token, the exit-code protocol, CUSTOM_ENV_*: the script exports the job's variables itself),
- * plus the job's workspace: BERTH_JOB_DIR, TMPDIR, DOCKER_CONFIG and WERF_DOCKER_CONFIG, and
- * KUBECONFIG and WERF_KUBE_CONFIG when the job has a kubeconfig. BERTH_CONFIG names the settings
+ * plus the job's workspace: BERTH_JOB_DIR, TMPDIR, and its credentials (env_pin_credentials).
+ * BERTH_CONFIG names the settings
  * file this berth read (none when it ran on defaults), so berth inside the job (login, logout,
  * kubeconfig) works with the same settings as the driver.
  */
 int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
 	      const char *settings_file);
+
+/*
+ * Points every credential variable at berth's own: DOCKER_CONFIG and WERF_DOCKER_CONFIG at
+ * `docker_dir`, KUBECONFIG and WERF_KUBE_CONFIG at `kubeconfig` (also when it does not exist),
+ * and drops the other ways to name a cluster (WERF_KUBECONFIG, the *_BASE64 variables).
+ */
+int env_pin_credentials(struct strvec *env, const char *docker_dir, const char *kubeconfig);
 
 #endif

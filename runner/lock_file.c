@@ -23,6 +23,7 @@
 
 #define STATUS_EVERY	15 /* seconds between "still waiting" lines */
 #define TICKET_NAME_LEN 20
+#define NO_TICKET	"~" /* for a look at the queue before joining it */
 
 /* <state_dir>/locks/<key with '/' as %2F>: the key stays readable in `ls`. */
 static int key_dir(const struct settings *s, const char *key, char *buf, size_t size)
@@ -377,8 +378,9 @@ static int acquire(struct lock *l, unsigned timeout)
 	l->fd = -1;
 	if (open_queue(l, &f) < 0 || lock_wait_begin() < 0)
 		goto out;
-	/* Nested: a script that holds this lock runs berth again. Nothing to take or release. */
-	ret = look(l, &f, "~", &sc, deadline);
+	/* Nested: a script that holds this lock runs berth again. Nothing to take or release.
+	 * NO_TICKET sorts after every ticket name, so the whole queue counts as ahead. */
+	ret = look(l, &f, NO_TICKET, &sc, deadline);
 	if (ret == 1) {
 		info("lock '%s' is held by this job already", l->key);
 		ret = 0;

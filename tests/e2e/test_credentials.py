@@ -37,6 +37,16 @@ def registry_settings(settings, reg, **extra):
     settings.write(registries=[entry])
 
 
+def canary_user(settings, reg, user="carol"):
+    """USER with a canary password on REG, declared in the settings, no cluster check:
+    (password, a canary kube token)."""
+    password = "canary-pw-" + secrets.token_hex(12)
+    reg.add_user(user, password)
+    registry_settings(settings, reg)
+    settings.write(kube_preflight=False)
+    return password, "canary-kube-" + secrets.token_hex(12)
+
+
 def werf_job(runner, job_id, reg, user="alice", password=None, **kw):
     variables = {"WERF_REPO": f"{reg.host}/{REPO}", "WERF_USERNAME": user,
                  "WERF_PASSWORD": reg.users[user] if password is None else password}
@@ -530,11 +540,7 @@ def file_contents_under(*roots, skip=()):
 @pytest.mark.parametrize("variant", ["passes", "fails", "canceled"])
 def test_canaries_never_leak(runner, settings, registry_basic, scratch, variant):
     reg = registry_basic
-    password = "canary-pw-" + secrets.token_hex(12)
-    kube_token = "canary-kube-" + secrets.token_hex(12)
-    reg.add_user("carol", password)
-    registry_settings(settings, reg)
-    settings.write(kube_preflight=False)
+    password, kube_token = canary_user(settings, reg)
     main = {"passes": ['echo building'],
             "fails": ['echo building', 'exit 3'],
             "canceled": ['sleep 1000 &', 'sleep 1000']}[variant]

@@ -27,7 +27,7 @@ import pytest
 
 import runner as rn
 from conftest import KILL_GRACE
-from test_credentials import GOOD, b64, registry_settings
+from test_credentials import GOOD, b64, canary_user, registry_settings
 from test_locks import assert_no_overlap, intervals
 from test_protocol import ODD_CODES, expect
 
@@ -711,11 +711,7 @@ def test_sigterm_while_waiting_for_the_lock_leaves_nothing_behind(hand, fake, tm
 def test_outside_a_job_berth_logs_in_itself_and_wipes_it_all(
         hand, settings, registry_basic, fake, tmp_path, variant):
     reg = registry_basic
-    password = "canary-pw-" + secrets.token_hex(12)
-    kube_token = "canary-kube-" + secrets.token_hex(12)
-    reg.add_user("carol", password)
-    registry_settings(settings, reg)
-    settings.write(kube_preflight=False)
+    password, kube_token = canary_user(settings, reg)
     kubeconfig = GOOD.replace("TOKEN", kube_token)
     home = tmp_path / "home"
     (home / ".docker").mkdir(parents=True)
@@ -826,16 +822,23 @@ def test_run_stage_holds_the_deploy_lock(runner, settings, hand, jobs, scratch, 
     assert hand.locks() == [], f"a lock outlived its stage: {hand.locks()}"
 
 
-def test_run_stage_deploy_lock_is_released_on_cancel(runner, hand, jobs, scratch):
-    log = scratch / "log"
-    a, b = (started_job(jobs(8101 + i, concurrent_id=i, concurrent_project_id=i,
+def holder_and_waiter(hand, jobs, log, first):
+    """Two production deploys of one project: job FIRST holds the lock in a 30 s
+    build_script, job FIRST+1 waits behind it. (jobs, their running build_script stages)."""
+    a, b = (started_job(jobs(first + i, concurrent_id=i, concurrent_project_id=i,
                              variables={"CI_ENVIRONMENT_SLUG": "production"},
                              scripts={"build_script": enter_leave(log, body)}))
             for i, body in enumerate(("sleep 30", "true")))
     sa = a.start("build_script")
-    wait_entered(log, 8101)
+    wait_entered(log, first)
     sb = b.start("build_script")
-    hand.wait_queue("deploy/1000/production", ["8101", "8102"])
+    hand.wait_queue("deploy/1000/production", [str(first), str(first + 1)])
+    return (a, b), (sa, sb)
+
+
+def test_run_stage_deploy_lock_is_released_on_cancel(runner, hand, jobs, scratch):
+    log = scratch / "log"
+    _, (sa, sb) = holder_and_waiter(hand, jobs, log, 8101)
     canceled = time.time_ns()
     sa.cancel(grace=5)
     wait_entered(log, 8102, timeout=5)
@@ -848,14 +851,7 @@ def test_run_stage_deploy_lock_is_released_on_cancel(runner, hand, jobs, scratch
 def test_run_stage_deploy_lock_outlives_a_killed_berth_until_the_script_ends(
         runner, hand, jobs, scratch):
     log = scratch / "log"
-    a, b = (started_job(jobs(8151 + i, concurrent_id=i, concurrent_project_id=i,
-                             variables={"CI_ENVIRONMENT_SLUG": "production"},
-                             scripts={"build_script": enter_leave(log, body)}))
-            for i, body in enumerate(("sleep 30", "true")))
-    sa = a.start("build_script")
-    wait_entered(log, 8151)
-    sb = b.start("build_script")
-    hand.wait_queue("deploy/1000/production", ["8151", "8152"])
+    (a, _), (sa, sb) = holder_and_waiter(hand, jobs, log, 8151)
     # SIGKILL to berth's group: the script, in a group of its own, still runs and holds it.
     sa._signal_group(signal.SIGKILL)
     sa.proc.wait(5)
