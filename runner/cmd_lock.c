@@ -76,10 +76,11 @@ enum berth_result cmd_lock(int argc, char **argv, const char *settings_file)
 	snprintf(l.key, sizeof(l.key), "%s", argv[1]);
 	lock_owner_init(&l.me, &vars_script);
 	b = lock_backend_for(&s);
-	r = BERTH_SYSTEM_FAILURE;
-	if (b->acquire(&l, timeout) == 0) {
+	r = b->acquire(&l, timeout);
+	if (r == BERTH_OK) {
 		r = run_locked(&s, argv + i + 1);
-		b->release(&l);
+		if (b->release(&l) < 0)
+			r = BERTH_SYSTEM_FAILURE;
 	}
 	settings_release(&s);
 	return r;

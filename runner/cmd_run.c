@@ -103,13 +103,17 @@ static enum berth_result locked_stage(const struct context *ctx, const char *scr
 	if (!l.key[0])
 		return run_stage(ctx, script, stage);
 	l.settings = &ctx->settings;
+	l.kubeconfig = ctx->ws.kubeconfig;
 	lock_owner_init(&l.me, &vars_runner);
-	if (b->acquire(&l, ctx->settings.lock_timeout) < 0)
-		return BERTH_SYSTEM_FAILURE;
+	r = b->acquire(&l, ctx->settings.lock_timeout);
+	if (r != BERTH_OK)
+		return r;
 	info("holding lock '%s' for stage '%s'", l.key, stage);
-	/* The script inherits the lock: it lasts as long as the script, even if berth dies. */
+	/* file: the script inherits the lock, which lasts as long as the script even if berth
+	 * dies. kubernetes: berth renews the lease while the script runs. */
 	r = run_stage(ctx, script, stage);
-	b->release(&l);
+	if (b->release(&l) < 0)
+		r = BERTH_SYSTEM_FAILURE;
 	return r;
 }
 

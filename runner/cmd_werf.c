@@ -250,15 +250,15 @@ enum berth_result cmd_werf(int argc, char **argv, const char *settings_file)
 		memset(&l, 0, sizeof(l));
 		l.settings = &s;
 		snprintf(l.key, sizeof(l.key), "%s", key);
+		l.kubeconfig = creds.kubeconfig;
 		lock_owner_init(&l.me, &vars_script);
-		locked = lock_backend_for(&s)->acquire(&l, s.lock_timeout) == 0;
-		if (!locked)
-			r = BERTH_SYSTEM_FAILURE;
+		r = lock_backend_for(&s)->acquire(&l, s.lock_timeout);
+		locked = r == BERTH_OK;
 	}
 	if (r == BERTH_OK)
 		r = run_werf(&s, args.v, env.v);
-	if (locked)
-		lock_backend_for(&s)->release(&l);
+	if (locked && lock_backend_for(&s)->release(&l) < 0)
+		r = BERTH_SYSTEM_FAILURE;
 	drop_credentials(&creds);
 	strvec_clear(&args);
 	strvec_clear(&env);

@@ -17,6 +17,8 @@ struct sink {
 	size_t header_bytes;
 	size_t body_cap;
 	int too_big;
+	int first_line; /* stop once the body holds a whole line */
+	int got_line;
 };
 
 /*
@@ -202,6 +204,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	memcpy(b->data + b->len, data, len);
 	b->len += len;
 	b->data[b->len] = '\0';
+	if (s->first_line && memchr(data, '\n', len))
+		return s->got_line = 1, 0; /* curl ends the transfer; http_do calls it a success */
 	return len;
 }
 
@@ -244,7 +248,7 @@ static int set_tls(CURL *curl, const struct http_tls *tls)
 static int set_options(CURL *curl, const struct http_request *req, struct sink *sink,
 		       struct curl_slist *headers, char *errbuf)
 {
-	long timeout = (long)(req->timeout ? req->timeout : 30);
+	long timeout_ms = 1000L * (req->timeout ? req->timeout : 30);
 	int bad = 0;
 
 	bad |= libcurl.easy_setopt(curl, CURLOPT_URL, req->url) != CURLE_OK;
@@ -252,14 +256,21 @@ static int set_options(CURL *curl, const struct http_request *req, struct sink *
 				   req->method ? req->method : "GET") != CURLE_OK;
 	if (req->method && !strcmp(req->method, "HEAD"))
 		bad |= libcurl.easy_setopt(curl, CURLOPT_NOBODY, 1L) != CURLE_OK;
+	if (req->body) {
+		bad |= libcurl.easy_setopt(curl, CURLOPT_POSTFIELDS, req->body) != CURLE_OK;
+		bad |= libcurl.easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(req->body)) !=
+		       CURLE_OK;
+	}
 	bad |= libcurl.easy_setopt(curl, CURLOPT_HTTPHEADER, headers) != CURLE_OK;
 	bad |= libcurl.easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
 	bad |= libcurl.easy_setopt(curl, CURLOPT_HEADERDATA, sink) != CURLE_OK;
 	bad |= libcurl.easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
 	bad |= libcurl.easy_setopt(curl, CURLOPT_WRITEDATA, sink) != CURLE_OK;
 	bad |= libcurl.easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK;
-	bad |= libcurl.easy_setopt(curl, CURLOPT_TIMEOUT, timeout) != CURLE_OK;
-	bad |= libcurl.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, timeout) != CURLE_OK;
+	if (req->timeout_ms > 0)
+		timeout_ms = req->timeout_ms;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK;
+	bad |= libcurl.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms) != CURLE_OK;
 	bad |= libcurl.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
 	bad |= libcurl.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
 	bad |= libcurl.easy_setopt(curl, CURLOPT_USERAGENT, "berth/" BERTH_VERSION) != CURLE_OK;
@@ -282,30 +293,52 @@ static void free_headers(struct curl_slist *list)
 	libcurl.slist_free_all(list);
 }
 
-static struct curl_slist *auth_header(const struct secret *authorization)
+/* The request's own headers; NULL when it has none, or when memory ran out (*failed). */
+static struct curl_slist *request_headers(const struct http_request *req, int *failed)
 {
 	struct secret line = SECRET_INIT;
-	struct curl_slist *list = NULL;
+	struct curl_slist *list = NULL, *grown;
+	char buf[256];
 
-	if (!authorization || !authorization->data ||
-	    secret_printf(&line, "Authorization: %s", (const char *)authorization->data) < 0)
-		return NULL;
-	list = libcurl.slist_append(NULL, (const char *)line.data);
-	secret_release(&line);
+	*failed = 0;
+	if (req->authorization && req->authorization->data) {
+		if (secret_printf(&line, "Authorization: %s",
+				  (const char *)req->authorization->data) < 0)
+			return *failed = 1, NULL;
+		list = libcurl.slist_append(NULL, (const char *)line.data);
+		secret_release(&line);
+		if (!list)
+			return *failed = 1, NULL;
+	}
+	if (req->body) {
+		grown = libcurl.slist_append(list, "Content-Type: application/json");
+		if (!grown)
+			return free_headers(list), *failed = 1, NULL;
+		list = grown;
+	}
+	if (req->accept) {
+		snprintf(buf, sizeof(buf), "Accept: %s", req->accept);
+		grown = libcurl.slist_append(list, buf);
+		if (!grown)
+			return free_headers(list), *failed = 1, NULL;
+		list = grown;
+	}
 	return list;
 }
 
 int http_do(struct http_client *c, const struct http_request *req, struct http_response *res,
 	    char *why, size_t why_size)
 {
-	struct sink sink = {res, req->max_body ? req->max_body : (1 << 20), 0, 0, 0};
+	struct sink sink = {
+		res, req->max_body ? req->max_body : (1 << 20), 0, 0, 0, req->first_line, 0};
 	char errbuf[CURL_ERROR_SIZE] = "";
-	struct curl_slist *headers = auth_header(req->authorization);
+	int failed;
+	struct curl_slist *headers = request_headers(req, &failed);
 	CURL *curl = c->curl;
 	CURLcode rc;
 
 	memset(res, 0, sizeof(*res));
-	if (req->authorization && !headers)
+	if (failed)
 		return snprintf(why, why_size, "out of memory"), -1;
 	libcurl.easy_reset(curl);
 	if (set_options(curl, req, &sink, headers, errbuf)) {
@@ -323,6 +356,8 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
 		http_response_release(res);
 		return HTTP_TLS_REJECTED;
 	}
+	if (rc == CURLE_WRITE_ERROR && sink.got_line)
+		rc = CURLE_OK;
 	if (rc != CURLE_OK) {
 		snprintf(why, why_size, "%s",
 			 sink.too_big ? "the answer is larger than berth accepts"

@@ -31,7 +31,11 @@ struct http_request {
 	const struct secret *authorization; /* the whole header value, e.g. "Basic ..." */
 	struct http_tls tls;
 	unsigned timeout; /* seconds for the whole request */
+	long timeout_ms;  /* milliseconds instead, when set */
 	size_t max_body;  /* a longer body fails the request */
+	const char *body; /* sent as application/json, or NULL */
+	const char *accept;
+	int first_line; /* a stream (a Kubernetes watch): the answer ends with its first line */
 };
 
 struct http_response {

@@ -13,8 +13,7 @@
 
 const struct lock_backend *lock_backend_for(const struct settings *s)
 {
-	(void)s;
-	return &lock_file;
+	return !strcmp(s->lock_backend, "kubernetes") ? &lock_kube : &lock_file;
 }
 
 int lock_deploy_key(const char *project, const char *slug, char *key, size_t size)

@@ -6,6 +6,7 @@
 #ifndef LOCK_H
 #define LOCK_H
 
+#include "berth.h"
 #include "settings.h"
 #include "vars.h"
 
@@ -37,22 +38,31 @@ struct lock {
 	const struct settings *settings;
 	char key[LOCK_KEY_MAX + 1];
 	struct lock_owner me;
-	int fd; /* the backend's handle on the held lock; inherited by the command it protects */
+	const char *kubeconfig; /* the job's kubeconfig file, or NULL (kubernetes backend) */
+	int fd;			/* file: the held ticket, inherited by the command it protects */
+	void *impl;		/* kubernetes: the backend's state while queued or holding */
 };
 
 struct lock_backend {
 	const char *name;
-	/* Joins the queue and waits: 0 when held, -1 after reporting (timeout, stop, error). */
-	int (*acquire)(struct lock *l, unsigned timeout);
-	void (*release)(struct lock *l);
+	/*
+	 * Joins the queue and waits: BERTH_OK when held; after reporting, a system failure
+	 * (timeout, stop, the lock service failing) or a build failure (the job's own
+	 * credentials were refused).
+	 */
+	enum berth_result (*acquire)(struct lock *l, unsigned timeout);
+	/* Lets go: 0, or -1 when the lock was lost while held (reported: the command was killed).
+	 */
+	int (*release)(struct lock *l);
 	/* Calls `each` for every lock with a holder or waiters. */
 	int (*list)(const struct settings *s, int (*each)(const struct lock_entry *, void *),
 		    void *data);
 };
 
 extern const struct lock_backend lock_file;
+extern const struct lock_backend lock_kube;
 
-/* The backend the settings choose (the file backend until the kubernetes one exists). */
+/* The backend the settings choose. */
 const struct lock_backend *lock_backend_for(const struct settings *s);
 /*
  * deploy/<project>/<environment slug> (an empty slug: "default"), the key that serializes

@@ -366,7 +366,7 @@ static int look(struct lock *l, struct file_lock *f, const char *mine, struct sc
 	return ret;
 }
 
-static int acquire(struct lock *l, unsigned timeout)
+static enum berth_result acquire(struct lock *l, unsigned timeout)
 {
 	struct file_lock f = {-1, -1, ""};
 	/* Monotonic milliseconds: a wall-clock second would end a 1 s timeout up to 1 s early. */
@@ -411,7 +411,7 @@ out:
 		close(f.meta);
 	if (f.dirfd >= 0)
 		close(f.dirfd);
-	return ret < 0 ? -1 : 0;
+	return ret < 0 ? BERTH_SYSTEM_FAILURE : BERTH_OK;
 }
 
 /*
@@ -419,11 +419,12 @@ out:
  * still running keeps it). The ticket file stays for the next contender to sweep: removing it
  * here could hide a live holder from a newcomer.
  */
-static void release(struct lock *l)
+static int release(struct lock *l)
 {
 	if (l->fd >= 0)
 		close(l->fd);
 	l->fd = -1;
+	return 0;
 }
 
 static int list_one(int locks, const char *name, int (*each)(const struct lock_entry *, void *),

@@ -26,6 +26,11 @@
 /* Signal handlers only note the signal and wake the wait loop through this pipe. */
 static volatile sig_atomic_t stop_requested; /* the signal berth was asked to stop with */
 static int wake_pipe[2] = {-1, -1};
+/* For proc_abort, which a lock's renewing thread calls. */
+static _Atomic pid_t running; /* the group proc_supervise waits for, 0 when none */
+static _Atomic int aborted;
+static int die_with_berth;
+static pid_t berth_pid;
 
 static void on_signal(int sig)
 {
@@ -91,6 +96,8 @@ static void child(const struct proc *p, int err_fd)
 
 	setpgid(0, 0);
 	signal(SIGPIPE, SIG_DFL);
+	if (die_with_berth && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != berth_pid))
+		goto fail; /* berth is gone already */
 	null_fd = open("/dev/null", O_RDONLY);
 	if (null_fd < 0 || dup2(null_fd, 0) < 0)
 		goto fail;
@@ -112,6 +119,8 @@ int proc_start(struct proc *p)
 
 	if (proc_catch_stops() < 0)
 		return -1;
+	if (aborted)
+		return error("not starting '%s': the lock it needs is lost", p->argv[0]);
 	/* Orphans of the script become our children, so none escapes the end-of-stage sweep. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		return error_errno("cannot become a subreaper");
@@ -127,12 +136,16 @@ int proc_start(struct proc *p)
 		child(p, err_pipe[1]);
 	close(err_pipe[1]);
 	setpgid(p->pid, p->pid); /* both sides set it: no window where a signal misses */
+	running = p->pid;
+	if (aborted)
+		kill(-p->pid, SIGKILL); /* proc_abort came between the check and the fork */
 	do
 		n = read(err_pipe[0], &child_errno, sizeof(child_errno));
 	while (n < 0 && errno == EINTR);
 	close(err_pipe[0]);
 	if (n > 0) {
 		waitpid(p->pid, NULL, 0);
+		running = 0;
 		p->pid = 0;
 		errno = child_errno;
 		return error_errno("cannot run '%s'", p->argv[0]);
@@ -266,8 +279,10 @@ int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped)
 	for (;;) {
 		pid_t r = waitpid(p->pid, status, WNOHANG);
 
-		if (r == p->pid)
+		if (r == p->pid) {
+			running = 0;
 			break;
+		}
 		if (r < 0 && errno != EINTR)
 			return error_errno("cannot wait for '%s'", p->argv[0]);
 		if (stop_requested && kill_at < 0) {
@@ -283,8 +298,35 @@ int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped)
 		}
 	}
 	*stopped = stop_requested != 0;
+	if (aborted)
+		kill_at = proc_now_ms(); /* no grace: the next holder of the lock may be starting */
 	end_leftovers(p->pid, kill_at >= 0 ? kill_at : proc_now_ms() + grace * 1000LL);
 	return 0;
+}
+
+void proc_die_with_berth(void)
+{
+	die_with_berth = 1;
+	berth_pid = getpid();
+}
+
+void proc_abort(void)
+{
+	pid_t pgid = running;
+	char c = 0;
+
+	aborted = 1;
+	if (pgid > 0) {
+		kill(-pgid, SIGKILL);
+		if (write(wake_pipe[1], &c, 1) < 0) {
+			/* SIGCHLD wakes the wait loop anyway */
+		}
+	}
+}
+
+int proc_aborted(void)
+{
+	return aborted;
 }
 
 int berth_exit_status = -1; /* berth.h */
@@ -366,6 +408,15 @@ static int is_ancestor(const struct marked *m, pid_t pid)
 		if (m->ancestors[i] == pid)
 			return 1;
 	return 0;
+}
+
+int proc_is_ancestor(pid_t pid)
+{
+	struct marked m;
+
+	memset(&m, 0, sizeof(m));
+	find_ancestors(&m);
+	return pid > 1 && is_ancestor(&m, pid);
 }
 
 static int signal_if_marked(pid_t pid, void *data)

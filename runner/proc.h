@@ -43,6 +43,22 @@ int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped);
  */
 int proc_kill_marked(const char *entry, unsigned grace);
 
+/*
+ * From any thread: the command berth runs must end now (the lock it ran under is lost). Its
+ * process group gets SIGKILL, what it left gets SIGKILL without grace, and no command starts
+ * after this.
+ */
+void proc_abort(void);
+/*
+ * Commands started from now on get SIGKILL if berth dies: a lock that lives only as long as
+ * berth renews it (kubernetes) must not leave its command running unprotected.
+ */
+void proc_die_with_berth(void);
+/* 1 after proc_abort. */
+int proc_aborted(void);
+/* 1 when `pid` is this process's parent, or its parent's parent, and so on. */
+int proc_is_ancestor(pid_t pid);
+
 /* The exit code a shell would report for a wait status: the code, or 128 + signal. */
 int proc_exit_code(int status);
 

@@ -158,9 +158,15 @@ static void sleep_seconds(long s)
 static int request(struct attempt *a, const char *url, const struct secret *auth, size_t max_body,
 		   struct http_response *res)
 {
-	struct http_request req = {
-		NULL, url, auth, {a->l->ca_file, NULL, NULL, NULL, 0}, a->l->timeout, max_body};
+	struct http_request req;
 	char why[HTTP_ERROR_SIZE];
+
+	memset(&req, 0, sizeof(req));
+	req.url = url;
+	req.authorization = auth;
+	req.tls.ca_file = a->l->ca_file;
+	req.timeout = a->l->timeout;
+	req.max_body = max_body;
 
 	for (;;) {
 		long wait;

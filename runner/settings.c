@@ -25,7 +25,9 @@ enum kind {
 	K_HOSTS,
 	K_REGISTRIES,
 	K_STRING,
-	K_LOCK_KEY
+	K_LOCK_KEY,
+	K_LOCK_BACKEND,
+	K_NAMESPACE
 };
 
 struct key {
@@ -55,6 +57,11 @@ static const struct key keys[] = {
 	{"cleanup_lock", K_LOCK_KEY, offsetof(struct settings, cleanup_lock)},
 	{"lock_deploys", K_BOOL, offsetof(struct settings, lock_deploys)},
 	{"lock_timeout", K_SECONDS, offsetof(struct settings, lock_timeout)},
+	{"lock_backend", K_LOCK_BACKEND, offsetof(struct settings, lock_backend)},
+	{"lock_namespace", K_NAMESPACE, offsetof(struct settings, lock_namespace)},
+	{"lock_lease_seconds", K_SECONDS, offsetof(struct settings, lock_lease_seconds)},
+	{"lock_kubeconfig", K_PATH, offsetof(struct settings, lock_kubeconfig)},
+	{"lock_create_namespace", K_BOOL, offsetof(struct settings, lock_create_namespace)},
 };
 
 #define NR_KEYS		  (sizeof(keys) / sizeof(keys[0]))
@@ -363,6 +370,8 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 	case K_EXECUTOR:
 	case K_STRING:
 	case K_LOCK_KEY:
+	case K_LOCK_BACKEND:
+	case K_NAMESPACE:
 		v = scalar_or_error(sp, k->name);
 		break;
 	}
@@ -384,6 +393,20 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 
 		if (lock_valid_key(v, &why) < 0)
 			return error("%s:%zu: '%s' is not a lock key: %s", AT(sp), k->name, why);
+		return set_string(FIELD(s, k, char *), v);
+	}
+	if (k->kind == K_LOCK_BACKEND) {
+		if (strcmp(v, "file") != 0 && strcmp(v, "kubernetes") != 0)
+			return error("%s:%zu: unknown lock backend '%s' (known: file, kubernetes)",
+				     AT(sp), v);
+		return set_string(FIELD(s, k, char *), v);
+	}
+	if (k->kind == K_NAMESPACE) {
+		if (strlen(v) > 63 || v[0] == '-' || v[strlen(v) - 1] == '-' ||
+		    strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(v))
+			return error("%s:%zu: '%s' is not a Kubernetes namespace name ([a-z0-9-], "
+				     "at most 63, no '-' at an end)",
+				     AT(sp), v);
 		return set_string(FIELD(s, k, char *), v);
 	}
 	if (k->kind == K_EXECUTOR) {
@@ -416,19 +439,36 @@ static int defaults(struct settings *s)
 	s->registry_timeout = 30;
 	s->registry_max_wait = 60;
 	s->lock_deploys = 1;
+	s->lock_lease_seconds = 15;
+	s->lock_create_namespace = 1;
 	if (set_string(&s->state_dir, base) < 0 || set_string(&s->executor, "shell") < 0 ||
-	    set_string(&s->werf_path, "werf") < 0 ||
-	    set_string(&s->werf_synchronization, ":local") < 0 ||
+	    set_string(&s->werf_path, "werf") < 0 || set_string(&s->lock_backend, "file") < 0 ||
+	    set_string(&s->lock_namespace, "berth-locks") < 0 ||
 	    strvec_push(&s->craas_hosts, "cr.selcloud.ru") < 0 ||
 	    strvec_push(&s->rate_limited_hosts, "cr.selcloud.ru") < 0)
 		return -1;
 	return 0;
 }
 
-/* builds_dir and cache_dir follow state_dir unless the file set them. */
-static int derive(struct settings *s)
+/*
+ * builds_dir and cache_dir follow state_dir unless the file set them; werf synchronizes
+ * where berth's locks live (one lock service for both) unless the file says otherwise.
+ */
+static int derive(struct settings *s, const char *name)
 {
 	char buf[PATH_MAX];
+
+	if (s->lock_lease_seconds < 3 || s->lock_lease_seconds > 3600)
+		return error("%s: 'lock_lease_seconds' must be from 3s to 1h, not %us", name,
+			     s->lock_lease_seconds);
+	if (!s->werf_synchronization) {
+		if (!strcmp(s->lock_backend, "kubernetes"))
+			snprintf(buf, sizeof(buf), "kubernetes://%s", s->lock_namespace);
+		else
+			snprintf(buf, sizeof(buf), ":local");
+		if (set_string(&s->werf_synchronization, buf) < 0)
+			return -1;
+	}
 
 	if (!s->builds_dir) {
 		snprintf(buf, sizeof(buf), "%s/builds", s->state_dir);
@@ -479,7 +519,7 @@ int settings_parse(struct settings *s, const char *name, const char *buf, size_t
 	}
 	ret = apply(s, &d);
 	ydoc_release(&d);
-	if (ret < 0 || derive(s) < 0) {
+	if (ret < 0 || derive(s, name) < 0) {
 		settings_release(s); /* callers need not release what failed */
 		return -1;
 	}
@@ -593,6 +633,12 @@ void settings_print(const struct settings *s, FILE *out)
 		fprintf(out, "cleanup_lock: %s\n", s->cleanup_lock);
 	fprintf(out, "lock_deploys: %s\n", yes_no(s->lock_deploys));
 	fprintf(out, "lock_timeout: %us\n", s->lock_timeout);
+	fprintf(out, "lock_backend: %s\n", s->lock_backend);
+	fprintf(out, "lock_namespace: %s\n", s->lock_namespace);
+	fprintf(out, "lock_lease_seconds: %us\n", s->lock_lease_seconds);
+	if (s->lock_kubeconfig)
+		print_quoted(out, "", "lock_kubeconfig", s->lock_kubeconfig);
+	fprintf(out, "lock_create_namespace: %s\n", yes_no(s->lock_create_namespace));
 	fprintf(out, "registries:%s\n", s->nr_registries ? "" : " []");
 	for (i = 0; i < s->nr_registries; i++) {
 		const struct registry_setting *r = &s->registries[i];
@@ -619,6 +665,9 @@ void settings_release(struct settings *s)
 	free(s->werf_path);
 	free(s->werf_synchronization);
 	free(s->cleanup_lock);
+	free(s->lock_backend);
+	free(s->lock_namespace);
+	free(s->lock_kubeconfig);
 	release_registries(s);
 	memset(s, 0, sizeof(*s));
 }

@@ -45,6 +45,11 @@ struct settings {
 	char *cleanup_lock;		  /* the lock `werf cleanup` takes, or NULL: per registry */
 	int lock_deploys;		  /* the run stage holds deploy/<project>/<env> */
 	unsigned lock_timeout;		  /* seconds a lock may be waited for; 0: no limit */
+	char *lock_backend;		  /* "file" or "kubernetes" (runner/lock_*.c) */
+	char *lock_namespace;		  /* kubernetes: where the Lease objects live */
+	unsigned lock_lease_seconds;	  /* kubernetes: a lease not renewed this long is free */
+	char *lock_kubeconfig;		  /* kubernetes: admin credentials, else the job's */
+	int lock_create_namespace;	  /* kubernetes: create lock_namespace when missing */
 };
 
 /*

@@ -9,7 +9,7 @@ import pytest
 import runner as rn
 
 # Real servers for the tests (PEERS.md), each in a module of its own.
-pytest_plugins = ["registry", "kubeapi"]
+pytest_plugins = ["registry", "kubeapi", "kubeproxy"]
 
 # Executor backends every test runs against; a new backend is one more name here. (In a backend
 # with its own PID namespace, the PIDs scripts write ($!, $BASHPID) are not the host's: the
@@ -57,8 +57,17 @@ class Settings:
     def write(self, **changes):
         """Rewrite the file with CHANGES applied (a value of None drops the key)."""
         self.values.update(changes)
+        self.path.write_text(self._text(self.values))
+
+    def write_copy(self, path, **changes):
+        """Another settings file at PATH: these settings with CHANGES (this file stays)."""
+        path.write_text(self._text(dict(self.values, **changes)))
+        return path
+
+    @staticmethod
+    def _text(values):
         lines = []
-        for key, value in self.values.items():
+        for key, value in values.items():
             if value is None:
                 continue
             if isinstance(value, bool):
@@ -68,7 +77,7 @@ class Settings:
             elif isinstance(value, (list, dict)):
                 value = json.dumps(value)  # JSON is YAML's flow style
             lines.append(f"{key}: {value}")
-        self.path.write_text("\n".join(lines) + "\n")
+        return "\n".join(lines) + "\n"
 
     def write_text(self, text):
         self.path.write_text(text)

@@ -1,8 +1,10 @@
 """berth's locks (docs/locks.md), end to end: `berth lock KEY -- CMD` and `berth locks`.
 
+Every test runs on both backends: `file`, and `kubernetes` against the real API server of
+kubeapi.py (a namespace per test, 3-second leases, the admin kubeconfig as lock_kubeconfig).
 Every contender is a real `berth lock` started the way a job script starts it: its own process
 group (start_new_session), the job's CI_JOB_ID / CI_PROJECT_PATH / CI_PIPELINE_URL, and this
-test's settings file (a state_dir under tmp, the `file` backend). Commands leave "enter ID NS" /
+test's settings file (a state_dir under tmp). Commands leave "enter ID NS" /
 "leave ID NS" lines (NS: `date +%s%N`, compared with time.time_ns()) in a shared file, so the
 tests read who ran when from one place. Each test kills every process it started, even when it
 fails. test_status_line_while_waiting waits ~15 s by design; the others take a few seconds.
@@ -27,6 +29,11 @@ import runner as rn
 SYSTEM_FAILURE = 78  # SYSTEM_FAILURE_EXIT_CODE in every contender's environment (not berth's 2)
 STATUS_EVERY = 15     # seconds between "still waiting" lines (docs/locks.md)
 PROMPT = 1.0          # seconds a hand-off may take in these tests (the bench measures it)
+LEASE = 3             # kubernetes: lock_lease_seconds in these tests
+# kubernetes: a dead holder's lease passes after LEASE unchanged plus one renew period; the
+# waiter looks again at least every second.
+TAKEOVER = LEASE + LEASE / 3 + 1.0
+BACKENDS = ["file", "kubernetes"]
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -159,10 +166,16 @@ class Contender:
 class Lab:
     """The contenders of one test, `berth locks` on the same settings, and the cleanup."""
 
-    def __init__(self, berth, settings, root):
+    def __init__(self, berth, settings, root, backend="file"):
         self.berth = berth
         self.settings = settings
         self.root = root
+        self.backend = backend
+        self.kube = backend == "kubernetes"
+        # How soon the next one gets in after a holder or a waiter ahead was killed.
+        self.takeover = TAKEOVER if self.kube else PROMPT
+        # How soon a waiter leaves the queue when stopped (kubernetes: a watch ends within 1 s).
+        self.stop_latency = 2.0 if self.kube else 1.0
         self.tag = secrets.token_hex(8)
         self.contenders = []
         self.log = root / "log"
@@ -222,13 +235,30 @@ class Lab:
         rn.kill_pids(rn.pids_with_env("BERTH_E2E_TAG", self.tag))
 
 
-@pytest.fixture
-def lab(berth_bin, settings, tmp_path):
+def use_kubernetes(settings, kube_api, root):
+    """Settings for the kubernetes backend on KUBE_API, in a namespace of this test's own."""
+    kubeconfig = root / "lock-kubeconfig"
+    kubeconfig.write_text(kube_api.kubeconfig())
+    namespace = f"berth-t-{secrets.token_hex(4)}"
+    settings.write(lock_backend="kubernetes", lock_namespace=namespace,
+                   lock_lease_seconds=LEASE, lock_kubeconfig=str(kubeconfig), kube_timeout=5)
+    return namespace
+
+
+@pytest.fixture(params=BACKENDS)
+def lab(request, berth_bin, settings, tmp_path):
     root = tmp_path / "locks"
     root.mkdir()
-    lab = Lab(berth_bin, settings, root)
+    lab = Lab(berth_bin, settings, root, request.param)
+    if lab.kube:
+        lab.namespace = use_kubernetes(settings, request.getfixturevalue("kube_api"), root)
     yield lab
     lab.close()
+
+
+def file_only(lab, why):
+    if lab.kube:
+        pytest.skip(f"file backend only: {why}")
 
 
 def gate_cmd(lab, ident, gate):
@@ -313,8 +343,8 @@ def test_holder_killed_with_its_command_frees_the_lock(lab):
 
     killed = now_ns()
     a.kill()  # berth's group, and the command wherever berth put it
-    entered = lab.wait_entered("B", timeout=5)
-    assert (entered - killed) / 1e9 < PROMPT, (
+    entered = lab.wait_entered("B", timeout=lab.takeover + 5)
+    assert (entered - killed) / 1e9 < lab.takeover, (
         f"B started {(entered - killed) / 1e6:.0f} ms after the holder was killed")
     assert b.wait() == 0, b.report()
     a.proc.wait(5)
@@ -322,6 +352,8 @@ def test_holder_killed_with_its_command_frees_the_lock(lab):
 
 
 def test_command_outliving_a_killed_berth_keeps_the_lock(lab):
+    file_only(lab, "a kubernetes lock lives as long as berth renews it; its command dies with "
+                   "berth (test_locks_kube.py)")
     key = "killed/berth-only"
     a = lab.start(key, enter_leave(lab.log, "A", body="sleep 3"), job=4001)
     lab.wait_entered("A")
@@ -383,14 +415,16 @@ def test_waiter_killed_in_the_queue_blocks_nobody(lab):
 
     b.kill()
     assert b.proc.wait(5) == -signal.SIGKILL
-    # Its flock went with it: the very next listing leaves it out.
-    assert lab.queue(key) == ["5001", "5003"], f"the killed waiter is still listed: {lab.locks()}"
+    if not lab.kube:
+        # Its flock went with it: the very next listing leaves it out.
+        assert lab.queue(key) == ["5001", "5003"], (
+            f"the killed waiter is still listed: {lab.locks()}")
 
     gate.touch()
     left = rn.wait_for(lambda: event(lab.log, "leave", "A"), 5)
     assert left
-    entered = lab.wait_entered("C", timeout=5)
-    assert 0 <= (entered - left) / 1e9 < PROMPT, (
+    entered = lab.wait_entered("C", timeout=lab.takeover + 5)
+    assert 0 <= (entered - left) / 1e9 < lab.takeover, (
         f"C started {(entered - left) / 1e6:.0f} ms after A left")
     assert a.wait() == 0, a.report()
     assert c.wait() == 0, c.report()
@@ -482,7 +516,7 @@ def test_signal_while_waiting_leaves_the_queue(lab, sig):
     code = b.wait(5)
     took = time.monotonic() - sent
     assert code == SYSTEM_FAILURE, b.report()
-    assert took < 1.0, f"berth took {took:.2f}s to leave the queue"
+    assert took < lab.stop_latency, f"berth took {took:.2f}s to leave the queue"
     assert "8001" in b.stderr and key in b.stderr, (
         f"berth does not say why it stopped, naming the key and the holder:\n{b.report()}")
     assert lab.queue(key) == ["8001", "8003"], f"B's ticket is still listed: {lab.locks()}"
@@ -566,12 +600,13 @@ def test_locks_lists_holder_and_waiters(lab, settings):
     for word in (key, "9001", "9002", "9003"):
         assert word in text.stdout, f"`berth locks` does not mention {word}:\n{text.stdout}"
 
-    # The file backend's layout: one directory per key, percent-encoded, tickets by number.
-    dirs = [p for p in (settings.state_dir / "locks").iterdir()]
-    assert [unquote(p.name) for p in dirs] == [key], dirs
-    assert "/" not in dirs[0].name
-    tickets = sorted(int(p.name) for p in dirs[0].iterdir() if p.name.isdigit())
-    assert tickets == [holder["ticket"], waiters[0]["ticket"], waiters[1]["ticket"]], tickets
+    if not lab.kube:
+        # The file backend's layout: one directory per key, percent-encoded, tickets by number.
+        dirs = [p for p in (settings.state_dir / "locks").iterdir()]
+        assert [unquote(p.name) for p in dirs] == [key], dirs
+        assert "/" not in dirs[0].name
+        tickets = sorted(int(p.name) for p in dirs[0].iterdir() if p.name.isdigit())
+        assert tickets == [holder["ticket"], waiters[0]["ticket"], waiters[1]["ticket"]], tickets
 
     gate.touch()
     for con in (a, b, c):
@@ -667,6 +702,7 @@ def test_different_keys_do_not_block_each_other(lab, held, other):
 def test_stop_while_the_queue_is_busy_is_not_lost(lab, settings):
     # Someone holds the queue's meta lock (a slow berth, a crashed one being cleaned up); a
     # SIGTERM that comes meanwhile must stop berth, not be forgotten until it runs the command.
+    file_only(lab, "the queue's meta lock is a file")
     key = "review/stop"
     queue = settings.state_dir / "locks" / "review%2Fstop"
     queue.mkdir(parents=True)

@@ -531,6 +531,72 @@ static void test_print_round_trips_paths_needing_quotes(void **state)
 	}
 }
 
+static void test_lock_backend(void **state)
+{
+	struct settings s, again;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	(void)state;
+	assert_int_equal(parse(&s, ""), 0);
+	assert_string_equal(s.lock_backend, "file");
+	assert_string_equal(s.lock_namespace, "berth-locks");
+	assert_int_equal(s.lock_lease_seconds, 15);
+	assert_int_equal(s.lock_create_namespace, 1);
+	assert_null(s.lock_kubeconfig);
+	assert_string_equal(s.werf_synchronization, ":local");
+	settings_release(&s);
+
+	/* werf synchronizes where the locks live, unless the file says otherwise */
+	assert_int_equal(parse(&s, "lock_backend: kubernetes\nlock_namespace: ci-locks\n"
+				   "lock_lease_seconds: 1m\nlock_kubeconfig: /etc/berth/kube\n"
+				   "lock_create_namespace: false\n"),
+			 0);
+	assert_string_equal(s.lock_backend, "kubernetes");
+	assert_string_equal(s.werf_synchronization, "kubernetes://ci-locks");
+	assert_int_equal(s.lock_lease_seconds, 60);
+	assert_string_equal(s.lock_kubeconfig, "/etc/berth/kube");
+	assert_int_equal(s.lock_create_namespace, 0);
+	out = open_memstream(&text, &len);
+	settings_print(&s, out);
+	fclose(out);
+	assert_int_equal(parse(&again, text), 0);
+	assert_string_equal(again.lock_backend, "kubernetes");
+	assert_string_equal(again.lock_namespace, "ci-locks");
+	assert_int_equal(again.lock_lease_seconds, 60);
+	assert_string_equal(again.lock_kubeconfig, "/etc/berth/kube");
+	assert_int_equal(again.lock_create_namespace, 0);
+	settings_release(&again);
+	settings_release(&s);
+	free(text);
+
+	assert_int_equal(parse(&s, "lock_backend: kubernetes\nwerf_synchronization: :local\n"), 0);
+	assert_string_equal(s.werf_synchronization, ":local");
+	settings_release(&s);
+}
+
+static void test_lock_backend_rejected(void **state)
+{
+	static const char *bad[] = {
+		"lock_backend: etcd\n",		  "lock_backend: \"\"\n",
+		"lock_namespace: Berth\n",	  "lock_namespace: -x\n",
+		"lock_namespace: a_b\n",	  "lock_lease_seconds: 2\n",
+		"lock_lease_seconds: 2h\n",	  "lock_kubeconfig: relative/path\n",
+		"lock_create_namespace: maybe\n",
+	};
+	struct settings s;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (parse(&s, bad[i]) == 0) {
+			settings_release(&s);
+			fail_msg("accepted: %s", bad[i]);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -550,6 +616,8 @@ int main(void)
 		cmocka_unit_test(test_kube_and_registry_timeouts),
 		cmocka_unit_test(test_print_round_trips_registries),
 		cmocka_unit_test(test_print_round_trips_paths_needing_quotes),
+		cmocka_unit_test(test_lock_backend),
+		cmocka_unit_test(test_lock_backend_rejected),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
