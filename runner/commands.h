@@ -17,5 +17,7 @@ enum berth_result cmd_kubeconfig(int argc, char **argv, const char *settings_fil
 enum berth_result cmd_lock(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_locks(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_werf(int argc, char **argv, const char *settings_file);
+enum berth_result cmd_pipeline(int argc, char **argv, const char *settings_file);
+enum berth_result cmd_dry_run(int argc, char **argv, const char *settings_file);
 
 #endif

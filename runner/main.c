@@ -30,6 +30,9 @@ static const struct command commands[] = {
 	{"lock", cmd_lock, "KEY [--timeout S] -- CMD...: run CMD holding the lock KEY"},
 	{"locks", cmd_locks, "[--json]: list lock holders and waiters"},
 	{"werf", cmd_werf, "SUBCOMMAND [ARGS...]: werf with the job's env, credentials and lock"},
+	{"pipeline", cmd_pipeline,
+	 "[--source S] [--json] [--preview JOB]: the local pipeline's jobs"},
+	{"dry-run", cmd_dry_run, "JOB [--source S] [--var K=V]: what a runner would do with JOB"},
 };
 
 static void usage(FILE *out)

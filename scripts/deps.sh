@@ -7,7 +7,8 @@ set -eu
 
 packages="
   build-essential pkg-config bash procps
-  libjansson-dev libyaml-dev libcurl4-openssl-dev libgit2-dev libarchive-dev zlib1g-dev libssl-dev
+  libjansson-dev libyaml-dev libcurl4-openssl-dev libgit2-dev libpcre2-dev libarchive-dev zlib1g-dev
+  libssl-dev
   libcmocka-dev python3 python3-pytest
   clang-format clang-tidy cppcheck
   docker-registry nginx skopeo apache2-utils openssl etcd-server

@@ -1,0 +1,25 @@
+/*
+ * GitLab CI/CD variable expressions, the language of rules:if and only/except:variables,
+ * evaluated as GitLab's Gitlab::Ci::Pipeline::Expression does: its tokens, its precedence
+ * (comparisons, then &&, then ||, each left to right) and its Ruby values. expr.c lists the
+ * places where GitLab's behaviour is surprising and where berth differs.
+ */
+#ifndef EXPR_H
+#define EXPR_H
+
+#include <stddef.h>
+
+/*
+ * The value of NAME, or NULL when the variable is not defined. expr_eval copies the value
+ * at once, so the string need only live until the next call.
+ */
+typedef const char *(*expr_lookup)(const char *name, void *data);
+
+/*
+ * Evaluates a CI/CD variable expression (rules:if, only/except:variables). 1 true, 0 false,
+ * -1 when TEXT is not an expression: a message naming the column and what was expected is
+ * written to err (err_size bytes). Never prints.
+ */
+int expr_eval(const char *text, expr_lookup lookup, void *data, char *err, size_t err_size);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * A pipeline read from the developer's own repository, for `berth pipeline`, `berth dry-run` and
+ * `berth exec` (docs/pipeline.md): the options they share, the repository's facts, the loaded
+ * pipeline and the developer's variables. Messages go to stderr; the user's mistakes (a bad
+ * file, an unknown job) are build failures.
+ */
+#ifndef LOCAL_H
+#define LOCAL_H
+
+#include "berth.h"
+#include "civars.h"
+#include "model.h"
+#include "repo.h"
+#include "rules.h"
+
+struct local {
+	const char *dir;     /* -C DIR: where to look for the repository (default ".") */
+	const char *file;    /* --file F: the pipeline file (default .gitlab-ci.yml) */
+	int json;	     /* --json */
+	const char *job;     /* the JOB argument, when the command takes one */
+	const char *preview; /* --preview JOB (berth pipeline) */
+	struct civars_input in;
+	struct repo_facts repo;
+	struct pipeline pipeline;
+	struct rules_context rules;
+	int repo_open, pipeline_open;
+};
+
+/* A job as the pipeline would have it: its variables and whether (and how) it runs. */
+struct local_job {
+	const struct job *job;
+	struct civars vars;
+	struct verdict verdict;
+};
+
+/*
+ * Parses the shared options from argv[1..]: -C DIR, --file F, --source S, --var K=V,
+ * --vars-file F, --env NAME (a secret taken from this environment), --json; `takes_job`: one
+ * JOB operand. Then reads the repository and the pipeline. BERTH_OK, or a failure reported.
+ */
+enum berth_result local_open(struct local *l, int argc, char **argv, int takes_job,
+			     const char *usage);
+void local_close(struct local *l);
+
+/* workflow:rules for this pipeline: BERTH_OK, with *why set when no pipeline would run. */
+enum berth_result local_workflow(struct local *l, char *why, size_t size);
+/* Decides one job (its variables, rules, the rule's variables). */
+enum berth_result local_job(struct local *l, const struct job *j, struct local_job *out);
+void local_job_release(struct local_job *lj);
+
+#endif
