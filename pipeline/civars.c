@@ -233,7 +233,7 @@ static int yaml_variable(struct civars *out, const char *name, const struct node
 }
 
 /* A `variables:` mapping (only the names `inherit:variables` lets through, when given). */
-static int yaml_variables(struct civars *out, const struct node *map, const struct job *j,
+static int yaml_variables(struct civars *out, const struct node *map, const struct ci_job *j,
 			  char *err, size_t err_size)
 {
 	const struct node *inh = j ? node_get(node_get(j->def, "inherit"), "variables") : NULL;
@@ -292,7 +292,7 @@ int civars_pipeline(struct civars *out, const struct pipeline *p, const struct r
 }
 
 /* CI_ENVIRONMENT_NAME, _SLUG and _ACTION from `environment:`, expanded with the job's set. */
-static int environment(struct civars *out, const struct job *j, char *err, size_t err_size)
+static int environment(struct civars *out, const struct ci_job *j, char *err, size_t err_size)
 {
 	const struct node *env = node_get(j->def, "environment");
 	const struct node *name = env && env->kind == NODE_MAP ? node_get(env, "name") : env;
@@ -322,7 +322,7 @@ static int environment(struct civars *out, const struct job *j, char *err, size_
 	return ret;
 }
 
-int civars_job(struct civars *out, const struct pipeline *p, const struct job *j,
+int civars_job(struct civars *out, const struct pipeline *p, const struct ci_job *j,
 	       const struct repo_facts *r, const struct civars_input *in, char *err,
 	       size_t err_size)
 {

@@ -53,7 +53,7 @@ int civars_pipeline(struct civars *out, const struct pipeline *p, const struct r
  * A job's variables before its rules: the pipeline's, the job's CI_JOB_* and environment
  * variables, and its own `variables:`, with `$VAR` references expanded. 0, or -1 with err.
  */
-int civars_job(struct civars *out, const struct pipeline *p, const struct job *j,
+int civars_job(struct civars *out, const struct pipeline *p, const struct ci_job *j,
 	       const struct repo_facts *r, const struct civars_input *in, char *err,
 	       size_t err_size);
 /* Adds a matching rule's `variables:` (expanded), under the developer's. */

@@ -457,7 +457,7 @@ static int check_job(struct loader *ld, const char *name, const struct node *def
 	return 0;
 }
 
-static int apply_defaults(struct loader *ld, struct job *j, const struct node *defaults)
+static int apply_defaults(struct loader *ld, struct ci_job *j, const struct node *defaults)
 {
 	size_t i;
 
@@ -473,7 +473,7 @@ static int apply_defaults(struct loader *ld, struct job *j, const struct node *d
 	return 0;
 }
 
-static int place_stage(struct loader *ld, struct job *j)
+static int place_stage(struct loader *ld, struct ci_job *j)
 {
 	const struct node *s = node_get(j->def, "stage");
 	size_t i;
@@ -491,7 +491,7 @@ static int place_stage(struct loader *ld, struct job *j)
 
 static int by_stage(const void *a, const void *b)
 {
-	const struct job *x = a, *y = b;
+	const struct ci_job *x = a, *y = b;
 
 	if (x->stage_index != y->stage_index)
 		return x->stage_index < y->stage_index ? -1 : 1;
@@ -517,7 +517,7 @@ static int flatten_lists(struct loader *ld, struct node *def)
 static int add_job(struct loader *ld, const char *name, const struct node *resolved,
 		   const struct node *defaults)
 {
-	struct job *j = &ld->p->jobs[ld->p->nr_jobs];
+	struct ci_job *j = &ld->p->jobs[ld->p->nr_jobs];
 
 	j->name = strdup(name);
 	j->def = node_copy(resolved);
@@ -620,7 +620,7 @@ void pipeline_release(struct pipeline *p)
 	memset(p, 0, sizeof(*p));
 }
 
-const struct job *pipeline_job(const struct pipeline *p, const char *name)
+const struct ci_job *pipeline_job(const struct pipeline *p, const char *name)
 {
 	size_t i;
 
@@ -646,7 +646,7 @@ static int flatten(const struct node *n, struct strvec *lines, char *err, size_t
 	return 0;
 }
 
-int job_script(const struct job *j, const char *key, struct strvec *lines, char *err,
+int job_script(const struct ci_job *j, const char *key, struct strvec *lines, char *err,
 	       size_t err_size)
 {
 	const struct node *s = node_get(j->def, key);

@@ -10,7 +10,7 @@
 #include "node.h"
 #include "strvec.h"
 
-struct job {
+struct ci_job {
 	char *name;
 	struct node *def;  /* the resolved mapping: script, rules, environment, ... */
 	const char *stage; /* points into pipeline.stages */
@@ -25,7 +25,7 @@ struct pipeline {
 	struct strvec stages;	/* .pre, the declared (or default) stages, .post */
 	struct node *variables; /* global `variables:` (a mapping, may be empty) */
 	struct node *workflow;	/* `workflow:`, or NULL */
-	struct job *jobs;	/* visible jobs, in stage order, then file order */
+	struct ci_job *jobs;	/* visible jobs, in stage order, then file order */
 	size_t nr_jobs;
 };
 
@@ -38,13 +38,13 @@ int pipeline_load(struct pipeline *p, const char *dir, const char *file, char *e
 		  size_t err_size);
 void pipeline_release(struct pipeline *p);
 
-const struct job *pipeline_job(const struct pipeline *p, const char *name);
+const struct ci_job *pipeline_job(const struct pipeline *p, const char *name);
 
 /*
  * A script keyword (`before_script`, `script`, `after_script`) flattened into lines: a string is
  * one line, nested lists are flattened. 0, or -1 with err when an item is not a string.
  */
-int job_script(const struct job *j, const char *key, struct strvec *lines, char *err,
+int job_script(const struct ci_job *j, const char *key, struct strvec *lines, char *err,
 	       size_t err_size);
 
 #endif

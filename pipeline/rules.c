@@ -379,7 +379,7 @@ static int policy(struct rules_context *c, const struct node *pol, const struct 
 	return 0;
 }
 
-static int eval_only_except(struct rules_context *c, const struct job *j, const char *job_when,
+static int eval_only_except(struct rules_context *c, const struct ci_job *j, const char *job_when,
 			    const struct civars *vars, struct verdict *v, char *err, size_t size)
 {
 	const struct node *only = node_get(j->def, "only"), *except = node_get(j->def, "except");
@@ -418,7 +418,7 @@ static int eval_only_except(struct rules_context *c, const struct job *j, const 
 	return 0;
 }
 
-int rules_job(struct rules_context *c, const struct job *j, const struct civars *vars,
+int rules_job(struct rules_context *c, const struct ci_job *j, const struct civars *vars,
 	      struct verdict *v, char *err, size_t err_size)
 {
 	const struct node *rules = node_get(j->def, "rules"),

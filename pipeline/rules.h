@@ -30,7 +30,7 @@ struct verdict {
  * Decides job J with its variables VARS (civars_job). 0 with *v filled (v->when "never" when
  * the job is not in the pipeline), or -1 with err (a bad expression, an unknown revision...).
  */
-int rules_job(struct rules_context *c, const struct job *j, const struct civars *vars,
+int rules_job(struct rules_context *c, const struct ci_job *j, const struct civars *vars,
 	      struct verdict *v, char *err, size_t err_size);
 /* workflow:rules: v->when "never" when no pipeline would be created. */
 int rules_workflow(struct rules_context *c, const struct civars *vars, struct verdict *v, char *err,

@@ -135,7 +135,7 @@ static enum berth_result plan_lock(const struct settings *s, const struct local_
 	return BERTH_OK;
 }
 
-/* `werf SUB ...` at the start of a line: what berth werf would do with it. */
+/* `werf SUB ...` or `berth werf SUB ...` starting a line: what berth werf would do with it. */
 static enum berth_result plan_werf_line(const struct settings *s, const struct strvec *env,
 					const char *line)
 {
@@ -143,6 +143,8 @@ static enum berth_result plan_werf_line(const struct settings *s, const struct s
 
 	while (*line == ' ' || *line == '\t')
 		line++;
+	if (!strncmp(line, "berth werf ", 11))
+		line += 6; /* the same, spelled out */
 	if (strncmp(line, "werf ", 5) != 0 || sscanf(line + 5, "%63s", sub) != 1)
 		return BERTH_OK;
 	if (werf_lock_key(sub, s, env, key, sizeof(key)) < 0)
@@ -235,7 +237,7 @@ enum berth_result cmd_dry_run(int argc, char **argv, const char *settings_file)
 	struct settings s;
 	struct local l;
 	struct local_job lj;
-	const struct job *j;
+	const struct ci_job *j;
 	char no_pipeline[512];
 	enum berth_result r = local_open(&l, argc, argv, 1, USAGE);
 

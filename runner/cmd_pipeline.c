@@ -83,7 +83,7 @@ static enum berth_result list(struct local *l)
 /* The job as it would run: its definition, and the verdict in place of rules/only/except. */
 static enum berth_result preview(struct local *l)
 {
-	const struct job *j = pipeline_job(&l->pipeline, l->preview);
+	const struct ci_job *j = pipeline_job(&l->pipeline, l->preview);
 	struct local_job lj;
 	struct node *def, *top, *flag;
 	enum berth_result r;

@@ -19,5 +19,6 @@ enum berth_result cmd_locks(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_werf(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_pipeline(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_dry_run(int argc, char **argv, const char *settings_file);
+enum berth_result cmd_exec(int argc, char **argv, const char *settings_file);
 
 #endif

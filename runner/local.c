@@ -152,7 +152,7 @@ enum berth_result local_workflow(struct local *l, char *why, size_t size)
 	return BERTH_OK;
 }
 
-enum berth_result local_job(struct local *l, const struct job *j, struct local_job *out)
+enum berth_result local_job(struct local *l, const struct ci_job *j, struct local_job *out)
 {
 	char err[ERR_SIZE] = "";
 

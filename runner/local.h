@@ -28,7 +28,7 @@ struct local {
 
 /* A job as the pipeline would have it: its variables and whether (and how) it runs. */
 struct local_job {
-	const struct job *job;
+	const struct ci_job *job;
 	struct civars vars;
 	struct verdict verdict;
 };
@@ -45,7 +45,7 @@ void local_close(struct local *l);
 /* workflow:rules for this pipeline: BERTH_OK, with *why set when no pipeline would run. */
 enum berth_result local_workflow(struct local *l, char *why, size_t size);
 /* Decides one job (its variables, rules, the rule's variables). */
-enum berth_result local_job(struct local *l, const struct job *j, struct local_job *out);
+enum berth_result local_job(struct local *l, const struct ci_job *j, struct local_job *out);
 void local_job_release(struct local_job *lj);
 
 #endif

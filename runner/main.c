@@ -33,6 +33,7 @@ static const struct command commands[] = {
 	{"pipeline", cmd_pipeline,
 	 "[--source S] [--json] [--preview JOB]: the local pipeline's jobs"},
 	{"dry-run", cmd_dry_run, "JOB [--source S] [--var K=V]: what a runner would do with JOB"},
+	{"exec", cmd_exec, "JOB [--source S] [--var K=V]: run JOB here through berth's stages"},
 };
 
 static void usage(FILE *out)
