@@ -230,7 +230,7 @@ static int read_exit_code(const struct exec_dir *d)
 
 	if (fd >= 0)
 		close(fd);
-	return n > 0 ? atoi(buf) : -1;
+	return n > 0 ? (int)strtol(buf, NULL, 10) : -1;
 }
 
 static enum berth_result run_stage(struct exec_dir *d, const struct local *l,
