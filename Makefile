@@ -86,6 +86,7 @@ lint:
 
 demo: deps $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/e2e/runner.py --demo
+	BERTH_BIN=$(abspath $(BIN)) scripts/demo-dry-run.sh
 
 bench: deps $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py
