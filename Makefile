@@ -92,6 +92,7 @@ bench: deps $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_login.py
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_locks.py
+	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_pipeline.py
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/berth
