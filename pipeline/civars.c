@@ -372,6 +372,40 @@ static int by_name(const void *a, const void *b)
 	return strcmp(((const struct civar *)a)->name, ((const struct civar *)b)->name);
 }
 
+/* The earliest (then longest) masked value in `text`, or NULL. */
+static const char *next_secret(const struct civars *c, const char *text, size_t *len)
+{
+	const char *best = NULL;
+	size_t i;
+
+	for (i = 0; i < c->nr; i++) {
+		size_t n = strlen(c->v[i].value);
+		const char *hit;
+
+		/* Shorter values would mask ordinary words; GitLab refuses to mask them too. */
+		if (!c->v[i].masked || n < 3 || !(hit = strstr(text, c->v[i].value)))
+			continue;
+		if (!best || hit < best || (hit == best && n > *len)) {
+			best = hit;
+			*len = n;
+		}
+	}
+	return best;
+}
+
+void civars_print_masked(const struct civars *c, const char *text, FILE *out)
+{
+	const char *hit;
+	size_t len = 0;
+
+	while ((hit = next_secret(c, text, &len))) {
+		fwrite(text, 1, (size_t)(hit - text), out);
+		fputs("[MASKED]", out);
+		text = hit + len;
+	}
+	fputs(text, out);
+}
+
 void civars_print(const struct civars *c, FILE *out, const char *indent)
 {
 	struct civar *sorted = malloc((c->nr + 1) * sizeof(*sorted));
@@ -382,12 +416,18 @@ void civars_print(const struct civars *c, FILE *out, const char *indent)
 	memcpy(sorted, c->v, c->nr * sizeof(*sorted));
 	qsort(sorted, c->nr, sizeof(*sorted), by_name);
 	for (i = 0; i < c->nr; i++) {
-		const char *v = sorted[i].masked ? "[MASKED]" : sorted[i].value;
+		char *line = NULL, *p;
 
-		fprintf(out, "%s%s=", indent, sorted[i].name);
-		for (; *v; v++) /* one line per variable: a commit message has newlines */
-			fputs(*v == '\n' ? "\\n" : (char[]){*v, '\0'}, out);
+		if (asprintf(&line, "%s%s=%s", indent, sorted[i].name,
+			     sorted[i].masked ? "[MASKED]" : sorted[i].value) < 0)
+			break;
+		for (p = line; *p; p++) /* one line per variable: a commit message has newlines */
+			if (*p == '\n')
+				*p = ' ';
+		civars_print_masked(c, line, out);
 		fputc('\n', out);
+		explicit_bzero(line, strlen(line)); /* a derived value may hold a secret */
+		free(line);
 	}
 	free(sorted);
 }

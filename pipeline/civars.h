@@ -60,7 +60,12 @@ int civars_job(struct civars *out, const struct pipeline *p, const struct ci_job
 int civars_add_rule(struct civars *out, const struct node *vars, const struct civars_input *in,
 		    char *err, size_t err_size);
 
-/* Prints NAME=value lines, masked values as [MASKED], sorted by name. */
+/*
+ * Prints `text` with every value of a masked variable in it replaced by [MASKED]: a secret copied
+ * into another variable or a script line stays hidden too.
+ */
+void civars_print_masked(const struct civars *c, const char *text, FILE *out);
+/* Prints NAME=value lines, sorted by name, secrets masked (civars_print_masked). */
 void civars_print(const struct civars *c, FILE *out, const char *indent);
 
 #endif

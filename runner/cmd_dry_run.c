@@ -42,31 +42,9 @@ static const char *const werf_names[] = {"WERF_REPO",
 					 "KUBECONFIG",
 					 NULL};
 
-/* Prints `text` with every masked value of `vars` replaced by [MASKED]. */
 static void print_masked(const struct civars *vars, const char *text)
 {
-	size_t i, best_len = 0;
-	const char *best = NULL;
-
-	while (*text) {
-		best = NULL;
-		for (i = 0; i < vars->nr; i++) {
-			const char *hit;
-			size_t n = strlen(vars->v[i].value);
-
-			if (!vars->v[i].masked || n < 3 || !(hit = strstr(text, vars->v[i].value)))
-				continue;
-			if (!best || hit < best || (hit == best && n > best_len))
-				best = hit, best_len = n;
-		}
-		if (!best) {
-			fputs(text, stdout);
-			return;
-		}
-		fwrite(text, 1, (size_t)(best - text), stdout);
-		fputs("[MASKED]", stdout);
-		text = best + best_len;
-	}
+	civars_print_masked(vars, text, stdout);
 }
 
 /* The job's variables become this process's environment: berth's own code reads them there. */
