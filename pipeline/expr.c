@@ -31,8 +31,7 @@
  */
 #include "expr.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
+#include "pcre2_lazy.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -420,7 +419,8 @@ static int regex_compile(struct regex *re, char *source, uint32_t options, PCRE2
 
 static void regex_free(struct regex *re)
 {
-	pcre2_code_free(re->code);
+	if (re->code)
+		pcre2_code_free(re->code);
 	free(re->source);
 	re->code = NULL;
 	re->source = NULL;
@@ -452,7 +452,8 @@ static int regex_dfa(struct expr *e, const struct regex *re, const char *subject
 	else
 		rc = pcre2_dfa_match(dfa, (PCRE2_SPTR)subject, len, 0, PCRE2_DFA_SHORTEST, e->md,
 				     e->mctx, workspace, DFA_WORKSPACE);
-	pcre2_code_free(dfa);
+	if (dfa)
+		pcre2_code_free(dfa);
 	free(workspace);
 	return rc;
 }
@@ -951,8 +952,10 @@ static void expr_free(struct expr *e)
 		free(e->nodes[i].name);
 		regex_free(&e->nodes[i].re);
 	}
-	pcre2_match_data_free(e->md);
-	pcre2_match_context_free(e->mctx);
+	if (e->md) /* PCRE2 may not be loaded: its frees are only called with something to free */
+		pcre2_match_data_free(e->md);
+	if (e->mctx)
+		pcre2_match_context_free(e->mctx);
 }
 
 int expr_eval(const char *text, expr_lookup lookup, void *data, char *err, size_t err_size)
@@ -970,6 +973,11 @@ int expr_eval(const char *text, expr_lookup lookup, void *data, char *err, size_
 		return -1;
 	}
 	e->text = text ? text : "";
+	/* A regex (`/.../`, or a pattern behind =~) needs PCRE2: loaded the first time one may. */
+	if (strpbrk(e->text, "~/") && pcre2_lazy_load(err, err_size) < 0) {
+		free(e);
+		return -1;
+	}
 	e->lookup = lookup;
 	e->data = data;
 	e->err = err;
