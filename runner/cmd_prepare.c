@@ -8,12 +8,14 @@
 #include "credentials.h"
 #include "executor.h"
 #include "log.h"
+#include "tools.h"
 
 enum berth_result cmd_prepare(int argc, char **argv, const char *settings_file)
 {
 	const struct executor *ex;
 	struct context ctx;
 	enum berth_result r;
+	char tools[4096]; /* a configured tool bundle must be installed before jobs rely on it */
 
 	(void)argv;
 	if (argc != 1) {
@@ -24,7 +26,8 @@ enum berth_result cmd_prepare(int argc, char **argv, const char *settings_file)
 	if (r != BERTH_OK)
 		return r;
 	ex = executor_find(ctx.settings.executor);
-	if (!ex || ex->check() < 0 || workspace_create(&ctx.ws, &ctx.job) < 0)
+	if (!ex || ex->check() < 0 || tools_bin_dir(&ctx.settings, tools, sizeof(tools)) < 0 ||
+	    workspace_create(&ctx.ws, &ctx.job) < 0)
 		r = BERTH_SYSTEM_FAILURE;
 	else
 		r = credentials_prepare(&ctx.settings, &ctx.ws);

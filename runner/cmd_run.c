@@ -9,6 +9,7 @@
 #include "lock.h"
 #include "log.h"
 #include "proc.h"
+#include "tools.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -65,10 +66,12 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	struct strvec argv = STRVEC_INIT, env = STRVEC_INIT;
 	enum berth_result r = BERTH_SYSTEM_FAILURE;
 	struct proc p;
+	char tools[4096];
 	int status = 0, stopped = 0, code;
 
 	if (!ex || ex->command(&argv, script, &ctx->ws) < 0 ||
-	    stage_env(&env, environ, &ctx->ws, ctx->settings.file) < 0)
+	    tools_bin_dir(&ctx->settings, tools, sizeof(tools)) < 0 ||
+	    stage_env(&env, environ, &ctx->ws, ctx->settings.file, tools) < 0)
 		goto out;
 	p.argv = argv.v;
 	p.env = env.v;

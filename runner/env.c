@@ -1,7 +1,10 @@
 #include "env.h"
 
+#include "log.h"
 #include "workspace.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,8 +39,10 @@ static int is_internal(const char *entry)
 }
 
 int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
-	      const char *settings_file)
+	      const char *settings_file, const char *tools_bin)
 {
+	const char *path;
+
 	for (; *in; in++)
 		if (!is_internal(*in) && strchr(*in, '=') && strvec_push(out, *in) < 0)
 			return -1;
@@ -46,6 +51,19 @@ int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
 		return -1;
 	if (settings_file && strvec_setenv(out, "BERTH_CONFIG", settings_file) < 0)
 		return -1;
+	/* The tool bundle's werf before any other: the version the runner's admin installed. */
+	if (tools_bin && *tools_bin) {
+		char *joined = NULL;
+		int ret;
+
+		path = strvec_getenv(out, "PATH");
+		if (asprintf(&joined, "%s:%s", tools_bin, path ? path : "/usr/bin:/bin") < 0)
+			return error("out of memory");
+		ret = strvec_setenv(out, "PATH", joined);
+		free(joined);
+		if (ret < 0)
+			return -1;
+	}
 	return env_pin_credentials(out, ws->docker, ws->kubeconfig);
 }
 

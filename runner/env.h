@@ -18,7 +18,7 @@ struct workspace;
  * kubeconfig) works with the same settings as the driver.
  */
 int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
-	      const char *settings_file);
+	      const char *settings_file, const char *tools_bin);
 
 /*
  * Points every credential variable at berth's own: DOCKER_CONFIG and WERF_DOCKER_CONFIG at

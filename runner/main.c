@@ -34,6 +34,7 @@ static const struct command commands[] = {
 	 "[--source S] [--json] [--preview JOB]: the local pipeline's jobs"},
 	{"dry-run", cmd_dry_run, "JOB [--source S] [--var K=V]: what a runner would do with JOB"},
 	{"exec", cmd_exec, "JOB [--source S] [--var K=V]: run JOB here through berth's stages"},
+	{"tools", cmd_tools, "install BUNDLE --sha256 HEX | list: offline tool bundles (werf)"},
 };
 
 static void usage(FILE *out)

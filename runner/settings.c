@@ -27,7 +27,8 @@ enum kind {
 	K_STRING,
 	K_LOCK_KEY,
 	K_LOCK_BACKEND,
-	K_NAMESPACE
+	K_NAMESPACE,
+	K_SHA256
 };
 
 struct key {
@@ -62,6 +63,7 @@ static const struct key keys[] = {
 	{"lock_lease_seconds", K_SECONDS, offsetof(struct settings, lock_lease_seconds)},
 	{"lock_kubeconfig", K_PATH, offsetof(struct settings, lock_kubeconfig)},
 	{"lock_create_namespace", K_BOOL, offsetof(struct settings, lock_create_namespace)},
+	{"tools_bundle", K_SHA256, offsetof(struct settings, tools_bundle)},
 };
 
 #define NR_KEYS		  (sizeof(keys) / sizeof(keys[0]))
@@ -372,6 +374,7 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 	case K_LOCK_KEY:
 	case K_LOCK_BACKEND:
 	case K_NAMESPACE:
+	case K_SHA256:
 		v = scalar_or_error(sp, k->name);
 		break;
 	}
@@ -399,6 +402,12 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 		if (strcmp(v, "file") != 0 && strcmp(v, "kubernetes") != 0)
 			return error("%s:%zu: unknown lock backend '%s' (known: file, kubernetes)",
 				     AT(sp), v);
+		return set_string(FIELD(s, k, char *), v);
+	}
+	if (k->kind == K_SHA256) {
+		if (strlen(v) != 64 || strspn(v, "0123456789abcdef") != 64)
+			return error("%s:%zu: '%s' is a bundle's sha256: 64 lowercase hex digits",
+				     AT(sp), k->name);
 		return set_string(FIELD(s, k, char *), v);
 	}
 	if (k->kind == K_NAMESPACE) {
@@ -639,6 +648,8 @@ void settings_print(const struct settings *s, FILE *out)
 	if (s->lock_kubeconfig)
 		print_quoted(out, "", "lock_kubeconfig", s->lock_kubeconfig);
 	fprintf(out, "lock_create_namespace: %s\n", yes_no(s->lock_create_namespace));
+	if (s->tools_bundle)
+		fprintf(out, "tools_bundle: %s\n", s->tools_bundle);
 	fprintf(out, "registries:%s\n", s->nr_registries ? "" : " []");
 	for (i = 0; i < s->nr_registries; i++) {
 		const struct registry_setting *r = &s->registries[i];
@@ -668,6 +679,7 @@ void settings_release(struct settings *s)
 	free(s->lock_backend);
 	free(s->lock_namespace);
 	free(s->lock_kubeconfig);
+	free(s->tools_bundle);
 	release_registries(s);
 	memset(s, 0, sizeof(*s));
 }

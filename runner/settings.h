@@ -50,6 +50,7 @@ struct settings {
 	unsigned lock_lease_seconds;	  /* kubernetes: a lease not renewed this long is free */
 	char *lock_kubeconfig;		  /* kubernetes: admin credentials, else the job's */
 	int lock_create_namespace;	  /* kubernetes: create lock_namespace when missing */
+	char *tools_bundle; /* sha256 of the tool bundle whose bin/ stages get on PATH, or NULL */
 };
 
 /*

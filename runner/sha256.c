@@ -45,25 +45,61 @@ static void block(uint32_t h[8], const unsigned char *p)
 		h[i] += v[i];
 }
 
-void sha256_hex(const void *data, size_t len, char hex[SHA256_HEX_SIZE])
+void sha256_init(struct sha256 *c)
 {
-	uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-			 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-	const unsigned char *p = data;
-	unsigned char tail[128] = {0};
-	size_t rest = len % 64, i, n;
-	uint64_t bits = (uint64_t)len * 8;
+	static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+				       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
 
-	for (i = 0; i + 64 <= len; i += 64)
-		block(h, p + i);
-	memcpy(tail, p + i, rest);
-	tail[rest] = 0x80;
-	n = rest < 56 ? 64 : 128; /* the length needs 8 bytes after the 0x80 */
+	memcpy(c->h, iv, sizeof(iv));
+	c->buffered = 0;
+	c->total = 0;
+}
+
+void sha256_update(struct sha256 *c, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	c->total += len;
+	if (c->buffered) {
+		size_t take = 64 - c->buffered < len ? 64 - c->buffered : len;
+
+		memcpy(c->buf + c->buffered, p, take);
+		c->buffered += take;
+		p += take;
+		len -= take;
+		if (c->buffered < 64)
+			return;
+		block(c->h, c->buf);
+		c->buffered = 0;
+	}
+	for (; len >= 64; p += 64, len -= 64)
+		block(c->h, p);
+	memcpy(c->buf, p, len);
+	c->buffered = len;
+}
+
+void sha256_final(struct sha256 *c, char hex[SHA256_HEX_SIZE])
+{
+	unsigned char tail[128] = {0};
+	uint64_t bits = c->total * 8;
+	size_t n = c->buffered < 56 ? 64 : 128, i; /* the length needs 8 bytes after the 0x80 */
+
+	memcpy(tail, c->buf, c->buffered);
+	tail[c->buffered] = 0x80;
 	for (i = 0; i < 8; i++)
 		tail[n - 1 - i] = (unsigned char)(bits >> (8 * i));
-	block(h, tail);
+	block(c->h, tail);
 	if (n == 128)
-		block(h, tail + 64);
+		block(c->h, tail + 64);
 	for (i = 0; i < 8; i++)
-		snprintf(hex + 8 * i, 9, "%08x", h[i]);
+		snprintf(hex + 8 * i, 9, "%08x", c->h[i]);
+}
+
+void sha256_hex(const void *data, size_t len, char hex[SHA256_HEX_SIZE])
+{
+	struct sha256 c;
+
+	sha256_init(&c);
+	sha256_update(&c, data, len);
+	sha256_final(&c, hex);
 }

@@ -47,11 +47,35 @@ static void test_padding_boundaries(void **state)
 		check(a, lens[i], want[i]);
 }
 
+/* Fed in uneven pieces, the stream gives the one-shot digest. */
+static void test_streaming(void **state)
+{
+	char data[1000], one[SHA256_HEX_SIZE], streamed[SHA256_HEX_SIZE];
+	struct sha256 c;
+	size_t i, at = 0, step = 1;
+
+	(void)state;
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (char)(i * 7);
+	sha256_hex(data, sizeof(data), one);
+	sha256_init(&c);
+	while (at < sizeof(data)) {
+		size_t n = at + step > sizeof(data) ? sizeof(data) - at : step;
+
+		sha256_update(&c, data + at, n);
+		at += n;
+		step = step * 3 % 97 + 1;
+	}
+	sha256_final(&c, streamed);
+	assert_string_equal(streamed, one);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_padding_boundaries),
+		cmocka_unit_test(test_streaming),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
