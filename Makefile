@@ -40,7 +40,7 @@ BIN     := $(O)/berth
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all deps check unit e2e lint demo bench install clean kube-apiserver
+.PHONY: all deps check unit e2e infra lint demo bench install deb clean kube-apiserver
 all: $(BIN)
 
 $(O)/%.o: %.c $(wildcard runner/*.h executors/*.h pipeline/*.h) Makefile
@@ -69,7 +69,12 @@ e2e: $(BIN)
 check: deps kube-apiserver
 	$(MAKE) all
 	$(MAKE) O=build/san SANITIZE=address,undefined all unit e2e
+	$(MAKE) infra
 	$(MAKE) lint
+
+# The fleet and the package: terraform/, ansible/ and `make deb` (tests/infra).
+infra: $(BIN)
+	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/infra
 
 # A real Kubernetes API server for the e2e tests, built once from Debian's source into
 # /var/cache/berth (about 5 minutes the first time, a no-op after).
@@ -94,6 +99,10 @@ bench: deps $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_login.py
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_locks.py
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_pipeline.py
+
+# A Debian package of the release build (scripts/deb.sh): binary, man page, conffile, gc timer.
+deb: $(BIN)
+	@scripts/deb.sh $(BIN) $(VERSION) $(O)
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/berth
