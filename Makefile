@@ -40,7 +40,7 @@ BIN     := $(O)/berth
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all deps check unit e2e infra lint demo bench install deb clean kube-apiserver
+.PHONY: all deps check unit e2e infra terraform-check ansible-check package-check lint demo bench install deb clean kube-apiserver
 all: $(BIN)
 
 $(O)/%.o: %.c $(wildcard runner/*.h executors/*.h pipeline/*.h) Makefile
@@ -72,9 +72,14 @@ check: deps kube-apiserver
 	$(MAKE) infra
 	$(MAKE) lint
 
-# The fleet and the package: terraform/, ansible/ and `make deb` (tests/infra).
-infra: $(BIN)
-	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/infra
+# The fleet and the package (tests/infra): terraform/, ansible/ and `make deb`.
+infra: terraform-check ansible-check package-check
+terraform-check:
+	$(PYTHON) -m pytest -q tests/infra/test_terraform.py
+ansible-check: $(BIN)
+	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/infra/test_ansible.py
+package-check: $(BIN)
+	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/infra/test_package.py
 
 # A real Kubernetes API server for the e2e tests, built once from Debian's source into
 # /var/cache/berth (about 5 minutes the first time, a no-op after).

@@ -234,26 +234,35 @@ def secrets_file(path, **values):
 
 # -- 1. the repository's own pipelines --------------------------------------------------------
 
+OWN_JOBS = {  # berth's .gitlab-ci.yml: job -> its script after `make deps` (default before_script)
+    "build": ["make"], "unit": ["make unit"], "e2e": ["make kube-apiserver", "make e2e"],
+    "sanitizers": ["make kube-apiserver", "make O=build/san SANITIZE=address,undefined all unit e2e"],
+    "lint": ["make lint"], "terraform": ["make terraform-check"],
+    "ansible": ["make ansible-check"], "bench": ["make bench"],
+    "package": ["make deb", "make package-check"],
+}
+
+
 def test_own_pipeline_listing_and_dry_run_of_every_push_job(berth, tmp_path):
     repo = make_repo(tmp_path / "berth", OWN_CI.read_bytes())
     jobs, listing = pipeline_jobs(berth, repo)
     whens = {n: j["when"] for n, j in jobs.items()}
-    assert whens == {"build": "on_success", "check": "on_success", "bench": "manual"}, \
+    assert whens == {n: "manual" if n == "bench" else "on_success" for n in OWN_JOBS}, \
         f"jobs of berth's own push pipeline\n{shown(listing)}"
+    assert [j for j in jobs][:1] == ["build"] and list(jobs)[-1] == "package", shown(listing)
     assert jobs["bench"]["allow_failure"] is True, shown(listing)
     human = berth.run("pipeline", "-C", repo)
     assert human.returncode == 0, shown(human)
-    for name in ("build", "check", "bench"):
+    for name in OWN_JOBS:
         assert name in human.stdout, shown(human)
 
-    scripts = {"build": ["make deps", "make"], "check": ["make check"], "bench": ["make bench"]}
     for name, when in whens.items():
         res = dry_run(berth, repo, name)
         assert res.returncode == 0, f"dry-run {name} should succeed\n{shown(res)}"
         out = res.stdout
         assert re.search(rf"^when: {when}\b", out, re.M), f"want when: {when}\n{shown(res)}"
         assert "kubeconfig: none" in out and "lock: none" in out, shown(res)
-        lines = scripts[name]
+        lines = ["make deps"] + OWN_JOBS[name]
         assert f"== run step_script: {len(lines)} line(s)" in out, shown(res)
         in_order(out, ["== prepare"] + [f"  $ {line}\n" for line in lines] +
                  ["== run after_script: 0 line(s)", "== cleanup", "== variables"])
