@@ -12,6 +12,7 @@ packages="
   libcmocka-dev python3 python3-pytest
   clang-format clang-tidy cppcheck
   docker-registry nginx skopeo apache2-utils openssl etcd-server
+  ansible ansible-lint yamllint python3-yaml zstd git
 "
 
 missing=""
