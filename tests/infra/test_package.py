@@ -69,3 +69,19 @@ def test_installs_into_a_throwaway_root_and_runs(deb, tmp_path):
     shown = subprocess.run([str(berth), "--config", str(settings), "config",
                             "--show-settings"], capture_output=True, text=True, check=False)
     assert shown.returncode == 0, f"the packaged settings do not load:\n{shown.stderr}"
+
+
+def test_example_config_toml_has_the_runners_types():
+    """GitLab Runner's CustomConfig declares the exec and kill timeouts as integer seconds: a
+    quoted "30s" there makes the runner refuse the whole file."""
+    import tomllib  # pylint: disable=import-outside-toplevel
+
+    config = tomllib.loads((REPO / "examples/config.toml").read_text())
+    custom = config["runners"][0]["custom"]
+    for stage in ("config", "prepare", "run", "cleanup"):
+        assert custom[f"{stage}_args"] == [stage], custom
+        assert custom[f"{stage}_exec"].endswith("/berth"), custom
+    for key, value in custom.items():
+        if key.endswith("_timeout"):
+            assert isinstance(value, int) and not isinstance(value, bool), (key, value)
+    assert config["runners"][0]["executor"] == "custom"

@@ -1,0 +1,443 @@
+"""ansible/: lint, syntax, and a real converge of the berth_runner role on this machine.
+
+The converge runs ansible/site.yml with `-c local` against localhost into a throwaway root: every
+path the role writes is a variable pointed into a temp dir, apt, the systemd timer, the
+gitlab-runner service and its installation are off, berth is the prebuilt binary (BERTH_BIN or
+build/berth: nothing is compiled), and gitlab-runner is a fake that records its `register`
+calls. Two runs: the first changes things, the second (and a --check --diff run after it)
+changes nothing. Canary tokens given as variables must appear in config.toml and never in
+ansible-playbook's output (-v --diff: no_log must hide them).
+
+The source build (rsync of this checkout, make, make install) compiles berth, so it is opt-in:
+BERTH_ANSIBLE_BUILD=1.
+
+Needs: ansible-playbook, yamllint, ansible-lint (Debian: apt-get install ansible ansible-lint
+yamllint); tests skip what is not installed. Run as root (the role chowns to root).
+"""
+
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import tarfile
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ANSIBLE = REPO / "ansible"
+ROLE = ANSIBLE / "roles" / "berth_runner"
+
+CANARY_TOKEN = "glrt-CANARY" + secrets.token_hex(8)
+CANARY_REGISTRATION = "CANARYREG" + secrets.token_hex(8)
+REGISTERED_TOKEN = "glrt-REGISTERED" + secrets.token_hex(8)
+
+RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
+                   re.M)
+
+
+def need(tool):
+    path = shutil.which(tool)
+    if not path:
+        pytest.skip(f"{tool} is not installed (apt-get install ansible ansible-lint yamllint)")
+    return path
+
+
+def berth_binary():
+    path = Path(os.environ.get("BERTH_BIN", REPO / "build" / "berth"))
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def ansible_env(tmp):
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_HOME": str(tmp / "ansible-home"),
+        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-tmp"),
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_DEPRECATION_WARNINGS": "0",
+    })
+    return env
+
+
+def run(cmd, timeout=300, **kw):
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
+                          **kw)
+
+
+def recap(out):
+    m = RECAP.search(out)
+    assert m, f"no PLAY RECAP for localhost in:\n{out[-3000:]}"
+    ok, changed, unreachable, failed = map(int, m.groups())
+    return {"ok": ok, "changed": changed, "unreachable": unreachable, "failed": failed}
+
+
+# --- static checks ---------------------------------------------------------------------------
+
+def test_yamllint_strict():
+    yamllint = need("yamllint")
+    r = run([yamllint, "-s", "-c", ANSIBLE / ".yamllint", ANSIBLE], cwd=REPO)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_ansible_lint_offline(tmp_path):
+    lint = need("ansible-lint")
+    env = ansible_env(tmp_path)
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    r = run([lint, "--offline", "--nocolor"], cwd=ANSIBLE, env=env)
+    out = r.stdout + r.stderr
+    if r.returncode != 0 and re.search(r"galaxy\.ansible\.com|Temporary failure in name "
+                                       r"resolution|Network is unreachable", out):
+        pytest.skip(f"ansible-lint needs the network despite --offline:\n{out[-1500:]}")
+    assert r.returncode == 0, out
+
+
+def test_syntax_check(tmp_path):
+    playbook = need("ansible-playbook")
+    r = run([playbook, "--syntax-check", "-i", "ansible/inventory/example.yml",
+             "ansible/site.yml"], cwd=REPO, env=ansible_env(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+# --- converge into a throwaway root ----------------------------------------------------------
+
+FAKE_GITLAB_RUNNER = """#!/bin/bash
+# A stand-in for gitlab-runner: `register` writes a config with a token, as the real one does
+# after asking GitLab. Every call is recorded in $LOG.
+set -eu
+LOG=%(log)s
+config=""
+args=("$@")
+while [ $# -gt 0 ]; do
+  case "$1" in --config) config="$2"; shift ;; esac
+  shift
+done
+[ "${args[0]}" = register ] || { echo "fake gitlab-runner: ${args[*]}" >>"$LOG"; exit 0; }
+tokenok=no
+[ "${REGISTRATION_TOKEN:-}" = %(reg)s ] && tokenok=yes
+printf 'register name=%%s url=%%s executor=%%s tags=%%s token_in_env=%%s argv=%%s\\n' \\
+  "$RUNNER_NAME" "$CI_SERVER_URL" "$RUNNER_EXECUTOR" "${RUNNER_TAG_LIST:-}" "$tokenok" \\
+  "${args[*]}" >>"$LOG"
+[ "$tokenok" = yes ] || { echo "wrong registration token" >&2; exit 1; }
+cat >"$config" <<EOF
+concurrent = 1
+[[runners]]
+  name = "$RUNNER_NAME"
+  url = "$CI_SERVER_URL"
+  token = %(registered)s
+  executor = "custom"
+EOF
+echo "Runner registered successfully." >&2
+"""
+
+WERF = b"#!/bin/sh\necho bundled-werf \"$@\"\n"
+
+
+def make_bundle(path):
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("bin")
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+        tar.addfile(info)
+        info = tarfile.TarInfo("bin/werf")
+        info.size = len(WERF)
+        info.mode = 0o755
+        tar.addfile(info, io.BytesIO(WERF))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def berth_commands(berth):
+    r = run([berth, "help"])
+    return set(re.findall(r"^\s+([a-z][a-z-]*)\s", r.stdout, re.M))
+
+
+class Converge:
+    """The throwaway root, the variables given to the role, and the runs' outputs."""
+
+    def __init__(self, tmp, berth):
+        self.tmp = tmp
+        self.root = tmp / "root"
+        self.berth_src = berth
+        self.bin_dir = self.root / "usr/local/bin"
+        self.etc_berth = self.root / "etc/berth"
+        self.settings = self.etc_berth / "berth.yaml"
+        self.etc_runner = self.root / "etc/gitlab-runner"
+        self.config_toml = self.etc_runner / "config.toml"
+        self.units = self.root / "etc/systemd/system"
+        self.cache = self.root / "var/cache/berth"
+        self.state = self.root / "var/lib/berth"
+        self.fake_runner = self.root / "usr/bin/gitlab-runner"
+        self.fake_log = tmp / "gitlab-runner.log"
+        self.has_tools = "tools" in berth_commands(berth)
+        self.outputs = []
+        self.recaps = []
+
+        self.fake_runner.parent.mkdir(parents=True)
+        self.fake_runner.write_text(FAKE_GITLAB_RUNNER % {
+            "log": json.dumps(str(self.fake_log)), "reg": json.dumps(CANARY_REGISTRATION),
+            "registered": json.dumps(REGISTERED_TOKEN)})
+        self.fake_runner.chmod(0o755)
+
+        self.vars = {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_become": False,
+            "berth_binary": str(berth),
+            "berth_prefix": str(self.root / "usr/local"),
+            "berth_etc_dir": str(self.etc_berth),
+            "berth_cache_dir": str(self.cache),
+            "berth_systemd_unit_dir": str(self.units),
+            "gitlab_runner_etc_dir": str(self.etc_runner),
+            "gitlab_runner_binary": str(self.fake_runner),
+            "berth_install_packages": False,
+            "gitlab_runner_install": False,
+            "gitlab_runner_manage_service": False,
+            "gitlab_runner_register": True,
+            "berth_gc_enable": False,
+            "gitlab_runner_concurrent": 3,
+            "berth_settings": {
+                "state_dir": str(self.state),
+                "executor": "shell",
+                "kill_grace": "10s",
+                "lock_backend": "file",
+                "lock_namespace": "berth-locks",
+                "werf_path": "werf",
+                "craas_hosts": ["cr.selcloud.ru"],
+                "registries": [{"host": "registry.internal:5000",
+                                "username_variable": "INTERNAL_REG_USER",
+                                "password_variable": "INTERNAL_REG_PASS"}],
+            },
+            "gitlab_runners": [
+                {"name": "werf-runner-1", "url": "https://gitlab.example.com",
+                 "token": CANARY_TOKEN},
+                {"name": "legacy-runner", "url": "https://gitlab.example.com",
+                 "registration_token": CANARY_REGISTRATION, "tag_list": ["werf", "deploy"],
+                 "limit": 2},
+            ],
+        }
+        if self.has_tools:
+            self.bundle = tmp / "werf-bundle.tar.gz"
+            self.bundle_sha = make_bundle(self.bundle)
+            self.vars["berth_werf_bundle"] = str(self.bundle)
+            self.vars["berth_werf_bundle_sha256"] = self.bundle_sha
+
+        self.inventory = tmp / "inventory.yml"
+        self.inventory.write_text(json.dumps(
+            {"all": {"children": {"berth_runners": {"hosts": {"localhost": self.vars}}}}},
+            indent=1))
+
+    def play(self, *extra):
+        r = run([shutil.which("ansible-playbook"), "-i", self.inventory, ANSIBLE / "site.yml",
+                 "-v", "--diff", *extra], cwd=ANSIBLE, env=ansible_env(self.tmp), timeout=180)
+        out = r.stdout + r.stderr
+        self.outputs.append(out)
+        assert r.returncode == 0, out[-6000:]
+        self.recaps.append(recap(r.stdout))
+        return self.recaps[-1]
+
+
+@pytest.fixture(scope="module")
+def converge(tmp_path_factory):
+    need("ansible-playbook")
+    if os.geteuid() != 0:
+        pytest.skip("the converge sets root ownership: run as root")
+    berth = berth_binary()
+    if not berth:
+        pytest.skip("no berth binary: run `make`, or set BERTH_BIN")
+    c = Converge(tmp_path_factory.mktemp("converge"), berth)
+    c.play()
+    c.play()
+    c.play("--check")
+    return c
+
+
+def test_converge_is_idempotent(converge):
+    first, second, check = converge.recaps
+    assert first["changed"] > 0 and first["failed"] == 0
+    assert second["changed"] == 0, converge.outputs[1][-6000:]
+    assert check["changed"] == 0, converge.outputs[2][-6000:]
+
+
+def mode(path):
+    return path.stat().st_mode & 0o7777
+
+
+def test_files_and_modes(converge):
+    c = converge
+    berth = c.bin_dir / "berth"
+    assert mode(berth) == 0o755
+    assert berth.read_bytes() == c.berth_src.read_bytes()
+    assert mode(c.settings) == 0o640
+    assert mode(c.config_toml) == 0o600
+    assert mode(c.etc_runner) == 0o700
+    registered = c.etc_runner / "berth-registered.yml"
+    assert mode(registered) == 0o600
+    for unit in ("berth-gc.service", "berth-gc.timer"):
+        assert mode(c.units / unit) == 0o644
+    for path in (c.settings, c.config_toml, registered):
+        st = path.stat()
+        assert (st.st_uid, st.st_gid) == (0, 0), path
+
+
+def test_config_toml(converge):
+    c = converge
+    conf = tomllib.loads(c.config_toml.read_text())
+    assert conf["concurrent"] == 3
+    assert conf["check_interval"] == 3
+    runners = conf["runners"]
+    assert [r["name"] for r in runners] == ["werf-runner-1", "legacy-runner"]
+    assert runners[0]["token"] == CANARY_TOKEN
+    assert runners[1]["token"] == REGISTERED_TOKEN      # what `gitlab-runner register` got
+    assert runners[1]["limit"] == 2
+    berth = str(c.bin_dir / "berth")
+    # The settings file is not /etc/berth/berth.yaml, so every call names it.
+    prefix = ["--config", str(c.settings)]
+    for r in runners:
+        assert r["executor"] == "custom"
+        assert r["url"] == "https://gitlab.example.com"
+        assert r["builds_dir"] == str(c.state / "builds")
+        assert r["cache_dir"] == str(c.state / "cache")
+        custom = r["custom"]
+        for stage in ("config", "prepare", "run", "cleanup"):
+            assert custom[f"{stage}_exec"] == berth
+            assert custom[f"{stage}_args"] == prefix + [stage]
+        assert custom["config_exec_timeout"] == 120
+        assert custom["prepare_exec_timeout"] == 600
+        assert custom["cleanup_exec_timeout"] == 600
+        assert custom["graceful_kill_timeout"] == 30     # integers: GitLab Runner's *int
+        assert custom["force_kill_timeout"] == 60
+
+
+def test_berth_accepts_its_settings(converge):
+    c = converge
+    berth = berth_binary()
+    text = c.settings.read_text()
+    assert text.startswith("# Ansible managed")
+    r = run([berth, "--config", c.settings, "config", "--show-settings"])
+    assert r.returncode == 0, r.stderr
+    assert f'state_dir: "{c.state}"' in r.stdout
+    assert "registry.internal:5000" in r.stdout
+    if c.has_tools:
+        assert f"tools_bundle: {c.bundle_sha}" in r.stdout
+
+
+def test_werf_bundle_installed_once(converge):
+    c = converge
+    if not c.has_tools:
+        pytest.skip("this berth has no `tools` command")
+    r = run([berth_binary(), "--config", c.settings, "tools", "list"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(c.bundle_sha) and "werf" in r.stdout
+    assert (c.state / "tools" / c.bundle_sha / "bin" / "werf").read_bytes() == WERF
+    # Copied for the install, then removed: berth keeps its own unpacked copy.
+    assert not (c.cache / c.bundle.name).exists()
+    first = converge.outputs[0]
+    assert "Install the werf bundle (berth tools install)" in first
+
+
+def test_legacy_registration_ran_once(converge):
+    calls = converge.fake_log.read_text().splitlines()
+    assert len(calls) == 1, calls
+    assert calls[0].startswith("register name=legacy-runner url=https://gitlab.example.com "
+                               "executor=custom tags=werf,deploy token_in_env=yes ")
+    assert CANARY_REGISTRATION not in calls[0]       # not on the command line either
+
+
+def test_gc_units(converge):
+    c = converge
+    service = (c.units / "berth-gc.service").read_text()
+    assert f"ExecStart={c.bin_dir}/berth --config {c.settings} gc\n" in service
+    assert "Type=oneshot" in service
+    timer = (c.units / "berth-gc.timer").read_text()
+    assert "OnCalendar=daily" in timer and "Persistent=true" in timer
+
+
+def test_no_secret_in_output(converge):
+    for i, out in enumerate(converge.outputs):
+        for secret in (CANARY_TOKEN, CANARY_REGISTRATION, REGISTERED_TOKEN):
+            assert secret not in out, f"run {i + 1} printed a secret"
+    # ...and they did reach the files that need them.
+    assert CANARY_TOKEN in converge.config_toml.read_text()
+    assert REGISTERED_TOKEN in (converge.etc_runner / "berth-registered.yml").read_text()
+
+
+def test_default_paths_render_plain_args(tmp_path):
+    """With the default settings file, the runner calls `berth config` etc. with no --config."""
+    playbook = need("ansible-playbook")
+    dest = tmp_path / "config.toml"
+    play = [{
+        "hosts": "localhost", "gather_facts": False, "connection": "local",
+        "vars_files": [str(ROLE / "defaults/main.yml")],
+        "tasks": [{"name": "Render config.toml", "ansible.builtin.template": {
+            "src": str(ROLE / "templates/config.toml.j2"), "dest": str(dest),
+            "mode": "0600"}}],
+    }]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    # Extra vars: the role's defaults (vars_files) would win over play vars.
+    (tmp_path / "vars.json").write_text(json.dumps({
+        "berth_runner_exec": "/usr/local/bin/berth",
+        "gitlab_runners": [{"name": "r1", "url": "https://gitlab.example.com", "token": "glrt-x",
+                            "environment": ["A=1"]},
+                           {"name": "r2", "url": "https://gitlab.example.com",
+                            "registration_token": "not-registered-yet"}]}))
+    r = run([playbook, "-i", "localhost,", "-e", "@vars.json", tmp_path / "play.yml"],
+            cwd=tmp_path, env=ansible_env(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = dest.read_text()
+    conf = tomllib.loads(text)
+    # r2 has no runner token yet (registration off here): left out, with a comment.
+    assert [r["name"] for r in conf["runners"]] == ["r1"]
+    assert '# Runner "r2" is left out' in text and "not-registered-yet" not in text
+    custom = conf["runners"][0]["custom"]
+    assert conf["concurrent"] == 4
+    assert conf["runners"][0]["environment"] == ["A=1"]
+    assert conf["runners"][0]["builds_dir"] == "/var/lib/berth/builds"
+    assert custom["config_exec"] == "/usr/local/bin/berth"
+    assert custom["config_args"] == ["config"]
+    assert custom["prepare_args"] == ["prepare"]
+    assert custom["run_args"] == ["run"]
+    assert custom["cleanup_args"] == ["cleanup"]
+
+
+@pytest.mark.skipif(os.environ.get("BERTH_ANSIBLE_BUILD") != "1",
+                    reason="compiles berth: set BERTH_ANSIBLE_BUILD=1")
+def test_build_from_source_is_idempotent(tmp_path):
+    need("ansible-playbook")
+    need("rsync")
+    root = tmp_path / "root"
+    hostvars = {
+        "ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_become": False,
+        "berth_source_local_dir": str(REPO),
+        "berth_source_dir": str(root / "usr/local/src/berth"),
+        "berth_prefix": str(root / "usr/local"),
+        "berth_etc_dir": str(root / "etc/berth"),
+        "berth_cache_dir": str(root / "var/cache/berth"),
+        "berth_systemd_unit_dir": str(root / "etc/systemd/system"),
+        "gitlab_runner_etc_dir": str(root / "etc/gitlab-runner"),
+        "gitlab_runner_binary": str(root / "usr/bin/gitlab-runner"),
+        "berth_install_packages": False, "gitlab_runner_install": False,
+        "gitlab_runner_manage_service": False, "berth_gc_enable": False,
+        "berth_settings": {"state_dir": str(root / "var/lib/berth")},
+        "gitlab_runners": [],
+    }
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(json.dumps(
+        {"all": {"children": {"berth_runners": {"hosts": {"localhost": hostvars}}}}}))
+    recaps = []
+    for _ in range(2):
+        r = run([shutil.which("ansible-playbook"), "-i", inventory, ANSIBLE / "site.yml"],
+                cwd=ANSIBLE, env=ansible_env(tmp_path), timeout=900)
+        assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]
+        recaps.append(recap(r.stdout))
+    assert recaps[0]["changed"] > 0 and recaps[1]["changed"] == 0, r.stdout[-4000:]
+    berth = root / "usr/local/bin/berth"
+    assert run([berth, "--version"]).stdout.startswith("berth ")
+    assert (root / "usr/local/share/man/man1/berth.1").is_file()
