@@ -115,7 +115,7 @@ int tools_install(const struct settings *s, const char *bundle, const char *sha2
 
 static void list_bin(const char *dir, FILE *out)
 {
-	char bin[4300];
+	char bin[4500];
 	struct dirent *e;
 	DIR *d;
 	int first = 1;
@@ -135,7 +135,7 @@ static void list_bin(const char *dir, FILE *out)
 
 int tools_list(const struct settings *s, FILE *out)
 {
-	char dir[4096], path[4200], when[32];
+	char dir[4096], path[4400], when[32];
 	struct dirent *e;
 	struct stat st;
 	DIR *d;
