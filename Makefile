@@ -50,7 +50,7 @@ $(O)/%.o: %.c $(wildcard runner/*.h executors/*.h pipeline/*.h) Makefile
 $(BIN): $(O)/runner/main.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ)
+$(O)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) $(wildcard runner/*.h executors/*.h pipeline/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

@@ -76,7 +76,7 @@ static void test_stage_env(void **state)
 	size_t i;
 
 	(void)state;
-	assert_int_equal(stage_env(&env, in, &ws, NULL), 0);
+	assert_int_equal(stage_env(&env, in, &ws, NULL, NULL), 0);
 	assert_string_equal(strvec_getenv(&env, "PATH"), "/usr/bin");
 	assert_string_equal(strvec_getenv(&env, "HOME"), "/root");
 	assert_string_equal(strvec_getenv(&env, "TMPDIR"), "/s/jobs/9/tmp");
@@ -116,12 +116,37 @@ static void test_stage_env_with_kubeconfig_and_settings(void **state)
 
 	(void)state;
 	close(mkstemp(kubeconfig));
-	assert_int_equal(stage_env(&env, in, &ws, "/etc/berth/berth.yaml"), 0);
+	assert_int_equal(stage_env(&env, in, &ws, "/etc/berth/berth.yaml", NULL), 0);
 	unlink(kubeconfig);
 	assert_string_equal(strvec_getenv(&env, "KUBECONFIG"), kubeconfig);
 	assert_string_equal(strvec_getenv(&env, "WERF_KUBE_CONFIG"), kubeconfig);
 	/* The settings berth itself read, so berth inside the job behaves the same. */
 	assert_string_equal(strvec_getenv(&env, "BERTH_CONFIG"), "/etc/berth/berth.yaml");
+	strvec_clear(&env);
+}
+
+/* A tool bundle's bin/ comes first on PATH, once, whatever PATH was. */
+static void test_stage_env_tools_first_on_path(void **state)
+{
+	char *in[] = {"PATH=/usr/local/bin:/usr/bin", NULL}, *none[] = {NULL};
+	struct workspace ws = {.dir = "/s/jobs/9",
+			       .tmp = "/s/jobs/9/tmp",
+			       .docker = "/s/jobs/9/docker",
+			       .kube = "/s/jobs/9/kube",
+			       .kubeconfig = "/s/jobs/9/kube/config"};
+	struct strvec env = STRVEC_INIT;
+	size_t i, paths = 0;
+
+	(void)state;
+	assert_int_equal(stage_env(&env, in, &ws, NULL, "/var/lib/berth/tools/ab/bin"), 0);
+	assert_string_equal(strvec_getenv(&env, "PATH"),
+			    "/var/lib/berth/tools/ab/bin:/usr/local/bin:/usr/bin");
+	for (i = 0; i < env.nr; i++)
+		paths += !strncmp(env.v[i], "PATH=", 5);
+	assert_int_equal(paths, 1);
+	strvec_clear(&env);
+	assert_int_equal(stage_env(&env, none, &ws, NULL, "/t/bin"), 0);
+	assert_string_equal(strvec_getenv(&env, "PATH"), "/t/bin:/usr/bin:/bin");
 	strvec_clear(&env);
 }
 
@@ -132,6 +157,7 @@ int main(void)
 		cmocka_unit_test(test_strvec_grows),
 		cmocka_unit_test(test_stage_env),
 		cmocka_unit_test(test_stage_env_with_kubeconfig_and_settings),
+		cmocka_unit_test(test_stage_env_tools_first_on_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
