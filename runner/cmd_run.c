@@ -137,6 +137,8 @@ enum berth_result cmd_run(int argc, char **argv, const char *settings_file)
 	if (exists == 0)
 		error("no workspace '%s' for job %s: prepare did not run, or cleanup already did",
 		      ctx.ws.dir, ctx.job.id);
+	if (exists == 1)
+		workspace_touch(&ctx.ws); /* a stage started: not stale for berth gc */
 	r = exists == 1 ? locked_stage(&ctx, argv[1], argv[2]) : BERTH_SYSTEM_FAILURE;
 	context_release(&ctx);
 	return r;

@@ -35,6 +35,7 @@ static const struct command commands[] = {
 	{"dry-run", cmd_dry_run, "JOB [--source S] [--var K=V]: what a runner would do with JOB"},
 	{"exec", cmd_exec, "JOB [--source S] [--var K=V]: run JOB here through berth's stages"},
 	{"tools", cmd_tools, "install BUNDLE --sha256 HEX | list: offline tool bundles (werf)"},
+	{"gc", cmd_gc, "[--dry-run]: remove workspaces of jobs whose cleanup never ran"},
 };
 
 static void usage(FILE *out)

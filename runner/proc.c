@@ -434,6 +434,26 @@ static int signal_if_marked(pid_t pid, void *data)
 	return 0;
 }
 
+static int count_if_marked(pid_t pid, void *data)
+{
+	struct marked *m = data;
+	pid_t ppid;
+	char state;
+
+	if (!is_ancestor(m, pid) && read_stat(pid, &state, &ppid) == 0 && state != 'Z' &&
+	    environ_has(pid, m->entry))
+		m->found++;
+	return 0;
+}
+
+int proc_count_marked(const char *entry)
+{
+	struct marked m = {entry, 0, 0, {0}, 0};
+
+	find_ancestors(&m);
+	return each_process(count_if_marked, &m) < 0 ? -1 : m.found;
+}
+
 int proc_kill_marked(const char *entry, unsigned grace)
 {
 	struct marked m = {entry, SIGTERM, 0, {0}, 0};

@@ -59,6 +59,10 @@ int proc_aborted(void);
 /* 1 when `pid` is this process's parent, or its parent's parent, and so on. */
 int proc_is_ancestor(pid_t pid);
 
+/* How many live processes carry `entry` in their environment (this one and its ancestors not
+ * counted), or -1 after reporting. */
+int proc_count_marked(const char *entry);
+
 /* The exit code a shell would report for a wait status: the code, or 128 + signal. */
 int proc_exit_code(int status);
 

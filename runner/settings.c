@@ -64,6 +64,7 @@ static const struct key keys[] = {
 	{"lock_kubeconfig", K_PATH, offsetof(struct settings, lock_kubeconfig)},
 	{"lock_create_namespace", K_BOOL, offsetof(struct settings, lock_create_namespace)},
 	{"tools_bundle", K_SHA256, offsetof(struct settings, tools_bundle)},
+	{"gc_age", K_SECONDS, offsetof(struct settings, gc_age)},
 };
 
 #define NR_KEYS		  (sizeof(keys) / sizeof(keys[0]))
@@ -450,6 +451,7 @@ static int defaults(struct settings *s)
 	s->lock_deploys = 1;
 	s->lock_lease_seconds = 15;
 	s->lock_create_namespace = 1;
+	s->gc_age = 6 * 3600;
 	if (set_string(&s->state_dir, base) < 0 || set_string(&s->executor, "shell") < 0 ||
 	    set_string(&s->werf_path, "werf") < 0 || set_string(&s->lock_backend, "file") < 0 ||
 	    set_string(&s->lock_namespace, "berth-locks") < 0 ||
@@ -650,6 +652,7 @@ void settings_print(const struct settings *s, FILE *out)
 	fprintf(out, "lock_create_namespace: %s\n", yes_no(s->lock_create_namespace));
 	if (s->tools_bundle)
 		fprintf(out, "tools_bundle: %s\n", s->tools_bundle);
+	fprintf(out, "gc_age: %us\n", s->gc_age);
 	fprintf(out, "registries:%s\n", s->nr_registries ? "" : " []");
 	for (i = 0; i < s->nr_registries; i++) {
 		const struct registry_setting *r = &s->registries[i];

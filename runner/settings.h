@@ -51,6 +51,7 @@ struct settings {
 	char *lock_kubeconfig;		  /* kubernetes: admin credentials, else the job's */
 	int lock_create_namespace;	  /* kubernetes: create lock_namespace when missing */
 	char *tools_bundle; /* sha256 of the tool bundle whose bin/ stages get on PATH, or NULL */
+	unsigned gc_age;    /* seconds a workspace may sit without a stage before gc removes it */
 };
 
 /*

@@ -300,6 +300,14 @@ int workspace_remove(const struct workspace *ws)
 	return ret;
 }
 
+void workspace_touch(const struct workspace *ws)
+{
+	char path[4400];
+
+	snprintf(path, sizeof(path), "%s/state", ws->dir);
+	utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW);
+}
+
 int workspace_recorded_project(const char *dir, char *out, size_t size)
 {
 	char path[4096], line[256];

@@ -33,6 +33,8 @@ int workspace_exists(const struct workspace *ws);
  */
 int workspace_remove(const struct workspace *ws);
 void workspace_release(struct workspace *ws);
+/* Marks the workspace as used now (its state record's time), which `berth gc` reads. */
+void workspace_touch(const struct workspace *ws);
 
 /*
  * The project id prepare recorded in workspace `dir` (from the runner's response file), into

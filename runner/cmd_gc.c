@@ -1,0 +1,27 @@
+/* `berth gc [--dry-run]` (docs/gc.md): remove stale workspaces. Safe while jobs run. */
+#include "commands.h"
+#include "gc.h"
+#include "log.h"
+#include "settings.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum berth_result cmd_gc(int argc, char **argv, const char *settings_file)
+{
+	int dry_run = argc == 2 && !strcmp(argv[1], "--dry-run"), n;
+	struct settings s;
+
+	if (argc > 2 || (argc == 2 && !dry_run)) {
+		error("usage: berth gc [--dry-run]");
+		return BERTH_SYSTEM_FAILURE;
+	}
+	memset(&s, 0, sizeof(s));
+	if (settings_load(&s, settings_file) < 0)
+		return BERTH_SYSTEM_FAILURE;
+	n = gc_run(&s, stdout, dry_run);
+	if (n >= 0)
+		printf("%d stale workspace(s) %s\n", n, dry_run ? "would be removed" : "removed");
+	settings_release(&s);
+	return n < 0 ? BERTH_SYSTEM_FAILURE : BERTH_OK;
+}

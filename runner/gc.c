@@ -1,0 +1,76 @@
+#include "gc.h"
+
+#include "env.h"
+#include "log.h"
+#include "proc.h"
+#include "workspace.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* Seconds since the workspace last saw a stage: its state record, else the directory. */
+static long long idle_seconds(const char *dir)
+{
+	char state[4500];
+	struct stat st;
+
+	snprintf(state, sizeof(state), "%s/state", dir);
+	if (lstat(state, &st) < 0 && lstat(dir, &st) < 0)
+		return -1;
+	return (long long)time(NULL) - (long long)st.st_mtime;
+}
+
+/* 1 when some process still works in the workspace: gc must leave it alone. */
+static int in_use(const char *dir)
+{
+	char marker[4600];
+
+	snprintf(marker, sizeof(marker), "%s=%s", JOB_MARKER, dir);
+	return proc_count_marked(marker) != 0; /* -1 (cannot tell) counts as in use */
+}
+
+static int consider(const struct settings *s, const char *jobs, const char *name, FILE *out,
+		    int dry_run)
+{
+	char dir[4400], project[64] = "-";
+	long long idle;
+
+	if (strspn(name, "0123456789") != strlen(name) || !*name)
+		return 0; /* not a job's workspace */
+	snprintf(dir, sizeof(dir), "%s/%s", jobs, name);
+	idle = idle_seconds(dir);
+	if (idle < 0 || idle < (long long)s->gc_age || in_use(dir))
+		return 0;
+	workspace_recorded_project(dir, project, sizeof(project));
+	if (!dry_run && remove_tree(dir, 1) < 0)
+		return error("cannot remove the stale workspace '%s'", dir);
+	fprintf(out, "%s %s (job %s, project %s, no stage for %lld h %02lld min)\n",
+		dry_run ? "would remove" : "removed", dir, name, project, idle / 3600,
+		idle % 3600 / 60);
+	return 1;
+}
+
+int gc_run(const struct settings *s, FILE *out, int dry_run)
+{
+	char jobs[4096];
+	struct dirent *e;
+	DIR *d;
+	int removed = 0, failed = 0;
+
+	snprintf(jobs, sizeof(jobs), "%s/jobs", s->state_dir);
+	d = opendir(jobs);
+	if (!d)
+		return errno == ENOENT ? 0 : error_errno("cannot read '%s'", jobs);
+	while ((e = readdir(d))) {
+		int r = consider(s, jobs, e->d_name, out, dry_run);
+
+		removed += r > 0;
+		failed |= r < 0;
+	}
+	closedir(d);
+	return failed ? -1 : removed;
+}
