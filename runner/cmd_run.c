@@ -9,6 +9,7 @@
 #include "lock.h"
 #include "log.h"
 #include "proc.h"
+#include "report.h"
 #include "tools.h"
 
 #include <fcntl.h>
@@ -98,6 +99,7 @@ static enum berth_result locked_stage(const struct context *ctx, const char *scr
 {
 	const struct lock_backend *b = lock_backend_for(&ctx->settings);
 	enum berth_result r;
+	long long waited;
 	struct lock l;
 
 	memset(&l, 0, sizeof(l));
@@ -108,7 +110,9 @@ static enum berth_result locked_stage(const struct context *ctx, const char *scr
 	l.settings = &ctx->settings;
 	l.kubeconfig = ctx->ws.kubeconfig;
 	lock_owner_init(&l.me, &vars_runner);
+	waited = proc_now_ms();
 	r = b->acquire(&l, ctx->settings.lock_timeout);
+	report_lock_wait(proc_now_ms() - waited);
 	if (r != BERTH_OK)
 		return r;
 	info("holding lock '%s' for stage '%s'", l.key, stage);
@@ -137,6 +141,7 @@ enum berth_result cmd_run(int argc, char **argv, const char *settings_file)
 	if (exists == 0)
 		error("no workspace '%s' for job %s: prepare did not run, or cleanup already did",
 		      ctx.ws.dir, ctx.job.id);
+	report_stage(argv[2]);
 	if (exists == 1)
 		workspace_touch(&ctx.ws); /* a stage started: not stale for berth gc */
 	r = exists == 1 ? locked_stage(&ctx, argv[1], argv[2]) : BERTH_SYSTEM_FAILURE;

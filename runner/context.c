@@ -1,5 +1,7 @@
 #include "context.h"
 
+#include "report.h"
+
 #include <string.h>
 
 enum berth_result context_load(struct context *ctx, const char *settings_file)
@@ -14,6 +16,8 @@ enum berth_result context_load(struct context *ctx, const char *settings_file)
 	r = job_load(&ctx->job);
 	if (r == BERTH_OK && workspace_init(&ctx->ws, &ctx->settings, &ctx->job) < 0)
 		r = BERTH_SYSTEM_FAILURE;
+	if (r == BERTH_OK)
+		report_job(&ctx->settings, &ctx->job, ctx->ws.dir);
 	if (r != BERTH_OK)
 		context_release(ctx);
 	return r;

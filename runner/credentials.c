@@ -4,6 +4,7 @@
 #include "kubeconfig.h"
 #include "log.h"
 #include "login.h"
+#include "report.h"
 
 static enum berth_result prepare_kubeconfig(const struct settings *s, const struct workspace *ws)
 {
@@ -28,9 +29,14 @@ enum berth_result credentials_prepare(const struct settings *s, const struct wor
 {
 	enum berth_result r = prepare_kubeconfig(s, ws);
 
-	if (r != BERTH_OK)
+	if (r != BERTH_OK) {
+		report_event(REPORT_KUBECONFIG_FAILED);
 		return r;
+	}
 	if (docker_config_init(ws->docker) < 0)
 		return BERTH_SYSTEM_FAILURE;
-	return login_all(s, &vars_runner, ws->docker);
+	r = login_all(s, &vars_runner, ws->docker);
+	if (r != BERTH_OK)
+		report_event(REPORT_LOGIN_FAILED);
+	return r;
 }

@@ -5,6 +5,7 @@
 #include "berth.h"
 #include "commands.h"
 #include "log.h"
+#include "report.h"
 #include "secret.h"
 
 #include <errno.h>
@@ -105,9 +106,18 @@ int main(int argc, char **argv)
 		printf("berth %s\n", BERTH_VERSION);
 		return 0;
 	}
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[arg], commands[i].name))
-			return to_exit_code(commands[i].fn(argc - arg, argv + arg, settings_file));
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		enum berth_result r;
+		int code;
+
+		if (strcmp(argv[arg], commands[i].name) != 0)
+			continue;
+		report_begin(commands[i].name);
+		r = commands[i].fn(argc - arg, argv + arg, settings_file);
+		code = to_exit_code(r);
+		report_end(r, code);
+		return code;
+	}
 	error("unknown command '%s'", argv[arg]);
 	usage(stderr);
 	return to_exit_code(BERTH_SYSTEM_FAILURE);

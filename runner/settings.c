@@ -28,7 +28,8 @@ enum kind {
 	K_LOCK_KEY,
 	K_LOCK_BACKEND,
 	K_NAMESPACE,
-	K_SHA256
+	K_SHA256,
+	K_STAGE_LOG
 };
 
 struct key {
@@ -65,6 +66,8 @@ static const struct key keys[] = {
 	{"lock_create_namespace", K_BOOL, offsetof(struct settings, lock_create_namespace)},
 	{"tools_bundle", K_SHA256, offsetof(struct settings, tools_bundle)},
 	{"gc_age", K_SECONDS, offsetof(struct settings, gc_age)},
+	{"metrics_dir", K_PATH, offsetof(struct settings, metrics_dir)},
+	{"stage_log", K_STAGE_LOG, offsetof(struct settings, stage_log)},
 };
 
 #define NR_KEYS		  (sizeof(keys) / sizeof(keys[0]))
@@ -376,6 +379,7 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 	case K_LOCK_BACKEND:
 	case K_NAMESPACE:
 	case K_SHA256:
+	case K_STAGE_LOG:
 		v = scalar_or_error(sp, k->name);
 		break;
 	}
@@ -403,6 +407,12 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 		if (strcmp(v, "file") != 0 && strcmp(v, "kubernetes") != 0)
 			return error("%s:%zu: unknown lock backend '%s' (known: file, kubernetes)",
 				     AT(sp), v);
+		return set_string(FIELD(s, k, char *), v);
+	}
+	if (k->kind == K_STAGE_LOG) {
+		if (strcmp(v, "file") != 0 && strcmp(v, "syslog") != 0 && strcmp(v, "off") != 0)
+			return error("%s:%zu: 'stage_log' is file, syslog or off, not '%s'", AT(sp),
+				     v);
 		return set_string(FIELD(s, k, char *), v);
 	}
 	if (k->kind == K_SHA256) {
@@ -455,6 +465,7 @@ static int defaults(struct settings *s)
 	if (set_string(&s->state_dir, base) < 0 || set_string(&s->executor, "shell") < 0 ||
 	    set_string(&s->werf_path, "werf") < 0 || set_string(&s->lock_backend, "file") < 0 ||
 	    set_string(&s->lock_namespace, "berth-locks") < 0 ||
+	    set_string(&s->stage_log, "file") < 0 ||
 	    strvec_push(&s->craas_hosts, "cr.selcloud.ru") < 0 ||
 	    strvec_push(&s->rate_limited_hosts, "cr.selcloud.ru") < 0)
 		return -1;
@@ -653,6 +664,9 @@ void settings_print(const struct settings *s, FILE *out)
 	if (s->tools_bundle)
 		fprintf(out, "tools_bundle: %s\n", s->tools_bundle);
 	fprintf(out, "gc_age: %us\n", s->gc_age);
+	if (s->metrics_dir)
+		print_quoted(out, "", "metrics_dir", s->metrics_dir);
+	fprintf(out, "stage_log: %s\n", s->stage_log);
 	fprintf(out, "registries:%s\n", s->nr_registries ? "" : " []");
 	for (i = 0; i < s->nr_registries; i++) {
 		const struct registry_setting *r = &s->registries[i];
@@ -683,6 +697,8 @@ void settings_release(struct settings *s)
 	free(s->lock_namespace);
 	free(s->lock_kubeconfig);
 	free(s->tools_bundle);
+	free(s->metrics_dir);
+	free(s->stage_log);
 	release_registries(s);
 	memset(s, 0, sizeof(*s));
 }

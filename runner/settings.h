@@ -52,6 +52,8 @@ struct settings {
 	int lock_create_namespace;	  /* kubernetes: create lock_namespace when missing */
 	char *tools_bundle; /* sha256 of the tool bundle whose bin/ stages get on PATH, or NULL */
 	unsigned gc_age;    /* seconds a workspace may sit without a stage before gc removes it */
+	char *metrics_dir;  /* node_exporter's textfile directory, or NULL: no metrics */
+	char *stage_log;    /* "file" (<state_dir>/stages.log), "syslog" or "off" */
 };
 
 /*
