@@ -46,47 +46,58 @@ static int add_env(struct local *l, const char *name)
 	return civars_set(&l->in.developer, name, v, 1) < 0 ? error("out of memory") : 0;
 }
 
-/* --vars-file and the environment first, then --var on top: the order of the loop below. */
-static int parse(struct local *l, int argc, char **argv, int takes_job, const char *usage)
+/* One option with its value; --var is applied last, by parse, whatever the order. */
+static int option(struct local *l, const char *a, const char *v, const char *usage)
 {
 	char err[ERR_SIZE];
+
+	if (!strcmp(a, "-C"))
+		l->dir = v;
+	else if (!strcmp(a, "--file"))
+		l->file = v;
+	else if (!strcmp(a, "--source"))
+		l->in.source = v;
+	else if (!strcmp(a, "--preview"))
+		l->preview = v;
+	else if (!strcmp(a, "--env"))
+		return add_env(l, v);
+	else if (!strcmp(a, "--vars-file")) {
+		if (civars_read_dotenv(&l->in.developer, v, err, sizeof(err)) < 0)
+			return error("%s", err);
+	} else if (strcmp(a, "--var") != 0)
+		return error("unknown option '%s'; usage: %s", a, usage);
+	return 0;
+}
+
+/*
+ * The environment's secrets and --vars-file first, --var on top: the precedence
+ * docs/pipeline.md promises, whatever the order on the command line.
+ */
+static int parse(struct local *l, int argc, char **argv, int takes_job, const char *usage)
+{
 	int i;
 
 	for (i = 0; secret_env[i]; i++)
 		if (add_env(l, secret_env[i]) < 0)
 			return -1;
 	for (i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
+		const char *a = argv[i];
 
 		if (!strcmp(a, "--json")) {
 			l->json = 1;
-			continue;
-		}
-		if (a[0] != '-') {
+		} else if (a[0] != '-') {
 			if (!takes_job || l->job)
 				return error("unexpected '%s'; usage: %s", a, usage);
 			l->job = a;
-			continue;
-		}
-		if (++i >= argc)
+		} else if (i + 1 >= argc) {
 			return error("%s needs a value; usage: %s", a, usage);
-		v = argv[i];
-		if (!strcmp(a, "-C"))
-			l->dir = v;
-		else if (!strcmp(a, "--file"))
-			l->file = v;
-		else if (!strcmp(a, "--source"))
-			l->in.source = v;
-		else if (!strcmp(a, "--preview"))
-			l->preview = v;
-		else if (!strcmp(a, "--var")   ? add_var(l, v) < 0
-			 : !strcmp(a, "--env") ? add_env(l, v) < 0
-			 : !strcmp(a, "--vars-file")
-				 ? civars_read_dotenv(&l->in.developer, v, err, sizeof(err)) < 0 &&
-					   error("%s", err)
-				 : error("unknown option '%s'; usage: %s", a, usage))
+		} else if (option(l, a, argv[++i], usage) < 0) {
 			return -1;
+		}
 	}
+	for (i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--var") && add_var(l, argv[++i]) < 0)
+			return -1;
 	if (takes_job && !l->job)
 		return error("which job? usage: %s", usage);
 	if (!known_source(l->in.source))
