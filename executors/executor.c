@@ -4,6 +4,7 @@
 
 static const struct executor *const executors[] = {
 	&executor_shell,
+	&executor_bwrap,
 };
 
 #define EXECUTORS_NR (sizeof(executors) / sizeof(executors[0]))

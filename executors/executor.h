@@ -8,6 +8,7 @@
 
 #include "strvec.h"
 
+struct settings;
 struct workspace;
 
 struct executor {
@@ -15,7 +16,10 @@ struct executor {
 	/* prepare: 0 when the backend can run here, else -1 after saying what to install or fix. */
 	int (*check)(void);
 	/* run: the argv that runs `script` (a bash script) for the job in `ws`. */
-	int (*command)(struct strvec *argv, const char *script, const struct workspace *ws);
+	int (*command)(struct strvec *argv, const char *script, const struct workspace *ws,
+		       const struct settings *s);
+	/* 1: the command's own processes ignore SIGTERM and SIGINT (proc_ignore_stops). */
+	int ignore_stops;
 };
 
 const struct executor *executor_find(const char *name);
@@ -23,5 +27,6 @@ const struct executor *executor_find(const char *name);
 const char *executor_names(void);
 
 extern const struct executor executor_shell;
+extern const struct executor executor_bwrap;
 
 #endif

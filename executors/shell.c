@@ -36,9 +36,11 @@ static int shell_check(void)
 	return 0;
 }
 
-static int shell_command(struct strvec *argv, const char *script, const struct workspace *ws)
+static int shell_command(struct strvec *argv, const char *script, const struct workspace *ws,
+			 const struct settings *s)
 {
 	(void)ws;
+	(void)s;
 	if (strvec_push(argv, "bash") < 0 || strvec_push(argv, script) < 0)
 		return -1;
 	return 0;

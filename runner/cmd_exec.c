@@ -151,7 +151,10 @@ static int write_settings(struct exec_dir *d, const char *settings_file)
 	memset(&s, 0, sizeof(s));
 	if (settings_load(&s, settings_file) < 0)
 		return -1;
-	ret = write_shim(d, &s);
+	/* The work tree and the shim are not in bwrap's sandbox: always the shell executor. */
+	free(s.executor);
+	s.executor = strdup("shell");
+	ret = s.executor ? write_shim(d, &s) : error("out of memory");
 	snprintf(d->settings, sizeof(d->settings), "%s/berth.yaml", d->root);
 	f = ret == 0 ? fopen(d->settings, "we") : NULL;
 	if (f) {

@@ -70,12 +70,14 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	char tools[4096];
 	int status = 0, stopped = 0, code;
 
-	if (!ex || ex->command(&argv, script, &ctx->ws) < 0 ||
+	if (!ex || ex->command(&argv, script, &ctx->ws, &ctx->settings) < 0 ||
 	    tools_bin_dir(&ctx->settings, tools, sizeof(tools)) < 0 ||
 	    stage_env(&env, environ, &ctx->ws, ctx->settings.file, tools) < 0)
 		goto out;
 	p.argv = argv.v;
 	p.env = env.v;
+	if (ex->ignore_stops)
+		proc_ignore_stops();
 	if (proc_start(&p) < 0 ||
 	    proc_supervise(&p, ctx->settings.kill_grace, &status, &stopped) < 0)
 		goto out;

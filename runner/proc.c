@@ -30,6 +30,7 @@ static int wake_pipe[2] = {-1, -1};
 static _Atomic pid_t running; /* the group proc_supervise waits for, 0 when none */
 static _Atomic int aborted;
 static int die_with_berth;
+static int ignore_stops;
 static pid_t berth_pid;
 
 static void on_signal(int sig)
@@ -96,6 +97,10 @@ static void child(const struct proc *p, int err_fd)
 
 	setpgid(0, 0);
 	signal(SIGPIPE, SIG_DFL);
+	if (ignore_stops) {
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
+	}
 	if (die_with_berth && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != berth_pid))
 		goto fail; /* berth is gone already */
 	null_fd = open("/dev/null", O_RDONLY);
@@ -308,6 +313,11 @@ void proc_die_with_berth(void)
 {
 	die_with_berth = 1;
 	berth_pid = getpid();
+}
+
+void proc_ignore_stops(void)
+{
+	ignore_stops = 1;
 }
 
 void proc_abort(void)

@@ -54,6 +54,11 @@ void proc_abort(void);
  * berth renews it (kubernetes) must not leave its command running unprotected.
  */
 void proc_die_with_berth(void);
+/*
+ * Commands started from now on ignore SIGTERM and SIGINT, and SIGKILL still ends them: for a
+ * command with a process of its own that passes stops on (executors/bwrap.c).
+ */
+void proc_ignore_stops(void);
 /* 1 after proc_abort. */
 int proc_aborted(void);
 /* 1 when `pid` is this process's parent, or its parent's parent, and so on. */

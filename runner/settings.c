@@ -44,6 +44,7 @@ static const struct key keys[] = {
 	{"cache_dir", K_PATH, offsetof(struct settings, cache_dir)},
 	{"builds_per_job", K_BOOL, offsetof(struct settings, builds_per_job)},
 	{"executor", K_EXECUTOR, offsetof(struct settings, executor)},
+	{"bwrap_network", K_BOOL, offsetof(struct settings, bwrap_network)},
 	{"kill_grace", K_SECONDS, offsetof(struct settings, kill_grace)},
 	{"kubeconfig_max_bytes", K_BYTES, offsetof(struct settings, kubeconfig_max_bytes)},
 	{"kubeconfig_required", K_BOOL, offsetof(struct settings, kubeconfig_required)},
@@ -453,6 +454,7 @@ static int defaults(struct settings *s)
 	else
 		return error("no state directory: set 'state_dir' in the settings, or HOME");
 	s->kill_grace = 10;
+	s->bwrap_network = 1;
 	s->kubeconfig_max_bytes = 1ul << 20;
 	s->kube_preflight = 1;
 	s->kube_timeout = 10;
@@ -640,6 +642,7 @@ void settings_print(const struct settings *s, FILE *out)
 	print_quoted(out, "", "cache_dir", s->cache_dir);
 	fprintf(out, "builds_per_job: %s\n", yes_no(s->builds_per_job));
 	fprintf(out, "executor: %s\n", s->executor);
+	fprintf(out, "bwrap_network: %s\n", yes_no(s->bwrap_network));
 	fprintf(out, "kill_grace: %us\n", s->kill_grace);
 	fprintf(out, "kubeconfig_max_bytes: %lu\n", s->kubeconfig_max_bytes);
 	fprintf(out, "kubeconfig_required: %s\n", yes_no(s->kubeconfig_required));

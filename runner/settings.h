@@ -27,6 +27,7 @@ struct settings {
 	char *cache_dir;     /* root of the runner's cache dirs */
 	int builds_per_job;  /* builds dir inside the workspace, removed at cleanup */
 	char *executor;	     /* backend in executors/ that runs stage scripts */
+	int bwrap_network;   /* bwrap: the sandbox shares the host's network */
 	unsigned kill_grace; /* seconds between SIGTERM and SIGKILL */
 
 	unsigned long kubeconfig_max_bytes; /* decoded kubeconfig size cap */

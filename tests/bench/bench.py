@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
 """berth's benchmark: what berth adds to a job, next to a bash driver doing the same work.
 
-A job of 10 trivial stages runs three ways, interleaved in every round, from this one process:
+A job of 10 trivial stages runs four ways, interleaved in every round, from this one process:
   bash       the 10 stage scripts as `bash SCRIPT` alone (the floor: no driver at all);
-  berth      config, prepare, 10 x run, cleanup through the berth binary;
+  berth      config, prepare, 10 x run, cleanup through the berth binary (executor shell);
+  bwrap      the same with executor bwrap: every stage in berth's sandbox (docs/bwrap.md);
   reference  the same through tests/bench/reference/*.sh, a driver written as bash scripts in the
              style of GitLab's documented custom-executor examples, doing the same workspace work.
 Every call is made the same way (subprocess.run, the runner's environment shape, own process
 group, stdin /dev/null, output through a pipe), so the Python side costs the same for each.
 
 berth's overhead per stage is median(berth run) - median(bash SCRIPT); the target is <= 2 ms on
-a 2-core machine, and a whole job faster than the reference driver. This is a benchmark, not a
-test: it exits 0 whatever the figures are, and non-zero only when something broke (a stage
+a 2-core machine, and a whole job faster than the reference driver. What the sandbox adds is
+median(berth run, bwrap) - median(berth run, shell); the target is <= 10 ms. This is a
+benchmark, not a test: it exits 0 whatever the figures are, and non-zero only when something broke (a stage
 failed, a driver did not do the work docs/protocol.md describes, berth is missing).
 
-Usage: python3 tests/bench/bench.py [--rounds N] [--warmup N] [--json FILE]
+Usage: python3 tests/bench/bench.py [--rounds N] [--warmup N] [--executor shell|bwrap|both]
+                                   [--json FILE]
 The berth binary is $BERTH_BIN, default build/berth (the optimized build, not the sanitized one);
 this script builds nothing.
 """
@@ -65,7 +68,9 @@ INTERNALS = {
 }
 PROJECT_ID = 4242
 PROJECT_PATH = "platform/deploy/shop-api"
-WAYS = ("bash", "berth", "reference")
+WAYS = ("bash", "berth", "bwrap", "reference")
+# The berth ways and the executor each runs its stages with.
+EXECUTORS = {"berth": "shell", "bwrap": "bwrap"}
 
 
 class Crash(Exception):
@@ -296,18 +301,18 @@ class Bench:
 
     # --- set-up -----------------------------------------------------------------------------
 
-    def add_berth(self, binary):
-        root = os.path.join(self.tmp, "berth")
+    def add_berth(self, binary, way="berth"):
+        root = os.path.join(self.tmp, way)
         os.makedirs(root)
         settings = os.path.join(root, "berth.yaml")
         write_file(
             settings,
             "# berth settings for tests/bench/bench.py\n"
-            "state_dir: %s/state\nbuilds_dir: %s/builds\ncache_dir: %s/cache\n"
-            % (root, root, root),
+            "state_dir: %s/state\nbuilds_dir: %s/builds\ncache_dir: %s/cache\nexecutor: %s\n"
+            % (root, root, root, EXECUTORS[way]),
         )
-        self.drivers["berth"] = Driver(
-            "berth", lambda cmd, *a: [binary, cmd, *a], "BERTH_CONFIG", settings
+        self.drivers[way] = Driver(
+            way, lambda cmd, *a: [binary, cmd, *a], "BERTH_CONFIG", settings
         )
 
     def add_reference(self):
@@ -470,7 +475,9 @@ class Bench:
             'echo "JOBDIR ${BERTH_JOB_DIR-}"\n'
             'echo "ENV $(compgen -e | tr "\\n" " ")"\n'
             "sleep 30 > /dev/null 2>&1 &\n"
-            'echo "LEFT $!"\n',
+            'echo "LEFT $!"\n'
+            # In the bwrap sandbox $! counts in a PID namespace of its own.
+            'echo "PIDNS $(readlink /proc/self/ns/pid)"\n',
         )
         fail_script = os.path.join(probe_dir, "fail.sh")
         write_file(fail_script, "exit 3\n")
@@ -512,7 +519,12 @@ class Bench:
             if k in env and k not in names:
                 problems.append("the script lost the runner's %s" % k)
         left = seen.get("LEFT", "")
-        if left.isdigit() and not process_gone(int(left), 2.0):
+        pidns = seen.get("PIDNS", "")
+        if pidns and pidns != os.readlink("/proc/self/ns/pid"):
+            if not namespace_empty(pidns, 2.0):
+                problems.append("processes of the stage's sandbox (%s) are still running after "
+                                "the stage ended" % pidns)
+        elif left.isdigit() and not process_gone(int(left), 2.0):
             problems.append("a process the script left behind (pid %s) is still running after the "
                             "stage ended" % left)
             try:
@@ -596,6 +608,33 @@ def process_gone(pid, timeout):
         time.sleep(0.02)
 
 
+def namespace_empty(ns, timeout):
+    """True once no process is left in PID namespace NS ("pid:[N]")."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for entry in os.listdir("/proc"):
+            try:
+                if entry.isdigit() and os.readlink("/proc/%s/ns/pid" % entry) == ns:
+                    left.append(entry)
+            except OSError:
+                pass
+        if not any(not process_gone(int(p), 0) for p in left):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+
+
+def bwrap_problem():
+    """Why berth's bwrap executor cannot run here (its own prepare check), or None."""
+    if not shutil.which("bwrap"):
+        return "bwrap is not installed (apt-get install bubblewrap)"
+    p = subprocess.run(["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
+                        "true"], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    return "bwrap cannot create namespaces here: " + p.stderr.strip() if p.returncode else None
+
+
 def ms(ns):
     return ns / 1e6
 
@@ -624,6 +663,9 @@ def main():
     ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     ap.add_argument("--no-berth", action="store_true",
                     help="bench bash and the reference driver alone (while berth does not build)")
+    ap.add_argument("--executor", choices=("shell", "bwrap", "both"), default="both",
+                    help="berth's executor(s) to measure (default both; bwrap is left out, with "
+                         "a note, where it cannot run)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (printed)")
     ap.add_argument("--no-progress", dest="progress", action="store_false")
     args = ap.parse_args()
@@ -640,11 +682,20 @@ def main():
             raise Crash("reference driver script %s/%s.sh is missing or not executable"
                         % (REFERENCE, name))
 
+    ways = []
+    if not args.no_berth:
+        ways = {"shell": ["berth"], "bwrap": ["bwrap"], "both": ["berth", "bwrap"]}[args.executor]
+    if "bwrap" in ways and bwrap_problem():
+        if args.executor == "bwrap":
+            raise Crash("executor bwrap: %s" % bwrap_problem())
+        print("note: executor bwrap not measured: %s\n" % bwrap_problem())
+        ways.remove("bwrap")
+
     tmp = tempfile.mkdtemp(prefix="berth-bench-")
     try:
         bench = Bench(args, tmp)
-        if not args.no_berth:
-            bench.add_berth(berth_bin)
+        for way in ways:
+            bench.add_berth(berth_bin, way)
         bench.add_reference()
         versions = {}
         for name, driver in bench.drivers.items():
@@ -671,6 +722,7 @@ def main():
 def report(bench, args, berth_bin, versions, load_before, load_after, elapsed):
     s = bench.samples
     have_berth = "berth" in bench.drivers
+    have_bwrap = "bwrap" in bench.drivers
     fig = {
         "rounds": args.rounds,
         "warmup": args.warmup,
@@ -681,8 +733,8 @@ def report(bench, args, berth_bin, versions, load_before, load_after, elapsed):
         "loadavg_before": list(load_before),
         "loadavg_after": list(load_after),
         "elapsed_s": round(elapsed, 2),
-        "berth_bin": berth_bin if have_berth else None,
-        "berth_sanitized": sanitized(berth_bin) if have_berth else None,
+        "berth_bin": berth_bin if have_berth or have_bwrap else None,
+        "berth_sanitized": sanitized(berth_bin) if have_berth or have_bwrap else None,
         "driver_versions": versions,
         "ms": {},
     }
@@ -691,7 +743,8 @@ def report(bench, args, berth_bin, versions, load_before, load_after, elapsed):
             fig["ms"][way] = {kind: stats(v) for kind, v in s[way].items()}
     bare = fig["ms"]["bash"]["stage"]["median"]
     fig["overhead_per_stage_ms"] = {
-        w: fig["ms"][w]["stage"]["median"] - bare for w in ("berth", "reference") if w in fig["ms"]
+        w: fig["ms"][w]["stage"]["median"] - bare for w in ("berth", "bwrap", "reference")
+        if w in fig["ms"]
     }
 
     def row(label, st, extra=""):
@@ -701,27 +754,29 @@ def report(bench, args, berth_bin, versions, load_before, load_after, elapsed):
     fig["job_variables"] = len(variables)
     fig["response_bytes"] = len(response_file(100000, variables))
     fig["script_bytes"] = len(stage_script(variables, "echo ok"))
-    print("berth bench: a job of %d trivial stages, %d rounds (+%d warm-up), the three ways "
+    print("berth bench: a job of %d trivial stages, %d rounds (+%d warm-up), the %d ways "
           "interleaved; %d CPUs, load %.2f -> %.2f, %.1f s"
-          % (len(STAGES), args.rounds, args.warmup, os.cpu_count(), load_before[0],
-             load_after[0], elapsed))
+          % (len(STAGES), args.rounds, args.warmup, len(fig["ms"]), os.cpu_count(),
+             load_before[0], load_after[0], elapsed))
     print("job: %d variables, response file %.1f KB, stage script %.1f KB"
           % (fig["job_variables"], fig["response_bytes"] / 1000, fig["script_bytes"] / 1000))
-    if have_berth:
-        print("berth: %s (driver version %s)" % (berth_bin, versions.get("berth")))
+    if have_berth or have_bwrap:
+        print("berth: %s (driver version %s)"
+              % (berth_bin, versions.get("berth") or versions.get("bwrap")))
         if fig["berth_sanitized"]:
             print("WARNING: this berth binary is built with sanitizers: its figures are not "
                   "representative (use the optimized build)")
     print()
     print("  %-26s %8s %8s %8s" % ("one stage (ms)", "median", "p90", "min"))
     row("bash SCRIPT alone", fig["ms"]["bash"]["stage"])
-    for w, label in (("berth", "berth run"), ("reference", "reference run.sh")):
+    for w, label in (("berth", "berth run"), ("bwrap", "berth run, executor bwrap"),
+                     ("reference", "reference run.sh")):
         if w in fig["ms"]:
             row(label, fig["ms"][w]["stage"], "   overhead %+.2f ms" % fig["overhead_per_stage_ms"][w])
     print()
     print("  %-26s %8s %8s %8s" % ("one job (ms)", "median", "p90", "min"))
     row("bash alone (%d scripts)" % len(STAGES), fig["ms"]["bash"]["job"])
-    for w in ("berth", "reference"):
+    for w in ("berth", "bwrap", "reference"):
         if w in fig["ms"]:
             row("%s (whole job)" % w, fig["ms"][w]["job"])
             for kind in ("config", "prepare", "cleanup"):
@@ -741,9 +796,19 @@ def report(bench, args, berth_bin, versions, load_before, load_after, elapsed):
         print("overhead per stage: %.2f ms (target ≤ 2 ms): %s"
               % (over, "PASS" if over <= 2.0 else "FAIL"))
         print("faster than the bash driver: %s" % ("PASS" if ratio > 1.0 else "FAIL"))
-    else:
+    elif not have_bwrap:
         print("berth not measured (--no-berth); reference overhead per stage: %.2f ms"
               % fig["overhead_per_stage_ms"]["reference"])
+    if have_bwrap and have_berth:
+        added = fig["ms"]["bwrap"]["stage"]["median"] - fig["ms"]["berth"]["stage"]["median"]
+        fig["bwrap_added_per_stage_ms"] = added
+        fig["bwrap_target_ms"] = 10.0
+        fig["bwrap_pass"] = added <= 10.0
+        print("executor bwrap adds %.2f ms per stage to executor shell (target ≤ 10 ms): %s"
+              % (added, "PASS" if added <= 10.0 else "FAIL"))
+    elif have_bwrap:
+        print("executor bwrap: overhead per stage %.2f ms over bare bash"
+              % fig["overhead_per_stage_ms"]["bwrap"])
     return fig
 
 

@@ -1,7 +1,10 @@
 """Fixtures for berth's end-to-end tests: the binary, a settings file per test, a runner."""
 
+import functools
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,10 +15,10 @@ import runner as rn
 pytest_plugins = ["registry", "kubeapi", "kubeproxy"]
 
 # Executor backends every test runs against; a new backend is one more name here. (In a backend
-# with its own PID namespace, the PIDs scripts write ($!, $BASHPID) are not the host's: the
-# process tests would need to map them, e.g. through NSpid in /proc/PID/status. The /proc scan
-# for BERTH_JOB_DIR and the finalizer already work across namespaces.)
-BACKENDS = ["shell"]
+# with its own PID namespace, bwrap's, the PIDs scripts write ($!, $BASHPID) are not the host's:
+# scripts record them with rn.pid_record and rn.read_pids maps them through NSpid in
+# /proc/PID/status. The /proc scan for BERTH_JOB_DIR and the finalizer work across namespaces.)
+BACKENDS = ["shell", "bwrap"]
 
 KILL_GRACE = 2  # seconds; the settings file's kill_grace
 
@@ -29,8 +32,23 @@ def berth_bin():
     return path
 
 
+@functools.lru_cache(maxsize=None)
+def bwrap_problem():
+    """Why the bwrap backend cannot run on this machine (berth prepare's own probe), or None."""
+    if not shutil.which("bwrap"):
+        return "bubblewrap is not installed (apt-get install bubblewrap)"
+    probe = subprocess.run(["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
+                            "true"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=30)
+    if probe.returncode != 0:
+        return f"bwrap cannot create namespaces here: {probe.stderr.strip()}"
+    return None
+
+
 @pytest.fixture(params=BACKENDS)
 def executor(request):
+    if request.param == "bwrap" and bwrap_problem():
+        pytest.skip(f"executor bwrap: {bwrap_problem()}")
     return request.param
 
 
@@ -102,8 +120,12 @@ def runner(berth_bin, settings, tmp_path):
 
 
 @pytest.fixture
-def scratch(tmp_path):
-    """A directory outside berth's reach where job scripts leave PIDs and markers."""
-    path = tmp_path / "scratch"
-    path.mkdir()
+def scratch(settings):
+    """A directory where job scripts leave PIDs and markers for the test to read.
+
+    In the cache dir: berth never removes it, and it is one of the few places a job in the bwrap
+    sandbox can write to (docs/bwrap.md).
+    """
+    path = settings.cache_dir / "e2e-scratch"
+    path.mkdir(parents=True)
     return Path(path)

@@ -173,12 +173,59 @@ def kill_pids(pids, sig=signal.SIGKILL):
             pass
 
 
-def read_pids(path):
-    """PIDs a test script wrote, one per line; missing file means none yet."""
+# In the bwrap sandbox a script has a PID namespace of its own: the number it sees for a process
+# ($!, $BASHPID) is another process, or none, on the host. So a script records a PID with the
+# namespace it counts in (pid_record), and the test looks the process up by both.
+
+def pid_record(pid="$!"):
+    """Shell words printing PID as the script sees it, then the script's PID namespace."""
+    return f"echo {pid} $(readlink /proc/self/ns/pid)"
+
+
+def host_pid(ns, pid):
+    """The host's number for process PID of PID namespace NS ("pid:[N]"), or None when gone."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") != ns:
+                continue
+            with open(f"/proc/{entry}/status") as f:
+                nspid = next(line for line in f if line.startswith("NSpid:")).split()[1:]
+        except (OSError, StopIteration):
+            continue
+        if nspid and int(nspid[-1]) == pid:
+            return int(entry)
+    return None
+
+
+def read_pid_records(path):
+    """What a script recorded, one line each: [(pid, namespace or None)]; no file: none yet."""
     try:
-        return [int(x) for x in Path(path).read_text().split() if x.isdigit()]
+        lines = Path(path).read_text().splitlines()
     except FileNotFoundError:
         return []
+    records = []
+    for line in lines:
+        words = line.split()
+        if words and words[0].isdigit():
+            records.append((int(words[0]), words[1] if len(words) > 1 else None))
+    return records
+
+
+def read_pids(path):
+    """PIDs a test script wrote (pid_record lines, or bare PIDs), as the host numbers them.
+
+    A PID of another namespace that no process there has any more is left out: it is gone.
+    """
+    own = os.readlink("/proc/self/ns/pid")
+    pids = []
+    for pid, ns in read_pid_records(path):
+        if ns is not None and ns != own:
+            pid = host_pid(ns, pid)
+        if pid is not None:
+            pids.append(pid)
+    return pids
 
 
 # ---------------------------------------------------------------------------------------------

@@ -255,8 +255,8 @@ def start_build_and_wait_for(job, pids_file, count):
 def test_cancel_kills_every_process_of_the_job(runner, scratch):
     pids_file = scratch / "pids"
     job = runner.job(401, variables={"PIDS_FILE": str(pids_file)}, scripts={
-        "build_script": ['sleep 1000 &', 'echo $! >> "$PIDS_FILE"',
-                         'echo $BASHPID >> "$PIDS_FILE"', 'sleep 1000'],
+        "build_script": ['sleep 1000 &', rn.pid_record("$!") + ' >> "$PIDS_FILE"',
+                         rn.pid_record("$BASHPID") + ' >> "$PIDS_FILE"', 'sleep 1000'],
         "after_script": "echo after the cancel"})
     running = start_build_and_wait_for(job, pids_file, 2)
     # Both sleeps (background and foreground) must be running before we cancel.
@@ -285,10 +285,10 @@ def test_cancel_sends_term_then_kill_after_grace(runner, scratch):
         "build_script": [
             # Ignores SIGTERM: only the SIGKILL after kill_grace ends it.
             """bash -c 'trap "" TERM; sleep 1000 & wait; sleep 1000' &""",
-            'echo $! >> "$PIDS_FILE"',
+            rn.pid_record("$!") + ' >> "$PIDS_FILE"',
             # Handles SIGTERM: proves TERM came first.
             """bash -c 'trap "echo TERM >> \\"$MARK\\"; exit 0" TERM; sleep 1000 & wait' &""",
-            'echo $! >> "$PIDS_FILE"',
+            rn.pid_record("$!") + ' >> "$PIDS_FILE"',
             'sleep 1000'],
     })
     running = start_build_and_wait_for(job, pids_file, 2)
@@ -311,7 +311,7 @@ def test_cancel_sends_term_then_kill_after_grace(runner, scratch):
 def test_background_leftover_does_not_hold_the_stage(runner, scratch, start):
     pids_file = scratch / "pids"
     job = runner.job(411, variables={"PIDS_FILE": str(pids_file)}, scripts={
-        "build_script": [start, 'echo $! > "$PIDS_FILE"', 'echo script done']})
+        "build_script": [start, rn.pid_record("$!") + ' > "$PIDS_FILE"', 'echo script done']})
     assert job.config_and_prepare(), job.results
     expect(job.run("get_sources"), rn.OK)
     result = job.run("build_script", timeout=KILL_GRACE + 8)
@@ -319,7 +319,10 @@ def test_background_leftover_does_not_hold_the_stage(runner, scratch, start):
     expect(result, rn.OK)
     assert "script done" in result.stdout
     assert result.duration < KILL_GRACE + 2, result.report()
+    assert rn.read_pid_records(pids_file), "the script recorded no PID"
     assert_all_dead(rn.read_pids(pids_file), what="the script's background sleep")
+    # Also by the job's mark: a PID from the sandbox's namespace that is gone maps to none.
+    assert not job_processes(job), describe_pids(job_processes(job))
     expect(job.cleanup(), rn.OK)
 
 
@@ -328,17 +331,18 @@ def test_process_escaping_the_group_dies_at_cleanup(runner, scratch):
     job = runner.job(421, variables={"PIDS_FILE": str(pids_file)}, scripts={
         # Its own session, and no hold on berth's pipes: only cleanup can catch it.
         "build_script": ['setsid sleep 1000 </dev/null >/dev/null 2>&1 &',
-                         'echo $! > "$PIDS_FILE"']})
+                         rn.pid_record("$!") + ' > "$PIDS_FILE"']})
     assert job.config_and_prepare(), job.results
     expect(job.run("get_sources"), rn.OK)
     expect(job.run("build_script"), rn.OK)
+    assert rn.read_pid_records(pids_file), "the script recorded no PID"
     escaped = rn.read_pids(pids_file)
-    assert escaped
     runner.extra_pids.update(escaped)
     expect(job.run("after_script"), rn.OK)
     workspace = job.workspace
     expect(job.cleanup(), rn.OK)
     assert_all_dead(escaped, what="the setsid'd sleep after cleanup")
+    assert not job_processes(job), describe_pids(job_processes(job))
     assert not workspace.exists()
 
 
@@ -393,7 +397,8 @@ def test_cleanup_spares_the_wrapper_that_started_it(runner, scratch):
     # job_env just like the job's own processes; cleanup must end the job's, not its parent.
     pids_file = scratch / "pids"
     job = runner.job(513, variables={"PIDS_FILE": str(pids_file)}, scripts={
-        "build_script": ['sleep 1000 &', 'echo $! > "$PIDS_FILE"', 'sleep 1000']})
+        "build_script": ['sleep 1000 &', rn.pid_record("$!") + ' > "$PIDS_FILE"',
+                         'sleep 1000']})
     assert job.config_and_prepare(), job.results
     expect(job.run("get_sources"), rn.OK)
     stage = job.start("build_script")

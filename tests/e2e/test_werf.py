@@ -29,7 +29,7 @@ import runner as rn
 from conftest import KILL_GRACE
 from test_credentials import GOOD, b64, canary_user, registry_settings
 from test_locks import assert_no_overlap, intervals
-from test_protocol import ODD_CODES, expect
+from test_protocol import ODD_CODES, describe_pids, expect, job_processes
 
 FAKE_DIR = Path(__file__).resolve().parent / "fake_werf"
 FAKE = FAKE_DIR / "werf"
@@ -256,13 +256,14 @@ class ByHand:
 # -- fixtures ---------------------------------------------------------------------------------
 
 @pytest.fixture
-def fake(settings, tmp_path):
+def fake(settings):
     """The fake werf, named by settings werf_path."""
     if not os.access(FAKE, os.X_OK):
         pytest.fail(f"{FAKE} is not executable")
     settings.write(werf_path=str(FAKE))
-    root = tmp_path / "werf"
-    root.mkdir()
+    # Its log in the cache dir: a job in the bwrap sandbox can write there (docs/bwrap.md).
+    root = settings.cache_dir / "e2e-werf"
+    root.mkdir(parents=True)
     return FakeWerf(root)
 
 
@@ -849,12 +850,21 @@ def test_run_stage_deploy_lock_is_released_on_cancel(runner, hand, jobs, scratch
 
 
 def test_run_stage_deploy_lock_outlives_a_killed_berth_until_the_script_ends(
-        runner, hand, jobs, scratch):
+        runner, hand, jobs, scratch, executor):
     log = scratch / "log"
     (a, _), (sa, sb) = holder_and_waiter(hand, jobs, log, 8151)
-    # SIGKILL to berth's group: the script, in a group of its own, still runs and holds it.
     sa._signal_group(signal.SIGKILL)
     sa.proc.wait(5)
+    if executor == "bwrap":
+        # The sandbox dies with berth (--die-with-parent), and the lock with its last holder.
+        assert rn.wait_for(lambda: not job_processes(a), PROMPT), (
+            f"the killed stage's sandbox outlived berth: {describe_pids(job_processes(a))}")
+        wait_entered(log, 8152, timeout=PROMPT)
+        assert "leave 8151" not in log.read_text(), "the holder's script ran to its end"
+        expect(sb.wait(), rn.OK)
+        expect(a.cleanup(), rn.OK)
+        return
+    # SIGKILL to berth's group: the script, in a group of its own, still runs and holds it.
     time.sleep(0.5)
     assert "enter 8152" not in log.read_text(), (
         "the next job entered while the killed stage's script still ran")

@@ -108,6 +108,21 @@ static void test_kill_marked(void **state)
 	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit", 1), 0);
 }
 
+/* After proc_ignore_stops, children start with SIGINT and SIGTERM ignored (SigIgn 0x4002). */
+static void test_ignore_stops(void **state)
+{
+	static const char ignored[] = "m=$(awk '/^SigIgn/ {print $2}' /proc/$$/status); "
+				      "exit $(( (0x$m & 0x4002) == 0x4002 ? 0 : 1 ))";
+	int status;
+
+	(void)state;
+	assert_int_equal(run(ignored, &status), 0);
+	assert_int_equal(proc_exit_code(status), 1);
+	proc_ignore_stops();
+	assert_int_equal(run(ignored, &status), 0);
+	assert_int_equal(proc_exit_code(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -117,6 +132,7 @@ int main(void)
 		cmocka_unit_test(test_missing_program),
 		cmocka_unit_test(test_leftovers_are_ended),
 		cmocka_unit_test(test_kill_marked),
+		cmocka_unit_test(test_ignore_stops), /* last: it stays set */
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

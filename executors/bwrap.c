@@ -1,0 +1,302 @@
+/*
+ * The sandbox backend: every stage script runs in bubblewrap with its own mount, PID, IPC and
+ * UTS namespaces, where the system is read-only and the only writable places are the job's own
+ * workspace, the builds dir and the cache dir. Other jobs' workspaces (their registry logins
+ * and kubeconfigs), their processes and berth's state dir are not there to be seen.
+ * docs/bwrap.md explains each flag.
+ *
+ *   bwrap [flags] -- BERTH supervise GRACE -- bash SCRIPT
+ *
+ * berth stops a stage by signalling its process group. bwrap's own processes would die of
+ * SIGTERM and take the sandbox down with SIGKILL, so they ignore it (ignore_stops); `berth
+ * supervise` inside catches it again and passes it on to the script's group, as `berth run`
+ * does outside.
+ */
+#include "executor.h"
+
+#include "log.h"
+#include "settings.h"
+#include "workspace.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/*
+ * Directories at / that are links into /usr on Debian 12 (merged /usr) and real directories on
+ * older systems: the sandbox gets the same link, or the directory read-only.
+ */
+static const char *const root_dirs[] = {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"};
+
+/* Pushes every string of `args`, up to NULL; PUSH(argv, "a", "b") for a list in place. */
+static int push_all(struct strvec *argv, const char *const *args)
+{
+	for (; *args; args++)
+		if (strvec_push(argv, *args) < 0)
+			return -1;
+	return 0;
+}
+
+#define PUSH(argv, ...) push_all(argv, (const char *const[]){__VA_ARGS__, NULL})
+
+static int is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* 1 when `path` is `dir` or below it. */
+static int is_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
+}
+
+static int push_root_dir(struct strvec *argv, const char *dir)
+{
+	char target[PATH_MAX];
+	ssize_t n = readlink(dir, target, sizeof(target) - 1);
+
+	if (n > 0) {
+		target[n] = '\0';
+		return PUSH(argv, "--symlink", target, dir);
+	}
+	if (is_dir(dir))
+		return PUSH(argv, "--ro-bind", dir, dir);
+	return 0;
+}
+
+/*
+ * The system, read-only: programs and libraries, /etc for users, certificates and DNS. Not
+ * /var, /run, /home, /srv, /opt or /root: what other jobs and services keep there.
+ */
+static int push_system(struct strvec *argv)
+{
+	char resolv[PATH_MAX];
+	size_t i;
+
+	if (PUSH(argv, "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc") < 0)
+		return -1;
+	for (i = 0; i < sizeof(root_dirs) / sizeof(root_dirs[0]); i++)
+		if (push_root_dir(argv, root_dirs[i]) < 0)
+			return -1;
+	/* systemd-resolved links /etc/resolv.conf into /run: without its target, no DNS. */
+	if (realpath("/etc/resolv.conf", resolv) && !is_under(resolv, "/etc") &&
+	    !is_under(resolv, "/usr") && PUSH(argv, "--ro-bind-try", resolv, resolv) < 0)
+		return -1;
+	/* The runner's config.toml holds its token, with which a job could take others' jobs. */
+	if (is_dir("/etc/gitlab-runner") && PUSH(argv, "--tmpfs", "/etc/gitlab-runner") < 0)
+		return -1;
+	return PUSH(argv, "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
+}
+
+/* A private, empty home: tools that write below ~ work, and see nothing of the runner's. */
+static int push_home(struct strvec *argv)
+{
+	const char *home = getenv("HOME");
+
+	if (!home || home[0] != '/' || !home[1])
+		return 0;
+	return PUSH(argv, "--dir", home);
+}
+
+/* Writable, at its own path, so every path in the stage's environment holds inside. */
+static int push_writable(struct strvec *argv, const char *dir)
+{
+	if (make_dirs(dir, 0700) < 0)
+		return -1;
+	return PUSH(argv, "--bind", dir, dir);
+}
+
+/*
+ * The job's own places: its workspace (tmp, registry logins, kubeconfig), the builds dir the
+ * runner clones into and the cache dir. The locks of the file backend too, so that `berth
+ * lock` and `berth werf` in the script queue with the other jobs; the rest of the state dir
+ * (other jobs' workspaces) stays out.
+ */
+static int push_job(struct strvec *argv, const struct workspace *ws, const struct settings *s)
+{
+	char locks[PATH_MAX];
+
+	if (PUSH(argv, "--bind", ws->dir, ws->dir) < 0)
+		return -1;
+	if (!is_under(ws->builds, ws->dir) && push_writable(argv, ws->builds) < 0)
+		return -1;
+	if (push_writable(argv, s->cache_dir) < 0)
+		return -1;
+	if (strcmp(s->lock_backend, "file") != 0)
+		return 0;
+	if ((size_t)snprintf(locks, sizeof(locks), "%s/locks", s->state_dir) >= sizeof(locks))
+		return error("state_dir is too long");
+	return push_writable(argv, locks);
+}
+
+static int push_readable(struct strvec *argv, const char *path)
+{
+	if (!path || path[0] != '/')
+		return 0;
+	return PUSH(argv, "--ro-bind-try", path, path);
+}
+
+/*
+ * What berth itself needs when the script runs it (berth login, lock, werf): its binary, the
+ * settings file and the files those name, the tool bundle. Read-only, and after the writable
+ * places, so that none of them can be changed from a writable directory above it.
+ */
+static int push_berth(struct strvec *argv, const struct settings *s, const char *self)
+{
+	char bundle[PATH_MAX];
+	size_t i;
+
+	if (push_readable(argv, self) < 0 || push_readable(argv, s->file) < 0 ||
+	    push_readable(argv, s->lock_kubeconfig) < 0)
+		return -1;
+	if (strchr(s->werf_path, '/') && push_readable(argv, s->werf_path) < 0)
+		return -1;
+	for (i = 0; i < s->nr_registries; i++)
+		if (push_readable(argv, s->registries[i].ca_file) < 0)
+			return -1;
+	if (!s->tools_bundle)
+		return 0;
+	if ((size_t)snprintf(bundle, sizeof(bundle), "%s/tools/%s", s->state_dir,
+			     s->tools_bundle) >= sizeof(bundle))
+		return error("state_dir is too long");
+	return push_readable(argv, bundle);
+}
+
+/* The berth binary running now, which the sandbox runs as its first process. */
+static int self_path(char *buf, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+
+	if (n < 0)
+		return error_errno("cannot find the berth binary in /proc/self/exe");
+	if ((size_t)n >= size - 1)
+		return error("the berth binary's path is too long");
+	buf[n] = '\0';
+	return 0;
+}
+
+static int bwrap_command(struct strvec *argv, const char *script, const struct workspace *ws,
+			 const struct settings *s)
+{
+	char self[PATH_MAX], path[PATH_MAX];
+
+	if (self_path(self, sizeof(self)) < 0)
+		return -1;
+	if (script[0] != '/') {
+		if (!realpath(script, path))
+			return error_errno("cannot find the script '%s'", script);
+		script = path;
+	}
+	if (PUSH(argv, "bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+		 "--die-with-parent", "--cap-drop", "ALL") < 0 ||
+	    (!s->bwrap_network && PUSH(argv, "--unshare-net") < 0) || push_system(argv) < 0 ||
+	    push_home(argv) < 0 || push_job(argv, ws, s) < 0 || push_berth(argv, s, self) < 0 ||
+	    PUSH(argv, "--ro-bind", script, script) < 0)
+		return -1;
+	if (PUSH(argv, "--", self, "supervise") < 0 || strvec_pushf(argv, "%u", s->kill_grace) < 0)
+		return -1;
+	return PUSH(argv, "--", "bash", script);
+}
+
+/* Reads `fd` to its end, keeping the first line in `msg`. */
+static void read_message(int fd, char *msg, size_t size)
+{
+	char rest[512];
+	size_t len = 0;
+	ssize_t n;
+
+	for (;;) {
+		if (len < size - 1)
+			n = read(fd, msg + len, size - 1 - len);
+		else
+			n = read(fd, rest,
+				 sizeof(rest)); /* the child must not block on a full pipe */
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (len < size - 1)
+			len += (size_t)n;
+	}
+	msg[len] = '\0';
+	msg[strcspn(msg, "\n")] = '\0';
+}
+
+/*
+ * Runs bwrap with every namespace on a copy of /: the wait status, and what it said on stderr
+ * in `msg`; -1 when it could not even start (errno set).
+ */
+static int probe(char *msg, size_t size)
+{
+	static char *const args[] = {
+		"bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true", NULL};
+	posix_spawn_file_actions_t fa;
+	int pipefd[2], status = -1, err;
+	pid_t pid;
+
+	msg[0] = '\0';
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -1;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+	err = posix_spawnp(&pid, args[0], &fa, NULL, args, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pipefd[1]);
+	if (err) {
+		close(pipefd[0]);
+		errno = err;
+		return -1;
+	}
+	read_message(pipefd[0], msg, size);
+	close(pipefd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return status;
+}
+
+static int bwrap_check(void)
+{
+	char msg[512];
+	int status = probe(msg, sizeof(msg));
+
+	if (status == 0)
+		return 0;
+	if (status == -1 && errno == ENOENT)
+		return error("executor 'bwrap' needs bubblewrap, and there is no 'bwrap' on PATH "
+			     "'%s': install it (apt-get install bubblewrap)",
+			     getenv("PATH") ? getenv("PATH") : "");
+	if (status == -1)
+		return error_errno("cannot run 'bwrap' to try it");
+	if (geteuid() == 0)
+		return error(
+			"executor 'bwrap' cannot create namespaces here (bwrap: %s): run berth "
+			"as root outside a container, or in one allowed to create namespaces "
+			"(CAP_SYS_ADMIN, no seccomp or AppArmor profile refusing unshare)",
+			msg);
+	return error("executor 'bwrap' cannot create namespaces as user %u (bwrap: %s): enable "
+		     "unprivileged user namespaces (sysctl -w kernel.unprivileged_userns_clone=1 "
+		     "user.max_user_namespaces=15000), or run berth as root",
+		     (unsigned)geteuid(), msg);
+}
+
+const struct executor executor_bwrap = {
+	.name = "bwrap",
+	.check = bwrap_check,
+	.command = bwrap_command,
+	.ignore_stops = 1,
+};
