@@ -18,9 +18,9 @@ CFLAGS    ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -Irunner -Iexecutors -Ipipeline \
              -DBERTH_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
 TIDY_FLAGS = -std=c11 -D_GNU_SOURCE -Irunner -Iexecutors -Ipipeline -DBERTH_VERSION='"$(VERSION)"'
-# libcurl, libgit2 and PCRE2 are compiled against but loaded on first use (runner/http.c,
-# pipeline/repo.c, pipeline/pcre2_lazy.c), not linked: every exec of `berth run` would pay
-# for mapping them and the dozen libraries the first two pull in.
+# libcurl, libgit2 and PCRE2 are compiled against but loaded on first use (runner/dl.c), not
+# linked: every exec of `berth run` would pay for mapping them and the dozen libraries the
+# first two pull in.
 LDLIBS    := $(shell pkg-config --libs $(filter-out libcurl libgit2 libpcre2-8,$(PKGS)) 2>/dev/null) -ldl
 LDFLAGS   ?= -pie -Wl,-z,relro,-z,now
 

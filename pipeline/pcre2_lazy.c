@@ -1,6 +1,7 @@
 #include "pcre2_lazy.h"
 
-#include <dlfcn.h>
+#include "dl.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -10,10 +11,7 @@ struct pcre2_lazy pcre2_lazy;
 
 int pcre2_lazy_load(char *err, size_t err_size)
 {
-	static const struct {
-		const char *name;
-		size_t offset;
-	} symbols[] = {
+	static const struct dl_symbol symbols[] = {
 #define SYM(field, name) {name, offsetof(struct pcre2_lazy, field)}
 		SYM(compile, "pcre2_compile_8"),
 		SYM(code_free, "pcre2_code_free_8"),
@@ -29,28 +27,15 @@ int pcre2_lazy_load(char *err, size_t err_size)
 #undef SYM
 	};
 	static int loaded;
-	void *lib;
-	size_t i;
 
 	if (loaded)
 		return loaded > 0
 			       ? 0
 			       : (snprintf(err, err_size, "%s is not usable", PCRE2_LIBRARY), -1);
 	loaded = -1;
-	lib = dlopen(PCRE2_LIBRARY, RTLD_LAZY | RTLD_LOCAL);
-	if (!lib)
-		return snprintf(err, err_size, "cannot load %s: %s; install libpcre2-8-0",
-				PCRE2_LIBRARY, dlerror()),
-		       -1;
-	for (i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
-		void *fn = dlsym(lib, symbols[i].name);
-
-		if (!fn)
-			return snprintf(err, err_size, "%s has no %s", PCRE2_LIBRARY,
-					symbols[i].name),
-			       -1;
-		memcpy((char *)&pcre2_lazy + symbols[i].offset, &fn, sizeof(fn));
-	}
+	if (dl_load(PCRE2_LIBRARY, symbols, sizeof(symbols) / sizeof(symbols[0]), &pcre2_lazy,
+		    "install libpcre2-8-0", NULL, err, err_size) < 0)
+		return -1;
 	loaded = 1;
 	return 0;
 }

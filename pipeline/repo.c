@@ -5,10 +5,11 @@
  */
 #include "repo.h"
 
+#include "dl.h"
+
 #include <git2.h>
 
 #include <ctype.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -95,39 +96,21 @@ static int fail(char *err, size_t err_size, const char *fmt, ...)
 
 static int load_git(char *err, size_t err_size)
 {
-	static const struct {
-		const char *name;
-		size_t offset;
-	} symbols[] = {
+	static const struct dl_symbol symbols[] = {
 #define GIT_SYMBOL(name) {"git_" #name, offsetof(__typeof__(git), name)},
 		GIT_FUNCTIONS(GIT_SYMBOL)
 #undef GIT_SYMBOL
 	};
-	static char why[256]; /* the first failure, for every later caller */
+	static char why[512]; /* the first failure, for every later caller */
 	static int loaded;
-	void *lib;
-	size_t i;
 
 	if (loaded)
 		return loaded > 0 ? 0 : fail(err, err_size, "%s", why);
 	loaded = -1;
-	lib = dlopen(GIT_LIBRARY, RTLD_LAZY | RTLD_LOCAL);
-	if (!lib) {
-		snprintf(why, sizeof(why),
-			 "cannot load %s: %s; install it (apt-get install libgit2-1.5)",
-			 GIT_LIBRARY, dlerror());
+	if (dl_load(GIT_LIBRARY, symbols, sizeof(symbols) / sizeof(symbols[0]), &git,
+		    "install it (apt-get install libgit2-1.5)", "berth needs libgit2 1.5", why,
+		    sizeof(why)) < 0)
 		return fail(err, err_size, "%s", why);
-	}
-	for (i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
-		void *fn = dlsym(lib, symbols[i].name);
-
-		if (!fn) {
-			snprintf(why, sizeof(why), "%s has no %s: berth needs libgit2 1.5",
-				 GIT_LIBRARY, symbols[i].name);
-			return fail(err, err_size, "%s", why);
-		}
-		memcpy((char *)&git + symbols[i].offset, &fn, sizeof(fn));
-	}
 	if (git.libgit2_init() < 0) {
 		snprintf(why, sizeof(why), "cannot initialize libgit2");
 		return fail(err, err_size, "%s", why);

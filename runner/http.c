@@ -1,10 +1,10 @@
 #include "http.h"
 
+#include "dl.h"
 #include "log.h"
 #include "secret.h"
 
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,10 +46,7 @@ static struct {
 
 static int load_curl(void)
 {
-	static const struct {
-		const char *name;
-		size_t offset;
-	} symbols[] = {
+	static const struct dl_symbol symbols[] = {
 #define SYM(field, name) {name, offsetof(__typeof__(libcurl), field)}
 		SYM(global_init_mem, "curl_global_init_mem"),
 		SYM(easy_init, "curl_easy_init"),
@@ -65,24 +62,15 @@ static int load_curl(void)
 #undef SYM
 	};
 	static int loaded;
-	void *lib;
-	size_t i;
+	char why[512];
 
 	if (loaded)
 		return loaded > 0 ? 0 : -1;
 	loaded = -1;
-	lib = dlopen(CURL_LIBRARY, RTLD_LAZY | RTLD_LOCAL);
-	if (!lib)
-		return error("cannot load %s: %s; install libcurl4 (apt-get install libcurl4)",
-			     CURL_LIBRARY, dlerror());
-	for (i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
-		void *fn = dlsym(lib, symbols[i].name);
-
-		if (!fn)
-			return error("%s has no %s: berth needs libcurl 7.77 or later",
-				     CURL_LIBRARY, symbols[i].name);
-		memcpy((char *)&libcurl + symbols[i].offset, &fn, sizeof(fn));
-	}
+	if (dl_load(CURL_LIBRARY, symbols, sizeof(symbols) / sizeof(symbols[0]), &libcurl,
+		    "install libcurl4 (apt-get install libcurl4)",
+		    "berth needs libcurl 7.77 or later", why, sizeof(why)) < 0)
+		return error("%s", why);
 	/* curl's copies of request headers carry credentials: its frees wipe them. */
 	if (libcurl.global_init_mem(CURL_GLOBAL_DEFAULT, malloc, secret_free_hook,
 				    secret_realloc_hook, strdup, calloc) != CURLE_OK)

@@ -1,10 +1,10 @@
 #include "unpack.h"
 
+#include "dl.h"
 #include "log.h"
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -35,10 +35,7 @@ static struct {
 
 static int load_libarchive(void)
 {
-	static const struct {
-		const char *name;
-		size_t offset;
-	} symbols[] = {
+	static const struct dl_symbol symbols[] = {
 #define SYM(field, name) {name, offsetof(__typeof__(la), field)}
 		SYM(read_new, "archive_read_new"),
 		SYM(support_filter_all, "archive_read_support_filter_all"),
@@ -56,19 +53,11 @@ static int load_libarchive(void)
 		SYM(perm, "archive_entry_perm"),
 #undef SYM
 	};
-	void *lib = dlopen(ARCHIVE_LIBRARY, RTLD_LAZY | RTLD_LOCAL);
-	size_t i;
+	char why[512];
 
-	if (!lib)
-		return error("cannot load %s: %s; install libarchive13", ARCHIVE_LIBRARY,
-			     dlerror());
-	for (i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
-		void *fn = dlsym(lib, symbols[i].name);
-
-		if (!fn)
-			return error("%s has no %s", ARCHIVE_LIBRARY, symbols[i].name);
-		memcpy((char *)&la + symbols[i].offset, &fn, sizeof(fn));
-	}
+	if (dl_load(ARCHIVE_LIBRARY, symbols, sizeof(symbols) / sizeof(symbols[0]), &la,
+		    "install libarchive13", NULL, why, sizeof(why)) < 0)
+		return error("%s", why);
 	return 0;
 }
 
