@@ -14,6 +14,8 @@
  */
 #include "executor.h"
 
+#include "job_user.h"
+#include "lock.h"
 #include "log.h"
 #include "settings.h"
 #include "workspace.h"
@@ -21,15 +23,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 /*
  * Directories at / that are links into /usr on Debian 12 (merged /usr) and real directories on
@@ -102,9 +101,9 @@ static int push_system(struct strvec *argv)
 }
 
 /* A private, empty home: tools that write below ~ work, and see nothing of the runner's. */
-static int push_home(struct strvec *argv)
+static int push_home(struct strvec *argv, const struct job_user *u)
 {
-	const char *home = getenv("HOME");
+	const char *home = u ? u->home : getenv("HOME");
 
 	if (!home || home[0] != '/' || !home[1])
 		return 0;
@@ -133,13 +132,13 @@ static int push_job(struct strvec *argv, const struct workspace *ws, const struc
 		return -1;
 	if (!is_under(ws->builds, ws->dir) && push_writable(argv, ws->builds) < 0)
 		return -1;
-	if (push_writable(argv, s->cache_dir) < 0)
+	if (push_writable(argv, ws->cache) < 0)
 		return -1;
 	if (strcmp(s->lock_backend, "file") != 0)
 		return 0;
-	if ((size_t)snprintf(locks, sizeof(locks), "%s/locks", s->state_dir) >= sizeof(locks))
-		return error("state_dir is too long");
-	return push_writable(argv, locks);
+	if (lock_file_root(s, locks, sizeof(locks)) < 0)
+		return -1;
+	return PUSH(argv, "--bind", locks, locks);
 }
 
 static int push_readable(struct strvec *argv, const char *path)
@@ -151,16 +150,17 @@ static int push_readable(struct strvec *argv, const char *path)
 
 /*
  * What berth itself needs when the script runs it (berth login, lock, werf): its binary, the
- * settings file and the files those name, the tool bundle. Read-only, and after the writable
- * places, so that none of them can be changed from a writable directory above it.
+ * job's copy of the settings (in the workspace) and the files they name, the tool bundle.
+ * Read-only, and after the writable places, so that none of them can be changed from a
+ * writable directory above it. Not the admin's settings file.
  */
-static int push_berth(struct strvec *argv, const struct settings *s, const char *self)
+static int push_berth(struct strvec *argv, const struct settings *s, const char *self,
+		      const struct job_user *u)
 {
 	char bundle[PATH_MAX];
 	size_t i;
 
-	if (push_readable(argv, self) < 0 || push_readable(argv, s->file) < 0 ||
-	    push_readable(argv, s->lock_kubeconfig) < 0)
+	if (push_readable(argv, self) < 0 || (!u && push_readable(argv, s->lock_kubeconfig) < 0))
 		return -1;
 	if (strchr(s->werf_path, '/') && push_readable(argv, s->werf_path) < 0)
 		return -1;
@@ -189,25 +189,20 @@ static int self_path(char *buf, size_t size)
 }
 
 static int bwrap_command(struct strvec *argv, const char *script, const struct workspace *ws,
-			 const struct settings *s)
+			 const struct settings *s, const struct job_user *u)
 {
-	char self[PATH_MAX], path[PATH_MAX];
+	char self[PATH_MAX];
 
 	if (self_path(self, sizeof(self)) < 0)
 		return -1;
-	if (script[0] != '/') {
-		if (!realpath(script, path))
-			return error_errno("cannot find the script '%s'", script);
-		script = path;
-	}
 	if (PUSH(argv, "bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
 		 "--die-with-parent", "--cap-drop", "ALL") < 0 ||
 	    (!s->bwrap_network && PUSH(argv, "--unshare-net") < 0) || push_system(argv) < 0 ||
-	    push_home(argv) < 0 || push_job(argv, ws, s) < 0 || push_berth(argv, s, self) < 0 ||
-	    PUSH(argv, "--ro-bind", script, script) < 0)
+	    push_home(argv, u) < 0 || push_job(argv, ws, s) < 0 || push_berth(argv, s, self, u) < 0)
 		return -1;
 	if (PUSH(argv, "--", self, "supervise") < 0 || strvec_pushf(argv, "%u", s->kill_grace) < 0)
 		return -1;
+	/* The script is a descriptor berth passes (cmd_run.c), which --proc shows inside. */
 	return PUSH(argv, "--", "bash", script);
 }
 
@@ -236,43 +231,50 @@ static void read_message(int fd, char *msg, size_t size)
 }
 
 /*
- * Runs bwrap with every namespace on a copy of /: the wait status, and what it said on stderr
- * in `msg`; -1 when it could not even start (errno set).
+ * Runs bwrap with every namespace on a copy of /, as the job user when there is one (then the
+ * namespaces are unprivileged ones): the wait status, and what it said on stderr in `msg`;
+ * -1 when it could not even start (errno set).
  */
-static int probe(char *msg, size_t size)
+static int probe(const struct job_user *u, char *msg, size_t size)
 {
 	static char *const args[] = {
 		"bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true", NULL};
-	posix_spawn_file_actions_t fa;
-	int pipefd[2], status = -1, err;
+	int pipefd[2], status = -1;
 	pid_t pid;
 
 	msg[0] = '\0';
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return -1;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	err = posix_spawnp(&pid, args[0], &fa, NULL, args, environ);
-	posix_spawn_file_actions_destroy(&fa);
+	pid = fork();
+	if (pid == 0) {
+		int null_fd = open("/dev/null", O_RDWR);
+
+		if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 ||
+		    dup2(pipefd[1], 2) < 0 || (u && job_user_become(u) < 0))
+			_exit(126);
+		execvp(args[0], args);
+		_exit(errno == ENOENT ? 127 : 126);
+	}
 	close(pipefd[1]);
-	if (err) {
+	if (pid < 0) {
 		close(pipefd[0]);
-		errno = err;
 		return -1;
 	}
 	read_message(pipefd[0], msg, size);
 	close(pipefd[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) >= 126 && !msg[0]) {
+		errno = WEXITSTATUS(status) == 127 ? ENOENT : EACCES;
+		return -1;
+	}
 	return status;
 }
 
-static int bwrap_check(void)
+static int bwrap_check(const struct job_user *u)
 {
 	char msg[512];
-	int status = probe(msg, sizeof(msg));
+	int status = probe(u, msg, sizeof(msg));
 
 	if (status == 0)
 		return 0;
@@ -282,6 +284,11 @@ static int bwrap_check(void)
 			     getenv("PATH") ? getenv("PATH") : "");
 	if (status == -1)
 		return error_errno("cannot run 'bwrap' to try it");
+	if (u)
+		return error("executor 'bwrap' cannot create namespaces as job user '%s' (bwrap: "
+			     "%s): enable unprivileged user namespaces (sysctl -w "
+			     "kernel.unprivileged_userns_clone=1 user.max_user_namespaces=15000)",
+			     u->name, msg);
 	if (geteuid() == 0)
 		return error(
 			"executor 'bwrap' cannot create namespaces here (bwrap: %s): run berth "

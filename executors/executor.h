@@ -8,16 +8,23 @@
 
 #include "strvec.h"
 
+struct job_user;
 struct settings;
 struct workspace;
 
 struct executor {
 	const char *name;
-	/* prepare: 0 when the backend can run here, else -1 after saying what to install or fix. */
-	int (*check)(void);
-	/* run: the argv that runs `script` (a bash script) for the job in `ws`. */
+	/*
+	 * prepare: 0 when the backend can run here for user `u` (NULL: berth's own), else -1
+	 * after saying what to install or fix.
+	 */
+	int (*check)(const struct job_user *u);
+	/*
+	 * run: the argv that runs `script` (a bash script) for the job in `ws`; the command
+	 * starts as user `u` (NULL: berth's own) with the script's environment.
+	 */
 	int (*command)(struct strvec *argv, const char *script, const struct workspace *ws,
-		       const struct settings *s);
+		       const struct settings *s, const struct job_user *u);
 	/* 1: the command's own processes ignore SIGTERM and SIGINT (proc_ignore_stops). */
 	int ignore_stops;
 };

@@ -1,4 +1,4 @@
-/* The plain backend: `bash SCRIPT` as the runner's own user, in its own process group. */
+/* The plain backend: `bash SCRIPT` as the job user (or berth's), in its own process group. */
 #include "executor.h"
 
 #include "log.h"
@@ -9,12 +9,13 @@
 #include <unistd.h>
 
 /* Finds bash on PATH the way execvp will, so prepare fails before any script does. */
-static int shell_check(void)
+static int shell_check(const struct job_user *u)
 {
 	const char *path = getenv("PATH");
 	char *dirs, *dir, *save = NULL;
 	int found = 0;
 
+	(void)u;
 	if (!path || !*path)
 		path = "/usr/bin:/bin";
 	dirs = strdup(path);
@@ -37,10 +38,11 @@ static int shell_check(void)
 }
 
 static int shell_command(struct strvec *argv, const char *script, const struct workspace *ws,
-			 const struct settings *s)
+			 const struct settings *s, const struct job_user *u)
 {
 	(void)ws;
 	(void)s;
+	(void)u;
 	if (strvec_push(argv, "bash") < 0 || strvec_push(argv, script) < 0)
 		return -1;
 	return 0;

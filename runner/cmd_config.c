@@ -1,4 +1,7 @@
-/* `berth config`: the JSON GitLab Runner reads before prepare. Nothing but JSON on stdout. */
+/*
+ * `berth config`: the JSON GitLab Runner reads before prepare. Nothing but JSON on stdout. With
+ * job_users it claims the job's user, whose own builds and cache dirs it reports.
+ */
 #include "commands.h"
 #include "context.h"
 #include "env.h"
@@ -30,10 +33,10 @@ static json_t *config_json(const struct context *ctx)
 		host[0] = '\0';
 	host[HOST_NAME_MAX] = '\0';
 	return json_pack("{s:s, s:s, s:b, s:s, s:{s:s, s:s}, s:{s:s}, s:s}", "builds_dir",
-			 ctx->ws.builds, "cache_dir", ctx->settings.cache_dir,
-			 "builds_dir_is_shared", ctx->ws.builds_shared, "hostname", host, "driver",
-			 "name", "berth", "version", BERTH_VERSION, "job_env", JOB_MARKER,
-			 ctx->ws.dir, "shell", "bash");
+			 ctx->ws.builds, "cache_dir", ctx->ws.cache, "builds_dir_is_shared",
+			 ctx->ws.builds_shared, "hostname", host, "driver", "name", "berth",
+			 "version", BERTH_VERSION, "job_env", JOB_MARKER, ctx->ws.dir, "shell",
+			 "bash");
 }
 
 enum berth_result cmd_config(int argc, char **argv, const char *settings_file)
@@ -51,6 +54,11 @@ enum berth_result cmd_config(int argc, char **argv, const char *settings_file)
 	r = context_load(&ctx, settings_file);
 	if (r != BERTH_OK)
 		return r;
+	/* With job users, the builds and cache dirs are the user's own: claim it now. */
+	if (ctx.settings.job_users.nr && workspace_create(&ctx.ws, &ctx.settings, &ctx.job) < 0) {
+		context_release(&ctx);
+		return BERTH_SYSTEM_FAILURE;
+	}
 	out = config_json(&ctx);
 	if (!out || json_dumpf(out, stdout, JSON_COMPACT) < 0 || fputc('\n', stdout) == EOF ||
 	    fflush(stdout) == EOF) {

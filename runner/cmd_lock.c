@@ -28,7 +28,7 @@ static int parse_timeout(const char *v, unsigned *out)
 /* Runs argv holding the lock; the command's status becomes berth's. */
 static enum berth_result run_locked(const struct settings *s, char **argv)
 {
-	struct proc p = {argv, environ, 0};
+	struct proc p = {.argv = argv, .env = environ, .script_fd = -1};
 	int status = 0, stopped = 0;
 
 	if (proc_start(&p) < 0) {

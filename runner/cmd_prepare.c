@@ -1,14 +1,30 @@
 /*
- * `berth prepare`: the job's workspace, a check that its executor can run here, and its
- * credentials: the kubeconfig written and checked, registry logins proven. A failure leaves
- * what was made for cleanup, which the runner always calls.
+ * `berth prepare`: the job's workspace (and its job user), a check that its executor can run
+ * here, and its credentials: the kubeconfig written and checked, registry logins proven. A failure
+ * leaves what was made for cleanup, which the runner always calls.
  */
 #include "commands.h"
 #include "context.h"
 #include "credentials.h"
 #include "executor.h"
+#include "job_user.h"
 #include "log.h"
 #include "tools.h"
+
+/* The executor can run here, as the job user when there is one. */
+static int check_executor(const struct executor *ex, const struct context *ctx)
+{
+	struct job_user u;
+	int ret;
+
+	if (!ctx->ws.user)
+		return ex->check(NULL);
+	if (job_user_lookup(&u, ctx->ws.user, &ctx->settings.job_groups) < 0)
+		return -1;
+	ret = ex->check(&u);
+	job_user_release(&u);
+	return ret;
+}
 
 enum berth_result cmd_prepare(int argc, char **argv, const char *settings_file)
 {
@@ -26,14 +42,19 @@ enum berth_result cmd_prepare(int argc, char **argv, const char *settings_file)
 	if (r != BERTH_OK)
 		return r;
 	ex = executor_find(ctx.settings.executor);
-	if (!ex || ex->check() < 0 || tools_bin_dir(&ctx.settings, tools, sizeof(tools)) < 0 ||
-	    workspace_create(&ctx.ws, &ctx.job) < 0)
+	if (!ex || workspace_create(&ctx.ws, &ctx.settings, &ctx.job) < 0 ||
+	    check_executor(ex, &ctx) < 0 ||
+	    tools_bin_dir(&ctx.settings, tools, sizeof(tools)) < 0 ||
+	    settings_write_for_job(&ctx.settings, ctx.ws.settings, ctx.ws.user != NULL) < 0)
 		r = BERTH_SYSTEM_FAILURE;
 	else
 		r = credentials_prepare(&ctx.settings, &ctx.ws);
+	if (r == BERTH_OK && workspace_hand_over(&ctx.ws, &ctx.settings) < 0)
+		r = BERTH_SYSTEM_FAILURE;
 	if (r == BERTH_OK)
-		info("job %s ready in %s (berth %s, executor %s)", ctx.job.id, ctx.ws.dir,
-		     BERTH_VERSION, ex->name);
+		info("job %s ready in %s (berth %s, executor %s%s%s)", ctx.job.id, ctx.ws.dir,
+		     BERTH_VERSION, ex->name, ctx.ws.user ? ", user " : "",
+		     ctx.ws.user ? ctx.ws.user : "");
 	context_release(&ctx);
 	return r;
 }

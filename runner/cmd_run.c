@@ -6,17 +6,24 @@
 #include "context.h"
 #include "env.h"
 #include "executor.h"
+#include "job_user.h"
 #include "lock.h"
 #include "log.h"
 #include "proc.h"
 #include "report.h"
+#include "secret.h"
 #include "tools.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+/* GitLab's scripts export every variable; a job with many large ones makes a large script. */
+#define SCRIPT_MAX (64u << 20)
 
 extern char **environ;
 
@@ -61,21 +68,56 @@ static int deploy_key(const struct context *ctx, const char *stage, char *key, s
 	return lock_deploy_key(ctx->job.project_id, slug, key, size);
 }
 
+/*
+ * The stage script as a sealed in-memory file, which the child gets as PROC_SCRIPT_FD and bash
+ * opens as /proc/self/fd/N. The runner's copy sits in a directory only root may read; a job
+ * user is given neither access to it nor a copy on disk (the script holds the job's token).
+ */
+static int script_memfd(const char *script)
+{
+	struct secret text = SECRET_INIT;
+	size_t done = 0;
+	ssize_t n = 0;
+	int fd;
+
+	if (secret_read_file(script, SCRIPT_MAX, 0, "stage script", &text) < 0)
+		return -1;
+	fd = memfd_create("berth-stage-script", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	while (fd >= 0 && done < text.len &&
+	       ((n = write(fd, text.data + done, text.len - done)) > 0 || errno == EINTR))
+		done += n > 0 ? (size_t)n : 0;
+	secret_release(&text);
+	if (fd < 0 || done < text.len ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		error_errno("cannot hand the stage script '%s' to the job", script);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static enum berth_result run_stage(const struct context *ctx, const char *script, const char *stage)
 {
 	const struct executor *ex = executor_find(ctx->settings.executor);
 	struct strvec argv = STRVEC_INIT, env = STRVEC_INIT;
 	enum berth_result r = BERTH_SYSTEM_FAILURE;
-	struct proc p;
-	char tools[4096];
+	struct job_user user, *u = NULL;
+	struct proc p = {.dir = ctx->ws.tmp, .script_fd = -1};
+	char tools[4096], script_path[32];
 	int status = 0, stopped = 0, code;
 
-	if (!ex || ex->command(&argv, script, &ctx->ws, &ctx->settings) < 0 ||
+	snprintf(script_path, sizeof(script_path), "/proc/self/fd/%d", PROC_SCRIPT_FD);
+	if (ctx->ws.user && job_user_lookup(&user, ctx->ws.user, &ctx->settings.job_groups) == 0)
+		u = &user;
+	if (!ex || (ctx->ws.user && !u) || (p.script_fd = script_memfd(script)) < 0 ||
+	    ex->command(&argv, script_path, &ctx->ws, &ctx->settings, u) < 0 ||
 	    tools_bin_dir(&ctx->settings, tools, sizeof(tools)) < 0 ||
-	    stage_env(&env, environ, &ctx->ws, ctx->settings.file, tools) < 0)
+	    stage_env(&env, environ, &ctx->ws, ctx->ws.settings, tools, u) < 0)
 		goto out;
 	p.argv = argv.v;
 	p.env = env.v;
+	p.user = u;
 	if (ex->ignore_stops)
 		proc_ignore_stops();
 	if (proc_start(&p) < 0 ||
@@ -90,6 +132,10 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 		r = BERTH_BUILD_FAILURE;
 	}
 out:
+	if (p.script_fd >= 0)
+		close(p.script_fd);
+	if (u)
+		job_user_release(u);
 	strvec_clear(&argv);
 	strvec_clear(&env);
 	return r;

@@ -49,7 +49,7 @@ static void drop_terminal(void)
 
 enum berth_result cmd_supervise(int argc, char **argv, const char *settings_file)
 {
-	struct proc p = {NULL, environ, 0};
+	struct proc p = {.env = environ, .script_fd = -1};
 	int status = 0, stopped = 0;
 	unsigned grace = 0;
 

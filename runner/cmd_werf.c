@@ -89,7 +89,7 @@ static void drop_credentials(struct werf_creds *c)
 
 static enum berth_result run_werf(const struct settings *s, char **argv, char *const *env)
 {
-	struct proc p = {argv, env, 0};
+	struct proc p = {.argv = argv, .env = env, .script_fd = -1};
 	int status = 0, stopped = 0;
 
 	if (proc_start(&p) < 0) {

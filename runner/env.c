@@ -1,5 +1,6 @@
 #include "env.h"
 
+#include "job_user.h"
 #include "log.h"
 #include "workspace.h"
 
@@ -39,7 +40,7 @@ static int is_internal(const char *entry)
 }
 
 int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
-	      const char *settings_file, const char *tools_bin)
+	      const char *settings_file, const char *tools_bin, const struct job_user *u)
 {
 	const char *path;
 
@@ -50,6 +51,10 @@ int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
 	    strvec_setenv(out, "TMPDIR", ws->tmp) < 0)
 		return -1;
 	if (settings_file && strvec_setenv(out, "BERTH_CONFIG", settings_file) < 0)
+		return -1;
+	if (u &&
+	    (strvec_setenv(out, "HOME", u->home) < 0 || strvec_setenv(out, "USER", u->name) < 0 ||
+	     strvec_setenv(out, "LOGNAME", u->name) < 0))
 		return -1;
 	/* The tool bundle's werf before any other: the version the runner's admin installed. */
 	if (tools_bin && *tools_bin) {

@@ -4,6 +4,7 @@
 
 #include "strvec.h"
 
+struct job_user;
 struct workspace;
 
 /* The name whose "NAME=<workspace>" entry marks every process of a job, for cleanup. */
@@ -13,12 +14,12 @@ struct workspace;
  * The runner's environment `in` minus what is berth's alone (the response file with the job
  * token, the exit-code protocol, CUSTOM_ENV_*: the script exports the job's variables itself),
  * plus the job's workspace: BERTH_JOB_DIR, TMPDIR, and its credentials (env_pin_credentials).
- * BERTH_CONFIG names the settings
- * file this berth read (none when it ran on defaults), so berth inside the job (login, logout,
- * kubeconfig) works with the same settings as the driver.
+ * BERTH_CONFIG names `settings_file`, the job's copy of the settings, so berth inside the job
+ * (login, logout, lock, werf) works with the same settings as the driver. With a job user `u`,
+ * HOME, USER and LOGNAME are its own.
  */
 int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
-	      const char *settings_file, const char *tools_bin);
+	      const char *settings_file, const char *tools_bin, const struct job_user *u);
 
 /*
  * Points every credential variable at berth's own: DOCKER_CONFIG and WERF_DOCKER_CONFIG at

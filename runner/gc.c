@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,13 +25,20 @@ static long long idle_seconds(const char *dir)
 	return (long long)time(NULL) - (long long)st.st_mtime;
 }
 
-/* 1 when some process still works in the workspace: gc must leave it alone. */
+/*
+ * 1 when some process still works in the workspace, or runs as its job user: gc must leave it
+ * alone (the user would be free for the next job while the old one's process lives on).
+ */
 static int in_use(const char *dir)
 {
-	char marker[4600];
+	char marker[4600], user[64];
+	uid_t uid = (uid_t)-1;
+	struct passwd *pw;
 
 	snprintf(marker, sizeof(marker), "%s=%s", JOB_MARKER, dir);
-	return proc_count_marked(marker) != 0; /* -1 (cannot tell) counts as in use */
+	if (workspace_recorded(dir, "user", user, sizeof(user)) == 0 && (pw = getpwnam(user)))
+		uid = pw->pw_uid;
+	return proc_count_marked(marker, uid) != 0; /* -1 (cannot tell) counts as in use */
 }
 
 static int consider(const struct settings *s, const char *jobs, const char *name, FILE *out,
@@ -45,7 +53,7 @@ static int consider(const struct settings *s, const char *jobs, const char *name
 	idle = idle_seconds(dir);
 	if (idle < 0 || idle < (long long)s->gc_age || in_use(dir))
 		return 0;
-	workspace_recorded_project(dir, project, sizeof(project));
+	workspace_recorded(dir, "project_id", project, sizeof(project));
 	if (!dry_run && remove_tree(dir, 1) < 0)
 		return error("cannot remove the stale workspace '%s'", dir);
 	fprintf(out, "%s %s (job %s, project %s, no stage for %lld h %02lld min)\n",

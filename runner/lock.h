@@ -68,6 +68,12 @@ const struct lock_backend *lock_backend_for(const struct settings *s);
  * deploy/<project>/<environment slug> (an empty slug: "default"), the key that serializes
  * deploys. 0, or -1 after reporting a slug that is not [a-z0-9-].
  */
+/*
+ * The file backend's directory, <state_dir>/locks, created when missing: shared by root (the
+ * run stage) and every job user (scripts), sticky like /tmp. Its path into `buf`; 0, or -1
+ * after reporting.
+ */
+int lock_file_root(const struct settings *s, char *buf, size_t size);
 int lock_deploy_key(const char *project, const char *slug, char *key, size_t size);
 
 /* 0 when `key` is a valid lock key (docs/locks.md), else -1 with a reason in `why`. */

@@ -51,6 +51,17 @@ static void decode_key(const char *name, char *key, size_t size)
 	key[n] = '\0';
 }
 
+/* Readable and writable by every user that queues (umask 077 made it ours alone). */
+static int share_file(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 ||
+	    ((st.st_mode & 0777) != 0666 && st.st_uid == geteuid() && fchmod(fd, 0666) < 0))
+		return -1;
+	return 0;
+}
+
 /* The owner as a ticket file holds it: "name value" lines. */
 static int write_owner(int fd, const struct lock_owner *o)
 {
@@ -241,8 +252,8 @@ static int enqueue(struct lock *l, struct file_lock *f, long long deadline)
 	snprintf(f->name, sizeof(f->name), "%0*llu", TICKET_NAME_LEN, l->me.ticket);
 	/* Not O_CLOEXEC: the command inherits the ticket and holds the lock as long as it runs.
 	 * A blocking flock: `berth locks` may be probing the new file for a moment. */
-	fd = openat(f->dirfd, f->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+	fd = openat(f->dirfd, f->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0666);
+	if (fd < 0 || share_file(fd) < 0 || flock(fd, LOCK_EX) < 0) {
 		error_errno("cannot create a lock ticket for '%s'", l->key);
 		if (fd >= 0)
 			close(fd);
@@ -338,16 +349,34 @@ static int wait_behind(struct lock *l, struct file_lock *f, const struct scan *s
 	return 0;
 }
 
+/*
+ * Shared by every user that takes locks: berth as root for the run stage, and job users'
+ * scripts (`berth lock`, `berth werf`). Locks are cooperative (docs/locks.md).
+ */
+int lock_file_root(const struct settings *s, char *buf, size_t size)
+{
+	if ((size_t)snprintf(buf, size, "%s/locks", s->state_dir) >= size)
+		return error("state_dir is too long");
+	if (make_dirs(s->state_dir, 0711) < 0 || make_dirs(buf, 01777) < 0)
+		return -1;
+	return 0;
+}
+
 static int open_queue(struct lock *l, struct file_lock *f)
 {
 	char dir[4096];
 
-	if (key_dir(l->settings, l->key, dir, sizeof(dir)) < 0 || make_dirs(dir, 0700) < 0)
+	char root[4096];
+
+	/* Key dirs are everyone's too: waiters clear each other's dead tickets. */
+	if (lock_file_root(l->settings, root, sizeof(root)) < 0 ||
+	    key_dir(l->settings, l->key, dir, sizeof(dir)) < 0 || make_dirs(dir, 0777) < 0)
 		return -1;
 	f->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	f->meta = f->dirfd < 0 ? -1 : openat(f->dirfd, ".meta", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	f->meta = f->dirfd < 0 ? -1 : openat(f->dirfd, ".meta", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	if (f->meta < 0)
 		return error_errno("cannot open lock directory '%s'", dir);
+	share_file(f->meta);
 	return 0;
 }
 

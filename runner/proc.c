@@ -2,6 +2,7 @@
 
 #include "berth.h"
 
+#include "job_user.h"
 #include "log.h"
 #include "secret.h"
 
@@ -101,13 +102,24 @@ static void child(const struct proc *p, int err_fd)
 		signal(SIGTERM, SIG_IGN);
 		signal(SIGINT, SIG_IGN);
 	}
-	if (die_with_berth && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != berth_pid))
-		goto fail; /* berth is gone already */
 	null_fd = open("/dev/null", O_RDONLY);
 	if (null_fd < 0 || dup2(null_fd, 0) < 0)
 		goto fail;
 	if (null_fd > 2)
 		close(null_fd);
+	if (p->script_fd >= 0 && err_fd == PROC_SCRIPT_FD &&
+	    (err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, PROC_SCRIPT_FD + 1)) < 0)
+		goto fail;
+	/* dup2 onto itself would keep close-on-exec: clear it by hand then. */
+	if (p->script_fd >= 0 &&
+	    (p->script_fd == PROC_SCRIPT_FD ? fcntl(PROC_SCRIPT_FD, F_SETFD, 0)
+					    : dup2(p->script_fd, PROC_SCRIPT_FD)) < 0)
+		goto fail;
+	if ((p->dir && chdir(p->dir) < 0) || (p->user && job_user_become(p->user) < 0))
+		goto fail;
+	/* After the user change, which clears the parent-death signal. */
+	if (die_with_berth && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != berth_pid))
+		goto fail; /* berth is gone already */
 	execvpe(p->argv[0], p->argv, p->env);
 fail:
 	e = errno;
@@ -391,6 +403,7 @@ static int environ_has(pid_t pid, const char *entry)
 
 struct marked {
 	const char *entry;
+	uid_t uid; /* also every process of this real uid; (uid_t)-1: none */
 	int sig;
 	int found;
 	pid_t ancestors[ANCESTORS_MAX]; /* ours: whoever started us may carry the mark too */
@@ -429,14 +442,41 @@ int proc_is_ancestor(pid_t pid)
 	return pid > 1 && is_ancestor(&m, pid);
 }
 
-static int signal_if_marked(pid_t pid, void *data)
+/* 1 when the real uid of `pid` is `uid`. */
+static int uid_is(pid_t pid, uid_t uid)
 {
-	struct marked *m = data;
+	char path[64], line[256];
+	unsigned long real = (unsigned long)-1;
+	FILE *f;
+
+	if (uid == (uid_t)-1)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Uid:", 4)) {
+			real = strtoul(line + 4, NULL, 10);
+			break;
+		}
+	if (f)
+		fclose(f);
+	return real == (unsigned long)uid;
+}
+
+static int is_marked(const struct marked *m, pid_t pid)
+{
 	pid_t ppid;
 	char state;
 
-	if (is_ancestor(m, pid) || read_stat(pid, &state, &ppid) < 0 || state == 'Z' ||
-	    !environ_has(pid, m->entry))
+	return !is_ancestor(m, pid) && read_stat(pid, &state, &ppid) == 0 && state != 'Z' &&
+	       (uid_is(pid, m->uid) || environ_has(pid, m->entry));
+}
+
+static int signal_if_marked(pid_t pid, void *data)
+{
+	struct marked *m = data;
+
+	if (!is_marked(m, pid))
 		return 0;
 	kill(pid, m->sig);
 	kill(pid, SIGCONT);
@@ -447,26 +487,23 @@ static int signal_if_marked(pid_t pid, void *data)
 static int count_if_marked(pid_t pid, void *data)
 {
 	struct marked *m = data;
-	pid_t ppid;
-	char state;
 
-	if (!is_ancestor(m, pid) && read_stat(pid, &state, &ppid) == 0 && state != 'Z' &&
-	    environ_has(pid, m->entry))
+	if (is_marked(m, pid))
 		m->found++;
 	return 0;
 }
 
-int proc_count_marked(const char *entry)
+int proc_count_marked(const char *entry, uid_t uid)
 {
-	struct marked m = {entry, 0, 0, {0}, 0};
+	struct marked m = {entry, uid, 0, 0, {0}, 0};
 
 	find_ancestors(&m);
 	return each_process(count_if_marked, &m) < 0 ? -1 : m.found;
 }
 
-int proc_kill_marked(const char *entry, unsigned grace)
+int proc_kill_marked(const char *entry, uid_t uid, unsigned grace)
 {
-	struct marked m = {entry, SIGTERM, 0, {0}, 0};
+	struct marked m = {entry, uid, SIGTERM, 0, {0}, 0};
 	long long kill_at = proc_now_ms() + grace * 1000LL;
 	int total;
 
@@ -485,8 +522,9 @@ int proc_kill_marked(const char *entry, unsigned grace)
 			return error(
 				"%d process(es) of the job are still there %lld ms after SIGKILL "
 				"(stuck in the kernel, e.g. on a hung mount): look for processes "
-				"with %s in their environment",
-				m.found, (long long)KILL_TIMEOUT_MS, entry);
+				"with %s in their environment or of uid %ld",
+				m.found, (long long)KILL_TIMEOUT_MS, entry,
+				uid == (uid_t)-1 ? -1L : (long)uid);
 		m.found = 0;
 		if (each_process(signal_if_marked, &m) < 0)
 			return -1;

@@ -8,10 +8,18 @@
 
 #include <sys/types.h>
 
+struct job_user;
+
+/* The stage script reaches the child on this descriptor (see cmd_run.c). */
+#define PROC_SCRIPT_FD 3
+
 struct proc {
 	char *const *argv; /* argv[0] is looked up in PATH */
 	char *const *env;
-	pid_t pid; /* also the id of its process group */
+	const struct job_user *user; /* the child becomes this user, or NULL: stays berth's */
+	const char *dir;	     /* the child's working directory, or NULL: berth's */
+	int script_fd;		     /* given to the child as PROC_SCRIPT_FD, or -1 */
+	pid_t pid;		     /* also the id of its process group */
 };
 
 /*
@@ -37,11 +45,13 @@ int proc_start(struct proc *p);
 int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped);
 
 /*
- * Ends every process whose environment holds `entry` ("NAME=value"), but for this one and its
- * ancestors (a wrapper or a shell that started berth may carry the same entry): SIGTERM, then
- * SIGKILL for those still there after `grace` seconds. Returns how many were found.
+ * Ends every process whose environment holds `entry` ("NAME=value") or whose real uid is `uid`
+ * (a job user's: one that cleared its environment is caught too; (uid_t)-1 for none), but for
+ * this one and its ancestors (a wrapper or a shell that started berth may carry the same
+ * entry): SIGTERM, then SIGKILL for those still there after `grace` seconds. Returns how many
+ * were found.
  */
-int proc_kill_marked(const char *entry, unsigned grace);
+int proc_kill_marked(const char *entry, uid_t uid, unsigned grace);
 
 /*
  * From any thread: the command berth runs must end now (the lock it ran under is lost). Its
@@ -64,9 +74,9 @@ int proc_aborted(void);
 /* 1 when `pid` is this process's parent, or its parent's parent, and so on. */
 int proc_is_ancestor(pid_t pid);
 
-/* How many live processes carry `entry` in their environment (this one and its ancestors not
- * counted), or -1 after reporting. */
-int proc_count_marked(const char *entry);
+/* How many live processes carry `entry` in their environment or run as `uid` ((uid_t)-1: no
+ * uid), this one and its ancestors not counted; -1 after reporting. */
+int proc_count_marked(const char *entry, uid_t uid);
 
 /* The exit code a shell would report for a wait status: the code, or 128 + signal. */
 int proc_exit_code(int status);

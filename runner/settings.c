@@ -8,10 +8,14 @@
 #include "ydoc.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SETTINGS_MAX_SIZE (1 << 20)
@@ -29,7 +33,9 @@ enum kind {
 	K_LOCK_BACKEND,
 	K_NAMESPACE,
 	K_SHA256,
-	K_STAGE_LOG
+	K_STAGE_LOG,
+	K_USERS,
+	K_GROUPS
 };
 
 struct key {
@@ -69,6 +75,8 @@ static const struct key keys[] = {
 	{"gc_age", K_SECONDS, offsetof(struct settings, gc_age)},
 	{"metrics_dir", K_PATH, offsetof(struct settings, metrics_dir)},
 	{"stage_log", K_STAGE_LOG, offsetof(struct settings, stage_log)},
+	{"job_users", K_USERS, offsetof(struct settings, job_users)},
+	{"job_groups", K_GROUPS, offsetof(struct settings, job_groups)},
 };
 
 #define NR_KEYS		  (sizeof(keys) / sizeof(keys[0]))
@@ -257,6 +265,52 @@ static int set_hosts(struct strvec *hosts, const struct spot *sp, const char *wh
 	return 0;
 }
 
+static int listed(const struct strvec *hosts, const char *host)
+{
+	size_t i;
+
+	for (i = 0; i < hosts->nr; i++)
+		if (!strcmp(hosts->v[i], host))
+			return 1;
+	return 0;
+}
+
+/*
+ * job_users and job_groups: lists of names that must exist here, so a missing account fails
+ * the settings check (and the Ansible role) rather than a job. root is refused.
+ */
+static int set_accounts(struct strvec *names, const struct spot *sp, const char *what)
+{
+	size_t i;
+
+	if (sp->node->type != YAML_SEQUENCE_NODE)
+		return error("%s:%zu: '%s' must be a list of names", AT(sp), what);
+	strvec_clear(names);
+	for (i = 0; i < ydoc_len(sp->node); i++) {
+		struct spot item = {sp->doc, ydoc_item(sp->doc, sp->node, i)};
+		const char *v = scalar_or_error(&item, what);
+		int users = !strcmp(what, "job_users");
+		struct passwd *pw = v && users ? getpwnam(v) : NULL;
+		struct group *gr = v && !users ? getgrnam(v) : NULL;
+
+		if (!v)
+			return -1;
+		if (users ? !pw : !gr)
+			return error(
+				"%s:%zu: no %s '%s' on this machine: create it, or take it out "
+				"of '%s'",
+				AT(&item), users ? "user" : "group", v, what);
+		if (users ? pw->pw_uid == 0 || pw->pw_gid == 0 : gr->gr_gid == 0)
+			return error("%s:%zu: '%s' is root's: scripts must not run as root",
+				     AT(&item), v);
+		if (listed(names, v))
+			return error("%s:%zu: '%s' is listed twice in '%s'", AT(&item), v, what);
+		if (strvec_push(names, v) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int set_variable(char **field, const struct spot *sp, const char *what)
 {
 	const char *v = scalar_or_error(sp, what);
@@ -372,6 +426,9 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 		return set_hosts(FIELD(s, k, struct strvec), sp, k->name);
 	case K_REGISTRIES:
 		return set_registries(s, sp);
+	case K_USERS:
+	case K_GROUPS:
+		return set_accounts(FIELD(s, k, struct strvec), sp, k->name);
 	case K_SECONDS:
 	case K_BYTES:
 	case K_EXECUTOR:
@@ -582,16 +639,6 @@ const struct registry_setting *settings_registry(const struct settings *s, const
 	return NULL;
 }
 
-static int listed(const struct strvec *hosts, const char *host)
-{
-	size_t i;
-
-	for (i = 0; i < hosts->nr; i++)
-		if (!strcmp(hosts->v[i], host))
-			return 1;
-	return 0;
-}
-
 int settings_is_craas(const struct settings *s, const char *host)
 {
 	return listed(&s->craas_hosts, host);
@@ -670,6 +717,8 @@ void settings_print(const struct settings *s, FILE *out)
 	if (s->metrics_dir)
 		print_quoted(out, "", "metrics_dir", s->metrics_dir);
 	fprintf(out, "stage_log: %s\n", s->stage_log);
+	print_hosts(out, "job_users", &s->job_users);
+	print_hosts(out, "job_groups", &s->job_groups);
 	fprintf(out, "registries:%s\n", s->nr_registries ? "" : " []");
 	for (i = 0; i < s->nr_registries; i++) {
 		const struct registry_setting *r = &s->registries[i];
@@ -684,6 +733,32 @@ void settings_print(const struct settings *s, FILE *out)
 	}
 }
 
+int settings_write_for_job(const struct settings *s, const char *path, int job_user)
+{
+	struct settings copy = *s;
+	char tmp[PATH_MAX];
+	FILE *f = NULL;
+	int fd;
+
+	/* The admin's cluster credentials are root's: a job user's berth uses the job's own. */
+	if (job_user)
+		copy.lock_kubeconfig = NULL;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return error("cannot write '%s': path too long", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || fchmod(fd, 0644) < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		return error_errno("cannot write the job's settings '%s'", tmp);
+	}
+	settings_print(&copy, f);
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return error_errno("cannot write the job's settings '%s'", path);
+	}
+	return 0;
+}
+
 void settings_release(struct settings *s)
 {
 	free(s->file);
@@ -693,6 +768,8 @@ void settings_release(struct settings *s)
 	free(s->executor);
 	strvec_clear(&s->craas_hosts);
 	strvec_clear(&s->rate_limited_hosts);
+	strvec_clear(&s->job_users);
+	strvec_clear(&s->job_groups);
 	free(s->werf_path);
 	free(s->werf_synchronization);
 	free(s->cleanup_lock);

@@ -55,6 +55,8 @@ struct settings {
 	unsigned gc_age;    /* seconds a workspace may sit without a stage before gc removes it */
 	char *metrics_dir;  /* node_exporter's textfile directory, or NULL: no metrics */
 	char *stage_log;    /* "file" (<state_dir>/stages.log), "syslog" or "off" */
+	struct strvec job_users;  /* users scripts run as, one per running job; none: berth's */
+	struct strvec job_groups; /* supplementary groups of those users in scripts */
 };
 
 /*
@@ -67,6 +69,11 @@ int settings_load(struct settings *s, const char *file);
 int settings_parse(struct settings *s, const char *name, const char *buf, size_t len);
 /* Prints the effective settings as YAML that settings_parse accepts. */
 void settings_print(const struct settings *s, FILE *out);
+/*
+ * Writes the settings the job's own berth commands read (0644, no secrets) to `path`: the same
+ * values, without lock_kubeconfig when the scripts run as a job user.
+ */
+int settings_write_for_job(const struct settings *s, const char *path, int job_user);
 void settings_release(struct settings *s);
 
 /* The declared registry for `host`, or NULL. */

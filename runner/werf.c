@@ -79,7 +79,8 @@ static void project_id(char *out, size_t size)
 {
 	const char *ws = getenv(JOB_MARKER), *v = getenv("CI_PROJECT_ID");
 
-	if (ws && *ws && workspace_recorded_project(ws, out, size) == 0)
+	if (ws && *ws && workspace_recorded(ws, "project_id", out, size) == 0 &&
+	    job_valid_id(out) == 0)
 		return;
 	snprintf(out, size, "%s", v && job_valid_id(v) == 0 ? v : "local");
 }

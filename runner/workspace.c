@@ -1,5 +1,7 @@
 #include "workspace.h"
 
+#include "job_user.h"
+#include "lock.h"
 #include "log.h"
 #include "secret.h"
 
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,9 +28,28 @@ static char *path_join(const char *a, const char *b)
 	return p;
 }
 
+/* builds and cache: a job user's own below the shared roots, so no two users share a clone. */
+static int set_job_dirs(struct workspace *ws, const struct settings *s)
+{
+	free(ws->builds);
+	free(ws->cache);
+	ws->builds = ws->cache = NULL;
+	if (s->builds_per_job)
+		ws->builds = path_join(ws->dir, "builds");
+	else if (ws->user)
+		ws->builds = path_join(s->builds_dir, ws->user);
+	else
+		ws->builds = strdup(s->builds_dir);
+	if (ws->user)
+		ws->cache = path_join(s->cache_dir, ws->user);
+	else if (s->cache_dir)
+		ws->cache = strdup(s->cache_dir);
+	return ws->builds && (ws->cache || !s->cache_dir) ? 0 : -1;
+}
+
 int workspace_init(struct workspace *ws, const struct settings *s, const struct job *job)
 {
-	char *jobs = path_join(s->state_dir, "jobs");
+	char *jobs = path_join(s->state_dir, "jobs"), user[64];
 
 	memset(ws, 0, sizeof(*ws));
 	ws->dir = jobs ? path_join(jobs, job->id) : NULL;
@@ -35,7 +57,11 @@ int workspace_init(struct workspace *ws, const struct settings *s, const struct 
 	if (!ws->dir || !(ws->tmp = path_join(ws->dir, "tmp")) ||
 	    !(ws->docker = path_join(ws->dir, "docker")) ||
 	    !(ws->kube = path_join(ws->dir, "kube")) ||
-	    !(ws->kubeconfig = path_join(ws->kube, "config")))
+	    !(ws->kubeconfig = path_join(ws->kube, "config")) ||
+	    !(ws->settings = path_join(ws->dir, "settings.yaml")))
+		goto fail;
+	if (s->job_users.nr && workspace_recorded(ws->dir, "user", user, sizeof(user)) == 0 &&
+	    !(ws->user = strdup(user)))
 		goto fail;
 	/*
 	 * Shared: the runner appends <short token>/<concurrent project slot>/<project path>, all
@@ -43,8 +69,7 @@ int workspace_init(struct workspace *ws, const struct settings *s, const struct 
 	 * steer two running jobs into one directory.
 	 */
 	ws->builds_shared = !s->builds_per_job;
-	ws->builds = s->builds_per_job ? path_join(ws->dir, "builds") : strdup(s->builds_dir);
-	if (!ws->builds)
+	if (set_job_dirs(ws, s) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -52,7 +77,6 @@ fail:
 	return error("out of memory");
 }
 
-/* mkdir -p with `mode` for the directories it creates; existing ones are left as they are. */
 /* Sets the mode of a directory through an fd, so a symlink swapped in is not followed. */
 static int set_dir_mode(const char *path, mode_t mode, int owned)
 {
@@ -98,12 +122,6 @@ int make_dirs(const char *path, mode_t mode)
 	return 0;
 }
 
-/* The workspace itself must be a real directory owned by us with mode 0700. */
-static int check_private_dir(const char *path)
-{
-	return set_dir_mode(path, 0700, 1);
-}
-
 static int make_private(const char *path)
 {
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
@@ -120,8 +138,9 @@ static int write_state(const struct workspace *ws, const struct job *job)
 
 	if (!file || !tmp)
 		goto out;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+	/* Readable: the job's own berth reads its project for lock keys; nothing here is secret. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || fchmod(fd, 0644) < 0 || !(f = fdopen(fd, "w"))) {
 		error_errno("cannot write '%s'", tmp);
 		if (fd >= 0)
 			close(fd);
@@ -132,6 +151,8 @@ static int write_state(const struct workspace *ws, const struct job *job)
 		fprintf(f, "project_id %s\n", job->project_id);
 	if (job->project_path)
 		fprintf(f, "project_path %s\n", job->project_path);
+	if (ws->user)
+		fprintf(f, "user %s\n", ws->user);
 	fprintf(f, "prepared %lld\n", (long long)time(NULL));
 	fprintf(f, "created %s\n", ws->tmp);
 	fprintf(f, "secrets %s\n", ws->docker);
@@ -153,22 +174,135 @@ out:
 	return ret;
 }
 
-int workspace_create(const struct workspace *ws, const struct job *job)
+/* The job users that workspaces other than `mine` hold, from their state records. */
+static int users_taken(const char *jobs, const char *mine, struct strvec *taken)
 {
-	char *jobs = strdup(ws->dir);
+	char dir[PATH_MAX], user[64];
+	struct dirent *e;
+	DIR *d = opendir(jobs);
+
+	if (!d)
+		return errno == ENOENT ? 0 : error_errno("cannot read '%s'", jobs);
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || !strcmp(e->d_name, mine))
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", jobs, e->d_name);
+		if (workspace_recorded(dir, "user", user, sizeof(user)) == 0 &&
+		    strvec_push(taken, user) < 0) {
+			closedir(d);
+			return -1;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+/*
+ * Takes the first job user no other workspace holds. Under <state_dir>/users.lock, held until
+ * the state record naming the user is written, so two prepares never take the same one.
+ * Returns the lock's fd for the caller to close, or -1 after reporting.
+ */
+static int claim_user(struct workspace *ws, const struct settings *s, const char *jobs,
+		      const struct job *job)
+{
+	struct strvec taken = STRVEC_INIT;
+	char *lock = path_join(s->state_dir, "users.lock");
+	size_t i, j;
+	int fd = lock ? open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
+
+	if (fd < 0 || flock(fd, LOCK_EX) < 0 || users_taken(jobs, job->id, &taken) < 0) {
+		error_errno("cannot claim a job user under '%s'", s->state_dir);
+		goto fail;
+	}
+	for (i = 0; i < s->job_users.nr; i++) {
+		for (j = 0; j < taken.nr && strcmp(taken.v[j], s->job_users.v[i]) != 0; j++)
+			;
+		if (j == taken.nr)
+			break;
+	}
+	if (i == s->job_users.nr) {
+		error("all %zu job users are taken by running jobs: list one per concurrent job in "
+		      "job_users, or run 'berth gc' when those jobs are gone",
+		      s->job_users.nr);
+		goto fail;
+	}
+	ws->user = strdup(s->job_users.v[i]);
+	if (!ws->user || set_job_dirs(ws, s) < 0) {
+		error("out of memory");
+		goto fail;
+	}
+	strvec_clear(&taken);
+	free(lock);
+	return fd;
+fail:
+	strvec_clear(&taken);
+	free(lock);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/*
+ * A directory of the job user's: created, or taken over when an earlier berth made it root's.
+ * Its parent (the builds or cache root, or the workspace) must let the user through.
+ */
+static int make_users_dir(const struct job_user *u, const char *path)
+{
+	char parent[PATH_MAX];
+	struct stat st;
+
+	snprintf(parent, sizeof(parent), "%s", path);
+	*strrchr(parent, '/') = '\0';
+	if (make_dirs(parent, 0711) < 0 || lstat(parent, &st) < 0)
+		return error_errno("cannot create '%s'", parent);
+	if ((st.st_mode & 0111) != 0111 && chmod(parent, (st.st_mode & 07777) | 0111) < 0)
+		return error_errno("cannot let job users through '%s'", parent);
+	if ((mkdir(path, 0700) < 0 && errno != EEXIST) || lstat(path, &st) < 0)
+		return error_errno("cannot create '%s'", path);
+	if (!S_ISDIR(st.st_mode))
+		return error("'%s' is not a directory", path);
+	if (st.st_uid == u->uid)
+		return 0;
+	if (st.st_uid != 0)
+		return error("'%s' belongs to uid %u, not to job user '%s': remove it", path,
+			     (unsigned)st.st_uid, u->name);
+	return job_user_give(u, path);
+}
+
+/* The job's places become the job user's; the workspace and its record stay root's. */
+static int give_places(const struct workspace *ws, const struct settings *s)
+{
+	struct job_user u;
 	int ret = -1;
+
+	if (job_user_lookup(&u, ws->user, &s->job_groups) < 0)
+		return -1;
+	if (job_user_give(&u, ws->tmp) == 0 && job_user_give(&u, ws->docker) == 0 &&
+	    job_user_give(&u, ws->kube) == 0 && make_users_dir(&u, ws->builds) == 0 &&
+	    make_users_dir(&u, ws->cache) == 0)
+		ret = 0;
+	job_user_release(&u);
+	return ret;
+}
+
+int workspace_create(struct workspace *ws, const struct settings *s, const struct job *job)
+{
+	char *jobs = strdup(ws->dir), lock_root[PATH_MAX];
+	int ret = -1, claim = -1;
 
 	if (!jobs)
 		return error("out of memory");
 	*strrchr(jobs, '/') = '\0';
-	/* Parents are traversable (0711): a later job user must reach only its own workspace. */
+	/* Parents are traversable (0711): a job user must reach only its own workspace. */
 	if (make_dirs(jobs, 0711) < 0)
+		goto out;
+	if (s->job_users.nr && !ws->user && (claim = claim_user(ws, s, jobs, job)) < 0)
 		goto out;
 	if (mkdir(ws->dir, 0700) < 0 && errno != EEXIST) {
 		error_errno("cannot create workspace '%s'", ws->dir);
 		goto out;
 	}
-	if (check_private_dir(ws->dir) < 0)
+	if (set_dir_mode(ws->dir, ws->user ? 0711 : 0700, 1) < 0)
 		goto out;
 	if (make_private(ws->tmp) < 0 || make_private(ws->docker) < 0 || make_private(ws->kube) < 0)
 		goto out;
@@ -176,9 +310,49 @@ int workspace_create(const struct workspace *ws, const struct job *job)
 		error_errno("cannot create '%s'", ws->builds);
 		goto out;
 	}
-	ret = write_state(ws, job);
+	if (write_state(ws, job) < 0 || (ws->user && give_places(ws, s) < 0))
+		goto out;
+	/* The file backend's locks, which the job user cannot create below the state dir. */
+	if (!strcmp(s->lock_backend ? s->lock_backend : "file", "file") &&
+	    lock_file_root(s, lock_root, sizeof(lock_root)) < 0)
+		goto out;
+	ret = 0;
 out:
+	if (claim >= 0)
+		close(claim);
 	free(jobs);
+	return ret;
+}
+
+/* Gives every entry of `dir` to `u`; entries are berth's own, written before any job code. */
+static int give_entries(const struct job_user *u, const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int ret = 0;
+
+	if (!d)
+		return error_errno("cannot read '%s'", dir);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' &&
+		    fchownat(dirfd(d), e->d_name, u->uid, u->gid, AT_SYMLINK_NOFOLLOW) < 0)
+			ret = error_errno("cannot give '%s/%s' to job user '%s'", dir, e->d_name,
+					  u->name);
+	closedir(d);
+	return ret;
+}
+
+int workspace_hand_over(const struct workspace *ws, const struct settings *s)
+{
+	struct job_user u;
+	int ret;
+
+	if (!ws->user)
+		return 0;
+	if (job_user_lookup(&u, ws->user, &s->job_groups) < 0)
+		return -1;
+	ret = give_entries(&u, ws->docker) < 0 || give_entries(&u, ws->kube) < 0 ? -1 : 0;
+	job_user_release(&u);
 	return ret;
 }
 
@@ -308,9 +482,10 @@ void workspace_touch(const struct workspace *ws)
 	utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW);
 }
 
-int workspace_recorded_project(const char *dir, char *out, size_t size)
+int workspace_recorded(const char *dir, const char *key, char *out, size_t size)
 {
 	char path[4096], line[256];
+	size_t n = strlen(key);
 	int found = -1;
 	FILE *f;
 
@@ -318,8 +493,9 @@ int workspace_recorded_project(const char *dir, char *out, size_t size)
 	f = fopen(path, "re");
 	while (f && fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
-		if (!strncmp(line, "project_id ", 11) && job_valid_id(line + 11) == 0) {
-			snprintf(out, size, "%s", line + 11);
+		if (!strncmp(line, key, n) && line[n] == ' ' && line[n + 1] &&
+		    strlen(line + n + 1) < size) {
+			memcpy(out, line + n + 1, strlen(line + n + 1) + 1);
 			found = 0;
 		}
 	}
@@ -336,5 +512,8 @@ void workspace_release(struct workspace *ws)
 	free(ws->kube);
 	free(ws->kubeconfig);
 	free(ws->builds);
+	free(ws->cache);
+	free(ws->settings);
+	free(ws->user);
 	memset(ws, 0, sizeof(*ws));
 }

@@ -18,13 +18,22 @@ struct workspace {
 	char *kube;	  /* holds `kubeconfig` */
 	char *kubeconfig; /* KUBECONFIG, when the job has one */
 	char *builds;	  /* the builds_dir that config reports */
+	char *cache;	  /* the cache_dir that config reports */
+	char *settings;	  /* the settings the job's own berth commands read (BERTH_CONFIG) */
+	char *user;	  /* the job user prepare claimed (settings job_users), or NULL */
 	int builds_shared;
 };
 
-/* Computes the paths; touches nothing on disk. */
+/* Computes the paths and reads the job user a workspace records; changes nothing on disk. */
 int workspace_init(struct workspace *ws, const struct settings *s, const struct job *job);
-/* Creates the workspace, or completes one an earlier attempt left. */
-int workspace_create(const struct workspace *ws, const struct job *job);
+/*
+ * Creates the workspace, or completes one an earlier attempt left. With job_users, claims one
+ * no other workspace holds (ws->user, and the builds and cache dirs that follow from it) and
+ * gives it the job's places: tmp, docker, kube, builds and cache.
+ */
+int workspace_create(struct workspace *ws, const struct settings *s, const struct job *job);
+/* Gives the credential files prepare wrote to the job user; 0 when there is none. */
+int workspace_hand_over(const struct workspace *ws, const struct settings *s);
 /* 1 when the workspace directory exists, 0 when not, -1 on error. */
 int workspace_exists(const struct workspace *ws);
 /*
@@ -37,11 +46,10 @@ void workspace_release(struct workspace *ws);
 void workspace_touch(const struct workspace *ws);
 
 /*
- * The project id prepare recorded in workspace `dir` (from the runner's response file), into
- * `out`; 0, or -1 when there is none. The workspace belongs to the job's user: a record is a
- * convenience for cooperative locks, not a proof.
+ * A value prepare recorded in workspace `dir`'s state ("project_id" from the runner's response
+ * file, "user"), into `out`; 0, or -1 when there is none.
  */
-int workspace_recorded_project(const char *dir, char *out, size_t size);
+int workspace_recorded(const char *dir, const char *key, char *out, size_t size);
 
 /*
  * mkdir -p; the directories it creates get `mode` whatever the umask, existing ones are left

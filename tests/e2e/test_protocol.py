@@ -130,8 +130,10 @@ def test_passing_job(runner, settings, scratch):
     env = read_env_dump(env_dump)
     assert env["TMPDIR"] == str(workspace / "tmp")
     assert env["BERTH_JOB_DIR"] == str(workspace)
-    # The settings the driver read, so `berth login` inside the job uses the same ones.
-    assert env["BERTH_CONFIG"] == str(settings.path)
+    # The job's copy of the settings the driver read (prepare wrote it), so `berth login`
+    # inside the job uses the same ones without reading the admin's file.
+    assert env["BERTH_CONFIG"] == str(workspace / "settings.yaml")
+    assert f'state_dir: "{settings.state_dir}"\n' in (workspace / "settings.yaml").read_text()
     assert env["DOCKER_CONFIG"] == env["WERF_DOCKER_CONFIG"] == str(workspace / "docker")
     # This job has no kubeconfig: the path is still the workspace's, never the runner's own.
     assert env["KUBECONFIG"] == env["WERF_KUBE_CONFIG"] == str(workspace / "kube" / "config")

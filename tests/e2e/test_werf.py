@@ -440,8 +440,11 @@ def test_werf_repo_from_ci_registry_image_and_werf_parallel(
     assert seen["--case=craas"].get("WERF_REPO") == craas
     assert seen["--case=craas"].get("WERF_PARALLEL") == "0", "the default rate-limited host"
 
+    # The job's berth reads the settings as prepare found them: a new job sees the change.
+    expect(job.cleanup(), rn.OK)
     settings.write(rate_limited_hosts=["registry.example.com"],
                    werf_synchronization="kubernetes://berth-sync")
+    job = started_job(jobs(1104, variables={"CI_REGISTRY_IMAGE": image}))
     seen = werf(f"{berth_cmd} werf build --case=image",
                 f"WERF_PARALLEL=4 {berth_cmd} werf build --case=job-set",
                 f"WERF_REPO={craas} {berth_cmd} werf build --case=craas")

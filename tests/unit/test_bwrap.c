@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "executor.h"
+#include "job_user.h"
 #include "settings.h"
 #include "workspace.h"
 
@@ -20,6 +21,7 @@ struct fixture {
 	struct settings s;
 	struct workspace ws;
 	struct strvec argv;
+	const struct job_user *user; /* NULL: scripts run as berth's user */
 };
 
 static int make_root(void **state)
@@ -37,19 +39,30 @@ static int drop_root(void **state)
 	return 0;
 }
 
-/* The command line for job 7 with `extra` settings (state, builds and cache under root). */
-static void command(struct fixture *f, const char *extra)
+/*
+ * The command line for job 7 with `extra` settings (state, builds and cache under root), for
+ * job user `user` (NULL: berth's).
+ */
+static void command_as(struct fixture *f, const char *extra, const struct job_user *user)
 {
 	struct job job;
 	char yaml[512];
 
 	memset(f, 0, sizeof(*f));
+	f->user = user;
 	snprintf(yaml, sizeof(yaml), "state_dir: %s/state\nexecutor: bwrap\n%s", root, extra);
 	assert_int_equal(settings_parse(&f->s, "t.yaml", yaml, strlen(yaml)), 0);
 	memset(&job, 0, sizeof(job));
 	job.id = "7";
 	assert_int_equal(workspace_init(&f->ws, &f->s, &job), 0);
-	assert_int_equal(executor_find("bwrap")->command(&f->argv, "/r/script.", &f->ws, &f->s), 0);
+	assert_int_equal(executor_find("bwrap")->command(&f->argv, "/proc/self/fd/3", &f->ws, &f->s,
+							 f->user),
+			 0);
+}
+
+static void command(struct fixture *f, const char *extra)
+{
+	command_as(f, extra, NULL);
 }
 
 static void release(struct fixture *f)
@@ -138,9 +151,24 @@ static void test_read_only_files_come_after_the_writable_places(void **state)
 	assert_int_equal(find(&f, "--bind", locks, NULL), -1);
 	assert_true(find(&f, "--ro-bind-try", "/etc/berth/admin.kubeconfig", NULL) >
 		    find(&f, "--bind", f.s.cache_dir, NULL));
-	assert_true(find(&f, "--ro-bind", "/r/script.", "/r/script.") >
-		    find(&f, "--bind", f.ws.dir, NULL));
 	release(&f);
+}
+
+/* A job user: its home, and not the admin's kubeconfig, which it could not read anyway. */
+static void test_a_job_user_gets_its_home_and_not_the_admins_kubeconfig(void **state)
+{
+	struct strvec none = STRVEC_INIT;
+	struct job_user u;
+	struct fixture f;
+
+	(void)state;
+	assert_int_equal(job_user_lookup(&u, "nobody", &none), 0);
+	command_as(&f, "lock_backend: kubernetes\nlock_kubeconfig: /etc/berth/admin.kubeconfig\n",
+		   &u);
+	assert_int_equal(find(&f, "--ro-bind-try", "/etc/berth/admin.kubeconfig", NULL), -1);
+	assert_true(find(&f, "--dir", u.home, NULL) > 0);
+	release(&f);
+	job_user_release(&u);
 }
 
 static void test_the_sandbox_runs_berth_supervise_then_bash(void **state)
@@ -160,7 +188,7 @@ static void test_the_sandbox_runs_berth_supervise_then_bash(void **state)
 	assert_string_equal(f.argv.v[i + 3], "7");
 	assert_string_equal(f.argv.v[i + 4], "--");
 	assert_string_equal(f.argv.v[i + 5], "bash");
-	assert_string_equal(f.argv.v[i + 6], "/r/script.");
+	assert_string_equal(f.argv.v[i + 6], "/proc/self/fd/3");
 	assert_true(find(&f, "--ro-bind-try", self, self) > 0);
 	release(&f);
 }
@@ -171,7 +199,7 @@ static void test_check_without_bwrap_on_path(void **state)
 
 	(void)state;
 	setenv("PATH", root, 1);
-	assert_int_equal(executor_find("bwrap")->check(), -1);
+	assert_int_equal(executor_find("bwrap")->check(NULL), -1);
 	if (path)
 		setenv("PATH", path, 1);
 	free(path);
@@ -188,6 +216,9 @@ int main(void)
 						make_root, drop_root),
 		cmocka_unit_test_setup_teardown(test_the_sandbox_runs_berth_supervise_then_bash,
 						make_root, drop_root),
+		cmocka_unit_test_setup_teardown(
+			test_a_job_user_gets_its_home_and_not_the_admins_kubeconfig, make_root,
+			drop_root),
 		cmocka_unit_test_setup_teardown(test_check_without_bwrap_on_path, make_root,
 						drop_root),
 	};

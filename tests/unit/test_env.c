@@ -76,7 +76,7 @@ static void test_stage_env(void **state)
 	size_t i;
 
 	(void)state;
-	assert_int_equal(stage_env(&env, in, &ws, NULL, NULL), 0);
+	assert_int_equal(stage_env(&env, in, &ws, NULL, NULL, NULL), 0);
 	assert_string_equal(strvec_getenv(&env, "PATH"), "/usr/bin");
 	assert_string_equal(strvec_getenv(&env, "HOME"), "/root");
 	assert_string_equal(strvec_getenv(&env, "TMPDIR"), "/s/jobs/9/tmp");
@@ -116,7 +116,7 @@ static void test_stage_env_with_kubeconfig_and_settings(void **state)
 
 	(void)state;
 	close(mkstemp(kubeconfig));
-	assert_int_equal(stage_env(&env, in, &ws, "/etc/berth/berth.yaml", NULL), 0);
+	assert_int_equal(stage_env(&env, in, &ws, "/etc/berth/berth.yaml", NULL, NULL), 0);
 	unlink(kubeconfig);
 	assert_string_equal(strvec_getenv(&env, "KUBECONFIG"), kubeconfig);
 	assert_string_equal(strvec_getenv(&env, "WERF_KUBE_CONFIG"), kubeconfig);
@@ -138,14 +138,14 @@ static void test_stage_env_tools_first_on_path(void **state)
 	size_t i, paths = 0;
 
 	(void)state;
-	assert_int_equal(stage_env(&env, in, &ws, NULL, "/var/lib/berth/tools/ab/bin"), 0);
+	assert_int_equal(stage_env(&env, in, &ws, NULL, "/var/lib/berth/tools/ab/bin", NULL), 0);
 	assert_string_equal(strvec_getenv(&env, "PATH"),
 			    "/var/lib/berth/tools/ab/bin:/usr/local/bin:/usr/bin");
 	for (i = 0; i < env.nr; i++)
 		paths += !strncmp(env.v[i], "PATH=", 5);
 	assert_int_equal(paths, 1);
 	strvec_clear(&env);
-	assert_int_equal(stage_env(&env, none, &ws, NULL, "/t/bin"), 0);
+	assert_int_equal(stage_env(&env, none, &ws, NULL, "/t/bin", NULL), 0);
 	assert_string_equal(strvec_getenv(&env, "PATH"), "/t/bin:/usr/bin:/bin");
 	strvec_clear(&env);
 }

@@ -18,7 +18,7 @@ extern char **environ;
 static int run(const char *script, int *status)
 {
 	char *argv[] = {"bash", "-c", (char *)script, NULL};
-	struct proc p = {argv, environ, 0};
+	struct proc p = {.argv = argv, .env = environ, .script_fd = -1};
 	int stopped = 0;
 
 	if (proc_start(&p) < 0)
@@ -63,7 +63,7 @@ static void test_own_process_group(void **state)
 static void test_missing_program(void **state)
 {
 	char *argv[] = {"/nonexistent/program", NULL};
-	struct proc p = {argv, environ, 0};
+	struct proc p = {.argv = argv, .env = environ, .script_fd = -1};
 
 	(void)state;
 	assert_int_equal(proc_start(&p), -1);
@@ -96,16 +96,16 @@ static void test_kill_marked(void **state)
 {
 	char *argv[] = {"sleep", "1000", NULL};
 	char *env[] = {"BERTH_TEST_MARK=unit-7", NULL};
-	struct proc p = {argv, env, 0};
+	struct proc p = {.argv = argv, .env = env, .script_fd = -1};
 	int status;
 
 	(void)state;
 	assert_int_equal(proc_start(&p), 0);
-	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit-7", 1), 1);
+	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit-7", (uid_t)-1, 1), 1);
 	assert_int_equal(waitpid(p.pid, &status, 0), p.pid);
 	assert_true(WIFSIGNALED(status));
-	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit-7", 1), 0);
-	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit", 1), 0);
+	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit-7", (uid_t)-1, 1), 0);
+	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit", (uid_t)-1, 1), 0);
 }
 
 /* After proc_ignore_stops, children start with SIGINT and SIGTERM ignored (SigIgn 0x4002). */

@@ -597,6 +597,48 @@ static void test_lock_backend_rejected(void **state)
 	}
 }
 
+/* Accounts every Debian system has: nobody (65534), daemon (1), nogroup, root. */
+static void test_job_users(void **state)
+{
+	static const char *bad[] = {
+		"job_users: nobody\n",		     /* a list, not one name */
+		"job_users: [root]\n",		     /* scripts never run as root */
+		"job_users: [no-such-user-berth]\n", /* must exist here */
+		"job_users: [nobody, nobody]\n",     /* two jobs would share it */
+		"job_groups: [root]\n",		     /* gid 0 */
+		"job_groups: [no-such-group-berth]\n",
+	};
+	struct settings s, again;
+	char *text = NULL;
+	size_t i, len = 0;
+	FILE *out;
+
+	(void)state;
+	assert_int_equal(parse(&s, ""), 0);
+	assert_int_equal(s.job_users.nr, 0);
+	settings_release(&s);
+	assert_int_equal(parse(&s, "job_users: [nobody, daemon]\njob_groups: [nogroup]\n"), 0);
+	assert_int_equal(s.job_users.nr, 2);
+	assert_string_equal(s.job_users.v[1], "daemon");
+	assert_string_equal(s.job_groups.v[0], "nogroup");
+	out = open_memstream(&text, &len);
+	settings_print(&s, out);
+	fclose(out);
+	assert_non_null(strstr(text, "job_users: [nobody, daemon]\n"));
+	assert_int_equal(parse(&again, text), 0);
+	assert_int_equal(again.job_users.nr, 2);
+	assert_string_equal(again.job_groups.v[0], "nogroup");
+	settings_release(&again);
+	settings_release(&s);
+	free(text);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (parse(&s, bad[i]) == 0) {
+			settings_release(&s);
+			fail_msg("accepted: %s", bad[i]);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -618,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_print_round_trips_paths_needing_quotes),
 		cmocka_unit_test(test_lock_backend),
 		cmocka_unit_test(test_lock_backend_rejected),
+		cmocka_unit_test(test_job_users),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,14 +69,14 @@ static void test_create_and_remove(void **state)
 	assert_string_equal(ws.builds, "/b");
 	assert_int_equal(ws.builds_shared, 1);
 	assert_int_equal(workspace_exists(&ws), 0);
-	assert_int_equal(workspace_create(&ws, &job), 0);
-	assert_int_equal(workspace_create(&ws, &job), 0); /* a second prepare attempt */
+	assert_int_equal(workspace_create(&ws, &s, &job), 0);
+	assert_int_equal(workspace_create(&ws, &s, &job), 0); /* a second prepare attempt */
 	assert_int_equal(workspace_exists(&ws), 1);
 	assert_int_equal(stat(ws.dir, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0700);
 	snprintf(path, sizeof(path), "%s/state", ws.dir);
 	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_mode & 07777, 0644);
 	assert_int_equal(workspace_remove(&ws), 0);
 	assert_int_equal(workspace_exists(&ws), 0);
 	assert_int_equal(workspace_remove(&ws), 0); /* idempotent */
@@ -97,7 +97,7 @@ static void test_per_job_builds(void **state)
 	assert_int_equal(workspace_init(&ws, &s, &job), 0);
 	assert_int_equal(ws.builds_shared, 0);
 	assert_non_null(strstr(ws.builds, "/jobs/31/builds"));
-	assert_int_equal(workspace_create(&ws, &job), 0);
+	assert_int_equal(workspace_create(&ws, &s, &job), 0);
 	assert_int_equal(stat(ws.builds, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(workspace_remove(&ws), 0);
@@ -141,7 +141,7 @@ static void test_occupied_path_is_an_error(void **state)
 	assert_int_equal(workspace_init(&ws, &s, &job), 0);
 	snprintf(jobs, sizeof(jobs), "%s/state", root);
 	touch(root, "state"); /* a file where the state directory should be */
-	assert_int_equal(workspace_create(&ws, &job), -1);
+	assert_int_equal(workspace_create(&ws, &s, &job), -1);
 	assert_int_equal(workspace_exists(&ws), 0);
 	assert_int_equal(workspace_remove(&ws), 0); /* cleanup after that failed prepare */
 	unlink(jobs);
@@ -227,12 +227,79 @@ static void test_parents_are_traversable(void **state)
 	umask(077); /* as berth runs */
 	setup_context(&s, &job, 0);
 	assert_int_equal(workspace_init(&ws, &s, &job), 0);
-	assert_int_equal(workspace_create(&ws, &job), 0);
+	assert_int_equal(workspace_create(&ws, &s, &job), 0);
 	snprintf(jobs, sizeof(jobs), "%s/state/jobs", root);
 	assert_int_equal(stat(jobs, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0711);
 	assert_int_equal(workspace_remove(&ws), 0);
 	workspace_release(&ws);
+	job_release(&job);
+	settings_release(&s);
+}
+
+/* Creates the workspace of job `id` with job users daemon and bin; its claimed user or NULL. */
+static char *claim(struct settings *s, const char *id)
+{
+	struct workspace ws;
+	struct job job;
+	char *user = NULL;
+
+	memset(&job, 0, sizeof(job));
+	job.id = (char *)id;
+	assert_int_equal(workspace_init(&ws, s, &job), 0);
+	if (workspace_create(&ws, s, &job) == 0) {
+		user = strdup(ws.user);
+		/* A later stage reads the claim back from the workspace's record. */
+		workspace_release(&ws);
+		assert_int_equal(workspace_init(&ws, s, &job), 0);
+		assert_string_equal(ws.user, user);
+	}
+	workspace_release(&ws);
+	return user;
+}
+
+static void test_job_users_are_claimed_one_per_workspace(void **state)
+{
+	struct settings s;
+	struct workspace ws;
+	struct job job;
+	struct stat st;
+	char path[256], *a, *b;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	setup_context(&s, &job, 0);
+	free(s.builds_dir);
+	snprintf(path, sizeof(path), "%s/builds", root);
+	s.builds_dir = strdup(path);
+	s.cache_dir = strdup(path);
+	strvec_push(&s.job_users, "daemon");
+	strvec_push(&s.job_users, "bin");
+	a = claim(&s, "41");
+	b = claim(&s, "42");
+	assert_string_equal(a, "daemon");
+	assert_string_equal(b, "bin");
+	assert_null(claim(&s, "43")); /* both taken */
+	free(claim(&s, "41"));	      /* a repeated prepare keeps its own */
+	/* The places are the user's; builds below the shared root, per user. */
+	snprintf(path, sizeof(path), "%s/state/jobs/41/tmp", root);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 1);
+	snprintf(path, sizeof(path), "%s/builds/daemon", root);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 1);
+	/* Removing a workspace frees its user. */
+	free(job.id);
+	job.id = strdup("41");
+	assert_int_equal(workspace_init(&ws, &s, &job), 0);
+	assert_int_equal(workspace_remove(&ws), 0);
+	workspace_release(&ws);
+	free(a);
+	a = claim(&s, "43");
+	assert_string_equal(a, "daemon");
+	free(a);
+	free(b);
 	job_release(&job);
 	settings_release(&s);
 }
@@ -251,6 +318,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_remove_read_only_tree_as_non_root, make_root,
 						drop_root),
 		cmocka_unit_test_setup_teardown(test_parents_are_traversable, make_root, drop_root),
+		cmocka_unit_test_setup_teardown(test_job_users_are_claimed_one_per_workspace,
+						make_root, drop_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
