@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -32,6 +33,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE = REPO / "ansible"
 ROLE = ANSIBLE / "roles" / "berth_runner"
+
+# Real system accounts on the test machine: names nothing else uses. The converge creates them
+# (they are removed first when an earlier run left them) and the fixture removes them again.
+JOB_USERS = ["berth-ans-job-1", "berth-ans-job-2"]
+MISSING_GROUP = "berth-ans-no-such-group"
 
 CANARY_TOKEN = "glrt-CANARY" + secrets.token_hex(8)
 CANARY_REGISTRATION = "CANARYREG" + secrets.token_hex(8)
@@ -153,6 +159,16 @@ def make_bundle(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def remove_job_users(names):
+    for name in names:
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        r = run(["userdel", name])
+        assert r.returncode == 0, r.stderr
+
+
 def berth_commands(berth):
     r = run([berth, "help"])
     return set(re.findall(r"^\s+([a-z][a-z-]*)\s", r.stdout, re.M))
@@ -173,6 +189,7 @@ class Converge:
         self.units = self.root / "etc/systemd/system"
         self.cache = self.root / "var/cache/berth"
         self.state = self.root / "var/lib/berth"
+        self.homes = self.root / "home"
         self.fake_runner = self.root / "usr/bin/gitlab-runner"
         self.fake_log = tmp / "gitlab-runner.log"
         self.has_tools = "tools" in berth_commands(berth)
@@ -201,7 +218,10 @@ class Converge:
             "gitlab_runner_manage_service": False,
             "gitlab_runner_register": True,
             "berth_gc_enable": False,
-            "gitlab_runner_concurrent": 3,
+            "gitlab_runner_concurrent": 2,
+            "berth_job_users": JOB_USERS,
+            "berth_job_users_home_dir": str(self.homes),
+            "berth_job_groups": [],
             "berth_settings": {
                 "state_dir": str(self.state),
                 "executor": "shell",
@@ -251,11 +271,15 @@ def converge(tmp_path_factory):
     berth = berth_binary()
     if not berth:
         pytest.skip("no berth binary: run `make`, or set BERTH_BIN")
+    remove_job_users(JOB_USERS)
     c = Converge(tmp_path_factory.mktemp("converge"), berth)
-    c.play()
-    c.play()
-    c.play("--check")
-    return c
+    try:
+        c.play()
+        c.play()
+        c.play("--check")
+        yield c
+    finally:
+        remove_job_users(JOB_USERS)
 
 
 def test_converge_is_idempotent(converge):
@@ -281,15 +305,46 @@ def test_files_and_modes(converge):
     assert mode(registered) == 0o600
     for unit in ("berth-gc.service", "berth-gc.timer"):
         assert mode(c.units / unit) == 0o644
-    for path in (c.settings, c.config_toml, registered):
+    # Job users get through the state dir to their own workspaces (docs/job-users.md).
+    assert mode(c.state) == 0o711
+    for path in (c.settings, c.config_toml, registered, c.state):
         st = path.stat()
         assert (st.st_uid, st.st_gid) == (0, 0), path
+
+
+def test_job_users_created(converge):
+    shadow = dict(line.split(":")[:2] for line in Path("/etc/shadow").read_text().splitlines())
+    for name in JOB_USERS:
+        pw = pwd.getpwnam(name)           # KeyError: the converge did not create it
+        assert pw.pw_uid != 0 and pw.pw_gid != 0, pw
+        assert pw.pw_dir == str(converge.homes / name)
+        assert pw.pw_shell == "/bin/bash"
+        home = Path(pw.pw_dir)
+        assert home.is_dir()
+        st = home.stat()
+        assert st.st_uid == pw.pw_uid and mode(home) == 0o700, (name, oct(mode(home)))
+        assert shadow[name].startswith(("!", "*")), f"{name} can log in with a password"
+    # System accounts: distinct uids below the login range.
+    uids = {pwd.getpwnam(n).pw_uid for n in JOB_USERS}
+    assert len(uids) == len(JOB_USERS)
+
+
+def test_settings_name_the_job_users(converge):
+    yaml = pytest.importorskip("yaml")
+    c = converge
+    settings = yaml.safe_load(c.settings.read_text())
+    assert settings["job_users"] == JOB_USERS
+    assert "job_groups" not in settings          # berth_job_groups is empty: nothing added
+    r = run([berth_binary(), "--config", c.settings, "config", "--show-settings"])
+    assert r.returncode == 0, r.stderr
+    assert f"job_users: [{', '.join(JOB_USERS)}]\n" in r.stdout
+    assert "job_groups: []\n" in r.stdout
 
 
 def test_config_toml(converge):
     c = converge
     conf = tomllib.loads(c.config_toml.read_text())
-    assert conf["concurrent"] == 3
+    assert conf["concurrent"] == 2
     assert conf["check_interval"] == 3
     runners = conf["runners"]
     assert [r["name"] for r in runners] == ["werf-runner-1", "legacy-runner"]
@@ -404,6 +459,66 @@ def test_default_paths_render_plain_args(tmp_path):
     assert custom["prepare_args"] == ["prepare"]
     assert custom["run_args"] == ["run"]
     assert custom["cleanup_args"] == ["cleanup"]
+
+
+def play_job_users_tasks(tmp, extra_vars):
+    """Runs only the role's tasks/job_users.yml (with the role's defaults) on localhost."""
+    playbook = need("ansible-playbook")
+    play = [{
+        "hosts": "localhost", "gather_facts": False, "connection": "local",
+        "tasks": [{"name": "Job users", "ansible.builtin.include_role": {
+            "name": "berth_runner", "tasks_from": "job_users"}}],
+    }]
+    (tmp / "play.yml").write_text(json.dumps(play))
+    (tmp / "vars.json").write_text(json.dumps(
+        {"ansible_python_interpreter": "/usr/bin/python3", **extra_vars}))
+    return run([playbook, "-i", "localhost,", "-e", "@vars.json", tmp / "play.yml"],
+               cwd=tmp, env=ansible_env(tmp))
+
+
+def test_missing_job_group_fails_naming_it(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("creates users when the check is missing: run as root")
+    user = "berth-ans-job-9"
+    remove_job_users([user])
+    try:
+        r = play_job_users_tasks(tmp_path, {
+            "berth_job_users": [user], "gitlab_runner_concurrent": 1,
+            "berth_job_users_home_dir": str(tmp_path / "home"),
+            "berth_job_groups": ["daemon", MISSING_GROUP]})   # daemon: in every Debian
+        out = r.stdout + r.stderr
+        assert r.returncode != 0, out
+        # Only the missing one is named.
+        assert f"berth_job_groups: no group {MISSING_GROUP} on this machine" in out, out
+        # The check comes first: no user was created for a run that fails.
+        with pytest.raises(KeyError):
+            pwd.getpwnam(user)
+    finally:
+        remove_job_users([user])
+
+
+def test_default_job_users_follow_concurrent(tmp_path):
+    """berth-job-1 ... berth-job-N for gitlab_runner_concurrent N, nothing created here."""
+    playbook = need("ansible-playbook")
+    dest = tmp_path / "users.json"
+    play = [{
+        "hosts": "localhost", "gather_facts": False, "connection": "local",
+        "vars_files": [str(ROLE / "defaults/main.yml")],
+        "tasks": [{"name": "Write the default job users", "ansible.builtin.copy": {
+            "content": "{{ {'users': berth_job_users, 'groups': berth_job_groups,"
+                       " 'create': berth_job_users_create, 'home': berth_job_users_home_dir,"
+                       " 'bwrap': berth_bwrap_package} | to_json }}",
+            "dest": str(dest), "mode": "0644"}}],
+    }]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    for concurrent, users in ((3, ["berth-job-1", "berth-job-2", "berth-job-3"]), (None, [
+            "berth-job-1", "berth-job-2", "berth-job-3", "berth-job-4"])):
+        extra = ["-e", f"gitlab_runner_concurrent={concurrent}"] if concurrent else []
+        r = run([playbook, "-i", "localhost,", *extra, tmp_path / "play.yml"],
+                cwd=tmp_path, env=ansible_env(tmp_path))
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert json.loads(dest.read_text()) == {"users": users, "groups": [], "create": True,
+                                                "home": "/home", "bwrap": "bubblewrap"}
 
 
 @pytest.mark.skipif(os.environ.get("BERTH_ANSIBLE_BUILD") != "1",
