@@ -15,9 +15,9 @@ WARNINGS  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-protot
              -Wformat=2 -Wvla -Wimplicit-fallthrough -Wno-format-nonliteral
 HARDEN    := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -fcf-protection
 CFLAGS    ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -Irunner -Iexecutors -Ipipeline \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -Irunner -Iexecutors -Ipipeline -Iprune \
              -DBERTH_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
-TIDY_FLAGS = -std=c11 -D_GNU_SOURCE -Irunner -Iexecutors -Ipipeline -DBERTH_VERSION='"$(VERSION)"'
+TIDY_FLAGS = -std=c11 -D_GNU_SOURCE -Irunner -Iexecutors -Ipipeline -Iprune -DBERTH_VERSION='"$(VERSION)"'
 # libcurl, libgit2 and PCRE2 are compiled against but loaded on first use (runner/dl.c), not
 # linked: every exec of `berth run` would pay for mapping them and the dozen libraries the
 # first two pull in.
@@ -34,7 +34,7 @@ endif
 
 # Every module but main.c: unit tests link against these.
 LIB_SRC := $(filter-out runner/main.c,$(wildcard runner/*.c)) $(wildcard executors/*.c) \
-           $(wildcard pipeline/*.c)
+           $(wildcard pipeline/*.c) $(wildcard prune/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
 BIN     := $(O)/berth
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -43,14 +43,14 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 .PHONY: all deps check unit e2e infra terraform-check ansible-check package-check lint demo bench install deb clean kube-apiserver
 all: $(BIN)
 
-$(O)/%.o: %.c $(wildcard runner/*.h executors/*.h pipeline/*.h) Makefile
+$(O)/%.o: %.c $(wildcard runner/*.h executors/*.h pipeline/*.h prune/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BIN): $(O)/runner/main.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) $(wildcard runner/*.h executors/*.h pipeline/*.h)
+$(O)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) $(wildcard runner/*.h executors/*.h pipeline/*.h prune/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
@@ -87,13 +87,14 @@ kube-apiserver:
 	@scripts/kube-apiserver.sh >/dev/null
 
 lint:
-	clang-format --dry-run --Werror runner/*.[ch] executors/*.[ch] pipeline/*.[ch] tests/unit/*.c
+	clang-format --dry-run --Werror runner/*.[ch] executors/*.[ch] pipeline/*.[ch] prune/*.[ch] \
+	  tests/unit/*.c
 	shellcheck scripts/*.sh tests/bench/reference/*.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	  --inline-suppr --suppress=missingIncludeSystem -Irunner -Iexecutors -Ipipeline \
-	  runner executors pipeline
+	  --inline-suppr --suppress=missingIncludeSystem -Irunner -Iexecutors -Ipipeline -Iprune \
+	  runner executors pipeline prune
 	@# clang-tidy counts suppressed system-header warnings on stderr; findings go to stdout.
-	clang-tidy --quiet runner/*.c executors/*.c pipeline/*.c -- $(TIDY_FLAGS) 2>/dev/null
+	clang-tidy --quiet runner/*.c executors/*.c pipeline/*.c prune/*.c -- $(TIDY_FLAGS) 2>/dev/null
 
 demo: deps $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/e2e/runner.py --demo
@@ -104,6 +105,7 @@ bench: deps $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_login.py
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_locks.py
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_pipeline.py
+	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_prune.py
 
 # A Debian package of the release build (scripts/deb.sh): binary, man page, conffile, gc timer.
 deb: $(BIN)

@@ -22,6 +22,7 @@ enum berth_result cmd_dry_run(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_exec(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_tools(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_gc(int argc, char **argv, const char *settings_file);
+enum berth_result cmd_prune(int argc, char **argv, const char *settings_file);
 enum berth_result cmd_supervise(int argc, char **argv, const char *settings_file);
 
 #endif

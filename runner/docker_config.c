@@ -1,5 +1,6 @@
 #include "docker_config.h"
 
+#include "base64.h"
 #include "json_file.h"
 #include "log.h"
 
@@ -112,6 +113,41 @@ int docker_config_remove(const char *dir, const char *host)
 		if (ret && store(path, root) < 0)
 			ret = -1;
 	}
+	json_decref(root);
+	free(path);
+	return ret;
+}
+
+int docker_config_get(const char *dir, const char *host, struct secret *login)
+{
+	char *path = config_path(dir);
+	json_t *root = path ? load(path) : NULL, *entry;
+	const char *auth, *why = NULL;
+	unsigned char *plain = NULL;
+	size_t len = 0;
+	int ret = -1;
+
+	if (!root)
+		goto out;
+	entry = json_object_get(json_object_get(root, "auths"), host);
+	auth = json_string_value(json_object_get(entry, "auth"));
+	if (!auth) {
+		ret = 0;
+		goto out;
+	}
+	plain = base64_decode(auth, strlen(auth), 4096, &len, &why);
+	if (!plain || !memchr(plain, ':', len)) {
+		error("docker config '%s': the login for %s is not base64 of user:password%s%s",
+		      path, host, why ? ": " : "", why ? why : "");
+		goto out;
+	}
+	secret_adopt(login, plain, len);
+	plain = NULL;
+	ret = 1;
+out:
+	if (plain)
+		explicit_bzero(plain, len);
+	free(plain);
 	json_decref(root);
 	free(path);
 	return ret;

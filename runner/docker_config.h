@@ -14,4 +14,10 @@ int docker_config_set(const char *dir, const char *host, const struct secret *au
 /* Removes the entry for `host` (every entry when NULL); how many went, or -1 on error. */
 int docker_config_remove(const char *dir, const char *host);
 
+/*
+ * The login stored for `host`: its auth decoded, "user:password", into `login`. 1 when found,
+ * 0 when the config has none for the host, -1 after reporting a broken file or entry.
+ */
+int docker_config_get(const char *dir, const char *host, struct secret *login);
+
 #endif

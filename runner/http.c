@@ -128,6 +128,8 @@ void http_response_release(struct http_response *res)
 {
 	free(res->www_authenticate);
 	free(res->retry_after);
+	free(res->digest);
+	free(res->link);
 	secret_release(&res->body);
 	memset(res, 0, sizeof(*res));
 }
@@ -147,25 +149,35 @@ static char *header_value(const char *line, size_t len, const char *name)
 	return strndup(line + n, end - n);
 }
 
+/* The first `name` header of an answer into *field. */
+static void keep_header(char **field, const char *line, size_t len, const char *name)
+{
+	if (!*field)
+		*field = header_value(line, len, name);
+}
+
 static size_t on_header(char *line, size_t size, size_t nmemb, void *data)
 {
 	struct sink *s = data;
 	size_t len = size * nmemb;
-	char *v;
 
 	s->header_bytes += len;
 	if (s->header_bytes > HTTP_MAX_HEADERS)
 		return s->too_big = 1, 0; /* curl aborts the transfer */
 	/* A new response (after a redirect or 100-continue) starts with its status line. */
 	if (len > 5 && !strncmp(line, "HTTP/", 5)) {
-		free(s->res->www_authenticate);
-		free(s->res->retry_after);
-		s->res->www_authenticate = s->res->retry_after = NULL;
+		struct http_response *res = s->res;
+
+		free(res->www_authenticate);
+		free(res->retry_after);
+		free(res->digest);
+		free(res->link);
+		res->www_authenticate = res->retry_after = res->digest = res->link = NULL;
 	}
-	if (!s->res->www_authenticate && (v = header_value(line, len, "WWW-Authenticate")))
-		s->res->www_authenticate = v;
-	else if (!s->res->retry_after && (v = header_value(line, len, "Retry-After")))
-		s->res->retry_after = v;
+	keep_header(&s->res->www_authenticate, line, len, "WWW-Authenticate");
+	keep_header(&s->res->retry_after, line, len, "Retry-After");
+	keep_header(&s->res->digest, line, len, "Docker-Content-Digest");
+	keep_header(&s->res->link, line, len, "Link");
 	return len;
 }
 
@@ -286,11 +298,12 @@ static struct curl_slist *request_headers(const struct http_request *req, int *f
 {
 	struct secret line = SECRET_INIT;
 	struct curl_slist *list = NULL, *grown;
-	char buf[256];
+	char buf[512];
 
 	*failed = 0;
 	if (req->authorization && req->authorization->data) {
-		if (secret_printf(&line, "Authorization: %s",
+		if (secret_printf(&line, "%s: %s",
+				  req->auth_header ? req->auth_header : "Authorization",
 				  (const char *)req->authorization->data) < 0)
 			return *failed = 1, NULL;
 		list = libcurl.slist_append(NULL, (const char *)line.data);

@@ -29,6 +29,7 @@ struct http_request {
 	const char *method; /* "GET" when NULL */
 	const char *url;
 	const struct secret *authorization; /* the whole header value, e.g. "Basic ..." */
+	const char *auth_header;	    /* its header: "Authorization" when NULL */
 	struct http_tls tls;
 	unsigned timeout; /* seconds for the whole request */
 	long timeout_ms;  /* milliseconds instead, when set */
@@ -42,6 +43,8 @@ struct http_response {
 	long status;
 	char *www_authenticate; /* the first WWW-Authenticate header, or NULL */
 	char *retry_after;	/* Retry-After, or NULL */
+	char *digest;		/* Docker-Content-Digest, or NULL */
+	char *link;		/* Link (a registry's next page), or NULL */
 	struct secret body;	/* may carry tokens: wiped on release */
 };
 

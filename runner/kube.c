@@ -29,7 +29,8 @@ enum berth_result kube_open(struct kube *k, const char *path, unsigned timeout,
 	}
 	r = kubeconfig_parse(k->config, k->source, NULL);
 	if (r == BERTH_OK && k->config->no_preflight) {
-		error("%s cannot be used for locks: %s", k->source, k->config->no_preflight);
+		error("berth cannot talk to the cluster of %s itself: %s", k->source,
+		      k->config->no_preflight);
 		r = bad_input;
 	} else if (r != BERTH_OK) {
 		r = bad_input;

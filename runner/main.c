@@ -37,6 +37,9 @@ static const struct command commands[] = {
 	{"exec", cmd_exec, "JOB [--source S] [--var K=V]: run JOB here through berth's stages"},
 	{"tools", cmd_tools, "install BUNDLE --sha256 HEX | list: offline tool bundles (werf)"},
 	{"gc", cmd_gc, "[--dry-run]: remove workspaces of jobs whose cleanup never ran"},
+	{"prune", cmd_prune,
+	 "REPOSITORY... [--keep-tag RE] [--keep-newest N] [--keep-younger AGE] [--dry-run]: "
+	 "delete unused registry tags"},
 	{"supervise", cmd_supervise, "GRACE -- CMD...: run CMD as a stage (the bwrap sandbox's)"},
 };
 

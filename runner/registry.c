@@ -267,9 +267,13 @@ static int realm_allowed(const struct registry_login *l, const char *realm)
 		     l->host, realm);
 }
 
-/* The registry answered /v2/ with 401 and this challenge: prove the credentials. */
-static enum berth_result answer_challenge(struct attempt *a, const char *url,
-					  const struct challenge *ch, const struct secret *basic)
+/*
+ * The registry answered /v2/ with 401 and this challenge: prove the credentials, and keep the
+ * Authorization that worked (Basic, or a Bearer token for `scope`) in `used`.
+ */
+static enum berth_result answer_challenge(struct attempt *a, const char *url, struct challenge *ch,
+					  const struct secret *basic, const char *scope,
+					  struct secret *used)
 {
 	struct secret bearer = SECRET_INIT;
 	const struct secret *auth = basic;
@@ -279,6 +283,8 @@ static enum berth_result answer_challenge(struct attempt *a, const char *url,
 	if (!strcmp(ch->scheme, "bearer")) {
 		if (realm_allowed(a->l, ch->realm) < 0)
 			return BERTH_SYSTEM_FAILURE;
+		if (scope)
+			snprintf(ch->scope, sizeof(ch->scope), "%s", scope);
 		r = fetch_token(a, ch, basic, &bearer);
 		if (r != BERTH_OK)
 			return r;
@@ -287,7 +293,8 @@ static enum berth_result answer_challenge(struct attempt *a, const char *url,
 	if (request(a, url, auth, 64 << 10, &res) < 0) {
 		r = BERTH_SYSTEM_FAILURE;
 	} else if (res.status == 200) {
-		r = BERTH_OK;
+		r = secret_set(used, (const char *)auth->data) < 0 ? BERTH_SYSTEM_FAILURE
+								   : BERTH_OK;
 	} else if (res.status == 401 || res.status == 403) {
 		r = rejected(a->l, res.status);
 	} else {
@@ -300,8 +307,8 @@ static enum berth_result answer_challenge(struct attempt *a, const char *url,
 	return r;
 }
 
-enum berth_result registry_login(struct http_client *c, const struct registry_login *l,
-				 struct secret *auth)
+enum berth_result registry_authorize(struct http_client *c, const struct registry_login *l,
+				     const char *scope, struct secret *authorization)
 {
 	struct attempt a = {c, l, 0};
 	struct secret basic = SECRET_INIT;
@@ -310,6 +317,7 @@ enum berth_result registry_login(struct http_client *c, const struct registry_lo
 	char *url = NULL;
 	enum berth_result r = BERTH_SYSTEM_FAILURE;
 
+	secret_release(authorization);
 	if (asprintf(&url, "%s://%s/v2/", l->plain_http ? "http" : "https", l->host) < 0) {
 		error("out of memory");
 		return r;
@@ -318,7 +326,7 @@ enum berth_result registry_login(struct http_client *c, const struct registry_lo
 	    request(&a, url, NULL, 64 << 10, &res) < 0)
 		goto out;
 	if (res.status == 200) {
-		r = BERTH_OK; /* an open registry: the credentials are stored all the same */
+		r = BERTH_OK; /* an open registry: no Authorization at all */
 	} else if (res.status != 401) {
 		error("registry %s (from %s) answered HTTP %ld to GET /v2/: %s", l->host, l->origin,
 		      res.status,
@@ -333,13 +341,23 @@ enum berth_result registry_login(struct http_client *c, const struct registry_lo
 		      "understand (Basic and Bearer are supported)",
 		      l->host);
 	} else {
-		r = answer_challenge(&a, url, &ch, &basic);
+		r = answer_challenge(&a, url, &ch, &basic, scope, authorization);
 	}
-	if (r == BERTH_OK && basic_credentials(l->user, l->password, 1, auth) < 0)
-		r = BERTH_SYSTEM_FAILURE;
 out:
 	http_response_release(&res);
 	secret_release(&basic);
 	free(url);
+	return r;
+}
+
+enum berth_result registry_login(struct http_client *c, const struct registry_login *l,
+				 struct secret *auth)
+{
+	struct secret used = SECRET_INIT;
+	enum berth_result r = registry_authorize(c, l, NULL, &used);
+
+	secret_release(&used);
+	if (r == BERTH_OK && basic_credentials(l->user, l->password, 1, auth) < 0)
+		r = BERTH_SYSTEM_FAILURE;
 	return r;
 }

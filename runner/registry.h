@@ -32,6 +32,15 @@ struct registry_login {
 enum berth_result registry_login(struct http_client *c, const struct registry_login *l,
 				 struct secret *auth);
 
+/*
+ * The Authorization header value that works on the registry for `scope` (e.g.
+ * "repository:group/app:pull,delete"; NULL: the login's own): "Basic ...", "Bearer <token
+ * for the scope>", or nothing (an open registry: `authorization` left empty). Classes and
+ * messages as registry_login's.
+ */
+enum berth_result registry_authorize(struct http_client *c, const struct registry_login *l,
+				     const char *scope, struct secret *authorization);
+
 /* A parsed WWW-Authenticate challenge. */
 struct challenge {
 	char scheme[16]; /* "basic" or "bearer", lowercased */

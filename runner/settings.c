@@ -35,7 +35,11 @@ enum kind {
 	K_SHA256,
 	K_STAGE_LOG,
 	K_USERS,
-	K_GROUPS
+	K_GROUPS,
+	K_PATTERNS,
+	K_COUNT,
+	K_AGE,
+	K_URL
 };
 
 struct key {
@@ -77,6 +81,12 @@ static const struct key keys[] = {
 	{"stage_log", K_STAGE_LOG, offsetof(struct settings, stage_log)},
 	{"job_users", K_USERS, offsetof(struct settings, job_users)},
 	{"job_groups", K_GROUPS, offsetof(struct settings, job_groups)},
+	{"prune_keep_tags", K_PATTERNS, offsetof(struct settings, prune_keep_tags)},
+	{"prune_keep_newest", K_COUNT, offsetof(struct settings, prune_keep_newest)},
+	{"prune_keep_younger", K_AGE, offsetof(struct settings, prune_keep_younger)},
+	{"prune_parallel", K_COUNT, offsetof(struct settings, prune_parallel)},
+	{"prune_max_rps", K_COUNT, offsetof(struct settings, prune_max_rps)},
+	{"craas_api", K_URL, offsetof(struct settings, craas_api)},
 };
 
 #define NR_KEYS		  (sizeof(keys) / sizeof(keys[0]))
@@ -166,6 +176,31 @@ static int parse_seconds(const char *v, unsigned *out)
 	if (parse_scaled(v, units, scale, 86400, &n) < 0)
 		return -1;
 	*out = (unsigned)n;
+	return 0;
+}
+
+int settings_parse_age(const char *v, long *out)
+{
+	static const char *const units[] = {"", "s", "m", "h", "d", "w", NULL};
+	static const unsigned long scale[] = {1, 1, 60, 3600, 86400, 7ul * 86400};
+	unsigned long n;
+
+	if (!v || parse_scaled(v, units, scale, 36500ul * 86400, &n) < 0)
+		return -1;
+	*out = (long)n;
+	return 0;
+}
+
+/* A count from 0 to a million: tags, workers, requests per second. */
+static int parse_count(const char *v, long *out)
+{
+	static const char *const units[] = {"", NULL};
+	static const unsigned long scale[] = {1};
+	unsigned long n;
+
+	if (parse_scaled(v, units, scale, 1000000, &n) < 0)
+		return -1;
+	*out = (long)n;
 	return 0;
 }
 
@@ -311,6 +346,24 @@ static int set_accounts(struct strvec *names, const struct spot *sp, const char 
 	return 0;
 }
 
+/* A list of non-empty strings (regexes: compiled where they are used, with their errors). */
+static int set_patterns(struct strvec *list, const struct spot *sp, const char *what)
+{
+	size_t i;
+
+	if (sp->node->type != YAML_SEQUENCE_NODE)
+		return error("%s:%zu: '%s' must be a list", AT(sp), what);
+	strvec_clear(list);
+	for (i = 0; i < ydoc_len(sp->node); i++) {
+		struct spot item = {sp->doc, ydoc_item(sp->doc, sp->node, i)};
+		const char *v = scalar_or_error(&item, what);
+
+		if (!v || strvec_push(list, v) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int set_variable(char **field, const struct spot *sp, const char *what)
 {
 	const char *v = scalar_or_error(sp, what);
@@ -429,6 +482,11 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 	case K_USERS:
 	case K_GROUPS:
 		return set_accounts(FIELD(s, k, struct strvec), sp, k->name);
+	case K_PATTERNS:
+		return set_patterns(FIELD(s, k, struct strvec), sp, k->name);
+	case K_COUNT:
+	case K_AGE:
+	case K_URL:
 	case K_SECONDS:
 	case K_BYTES:
 	case K_EXECUTOR:
@@ -451,6 +509,17 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 		return error("%s:%zu: '%s' must be a size such as 65536, 512KiB or 1MiB (at most "
 			     "64MiB), not '%s'",
 			     AT(sp), k->name, v);
+	if (k->kind == K_COUNT && parse_count(v, FIELD(s, k, long)) < 0)
+		return error("%s:%zu: '%s' must be a whole number from 0 to 1000000, not '%s'",
+			     AT(sp), k->name, v);
+	if (k->kind == K_AGE && settings_parse_age(v, FIELD(s, k, long)) < 0)
+		return error("%s:%zu: '%s' must be an age such as 90m, 36h, 14d or 2w, not '%s'",
+			     AT(sp), k->name, v);
+	if (k->kind == K_URL) {
+		if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0)
+			return error("%s:%zu: '%s' must be an http(s):// URL", AT(sp), k->name);
+		return set_string(FIELD(s, k, char *), v);
+	}
 	if (k->kind == K_STRING)
 		return *v ? set_string(FIELD(s, k, char *), v)
 			  : error("%s:%zu: '%s' needs a value", AT(sp), k->name);
@@ -521,10 +590,14 @@ static int defaults(struct settings *s)
 	s->lock_lease_seconds = 15;
 	s->lock_create_namespace = 1;
 	s->gc_age = 6 * 3600;
+	s->prune_keep_newest = -1;
+	s->prune_keep_younger = -1;
+	s->prune_parallel = 16;
 	if (set_string(&s->state_dir, base) < 0 || set_string(&s->executor, "shell") < 0 ||
 	    set_string(&s->werf_path, "werf") < 0 || set_string(&s->lock_backend, "file") < 0 ||
 	    set_string(&s->lock_namespace, "berth-locks") < 0 ||
 	    set_string(&s->stage_log, "file") < 0 ||
+	    set_string(&s->craas_api, "https://cr.selcloud.ru/api/v1") < 0 ||
 	    strvec_push(&s->craas_hosts, "cr.selcloud.ru") < 0 ||
 	    strvec_push(&s->rate_limited_hosts, "cr.selcloud.ru") < 0)
 		return -1;
@@ -539,6 +612,8 @@ static int derive(struct settings *s, const char *name)
 {
 	char buf[PATH_MAX];
 
+	if (s->prune_parallel < 1)
+		return error("%s: 'prune_parallel' must be at least 1", name);
 	if (s->lock_lease_seconds < 3 || s->lock_lease_seconds > 3600)
 		return error("%s: 'lock_lease_seconds' must be from 3s to 1h, not %us", name,
 			     s->lock_lease_seconds);
@@ -649,10 +724,10 @@ int settings_is_rate_limited(const struct settings *s, const char *host)
 	return listed(&s->rate_limited_hosts, host);
 }
 
-/* A double-quoted YAML scalar: paths may hold '#', ': ' or quotes. */
-static void print_quoted(FILE *out, const char *indent, const char *key, const char *v)
+/* A double-quoted YAML scalar: paths and patterns may hold '#', ': ' or quotes. */
+static void print_string(FILE *out, const char *v)
 {
-	fprintf(out, "%s%s: \"", indent, key);
+	fputc('"', out);
 	for (; *v; v++) {
 		if (*v == '"' || *v == '\\')
 			fprintf(out, "\\%c", *v);
@@ -661,7 +736,14 @@ static void print_quoted(FILE *out, const char *indent, const char *key, const c
 		else
 			fputc(*v, out);
 	}
-	fputs("\"\n", out);
+	fputc('"', out);
+}
+
+static void print_quoted(FILE *out, const char *indent, const char *key, const char *v)
+{
+	fprintf(out, "%s%s: ", indent, key);
+	print_string(out, v);
+	fputc('\n', out);
 }
 
 static void print_hosts(FILE *out, const char *key, const struct strvec *hosts)
@@ -719,6 +801,19 @@ void settings_print(const struct settings *s, FILE *out)
 	fprintf(out, "stage_log: %s\n", s->stage_log);
 	print_hosts(out, "job_users", &s->job_users);
 	print_hosts(out, "job_groups", &s->job_groups);
+	fprintf(out, "prune_keep_tags:%s\n", s->prune_keep_tags.nr ? "" : " []");
+	for (i = 0; i < s->prune_keep_tags.nr; i++) {
+		fputs("  - ", out);
+		print_string(out, s->prune_keep_tags.v[i]);
+		fputc('\n', out);
+	}
+	if (s->prune_keep_newest >= 0)
+		fprintf(out, "prune_keep_newest: %ld\n", s->prune_keep_newest);
+	if (s->prune_keep_younger >= 0)
+		fprintf(out, "prune_keep_younger: %lds\n", s->prune_keep_younger);
+	fprintf(out, "prune_parallel: %ld\n", s->prune_parallel);
+	fprintf(out, "prune_max_rps: %ld\n", s->prune_max_rps);
+	print_quoted(out, "", "craas_api", s->craas_api);
 	fprintf(out, "registries:%s\n", s->nr_registries ? "" : " []");
 	for (i = 0; i < s->nr_registries; i++) {
 		const struct registry_setting *r = &s->registries[i];
@@ -770,6 +865,8 @@ void settings_release(struct settings *s)
 	strvec_clear(&s->rate_limited_hosts);
 	strvec_clear(&s->job_users);
 	strvec_clear(&s->job_groups);
+	strvec_clear(&s->prune_keep_tags);
+	free(s->craas_api);
 	free(s->werf_path);
 	free(s->werf_synchronization);
 	free(s->cleanup_lock);

@@ -57,6 +57,13 @@ struct settings {
 	char *stage_log;    /* "file" (<state_dir>/stages.log), "syslog" or "off" */
 	struct strvec job_users;  /* users scripts run as, one per running job; none: berth's */
 	struct strvec job_groups; /* supplementary groups of those users in scripts */
+
+	struct strvec prune_keep_tags; /* berth prune: tags these PCRE2 patterns match stay */
+	long prune_keep_newest;	       /* the newest N tags of a repository stay; -1: none */
+	long prune_keep_younger;       /* seconds: younger tags stay; -1: none */
+	long prune_parallel;	       /* most requests in flight */
+	long prune_max_rps;	       /* most requests a second; 0: as the registry allows */
+	char *craas_api;	       /* the Selectel CRaaS management API */
 };
 
 /*
@@ -75,6 +82,9 @@ void settings_print(const struct settings *s, FILE *out);
  */
 int settings_write_for_job(const struct settings *s, const char *path, int job_user);
 void settings_release(struct settings *s);
+
+/* "14d", "36h", "90m", "2w", "3600": seconds into *out; 0, or -1 when it is none of these. */
+int settings_parse_age(const char *v, long *out);
 
 /* The declared registry for `host`, or NULL. */
 const struct registry_setting *settings_registry(const struct settings *s, const char *host);

@@ -12,7 +12,7 @@ import pytest
 import runner as rn
 
 # Real servers for the tests (PEERS.md), each in a module of its own.
-pytest_plugins = ["registry", "kubeapi", "kubeproxy"]
+pytest_plugins = ["registry", "kubeapi", "kubeproxy", "limiter", "craas_fake"]
 
 # Executor backends every test runs against; a new backend is one more name here. (In a backend
 # with its own PID namespace, bwrap's, the PIDs scripts write ($!, $BASHPID) are not the host's:

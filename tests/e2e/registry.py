@@ -37,8 +37,10 @@ Facts a client under test meets here:
 
 import atexit
 import base64
+import datetime
 import gzip
 import hashlib
+import http.client
 import http.server
 import io
 import json
@@ -984,3 +986,268 @@ def registry_limited(registry_factory, tmp_path_factory):
         yield limiter.start()
     finally:
         limiter.stop()
+
+
+# -- many tags fast: one keep-alive client (added for `berth prune`'s tests) --------------------
+
+class KeepAliveClient:
+    """Registry API v2 over ONE http.client connection kept alive across requests (urllib opens
+    a connection per request). Logs in like Client: Basic, or a Bearer token for
+    `repository:REPO:ACTIONS` from the realm; waits out 429/503 `Retry-After`; reconnects
+    after a dropped connection. REGISTRY is a Registry, a RateLimiter or anything with `url`
+    and `ssl_context()`."""
+
+    def __init__(self, registry, repo, user=None, password=None, actions="pull,push"):
+        split = urllib.parse.urlsplit(registry.url)
+        self.host, self.port, self.tls = split.hostname, split.port, split.scheme == "https"
+        self.context = registry.ssl_context()
+        self.repo, self.actions = repo, actions
+        self.user, self.password = user, password
+        self.authorization = None
+        self.conn = None
+        self.requests = 0
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _connection(self):
+        if self.conn is None:
+            if self.tls:
+                self.conn = http.client.HTTPSConnection(self.host, self.port, timeout=30,
+                                                        context=self.context)
+            else:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        return self.conn
+
+    def request(self, method, path, body=None, headers=None):
+        """(status, headers, body). PATH may be an absolute URL on this registry (Location)."""
+        if not path.startswith("/"):
+            split = urllib.parse.urlsplit(path)
+            path = split.path + ("?" + split.query if split.query else "")
+        tried_auth, broken = False, 0
+        for _ in range(20):
+            hdrs = dict(headers or {})
+            if self.authorization:
+                hdrs["Authorization"] = self.authorization
+            if body is None and method in ("POST", "PUT", "PATCH"):
+                body = b""
+            try:
+                conn = self._connection()
+                conn.request(method, path, body=body, headers=hdrs)
+                resp = conn.getresponse()
+                data = resp.read()
+            except (http.client.HTTPException, OSError):
+                self.close()
+                broken += 1
+                if broken > 3:
+                    raise
+                time.sleep(0.1 * broken)
+                continue
+            self.requests += 1
+            if resp.getheader("Connection", "").lower() == "close":
+                self.close()
+            status = resp.status
+            if status in (429, 503) and resp.getheader("Retry-After"):
+                time.sleep(min(float(resp.getheader("Retry-After")), 10))
+                continue
+            if status == 401 and not tried_auth and self.user is not None:
+                tried_auth = True
+                self._login(resp.getheader("WWW-Authenticate", ""))
+                continue
+            return status, resp.headers, data
+        return status, resp.headers, data
+
+    def _login(self, challenge):
+        scheme, params = parse_challenge(challenge)
+        basic = "Basic " + basic_auth(self.user, self.password)
+        if scheme == "basic":
+            self.authorization = basic
+            return
+        if scheme != "bearer":
+            raise RuntimeError(f"unknown challenge {challenge!r}")
+        query = {"service": params.get("service", ""), "account": self.user,
+                 "scope": f"repository:{self.repo}:{self.actions}"}
+        req = urllib.request.Request(params["realm"] + "?" + urllib.parse.urlencode(query),
+                                     headers={"Authorization": basic})
+        with urllib.request.urlopen(req, timeout=30, context=self.context) as resp:
+            answer = json.load(resp)
+        self.authorization = "Bearer " + (answer.get("token") or answer["access_token"])
+
+    def check(self, expected, method, path, body=None, headers=None):
+        status, hdrs, data = self.request(method, path, body, headers)
+        if status not in expected:
+            raise RuntimeError(f"{method} {path}: {status} {data[:500]!r}")
+        return hdrs, data
+
+    def push_blob(self, blob):
+        """Upload BLOB unless the registry has it; returns its digest."""
+        digest = sha256_digest(blob)
+        status, _, _ = self.request("HEAD", f"/v2/{self.repo}/blobs/{digest}")
+        if status == 200:
+            return digest
+        hdrs, _ = self.check((202,), "POST", f"/v2/{self.repo}/blobs/uploads/")
+        location = hdrs["Location"]
+        sep = "&" if "?" in location else "?"
+        self.check((201,), "PUT", f"{location}{sep}digest={urllib.parse.quote(digest)}", blob,
+                   {"Content-Type": "application/octet-stream"})
+        return digest
+
+    def put_manifest(self, reference, manifest, media_type=OCI_MANIFEST):
+        hdrs, _ = self.check((201,), "PUT", f"/v2/{self.repo}/manifests/{reference}", manifest,
+                             {"Content-Type": media_type})
+        return hdrs.get("Docker-Content-Digest") or sha256_digest(manifest)
+
+    def get_manifest(self, reference):
+        """(media type, bytes, digest) of REFERENCE, asked with every manifest type."""
+        hdrs, data = self.check((200,), "GET", f"/v2/{self.repo}/manifests/{reference}",
+                                headers={"Accept": MANIFEST_ACCEPT})
+        return (hdrs.get("Content-Type"), data,
+                hdrs.get("Docker-Content-Digest") or sha256_digest(data))
+
+
+def rfc3339(when):
+    """A datetime (naive = UTC) or epoch seconds as `2026-10-02T11:00:00Z`."""
+    if isinstance(when, (int, float)):
+        when = datetime.datetime.fromtimestamp(when, datetime.timezone.utc)
+    if when.tzinfo is not None:
+        when = when.astimezone(datetime.timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def image_config(created=None, diff_id=None):
+    """An OCI image config blob; CREATED (datetime, epoch seconds or an RFC 3339 string) becomes
+    its `created`, None leaves the field out."""
+    if diff_id is None:
+        diff_id = sha256_digest(_tiny_layer()[0])
+    config = {"architecture": "amd64", "os": "linux", "config": {},
+              "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+    if created is not None:
+        config["created"] = created if isinstance(created, str) else rfc3339(created)
+    return json.dumps(config, sort_keys=True).encode()
+
+
+def push_tags(registry, repo, tags, created=None, user=None, password=None, connections=4):
+    """Push many tags of tiny OCI images fast: the layer blob once, one config blob per
+    distinct creation time, then one distinct manifest per tag (an annotation names the tag),
+    so deleting one tag's digest deletes that tag alone. Each of CONNECTIONS threads works on
+    one keep-alive connection (the registry spends its time in the filesystem, not the wire).
+
+    CREATED: None (configs without `created`), one datetime/epoch/RFC 3339 string for every
+    tag, or a dict tag -> creation time (a tag not in it gets no `created`).
+    Returns {tag: manifest digest}, in the order of TAGS."""
+    tags = list(tags)
+    tar_bytes, layer = _tiny_layer()
+    diff_id = sha256_digest(tar_bytes)
+    config_of = {}
+    for tag in tags:
+        when = created.get(tag) if isinstance(created, dict) else created
+        config_of[tag] = image_config(when, diff_id)
+    with KeepAliveClient(registry, repo, user, password) as client:
+        layer_digest = client.push_blob(layer)
+    distinct = list(dict.fromkeys(config_of.values()))
+    config_digest = {}
+    digests = {}
+    errors = []
+    lock = threading.Lock()
+
+    def work(index):
+        try:
+            with KeepAliveClient(registry, repo, user, password) as client:
+                for config in distinct[index::connections]:
+                    digest = client.push_blob(config)
+                    with lock:
+                        config_digest[config] = digest
+                barrier.wait(120)
+                for tag in tags[index::connections]:
+                    config = config_of[tag]
+                    manifest = json.dumps({
+                        "schemaVersion": 2,
+                        "mediaType": OCI_MANIFEST,
+                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                   "digest": config_digest[config], "size": len(config)},
+                        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                    "digest": layer_digest, "size": len(layer)}],
+                        "annotations": {"org.example.berth.test.tag": tag},
+                    }).encode()
+                    digest = client.put_manifest(tag, manifest)
+                    with lock:
+                        digests[tag] = digest
+        except BaseException as err:   # noqa: B902 - reported by the caller
+            errors.append(err)
+            barrier.abort()
+
+    connections = max(1, min(connections, len(tags) or 1))
+    barrier = threading.Barrier(connections)
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
+    if real or errors:
+        raise (real or errors)[0]
+    return {tag: digests[tag] for tag in tags}
+
+
+def retag(registry, repo, source, tags, user=None, password=None):
+    """Point each of TAGS at the manifest SOURCE (a tag or digest) names, byte for byte: the
+    tags then share one digest. Returns that digest."""
+    if isinstance(tags, str):
+        tags = [tags]
+    with KeepAliveClient(registry, repo, user, password) as client:
+        media_type, data, digest = client.get_manifest(source)
+        for tag in tags:
+            client.put_manifest(tag, data, media_type)
+    return digest
+
+
+def tag_digests(registry, repo, user=None, password=None):
+    """{tag: manifest digest} of every tag of REPO now (HEAD each tag on one connection)."""
+    with KeepAliveClient(registry, repo, user, password, actions="pull") as client:
+        status, _, data = client.request("GET", f"/v2/{repo}/tags/list")
+        if status == 404:
+            return {}
+        if status != 200:
+            raise RuntimeError(f"GET /v2/{repo}/tags/list: {status} {data[:300]!r}")
+        out = {}
+        for tag in json.loads(data).get("tags") or []:
+            hdrs, _ = client.check((200,), "HEAD", f"/v2/{repo}/manifests/{tag}",
+                                   headers={"Accept": MANIFEST_ACCEPT})
+            out[tag] = hdrs.get("Docker-Content-Digest")
+        return out
+
+
+def kill_registry(registry, sig=signal.SIGKILL):
+    """Stop REGISTRY's docker-registry process (SIGKILL by default: a crash, connections reset)
+    and keep its port, config and storage for restart_registry. Its token server stays up."""
+    _stop_process(registry.proc, sig)
+
+
+def restart_registry(registry):
+    """Start docker-registry again on the same port with the same config and storage (after
+    kill_registry); waits until it answers. Retries briefly while the port is still held."""
+    if registry.proc is not None and registry.proc.poll() is None:
+        raise RuntimeError("the registry is still running")
+    config = registry.dir / "config.yml"
+    last_error = ""
+    for _ in range(5):
+        log = open(registry.dir / "registry.log", "ab")
+        registry.proc = subprocess.Popen(["docker-registry", "serve", str(config)],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+        _LIVE.add(registry)
+        if _wait(lambda: registry._answers() or registry.proc.poll() is not None, START_TIMEOUT):
+            if registry.proc.poll() is None:
+                return registry
+        last_error = (registry.dir / "registry.log").read_text(errors="replace")[-2000:]
+        _stop_process(registry.proc, signal.SIGTERM)
+        time.sleep(0.5)
+    raise RuntimeError(f"docker-registry did not restart on {registry.host}:\n{last_error}")
