@@ -4,12 +4,12 @@
 
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS	 8000
-#define CUT		 0.9   /* the pace after a 429, of the rate the registry let through */
-#define GROW_FAST	 1.05  /* per success, below the rate learnt (or none learnt yet) */
-#define GROW_SLOW	 1.002 /* per success, above it: probing for more */
-#define MIN_SPAN_MS	 250   /* a burst measured over less counts as spread over this */
-#define RATE_WINDOW_MS	 500   /* the rate that got through: answers this recent */
-#define WAIT_FULL_MS	 5     /* a full window waits for an answer; the pool wakes it sooner */
+#define CUT		 0.9 /* the pace after a 429, of the rate the registry let through */
+#define GROW_FAST	 1.0 /* a second's growth of the pace below the rate learnt: doubling */
+#define GROW_SLOW	 0.1 /* above it, probing for more: 10% a second */
+#define MIN_SPAN_MS	 250 /* a burst measured over less counts as spread over this */
+#define RATE_WINDOW_MS	 500 /* the rate that got through: answers this recent */
+#define WAIT_FULL_MS	 5   /* a full window waits for an answer; the pool wakes it sooner */
 
 void pacer_init(struct pacer *p, unsigned max_window, double max_rps, long long now_ms)
 {
@@ -74,6 +74,23 @@ double pacer_rate(const struct pacer *p, long long now_ms)
 	       (double)(now_ms - oldest < MIN_SPAN_MS ? MIN_SPAN_MS : now_ms - oldest);
 }
 
+/*
+ * The pace grows with time, not with answers: a registry that answers slowly (a loaded
+ * machine) would otherwise keep a pace it set low for as long as it stays slow.
+ */
+static void grow(struct pacer *p, long long now_ms)
+{
+	double per_second = p->learnt > 0 && p->rps >= p->learnt ? GROW_SLOW : GROW_FAST;
+	long long elapsed = now_ms - p->grown_ms;
+
+	if (elapsed <= 0)
+		return;
+	if (elapsed > 1000)
+		elapsed = 1000; /* idle time is no evidence that more would pass */
+	p->rps *= 1.0 + per_second * (double)elapsed / 1000.0;
+	p->grown_ms = now_ms;
+}
+
 static void succeeded(struct pacer *p, long long now_ms)
 {
 	p->ok_ms[p->ok_next] = now_ms;
@@ -86,7 +103,7 @@ static void succeeded(struct pacer *p, long long now_ms)
 			p->window++;
 	}
 	if (p->rps > 0)
-		p->rps *= p->learnt > 0 && p->rps >= p->learnt ? GROW_SLOW : GROW_FAST;
+		grow(p, now_ms);
 }
 
 /*
@@ -110,6 +127,7 @@ static void limited(struct pacer *p, long long now_ms)
 	}
 	if (p->rps < 0.2)
 		p->rps = 0.2;
+	p->grown_ms = now_ms;
 }
 
 /* 250 ms doubling per attempt up to 8 s, each between half and all of it (jitter). */

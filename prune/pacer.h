@@ -1,8 +1,8 @@
 /*
  * How fast `berth prune` may talk to a registry: a window of requests in flight that grows
  * while requests succeed and halves on 429; a pace in requests per second, set on a 429 to 90%
- * of what the registry let through, growing 5% with each success below that and 0.2% above
- * it; Retry-After for the request it answered; backoff with jitter for 5xx answers and broken
+ * of what the registry let through, doubling a second below that and growing 10% a second
+ * above it; Retry-After for the request it answered; backoff with jitter for 5xx answers and broken
  * connections. Pure logic on a caller's clock, so the tests
  * drive it with made-up times; prune/pool.c puts it around real requests.
  */
@@ -30,6 +30,7 @@ struct pacer {
 	unsigned grown;	    /* successes since the window last grew */
 	double rps;	    /* the pace since the first 429; 0: none yet */
 	double learnt;	    /* 90% of what got through at the last 429 that could tell */
+	long long grown_ms; /* when the pace last grew */
 	double next_ms;	    /* when the pace allows the next request (ms) */
 	long long paused_until_ms;
 
