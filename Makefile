@@ -40,7 +40,7 @@ BIN     := $(O)/berth
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all deps check unit e2e infra terraform-check ansible-check package-check lint demo bench install deb clean kube-apiserver
+.PHONY: all deps check unit e2e infra terraform-check ansible-check package-check lint demo bench install deb clean kube-apiserver fuzz
 all: $(BIN)
 
 $(O)/%.o: %.c $(wildcard runner/*.h executors/*.h pipeline/*.h prune/*.h) Makefile
@@ -53,6 +53,35 @@ $(BIN): $(O)/runner/main.o $(LIB_OBJ)
 $(O)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) $(wildcard runner/*.h executors/*.h pipeline/*.h prune/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# libFuzzer targets (tests/fuzz/fuzz_<target>.c, seeds in tests/fuzz/corpus/<target>/), built
+# with clang into build/fuzz and run FUZZ_SECONDS each on a temporary copy of their corpus, so
+# the checked-in one never grows. Any crash, leak, sanitizer report or timeout fails; the input
+# is left in build/fuzz/crashes/<target>/. Berth's own messages (stderr) are dropped.
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(O)/fuzz/%)
+
+$(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_OBJ) $(wildcard runner/*.h executors/*.h pipeline/*.h prune/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+fuzz:
+	$(MAKE) O=build/fuzz CC=clang SANITIZE=fuzzer-no-link,address,undefined \
+	  $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/fuzz/%)
+	@set -e; for src in $(FUZZ_SRC); do \
+	  t=$$(basename $$src .c); t=$${t#fuzz_}; \
+	  corpus=$$(mktemp -d); crashes=build/fuzz/crashes/$$t; mkdir -p $$crashes; \
+	  cp -R tests/fuzz/corpus/$$t/. $$corpus/ 2>/dev/null || true; \
+	  scratch=$$(mktemp -d); rc=0; TMPDIR=$$scratch build/fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=25 \
+	    -print_final_stats=1 -close_fd_mask=2 -artifact_prefix=$$crashes/ \
+	    $$corpus >build/fuzz/$$t.log 2>&1 || rc=$$?; \
+	  rm -rf $$corpus $$scratch; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$$t.log); \
+	  echo "fuzz $$t: $${execs:-?} executions in $(FUZZ_SECONDS) s"; \
+	  if [ $$rc -ne 0 ]; then tail -n 60 build/fuzz/$$t.log; \
+	    echo "fuzz $$t: failed (exit $$rc), input in $$crashes/"; exit 1; fi; \
+	done
 
 # Installs the Debian packages the build and the tests need; a no-op when all are present.
 deps:
@@ -71,6 +100,7 @@ check: deps kube-apiserver
 	$(MAKE) O=build/san SANITIZE=address,undefined all unit e2e
 	$(MAKE) infra
 	$(MAKE) lint
+	$(MAKE) fuzz FUZZ_SECONDS=10
 
 # The fleet and the package (tests/infra): terraform/, ansible/ and `make deb`.
 infra: terraform-check ansible-check package-check
@@ -88,7 +118,7 @@ kube-apiserver:
 
 lint:
 	clang-format --dry-run --Werror runner/*.[ch] executors/*.[ch] pipeline/*.[ch] prune/*.[ch] \
-	  tests/unit/*.c
+	  tests/unit/*.c tests/fuzz/*.[ch]
 	shellcheck scripts/*.sh tests/bench/reference/*.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem -Irunner -Iexecutors -Ipipeline -Iprune \

@@ -411,9 +411,14 @@ static int read_stages(struct loader *ld)
 static struct node *defaults_of(struct loader *ld)
 {
 	const struct node *d = node_get(ld->p->root, "default");
-	struct node *out = d ? node_copy(d) : node_new(NODE_MAP, "(defaults)", 0);
+	struct node *out;
 	size_t i;
 
+	if (d && node_is_null(d)) /* `default:` with nothing under it: as if absent */
+		d = NULL;
+	if (d && d->kind != NODE_MAP)
+		return failf(ld, d, "default is a mapping of keywords"), NULL;
+	out = d ? node_copy(d) : node_new(NODE_MAP, "(defaults)", 0);
 	for (i = 0; out && legacy_defaults[i]; i++) {
 		const struct node *v = node_get(ld->p->root, legacy_defaults[i]);
 

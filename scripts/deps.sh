@@ -10,7 +10,7 @@ packages="
   libjansson-dev libyaml-dev libcurl4-openssl-dev libgit2-dev libpcre2-dev libarchive-dev zlib1g-dev
   libssl-dev
   libcmocka-dev python3 python3-pytest
-  clang-format clang-tidy cppcheck
+  clang-format clang-tidy cppcheck clang libclang-rt-14-dev valgrind e2fsprogs util-linux
   docker-registry nginx skopeo apache2-utils openssl etcd-server
   ansible ansible-lint yamllint python3-yaml zstd git
 "
