@@ -360,10 +360,13 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
 	if (rc == CURLE_WRITE_ERROR && sink.got_line)
 		rc = CURLE_OK;
 	if (rc != CURLE_OK) {
-		snprintf(why, why_size, "%s",
-			 sink.too_big ? "the answer is larger than berth accepts"
-			 : *errbuf    ? errbuf
-				      : libcurl.easy_strerror(rc));
+		const char *what = *errbuf ? errbuf : libcurl.easy_strerror(rc);
+
+		if (sink.too_big)
+			what = "the answer is larger than berth accepts";
+		else if (rc == CURLE_OUT_OF_MEMORY) /* also a header line over libcurl's limit */
+			what = "the answer has a header larger than libcurl accepts, or memory ran out";
+		snprintf(why, why_size, "%s", what);
 		http_response_release(res);
 		return -1;
 	}

@@ -9,6 +9,7 @@
 #include "secret.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,9 @@ int main(int argc, char **argv)
 
 	/* Secrets are written by berth alone: nothing it creates is readable by others. */
 	umask(077);
+	/* A file-size limit (RLIMIT_FSIZE) makes a write fail with EFBIG, reported like a full
+	 * disk, instead of killing berth mid-way with no message; scripts get the default back. */
+	signal(SIGXFSZ, SIG_IGN);
 	secret_wipe_json_memory();
 	if (arg + 1 < argc && !strcmp(argv[arg], "--config")) {
 		settings_file = argv[arg + 1];

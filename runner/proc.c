@@ -98,6 +98,7 @@ static void child(const struct proc *p, int err_fd)
 
 	setpgid(0, 0);
 	signal(SIGPIPE, SIG_DFL);
+	signal(SIGXFSZ, SIG_DFL); /* main ignores it for berth alone */
 	if (ignore_stops) {
 		signal(SIGTERM, SIG_IGN);
 		signal(SIGINT, SIG_IGN);
