@@ -57,13 +57,13 @@ STAGES = [
 # Not the usual 1 and 2, so a driver that hard-codes them shows up.
 BUILD_FAILURE = 41
 SYSTEM_FAILURE = 42
-# Names that must not reach a stage script (docs/protocol.md, "Stages": run).
+# Names that must not reach a stage script (docs/protocol.md, "Stages": run). BERTH_CONFIG
+# does: berth points it at the job's own copy of the settings in the workspace.
 INTERNALS = {
     "JOB_RESPONSE_FILE",
     "BUILD_FAILURE_EXIT_CODE",
     "SYSTEM_FAILURE_EXIT_CODE",
     "BUILD_EXIT_CODE_FILE",
-    "BERTH_CONFIG",
     "REF_CONFIG",
 }
 PROJECT_ID = 4242
