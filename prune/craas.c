@@ -196,22 +196,6 @@ enum berth_result craas_list(struct craas *c, struct prune_repo *repo, struct ht
 	return r;
 }
 
-static enum pool_step stop(struct craas *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static enum pool_step stop(struct craas *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&c->mu);
-	if (!c->fatal[0]) {
-		va_start(ap, fmt);
-		vsnprintf(c->fatal, sizeof(c->fatal), fmt, ap);
-		va_end(ap);
-	}
-	pthread_mutex_unlock(&c->mu);
-	return STEP_ABORT;
-}
-
 enum pool_step craas_delete(void *arg, size_t i, struct http_client *http, unsigned attempt,
 			    long long *retry_after_ms)
 {
@@ -224,7 +208,7 @@ enum pool_step craas_delete(void *arg, size_t i, struct http_client *http, unsig
 
 	(void)attempt;
 	if (!name)
-		return stop(c, "out of memory");
+		return pool_abort(&c->mu, c->fatal, sizeof(c->fatal), "out of memory");
 	snprintf(path, sizeof(path), "/registries/%s/repositories/%s/%s", c->id, name, t->digest);
 	free(name);
 	got = call(c, http, "DELETE", path, &res, why, sizeof(why));
@@ -243,10 +227,11 @@ enum pool_step craas_delete(void *arg, size_t i, struct http_client *http, unsig
 	} else if (res.status == 404) {
 		snprintf(result, sizeof(result), "already gone");
 	} else if (res.status == 401 || res.status == 403) {
-		s = stop(c,
-			 "the CRaaS API refused to delete from registry %s (HTTP %ld): the token "
-			 "in CRAAS_TOKEN needs a role that may delete images",
-			 c->registry, res.status);
+		s = pool_abort(
+			&c->mu, c->fatal, sizeof(c->fatal),
+			"the CRaaS API refused to delete from registry %s (HTTP %ld): the token "
+			"in CRAAS_TOKEN needs a role that may delete images",
+			c->registry, res.status);
 		snprintf(result, sizeof(result), "failed: %s", c->fatal);
 	} else {
 		snprintf(result, sizeof(result), "failed: HTTP %ld", res.status);
@@ -254,12 +239,6 @@ enum pool_step craas_delete(void *arg, size_t i, struct http_client *http, unsig
 	prune_set_result(c->repo, t->digest, result);
 	http_response_release(&res);
 	return s;
-}
-
-void craas_give_up(void *arg, size_t i)
-{
-	(void)arg;
-	(void)i; /* craas_delete recorded the last failure */
 }
 
 enum berth_result craas_collect_garbage(struct craas *c, struct http_client *http)

@@ -43,10 +43,12 @@ enum berth_result craas_repositories(struct craas *c, struct http_client *http, 
 /* Repository `repo` (its path: REGISTRY/NAME): every image's tags, digest and createdAt. */
 enum berth_result craas_list(struct craas *c, struct prune_repo *repo, struct http_client *http);
 
-/* pool step: delete item i (an index into c->deletes); 409 (garbage collection) waits. */
+/*
+ * pool step: delete item i (an index into c->deletes), each try recording its result; 409
+ * (garbage collection) waits.
+ */
 enum pool_step craas_delete(void *c, size_t i, struct http_client *http, unsigned attempt,
 			    long long *retry_after_ms);
-void craas_give_up(void *c, size_t i);
 
 /* Starts garbage collection (delete-untagged=true) once every delete is done. */
 enum berth_result craas_collect_garbage(struct craas *c, struct http_client *http);

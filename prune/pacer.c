@@ -34,8 +34,6 @@ long long pacer_acquire(struct pacer *p, long long now_ms)
 {
 	double rate = pace(p), interval;
 
-	if (now_ms < p->paused_until_ms)
-		return p->paused_until_ms - now_ms;
 	if (p->in_flight >= p->window)
 		return WAIT_FULL_MS;
 	if (rate > 0) {
@@ -49,7 +47,6 @@ long long pacer_acquire(struct pacer *p, long long now_ms)
 		p->next_ms += interval;
 	}
 	p->in_flight++;
-	p->sent++;
 	return 0;
 }
 
@@ -115,7 +112,6 @@ static void limited(struct pacer *p, long long now_ms)
 {
 	double through = pacer_rate(p, now_ms);
 
-	p->limited++;
 	p->window = p->window > 1 ? p->window / 2 : 1;
 	p->grown = 0;
 	if (through > 0) {
@@ -158,7 +154,6 @@ long long pacer_done(struct pacer *p, enum pace_outcome outcome, long long retry
 			return backoff(attempt);
 		return retry_after_ms > p->max_pause_ms ? p->max_pause_ms : retry_after_ms;
 	case PACE_FAILED:
-		p->failed++;
 		return backoff(attempt);
 	case PACE_WAIT:
 		return retry_after_ms;

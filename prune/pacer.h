@@ -32,12 +32,9 @@ struct pacer {
 	double learnt;	    /* 90% of what got through at the last 429 that could tell */
 	long long grown_ms; /* when the pace last grew */
 	double next_ms;	    /* when the pace allows the next request (ms) */
-	long long paused_until_ms;
 
 	long long ok_ms[PACE_HISTORY]; /* times of the last successful answers (a ring) */
 	unsigned ok_next, ok_count;
-
-	unsigned long sent, limited, failed; /* for the progress line */
 };
 
 void pacer_init(struct pacer *p, unsigned max_window, double max_rps, long long now_ms);

@@ -4,6 +4,8 @@
 #include "proc.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,20 @@ void pool_init(struct pool *p, unsigned parallel, double max_rps)
 	memset(p, 0, sizeof(*p));
 	p->parallel = parallel ? parallel : 1;
 	pacer_init(&p->pacer, p->parallel, max_rps, proc_now_ms());
+}
+
+enum pool_step pool_abort(pthread_mutex_t *mu, char *reason, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(mu);
+	if (!reason[0]) {
+		va_start(ap, fmt);
+		vsnprintf(reason, size, fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(mu);
+	return STEP_ABORT;
 }
 
 /* An absolute CLOCK_MONOTONIC time `ms` from now, for pthread_cond_timedwait. */

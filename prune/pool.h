@@ -10,6 +10,7 @@
 #include "http.h"
 #include "pacer.h"
 
+#include <pthread.h>
 #include <stddef.h>
 
 #define POOL_MAX_ATTEMPTS 6
@@ -31,7 +32,7 @@ struct pool {
 	/* One request for item `i`, its `attempt`-th try (from 1). */
 	enum pool_step (*step)(void *ctx, size_t i, struct http_client *c, unsigned attempt,
 			       long long *retry_after_ms);
-	/* The item's requests failed POOL_MAX_ATTEMPTS times: record it as failed. */
+	/* The item's requests failed POOL_MAX_ATTEMPTS times (steps record each failure). */
 	void (*give_up)(void *ctx, size_t i);
 	/* Called every 2 s from the waiting thread, with the pacer locked. */
 	void (*progress)(void *ctx, const struct pacer *p, long long now_ms);
@@ -40,6 +41,12 @@ struct pool {
 };
 
 void pool_init(struct pool *p, unsigned parallel, double max_rps);
+/*
+ * For a step whose answer means nothing more should be tried: records why in `reason` (size
+ * `size`, guarded by `mu`; the first reason wins) and returns STEP_ABORT.
+ */
+enum pool_step pool_abort(pthread_mutex_t *mu, char *reason, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Runs the step over items 0..n-1. 0, or -1 when the workers could not start (reported). */
 int pool_run(struct pool *p, size_t n);
 

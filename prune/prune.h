@@ -29,11 +29,9 @@ struct prune_tag {
 };
 
 struct prune_repo {
-	char *name;	      /* as given: "host/path" */
-	char *host;	      /* "registry.example.com:5000" */
-	char *path;	      /* "group/app"; CRaaS: the repository below the registry */
-	int craas;	      /* listed and deleted through the CRaaS API */
-	char *craas_registry; /* CRaaS: the registry's id */
+	char *name; /* as given: "host/path" */
+	char *host; /* "registry.example.com:5000" */
+	char *path; /* "group/app"; CRaaS: the repository below the registry */
 	struct prune_tag *tags;
 	size_t nr_tags;
 };

@@ -44,7 +44,6 @@ void prune_repo_release(struct prune_repo *r)
 	free(r->name);
 	free(r->host);
 	free(r->path);
-	free(r->craas_registry);
 	memset(r, 0, sizeof(*r));
 }
 

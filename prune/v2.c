@@ -120,23 +120,6 @@ static int call(struct v2 *v, struct http_client *c, const char *method, const c
 	return got;
 }
 
-/* Stops the whole run: the first reason wins, the others are the same story. */
-static enum pool_step abort_run(struct v2 *v, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static enum pool_step abort_run(struct v2 *v, const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&v->mu);
-	if (!v->fatal[0]) {
-		va_start(ap, fmt);
-		vsnprintf(v->fatal, sizeof(v->fatal), fmt, ap);
-		va_end(ap);
-	}
-	pthread_mutex_unlock(&v->mu);
-	return STEP_ABORT;
-}
-
 /* The class of an answer that is not the step's own business: limits, failures, auth. */
 static enum pool_step transient(struct v2 *v, int got, const struct http_response *res,
 				const char *why, long long *retry_after_ms)
@@ -144,10 +127,10 @@ static enum pool_step transient(struct v2 *v, int got, const struct http_respons
 	long wait;
 
 	if (got == HTTP_TLS_REJECTED)
-		return abort_run(v,
-				 "registry %s: TLS failed: %s; check its certificate and its "
-				 "ca_file in berth's settings",
-				 v->repo->host, why);
+		return pool_abort(&v->mu, v->fatal, sizeof(v->fatal),
+				  "registry %s: TLS failed: %s; check its certificate and its "
+				  "ca_file in berth's settings",
+				  v->repo->host, why);
 	if (got < 0 || res->status >= 500 || res->status == 401) {
 		wait = res && got == 0 ? registry_retry_after(res->retry_after, time(NULL)) : -1;
 		if (got == 0 && res->status == 503 && wait >= 0) {
@@ -357,16 +340,16 @@ enum pool_step v2_delete(void *arg, size_t i, struct http_client *c, unsigned at
 	else if (s == STEP_DONE && res.status == 404)
 		snprintf(result, sizeof(result), "already gone");
 	else if (s == STEP_DONE && res.status == 405)
-		s = abort_run(v,
-			      "registry %s does not allow deletes (HTTP 405 UNSUPPORTED): enable "
-			      "them in its configuration (distribution: storage.delete.enabled: "
-			      "true, or REGISTRY_STORAGE_DELETE_ENABLED=true)",
-			      v->repo->host);
+		s = pool_abort(&v->mu, v->fatal, sizeof(v->fatal),
+			       "registry %s does not allow deletes (HTTP 405 UNSUPPORTED): enable "
+			       "them in its configuration (distribution: storage.delete.enabled: "
+			       "true, or REGISTRY_STORAGE_DELETE_ENABLED=true)",
+			       v->repo->host);
 	else if (s == STEP_DONE && res.status == 403)
-		s = abort_run(v,
-			      "registry %s refused to delete from %s (HTTP 403): the login for %s "
-			      "needs delete permission there",
-			      v->repo->host, v->repo->path, v->user);
+		s = pool_abort(&v->mu, v->fatal, sizeof(v->fatal),
+			       "registry %s refused to delete from %s (HTTP 403): the login for %s "
+			       "needs delete permission there",
+			       v->repo->host, v->repo->path, v->user);
 	else if (s == STEP_DONE)
 		snprintf(result, sizeof(result), "failed: HTTP %ld", res.status);
 	if (s == STEP_ABORT)
@@ -375,12 +358,6 @@ enum pool_step v2_delete(void *arg, size_t i, struct http_client *c, unsigned at
 	prune_set_result(v->repo, t->digest, result);
 	http_response_release(&res);
 	return s;
-}
-
-void v2_give_up_delete(void *arg, size_t i)
-{
-	(void)arg;
-	(void)i; /* v2_delete recorded the last failure already */
 }
 
 /* The next page from a Link header: `<PATH?last=..&n=..>; rel="next"`, relative to the host. */

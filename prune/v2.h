@@ -53,12 +53,14 @@ void v2_close(struct v2 *v);
 /* The repository's tags into v->repo (no digests yet). */
 enum berth_result v2_list(struct v2 *v, struct http_client *c);
 
-/* pool steps: read tag i's digest (and creation time when need_created); delete item i. */
+/*
+ * pool steps: read tag i's digest (and creation time when need_created); delete item i, whose
+ * every try records its result on the digest's tags.
+ */
 enum pool_step v2_inspect(void *v, size_t i, struct http_client *c, unsigned attempt,
 			  long long *retry_after_ms);
 enum pool_step v2_delete(void *v, size_t i, struct http_client *c, unsigned attempt,
 			 long long *retry_after_ms);
 void v2_give_up_inspect(void *v, size_t i);
-void v2_give_up_delete(void *v, size_t i);
 
 #endif

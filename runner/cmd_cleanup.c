@@ -14,23 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/*
- * The job user's uid: every process of it is the job's, since no other job holds that user
- * until this workspace is gone; (uid_t)-1 when the scripts ran as berth's user.
- */
-static uid_t job_uid(const struct workspace *ws)
-{
-	struct strvec no_groups = STRVEC_INIT;
-	struct job_user u;
-	uid_t uid;
-
-	if (!ws->user || job_user_lookup(&u, ws->user, &no_groups) < 0)
-		return (uid_t)-1;
-	uid = u.uid;
-	job_user_release(&u);
-	return uid;
-}
-
 enum berth_result cmd_cleanup(int argc, char **argv, const char *settings_file)
 {
 	enum berth_result r;
@@ -56,7 +39,7 @@ enum berth_result cmd_cleanup(int argc, char **argv, const char *settings_file)
 		r = BERTH_SYSTEM_FAILURE;
 		goto out;
 	}
-	killed = proc_kill_marked(marker, job_uid(&ctx.ws), ctx.settings.kill_grace);
+	killed = proc_kill_marked(marker, job_user_uid(ctx.ws.user), ctx.settings.kill_grace);
 	if (killed > 0)
 		info("job %s: ended %d leftover process(es)", ctx.job.id, killed);
 	if (killed < 0 || workspace_remove(&ctx.ws) < 0) {

@@ -39,8 +39,8 @@ struct target {
 	void *state;
 	enum pool_step (*inspect)(void *, size_t, struct http_client *, unsigned, long long *);
 	void (*give_up_inspect)(void *, size_t);
+	/* each try of a delete records its result: giving up needs nothing more */
 	enum pool_step (*remove)(void *, size_t, struct http_client *, unsigned, long long *);
-	void (*give_up_remove)(void *, size_t);
 	size_t **deletes;
 	size_t *nr_deletes;
 	const char *fatal; /* why the API stopped the run, or "" */
@@ -285,9 +285,7 @@ static void give_up(void *arg, size_t i)
 {
 	struct prune_run *run = arg;
 
-	if (run->phase[0] == 'd')
-		run->t->give_up_remove(run->t->state, i);
-	else
+	if (run->phase[0] != 'd')
 		run->t->give_up_inspect(run->t->state, i);
 	__atomic_add_fetch(&run->done, 1, __ATOMIC_RELAXED);
 }
@@ -375,7 +373,6 @@ static enum berth_result prune_v2(struct prune_run *run, struct prune_repo *r)
 			   .inspect = v2_inspect,
 			   .give_up_inspect = v2_give_up_inspect,
 			   .remove = v2_delete,
-			   .give_up_remove = v2_give_up_delete,
 			   .deletes = &v.deletes,
 			   .nr_deletes = &v.nr_deletes,
 			   .fatal = v.fatal};
@@ -403,7 +400,6 @@ static enum berth_result prune_craas_repo(struct prune_run *run, struct craas *c
 			   .repo = &r,
 			   .state = c,
 			   .remove = craas_delete,
-			   .give_up_remove = craas_give_up,
 			   .deletes = &c->deletes,
 			   .nr_deletes = &c->nr_deletes,
 			   .fatal = c->fatal};
@@ -415,7 +411,6 @@ static enum berth_result prune_craas_repo(struct prune_run *run, struct craas *c
 	else if (asprintf(&r.path, "%s/%s", c->registry, repo) < 0)
 		r.path = NULL;
 	r.host = strdup(c->host);
-	r.craas = 1;
 	if (r.name && r.path && r.host)
 		res = craas_list(c, &r, &run->http);
 	if (res == BERTH_OK && prune_target(run, &t) < 0)

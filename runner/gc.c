@@ -1,13 +1,13 @@
 #include "gc.h"
 
 #include "env.h"
+#include "job_user.h"
 #include "log.h"
 #include "proc.h"
 #include "workspace.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,13 +32,11 @@ static long long idle_seconds(const char *dir)
 static int in_use(const char *dir)
 {
 	char marker[4600], user[64];
-	uid_t uid = (uid_t)-1;
-	struct passwd *pw;
+	int has_user = workspace_recorded(dir, "user", user, sizeof(user)) == 0;
 
 	snprintf(marker, sizeof(marker), "%s=%s", JOB_MARKER, dir);
-	if (workspace_recorded(dir, "user", user, sizeof(user)) == 0 && (pw = getpwnam(user)))
-		uid = pw->pw_uid;
-	return proc_count_marked(marker, uid) != 0; /* -1 (cannot tell) counts as in use */
+	/* -1 (cannot tell) counts as in use */
+	return proc_count_marked(marker, job_user_uid(has_user ? user : NULL)) != 0;
 }
 
 static int consider(const struct settings *s, const char *jobs, const char *name, FILE *out,

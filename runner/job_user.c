@@ -87,6 +87,13 @@ int job_user_become(const struct job_user *u)
 	return 0;
 }
 
+uid_t job_user_uid(const char *name)
+{
+	struct passwd *pw = name ? getpwnam(name) : NULL;
+
+	return pw ? pw->pw_uid : (uid_t)-1;
+}
+
 int job_user_give(const struct job_user *u, const char *path)
 {
 	if (fchownat(AT_FDCWD, path, u->uid, u->gid, AT_SYMLINK_NOFOLLOW) < 0)

@@ -38,6 +38,12 @@ void job_user_release(struct job_user *u);
  */
 int job_user_become(const struct job_user *u);
 
+/*
+ * The uid of job user `name`, (uid_t)-1 when `name` is NULL or unknown: every process of it
+ * belongs to the job that holds the user (cleanup, gc).
+ */
+uid_t job_user_uid(const char *name);
+
 /* chown of `path` (never through a symlink) to `u`; 0, or -1 after reporting. */
 int job_user_give(const struct job_user *u, const char *path);
 

@@ -17,22 +17,12 @@ with one worker, on 127.0.0.1 only, started by hand and stopped with `kill -QUIT
 when a test fails. Needs /usr/sbin/nginx (Debian package `nginx`): tests skip without it.
 """
 
-import os
 import re
-import secrets
 import shutil
-import signal
-import subprocess
-import tempfile
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from registry import _LIVE, _need_or_skip, _stop_process, _wait, free_port, START_TIMEOUT
-
-NGINX = "/usr/sbin/nginx"
+from registry import _Nginx
 
 CONF = """\
 daemon off;
@@ -82,141 +72,37 @@ _LINE = re.compile(r'(\S+) (\d+) (\S+) (\S+) "([^"]*)"$')
 
 def nginx_missing():
     """Why nginx cannot run here, or None."""
-    if os.access(NGINX, os.X_OK) or shutil.which("nginx"):
+    if shutil.which("nginx"):
         return None
     return "nginx is not installed (apt-get install nginx, or `make deps`)"
 
 
-class LimitReq:
-    """nginx on 127.0.0.1:PORT in front of REGISTRY (plain HTTP), `limit_req rate=RATE r/s
-    burst=BURST nodelay`, answering 429 + `Retry-After: RETRY_AFTER` over the limit.
+class LimitReq(_Nginx):
+    """nginx proxying to REGISTRY with `limit_req rate=RATE r/s burst=BURST nodelay`, answering
+    429 + `Retry-After: RETRY_AFTER` over the limit (registry.py's _Nginx does the rest).
 
-    Attributes: host ("127.0.0.1:PORT"), url, port, registry, rate, burst, pid, access_log,
-    error_log; users/tls/ssl_context() like the registry's (registry.py's clients accept it).
     log(): the access log parsed (time, status, upstream_status, method, uri), waiting until
     everything answered so far is written. count(429): how many requests got 429.
     """
 
-    tls = False
-    ca_file = ca_pem = cert_dir = None
+    prefix = "berth-limitreq-"
 
     def __init__(self, registry, directory=None, rate=20, burst=5, retry_after=1):
-        if registry.tls:
-            raise ValueError("LimitReq proxies plain-HTTP registries only")
-        self.registry = registry
-        self._own_dir = directory is None
-        self.dir = Path(directory or tempfile.mkdtemp(prefix="berth-limitreq-"))
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.rate, self.burst, self.retry_after = rate, burst, retry_after
-        self.proc = None
-        self.port = None
-        self.access_log = self.dir / "access.log"
-        self.error_log = self.dir / "error.log"
+        super().__init__(registry, directory, retry_after)
+        self.rate, self.burst = rate, burst
 
-    @property
-    def host(self):
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self):
-        return f"http://{self.host}"
-
-    @property
-    def users(self):
-        return self.registry.users
-
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
-
-    def ssl_context(self):
-        return None
-
-    def start(self):
-        """Start nginx, wait until it answers; returns self. On failure nothing is left."""
-        if nginx_missing():
-            raise RuntimeError(nginx_missing())
-        try:
-            return self._start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _start(self):
-        binary = NGINX if os.access(NGINX, os.X_OK) else shutil.which("nginx")
-        for sub in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
-            (self.dir / sub).mkdir(exist_ok=True)
-        _LIVE.add(self)
-        last_error = ""
-        for _ in range(3):   # another process may take the port between free_port() and bind
-            self.port = free_port()
-            conf = self.dir / "nginx.conf"
-            conf.write_text(CONF.format(
-                d=self.dir, port=self.port, upstream=self.registry.port, rate=self.rate,
-                burst=self.burst, retry_after=self.retry_after,
-                # as root, workers would otherwise run as nobody and miss DIR's temp paths
-                user="user root;" if os.geteuid() == 0 else ""))
-            out = open(self.dir / "nginx.out", "ab")
-            self.proc = subprocess.Popen([binary, "-p", str(self.dir), "-c", str(conf),
-                                          "-e", str(self.error_log)],
-                                         stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-            out.close()
-            if _wait(lambda: self._answers() or self.proc.poll() is not None, START_TIMEOUT):
-                if self.proc.poll() is None:
-                    return self
-            last_error = self.error_log.read_text(errors="replace")[-2000:] \
-                if self.error_log.exists() else ""
-            _stop_process(self.proc, signal.SIGQUIT)
-        raise RuntimeError(f"nginx did not start; its error log:\n{last_error}")
-
-    def _answers(self):
-        try:
-            urllib.request.urlopen(self.url + "/_berth_ready", timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    def stop(self):
-        _stop_process(self.proc, signal.SIGQUIT)
-        _LIVE.discard(self)
-        if self._own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+    def _config(self):
+        return CONF.format(d=self.dir, port=self.port, upstream=self.registry.port,
+                           rate=self.rate, burst=self.burst, retry_after=self.retry_after,
+                           user=self.user_line())
 
     def log(self, wait=3.0):
         """Every request nginx logged (but the ready/mark probes), as dicts: time (epoch
-        seconds), status, upstream_status ("-" when nginx answered itself), method, uri.
-        nginx logs a request after answering it: a marker request, logged after everything the
-        single worker answered before it, tells when the log is complete."""
-        mark = secrets.token_hex(8)
-        try:
-            urllib.request.urlopen(f"{self.url}/_berth_mark?{mark}", timeout=wait).close()
-        except OSError:
-            pass
-        entries = []
-
-        def read():
-            entries.clear()
-            seen = False
-            text = self.access_log.read_text(errors="replace") if self.access_log.exists() else ""
-            for line in text.splitlines():
-                m = _LINE.match(line)
-                if not m:
-                    continue
-                if m[5].startswith("/_berth_mark"):
-                    seen = seen or m[5].endswith(mark)
-                    continue
-                entries.append({"time": float(m[1]), "status": int(m[2]),
-                                "upstream_status": m[3], "method": m[4], "uri": m[5]})
-            return seen
-
-        _wait(read, wait)
-        return list(entries)
+        seconds), status, upstream_status ("-" when nginx answered itself), method, uri."""
+        return self._read_log(
+            wait, _LINE,
+            lambda m: {"time": float(m[1]), "status": int(m[2]), "upstream_status": m[3],
+                       "method": m[4], "uri": m[5]})
 
     def count(self, status=429, method=None, since=None):
         """How many logged requests got STATUS (an int, or a predicate on the status), made
@@ -252,20 +138,3 @@ def limiter_factory(tmp_path_factory):
     yield make
     for lim in reversed(made):
         lim.stop()
-
-
-@pytest.fixture
-def limited_registry(registry_factory, limiter_factory):
-    """A Basic-auth plain-HTTP registry behind nginx `limit_req rate=20r/s burst=5`."""
-    _need_or_skip("htpasswd", limiter=True)
-    return limiter_factory(registry_factory(auth="htpasswd"), rate=20, burst=5)
-
-
-def wait_until(predicate, timeout, interval=0.05):
-    """Poll PREDICATE until true or TIMEOUT seconds; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)

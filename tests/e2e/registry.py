@@ -580,41 +580,32 @@ http {{
 """
 
 
-class RateLimiter:
-    """nginx on 127.0.0.1:PORT proxying to REGISTRY (plain HTTP), answering 429 on demand.
+class _Nginx:
+    """nginx on 127.0.0.1:PORT in front of REGISTRY (plain HTTP): what RateLimiter (429 on
+    demand) and limiter.LimitReq (a real `limit_req`) share. A subclass gives `_config()` (the
+    nginx.conf text for self.port) and may extend `_prepare()`/`stop()`.
 
-    arm(n, path=None, status=429): the next N requests under /v2/ (only those whose path,
-    without query, equals PATH, e.g. "/v2/", when given) get STATUS (429 or 503) with
-    `Retry-After: <retry_after>` and a JSON error body, from nginx itself; then requests pass
-    again. Deterministic: it counts requests, not time.
-
-    log(): every request nginx logged under /v2/, as dicts: time (epoch seconds, float), status,
-    upstream_status ("-" when nginx answered itself), method, uri, auth ("none", "basic",
-    "bearer", "other": what the Authorization header carried).
-    limited(): the entries nginx answered with 429/503 itself. `armed`: refusals still pending.
-
-    Attributes: host, url, port, registry, users (the registry's), tls (False), pid.
+    Attributes: host, url, port, registry, users and token_requests (the registry's), tls
+    (False), pid, started_in (seconds from start() to nginx answering).
     """
-
-    def __init__(self, registry, directory=None, retry_after=1):
-        if registry.tls:
-            raise ValueError("RateLimiter proxies plain-HTTP registries only")
-        self.registry = registry
-        self._own_dir = directory is None
-        self.dir = Path(directory or tempfile.mkdtemp(prefix="berth-nginx-"))
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.retry_after = retry_after
-        self.proc = self.gate = None
-        self.port = None
-        self.started_in = None
-        self._lock = threading.Lock()
-        self._armed = 0
-        self._path = None
-        self._status = 429
-        self.refused = 0        # refusals the gate decided (nginx's log says what it sent)
 
     tls = False
     ca_file = ca_pem = cert_dir = None
+    prefix = "berth-nginx-"
+
+    def __init__(self, registry, directory=None, retry_after=1):
+        if registry.tls:
+            raise ValueError(f"{type(self).__name__} proxies plain-HTTP registries only")
+        self.registry = registry
+        self._own_dir = directory is None
+        self.dir = Path(directory or tempfile.mkdtemp(prefix=self.prefix))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.retry_after = retry_after
+        self.proc = None
+        self.port = None
+        self.started_in = None
+        self.access_log = self.dir / "access.log"
+        self.error_log = self.dir / "error.log"
 
     @property
     def host(self):
@@ -636,12 +627,131 @@ class RateLimiter:
     def pid(self):
         return self.proc.pid if self.proc else None
 
+    def ssl_context(self):
+        return None
+
+    @staticmethod
+    def user_line():
+        """As root, workers would otherwise run as nobody and could not use DIR's temp paths."""
+        return "user root;" if os.geteuid() == 0 else ""
+
+    def _prepare(self):
+        for sub in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
+            (self.dir / sub).mkdir(exist_ok=True)
+
+    def start(self):
+        """Start nginx and wait until it answers; returns self. On failure nothing is left
+        running."""
+        if missing_programs("nginx"):
+            raise RuntimeError("not installed: nginx")
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
+        began = time.monotonic()
+        _LIVE.add(self)
+        self._prepare()
+        last_error = ""
+        for _ in range(3):   # another process may take the port between free_port() and bind
+            self.port = free_port()
+            conf = self.dir / "nginx.conf"
+            conf.write_text(self._config())
+            out = open(self.dir / "nginx.out", "ab")
+            self.proc = subprocess.Popen(
+                ["nginx", "-p", str(self.dir), "-c", str(conf), "-e", str(self.error_log)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            out.close()
+            if _wait(lambda: self._answers() or self.proc.poll() is not None, START_TIMEOUT):
+                if self.proc.poll() is None:
+                    self.started_in = time.monotonic() - began
+                    return self
+            last_error = self.error_log.read_text(errors="replace")[-2000:] \
+                if self.error_log.exists() else ""
+            _stop_process(self.proc, signal.SIGQUIT)
+        raise RuntimeError(f"nginx did not start; its error log:\n{last_error}")
+
+    def _answers(self):
+        try:
+            urllib.request.urlopen(self.url + "/_berth_ready", timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self):
+        _stop_process(self.proc, signal.SIGQUIT)
+        _LIVE.discard(self)
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _read_log(self, wait, pattern, entry, complete=lambda entries: True):
+        """The access log's requests as entry(match) dicts, leaving out the marker probes.
+        nginx writes a line only after it has sent the response, so a client can see the answer
+        before the line exists: this first sends a marker request, which the single worker
+        handles after it has logged everything answered before, and waits up to WAIT seconds
+        for the marker's line and for complete(entries)."""
+        mark = secrets.token_hex(8)
+        try:
+            urllib.request.urlopen(f"{self.url}/_berth_mark?{mark}", timeout=wait).close()
+        except OSError:
+            pass
+        entries = []
+
+        def read():
+            entries.clear()
+            seen_mark = False
+            text = self.access_log.read_text(errors="replace") \
+                if self.access_log.exists() else ""
+            for line in text.splitlines():
+                m = pattern.match(line)
+                if not m:
+                    continue
+                if m[5].startswith("/_berth_mark"):
+                    seen_mark = seen_mark or m[5].endswith(mark)
+                    continue
+                entries.append(entry(m))
+            return seen_mark and complete(entries)
+
+        _wait(read, wait)
+        return list(entries)
+
+
+class RateLimiter(_Nginx):
+    """nginx proxying to REGISTRY, answering 429 on demand.
+
+    arm(n, path=None, status=429): the next N requests under /v2/ (only those whose path,
+    without query, equals PATH, e.g. "/v2/", when given) get STATUS (429 or 503) with
+    `Retry-After: <retry_after>` and a JSON error body, from nginx itself; then requests pass
+    again. Deterministic: it counts requests, not time.
+
+    log(): every request nginx logged under /v2/, as dicts: time (epoch seconds, float), status,
+    upstream_status ("-" when nginx answered itself), method, uri, auth ("none", "basic",
+    "bearer", "other": what the Authorization header carried).
+    limited(): the entries nginx answered with 429/503 itself. `armed`: refusals still pending.
+    """
+
+    _LINE = re.compile(r'(\S+) (\d+) (\S+) (\S+) "([^"]*)" (\S+)$')
+
+    def __init__(self, registry, directory=None, retry_after=1):
+        super().__init__(registry, directory, retry_after)
+        self.gate = None
+        self._lock = threading.Lock()
+        self._armed = 0
+        self._path = None
+        self._status = 429
+        self.refused = 0        # refusals the gate decided (nginx's log says what it sent)
+
     @property
     def armed(self):
         return self._armed
-
-    def ssl_context(self):
-        return None
 
     def arm(self, n=1, path=None, status=429):
         if status not in (429, 503):
@@ -664,37 +774,12 @@ class RateLimiter:
 
     def log(self, wait=2.0):
         """The access log, parsed (requests under /v2/, plus `-` lines for what was not HTTP,
-        e.g. skopeo's TLS probe). nginx writes a line only after it has sent the response, so
-        a client can see the answer before the line exists: this first sends a marker request,
-        which the single worker handles after it has logged everything answered before, and
-        waits up to WAIT seconds for the marker and for every refusal the gate decided."""
-        path = self.dir / "access.log"
-        mark = secrets.token_hex(8)
-        try:
-            urllib.request.urlopen(f"{self.url}/_berth_mark?{mark}", timeout=wait).close()
-        except OSError:
-            pass
-        entries = []
-
-        def read():
-            entries.clear()
-            seen_mark = False
-            text = path.read_text() if path.exists() else ""
-            for line in text.splitlines():
-                m = re.match(r'(\S+) (\d+) (\S+) (\S+) "([^"]*)" (\S+)$', line)
-                if not m:
-                    continue
-                if m[5].startswith("/_berth_mark"):
-                    seen_mark = seen_mark or m[5].endswith(mark)
-                    continue
-                entries.append({"time": float(m[1]), "status": int(m[2]),
-                                "upstream_status": m[3], "method": m[4], "uri": m[5],
-                                "auth": m[6]})
-            refusals = sum(1 for e in entries if self._is_refusal(e))
-            return seen_mark and refusals >= self.refused
-
-        _wait(read, wait)
-        return list(entries)
+        e.g. skopeo's TLS probe), once every refusal the gate decided is in it."""
+        return self._read_log(
+            wait, self._LINE,
+            lambda m: {"time": float(m[1]), "status": int(m[2]), "upstream_status": m[3],
+                       "method": m[4], "uri": m[5], "auth": m[6]},
+            lambda entries: sum(1 for e in entries if self._is_refusal(e)) >= self.refused)
 
     @staticmethod
     def _is_refusal(entry):
@@ -703,69 +788,44 @@ class RateLimiter:
     def limited(self):
         return [e for e in self.log() if self._is_refusal(e)]
 
-    def start(self):
-        """Start nginx (and the gate) and wait until it answers; returns self. On failure
-        nothing is left running."""
-        if missing_programs("nginx"):
-            raise RuntimeError("not installed: nginx")
-        try:
-            return self._start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _start(self):
-        began = time.monotonic()
+    def _prepare(self):
         self.gate = _Gate(self)
-        _LIVE.add(self)
-        for sub in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
-            (self.dir / sub).mkdir(exist_ok=True)
-        last_error = ""
-        for _ in range(3):
-            self.port = free_port()
-            conf = self.dir / "nginx.conf"
-            conf.write_text(NGINX_CONF.format(
-                d=self.dir, port=self.port, upstream=self.registry.port, gate=self.gate.port,
-                retry_after=self.retry_after,
-                # workers would otherwise run as nobody and could not use DIR's temp paths
-                user="user root;" if os.geteuid() == 0 else ""))
-            log = open(self.dir / "nginx.out", "ab")
-            self.proc = subprocess.Popen(
-                ["nginx", "-p", str(self.dir), "-c", str(conf), "-e", str(self.dir / "error.log")],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-            log.close()
-            if _wait(lambda: self._answers() or self.proc.poll() is not None, START_TIMEOUT):
-                if self.proc.poll() is None:
-                    self.started_in = time.monotonic() - began
-                    return self
-            last_error = (self.dir / "error.log").read_text(errors="replace")[-2000:]
-            _stop_process(self.proc, signal.SIGQUIT)
-        raise RuntimeError(f"nginx did not start; its error log:\n{last_error}")
+        super()._prepare()
 
-    def _answers(self):
-        try:
-            urllib.request.urlopen(self.url + "/_berth_ready", timeout=1)
-            return True
-        except OSError:
-            return False
+    def _config(self):
+        return NGINX_CONF.format(d=self.dir, port=self.port, upstream=self.registry.port,
+                                 gate=self.gate.port, retry_after=self.retry_after,
+                                 user=self.user_line())
 
     def stop(self):
-        _stop_process(self.proc, signal.SIGQUIT)
+        super().stop()
         if self.gate is not None:
             self.gate.stop()
             self.gate = None
-        _LIVE.discard(self)
-        if self._own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 # -- a tiny registry client: push an image, list tags -------------------------------------------
+
+def authorization(challenge, user, password, context, scope=None):
+    """The Authorization header value answering CHALLENGE as `docker login` does: Basic, or a
+    Bearer token from the realm (Basic credentials; `token` or `access_token`) for SCOPE, or
+    the challenge's own scope when SCOPE is None."""
+    scheme, params = parse_challenge(challenge)
+    basic = "Basic " + basic_auth(user, password)
+    if scheme == "basic":
+        return basic
+    if scheme != "bearer":
+        raise RuntimeError(f"unknown challenge {challenge!r}")
+    query = {k: params[k] for k in ("service", "scope") if k in params}
+    if scope is not None:
+        query["scope"] = scope
+    query["account"] = user
+    req = urllib.request.Request(params["realm"] + "?" + urllib.parse.urlencode(query),
+                                 headers={"Authorization": basic})
+    with urllib.request.urlopen(req, timeout=30, context=context) as resp:
+        answer = json.load(resp)
+    return "Bearer " + (answer.get("token") or answer["access_token"])
+
 
 class Client:
     """Registry API v2 over urllib, logging in like `docker login`: on 401 it follows
@@ -806,20 +866,7 @@ class Client:
         return status, hdrs, data
 
     def _login(self, challenge):
-        scheme, params = parse_challenge(challenge)
-        basic = "Basic " + basic_auth(self.user, self.password)
-        if scheme == "basic":
-            self.authorization = basic
-            return
-        if scheme != "bearer":
-            raise RuntimeError(f"unknown challenge {challenge!r}")
-        query = {k: params[k] for k in ("service", "scope") if k in params}
-        query["account"] = self.user
-        realm = params["realm"] + "?" + urllib.parse.urlencode(query)
-        req = urllib.request.Request(realm, headers={"Authorization": basic})
-        with self._open(req) as resp:
-            answer = json.load(resp)
-        self.authorization = "Bearer " + (answer.get("token") or answer["access_token"])
+        self.authorization = authorization(challenge, self.user, self.password, self.context)
 
     def check(self, expected, method, url, body=None, headers=None):
         status, hdrs, data = self.request(method, url, body, headers)
@@ -1066,20 +1113,8 @@ class KeepAliveClient:
         return status, resp.headers, data
 
     def _login(self, challenge):
-        scheme, params = parse_challenge(challenge)
-        basic = "Basic " + basic_auth(self.user, self.password)
-        if scheme == "basic":
-            self.authorization = basic
-            return
-        if scheme != "bearer":
-            raise RuntimeError(f"unknown challenge {challenge!r}")
-        query = {"service": params.get("service", ""), "account": self.user,
-                 "scope": f"repository:{self.repo}:{self.actions}"}
-        req = urllib.request.Request(params["realm"] + "?" + urllib.parse.urlencode(query),
-                                     headers={"Authorization": basic})
-        with urllib.request.urlopen(req, timeout=30, context=self.context) as resp:
-            answer = json.load(resp)
-        self.authorization = "Bearer " + (answer.get("token") or answer["access_token"])
+        self.authorization = authorization(challenge, self.user, self.password, self.context,
+                                           scope=f"repository:{self.repo}:{self.actions}")
 
     def check(self, expected, method, path, body=None, headers=None):
         status, hdrs, data = self.request(method, path, body, headers)
