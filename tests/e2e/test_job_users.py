@@ -11,6 +11,7 @@ import grp
 import os
 import pwd
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -52,6 +53,18 @@ def let_through(path):
     """Job users must reach the state dir below pytest's private temp dirs."""
     for p in [path, *path.parents][:4]:
         os.chmod(p, os.stat(p).st_mode | 0o111)
+
+
+@pytest.fixture(scope="module")
+def berth_bin(berth_bin, tmp_path_factory):
+    """The binary where job users can run it, as /usr/local/bin/berth is on a runner: a
+    checkout below a private directory (CI's `mktemp -d`) is out of their reach."""
+    directory = tmp_path_factory.mktemp("bin")
+    let_through(directory)
+    copy = directory / "berth"
+    shutil.copy2(berth_bin, copy)
+    copy.chmod(0o755)
+    return copy
 
 
 @pytest.fixture
