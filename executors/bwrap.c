@@ -15,7 +15,6 @@
 #include "executor.h"
 
 #include "job_user.h"
-#include "lock.h"
 #include "log.h"
 #include "settings.h"
 #include "workspace.h"
@@ -119,26 +118,18 @@ static int push_writable(struct strvec *argv, const char *dir)
 }
 
 /*
- * The job's own places: its workspace (tmp, registry logins, kubeconfig), the builds dir the
- * runner clones into and the cache dir. The locks of the file backend too, so that `berth
- * lock` and `berth werf` in the script queue with the other jobs; the rest of the state dir
- * (other jobs' workspaces) stays out.
+ * The job's own places: its workspace (tmp, registry logins, kubeconfig, and the socket of
+ * the stage's lock broker, through which `berth lock` and `berth werf` in the script queue
+ * with the other jobs), the builds dir the runner clones into and the cache dir. The rest of
+ * the state dir (other jobs' workspaces, the lock store) stays out.
  */
-static int push_job(struct strvec *argv, const struct workspace *ws, const struct settings *s)
+static int push_job(struct strvec *argv, const struct workspace *ws)
 {
-	char locks[PATH_MAX];
-
 	if (PUSH(argv, "--bind", ws->dir, ws->dir) < 0)
 		return -1;
 	if (!is_under(ws->builds, ws->dir) && push_writable(argv, ws->builds) < 0)
 		return -1;
-	if (push_writable(argv, ws->cache) < 0)
-		return -1;
-	if (strcmp(s->lock_backend, "file") != 0)
-		return 0;
-	if (lock_file_root(s, locks, sizeof(locks)) < 0)
-		return -1;
-	return PUSH(argv, "--bind", locks, locks);
+	return push_writable(argv, ws->cache);
 }
 
 static int push_readable(struct strvec *argv, const char *path)
@@ -198,7 +189,7 @@ static int bwrap_command(struct strvec *argv, const char *script, const struct w
 	if (PUSH(argv, "bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
 		 "--die-with-parent", "--cap-drop", "ALL") < 0 ||
 	    (!s->bwrap_network && PUSH(argv, "--unshare-net") < 0) || push_system(argv) < 0 ||
-	    push_home(argv, u) < 0 || push_job(argv, ws, s) < 0 || push_berth(argv, s, self, u) < 0)
+	    push_home(argv, u) < 0 || push_job(argv, ws) < 0 || push_berth(argv, s, self, u) < 0)
 		return -1;
 	if (PUSH(argv, "--", self, "supervise") < 0 || strvec_pushf(argv, "%u", s->kill_grace) < 0)
 		return -1;

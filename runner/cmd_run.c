@@ -8,6 +8,7 @@
 #include "executor.h"
 #include "job_user.h"
 #include "lock.h"
+#include "lock_broker.h"
 #include "log.h"
 #include "proc.h"
 #include "report.h"
@@ -97,11 +98,20 @@ static int script_memfd(const char *script)
 	return fd;
 }
 
+/* The file backend's locks reach the script through a broker for the stage's length. */
+static int serve_locks(struct lock_broker *b, const struct context *ctx, const struct job_user *u)
+{
+	if (lock_store_for(&ctx->settings) != &lock_file)
+		return 0;
+	return lock_broker_start(b, ctx, u ? u->uid : geteuid());
+}
+
 static enum berth_result run_stage(const struct context *ctx, const char *script, const char *stage)
 {
 	const struct executor *ex = executor_find(ctx->settings.executor);
 	struct strvec argv = STRVEC_INIT, env = STRVEC_INIT;
 	enum berth_result r = BERTH_SYSTEM_FAILURE;
+	struct lock_broker broker = {.life = -1};
 	struct job_user user, *u = NULL;
 	struct proc p = {.dir = ctx->ws.tmp, .script_fd = -1};
 	char tools[4096], script_path[32];
@@ -113,7 +123,8 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	if (!ex || (ctx->ws.user && !u) || (p.script_fd = script_memfd(script)) < 0 ||
 	    ex->command(&argv, script_path, &ctx->ws, &ctx->settings, u) < 0 ||
 	    tools_bin_dir(&ctx->settings, tools, sizeof(tools)) < 0 ||
-	    stage_env(&env, environ, &ctx->ws, ctx->ws.settings, tools, u) < 0)
+	    stage_env(&env, environ, &ctx->ws, ctx->ws.settings, tools, u) < 0 ||
+	    serve_locks(&broker, ctx, u) < 0)
 		goto out;
 	p.argv = argv.v;
 	p.env = env.v;
@@ -132,6 +143,7 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 		r = BERTH_BUILD_FAILURE;
 	}
 out:
+	lock_broker_stop(&broker);
 	if (p.script_fd >= 0)
 		close(p.script_fd);
 	if (u)
@@ -145,7 +157,7 @@ out:
 static enum berth_result locked_stage(const struct context *ctx, const char *script,
 				      const char *stage)
 {
-	const struct lock_backend *b = lock_backend_for(&ctx->settings);
+	const struct lock_backend *b = lock_store_for(&ctx->settings);
 	enum berth_result r;
 	long long waited;
 	struct lock l;

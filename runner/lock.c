@@ -1,8 +1,13 @@
 #include "lock.h"
 
+#include "env.h"
+#include "lock_broker.h"
+
 #include "log.h"
 #include "proc.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +16,17 @@
 #include <time.h>
 #include <unistd.h>
 
-const struct lock_backend *lock_backend_for(const struct settings *s)
+const struct lock_backend *lock_store_for(const struct settings *s)
 {
 	return !strcmp(s->lock_backend, "kubernetes") ? &lock_kube : &lock_file;
+}
+
+const struct lock_backend *lock_backend_for(const struct settings *s)
+{
+	/* In a job's scripts the store is out of reach: the stage's broker takes their locks. */
+	if (lock_store_for(s) == &lock_file && getenv(JOB_MARKER))
+		return &lock_broker;
+	return lock_store_for(s);
 }
 
 int lock_deploy_key(const char *project, const char *slug, char *key, size_t size)
@@ -96,10 +109,24 @@ const char *lock_owner_describe(const struct lock_owner *o, char *buf, size_t si
  * interrupts it every 200 ms. Stops themselves are caught by proc_catch_stops.
  */
 static struct sigaction saved_alrm;
+static int watched[2] = {-1, -1};
 
+/* A hangup of a watched descriptor is a stop: raise is async-signal-safe, and so is poll. */
 static void on_tick(int sig)
 {
+	struct pollfd pfd[2] = {{watched[0], POLLRDHUP, 0}, {watched[1], POLLRDHUP, 0}};
+	int saved = errno;
+
 	(void)sig;
+	if (poll(pfd, 2, 0) > 0 &&
+	    ((pfd[0].revents | pfd[1].revents) & (POLLHUP | POLLRDHUP | POLLERR)))
+		raise(SIGTERM);
+	errno = saved;
+}
+
+void lock_wait_watch(int fd)
+{
+	watched[watched[0] < 0 ? 0 : 1] = fd;
 }
 
 int lock_wait_begin(void)

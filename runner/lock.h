@@ -62,18 +62,17 @@ struct lock_backend {
 extern const struct lock_backend lock_file;
 extern const struct lock_backend lock_kube;
 
-/* The backend the settings choose. */
+/*
+ * The backend the settings choose, as a job's script or a person uses it: with the file
+ * backend, inside a job (BERTH_JOB_DIR set), the stage's lock broker (lock_broker.h).
+ */
 const struct lock_backend *lock_backend_for(const struct settings *s);
+/* The backend itself, for the run stage and the broker, which own the store. */
+const struct lock_backend *lock_store_for(const struct settings *s);
 /*
  * deploy/<project>/<environment slug> (an empty slug: "default"), the key that serializes
  * deploys. 0, or -1 after reporting a slug that is not [a-z0-9-].
  */
-/*
- * The file backend's directory, <state_dir>/locks, created when missing: shared by root (the
- * run stage) and every job user (scripts), sticky like /tmp. Its path into `buf`; 0, or -1
- * after reporting.
- */
-int lock_file_root(const struct settings *s, char *buf, size_t size);
 int lock_deploy_key(const char *project, const char *slug, char *key, size_t size);
 
 /* 0 when `key` is a valid lock key (docs/locks.md), else -1 with a reason in `why`. */
@@ -89,5 +88,10 @@ const char *lock_owner_describe(const struct lock_owner *o, char *buf, size_t si
  */
 int lock_wait_begin(void);
 void lock_wait_end(void);
+/*
+ * From now on a hangup of `fd` (a client that left, a stage that ended) counts as a stop to
+ * every wait: for the lock broker, whose waits are on behalf of another process. Two at most.
+ */
+void lock_wait_watch(int fd);
 
 #endif

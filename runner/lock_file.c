@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +26,10 @@
 #define TICKET_NAME_LEN 20
 #define NO_TICKET	"~" /* for a look at the queue before joining it */
 
-/* <state_dir>/locks/<key with '/' as %2F>: the key stays readable in `ls`. */
-static int key_dir(const struct settings *s, const char *key, char *buf, size_t size)
+/* The key as a name in the store, '/' as %2F: the key stays readable in `ls`. */
+static int key_name(const char *key, char *buf, size_t size)
 {
-	size_t n = (size_t)snprintf(buf, size, "%s/locks/", s->state_dir);
+	size_t n = 0;
 
 	for (; *key && n + 4 < size; key++)
 		n += (size_t)(*key == '/' ? snprintf(buf + n, size - n, "%%2F")
@@ -51,15 +52,73 @@ static void decode_key(const char *name, char *key, size_t size)
 	key[n] = '\0';
 }
 
-/* Readable and writable by every user that queues (umask 077 made it ours alone). */
-static int share_file(int fd)
+/*
+ * The store, <state_dir>/locks, and everything in it are berth's alone (0700 directories, 0600
+ * files): jobs never write here, their scripts take locks through their stage's broker
+ * (lock_broker.c). So an entry that is a link, a FIFO, or someone else's can only be a leftover
+ * of an older berth, whose store was world-writable: it is removed, never followed or trusted.
+ */
+static int is_ours(int fd, mode_t type)
 {
 	struct stat st;
 
-	if (fstat(fd, &st) < 0 ||
-	    ((st.st_mode & 0777) != 0666 && st.st_uid == geteuid() && fchmod(fd, 0666) < 0))
+	return fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == type && st.st_uid == geteuid() &&
+	       (type == S_IFDIR || st.st_nlink == 1);
+}
+
+/* A directory of the store, open; one that is not ours is removed first (see is_ours). */
+static int open_store_dir(int parent, const char *name, const char *path)
+{
+	int fd, tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		if (mkdirat(parent, name, 0700) < 0 && errno != EEXIST)
+			return error_errno("cannot create lock directory '%s'", path);
+		fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && is_ours(fd, S_IFDIR))
+			return fchmod(fd, 0700) == 0 ? fd : (close(fd), -1);
+		if (fd >= 0)
+			close(fd);
+		else if (errno != ELOOP && errno != ENOTDIR)
+			return error_errno("cannot open lock directory '%s'%s", path,
+					   errno == EACCES ? ": it is root's; a job's scripts take "
+							     "locks through their stage (berth run)"
+							   : "");
+		warning("removing '%s', which an older berth let a job put in its lock store",
+			path);
+		if (remove_tree(path, 0) < 0)
+			return -1;
+	}
+	return error("cannot make lock directory '%s' berth's own", path);
+}
+
+#define NO_STORE (-2)
+
+/* The store's directory, created when `create`; NO_STORE when it is missing, -1 on errors. */
+static int open_store(const struct settings *s, int create)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/locks", s->state_dir) >= sizeof(path))
+		return error("state_dir is too long");
+	if (!create && lstat(path, &st) < 0 && errno == ENOENT)
+		return NO_STORE;
+	if (create && make_dirs(s->state_dir, 0711) < 0)
 		return -1;
-	return 0;
+	return open_store_dir(AT_FDCWD, path, path);
+}
+
+/* A file of the store: ours, regular, with no other name; -1 when not. */
+static int open_file_at(int dirfd, const char *name, int flags)
+{
+	int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+
+	if (fd >= 0 && !is_ours(fd, S_IFREG)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* The owner as a ticket file holds it: "name value" lines. */
@@ -120,7 +179,7 @@ static int is_ticket(const char *name)
 /* 1 when someone holds the ticket (its owner is queued or holding); 0 when nobody does. */
 static int ticket_live(int dirfd, const char *name, int *fd_out)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open_file_at(dirfd, name, O_RDONLY);
 
 	if (fd < 0)
 		return 0;
@@ -215,6 +274,7 @@ static int scan(int dirfd, const char *mine, struct scan *sc)
 struct file_lock {
 	int dirfd;
 	int meta;
+	int rw; /* our ticket, to write; the lock itself is on l->fd, which is read-only */
 	char name[TICKET_NAME_LEN + 1];
 };
 
@@ -250,17 +310,19 @@ static int enqueue(struct lock *l, struct file_lock *f, long long deadline)
 		goto out;
 	}
 	snprintf(f->name, sizeof(f->name), "%0*llu", TICKET_NAME_LEN, l->me.ticket);
-	/* Not O_CLOEXEC: the command inherits the ticket and holds the lock as long as it runs.
-	 * A blocking flock: `berth locks` may be probing the new file for a moment. */
-	fd = openat(f->dirfd, f->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0666);
-	if (fd < 0 || share_file(fd) < 0 || flock(fd, LOCK_EX) < 0) {
+	/* The command inherits the lock, so the descriptor that holds it is not O_CLOEXEC, and
+	 * read-only: a job's command must not write root's ticket. A blocking flock: `berth
+	 * locks` may be probing the new file for a moment. */
+	f->rw = openat(f->dirfd, f->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = f->rw < 0 ? -1 : openat(f->dirfd, f->name, O_RDONLY | O_NOFOLLOW);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
 		error_errno("cannot create a lock ticket for '%s'", l->key);
 		if (fd >= 0)
 			close(fd);
 		goto out;
 	}
 	l->fd = fd;
-	ret = write_owner(fd, &l->me);
+	ret = write_owner(f->rw, &l->me);
 	if (ret < 0) {
 		unlinkat(f->dirfd, f->name, 0);
 		close(fd);
@@ -272,26 +334,24 @@ out:
 }
 
 /*
- * 1 when this process already holds the ticket `name` through a descriptor it inherited: a
- * `berth werf converge` or `berth lock` inside a script that holds the same lock must not wait
- * for itself, whatever its environment says.
+ * 1 when process `pid` (this one, or a job's that asked the broker) already holds the ticket
+ * `name` through a descriptor it inherited: a `berth werf converge` or `berth lock` inside a
+ * script that holds the same lock must not wait for itself, whatever its environment says.
  */
-static int held_here(int queue, const char *name)
+static int held_by(int queue, const char *name, pid_t pid)
 {
 	struct stat ticket, st;
 	struct dirent *e;
+	char path[64];
 	DIR *d;
 	int found = 0;
 
-	if (fstatat(queue, name, &ticket, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !(d = opendir("/proc/self/fd")))
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if (fstatat(queue, name, &ticket, AT_SYMLINK_NOFOLLOW) < 0 || !(d = opendir(path)))
 		return 0;
-	while (!found && (e = readdir(d))) {
-		int fd = (int)strtol(e->d_name, NULL, 10);
-
-		found = e->d_name[0] != '.' && fd != dirfd(d) && fstat(fd, &st) == 0 &&
+	while (!found && (e = readdir(d)))
+		found = e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &st, 0) == 0 &&
 			st.st_dev == ticket.st_dev && st.st_ino == ticket.st_ino;
-	}
 	closedir(d);
 	return found;
 }
@@ -299,7 +359,7 @@ static int held_here(int queue, const char *name)
 static void describe_ticket(int dirfd, const char *name, char *buf, size_t size)
 {
 	struct lock_owner o;
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open_file_at(dirfd, name, O_RDONLY);
 
 	if (fd < 0) {
 		snprintf(buf, size, "a job that just left");
@@ -315,7 +375,7 @@ static int wait_behind(struct lock *l, struct file_lock *f, const struct scan *s
 		       long long deadline, long long *next_status)
 {
 	char holder[1024];
-	int fd = openat(f->dirfd, sc->ahead, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open_file_at(f->dirfd, sc->ahead, O_RDONLY);
 
 	if (fd < 0)
 		return 0; /* gone already: look again */
@@ -349,35 +409,28 @@ static int wait_behind(struct lock *l, struct file_lock *f, const struct scan *s
 	return 0;
 }
 
-/*
- * Shared by every user that takes locks: berth as root for the run stage, and job users'
- * scripts (`berth lock`, `berth werf`). Locks are cooperative (docs/locks.md).
- */
-int lock_file_root(const struct settings *s, char *buf, size_t size)
-{
-	if ((size_t)snprintf(buf, size, "%s/locks", s->state_dir) >= size)
-		return error("state_dir is too long");
-	if (make_dirs(s->state_dir, 0711) < 0 || make_dirs(buf, 01777) < 0)
-		return -1;
-	return 0;
-}
-
+/* The key's directory and its meta file, the queue's lock and ticket counter. */
 static int open_queue(struct lock *l, struct file_lock *f)
 {
-	char dir[4096];
+	char name[NAME_MAX + 1], path[PATH_MAX];
+	int store = open_store(l->settings, 1), tries;
 
-	char root[4096];
-
-	/* Key dirs are everyone's too: waiters clear each other's dead tickets. */
-	if (lock_file_root(l->settings, root, sizeof(root)) < 0 ||
-	    key_dir(l->settings, l->key, dir, sizeof(dir)) < 0 || make_dirs(dir, 0777) < 0)
+	if (store < 0 || key_name(l->key, name, sizeof(name)) < 0) {
+		if (store >= 0)
+			close(store);
 		return -1;
-	f->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	f->meta = f->dirfd < 0 ? -1 : openat(f->dirfd, ".meta", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-	if (f->meta < 0)
-		return error_errno("cannot open lock directory '%s'", dir);
-	share_file(f->meta);
-	return 0;
+	}
+	snprintf(path, sizeof(path), "%s/locks/%s", l->settings->state_dir, name);
+	f->dirfd = open_store_dir(store, name, path);
+	close(store);
+	for (tries = 0; f->dirfd >= 0 && f->meta < 0 && tries < 2; tries++) {
+		f->meta = open_file_at(f->dirfd, ".meta", O_RDWR | O_CREAT);
+		if (f->meta < 0)
+			unlinkat(f->dirfd, ".meta", 0); /* see is_ours */
+	}
+	if (f->dirfd >= 0 && f->meta < 0)
+		return error_errno("cannot open the queue of lock '%s' in '%s'", l->key, path);
+	return f->dirfd < 0 ? -1 : 0;
 }
 
 /* Under the meta lock, looks at the queue; 1 when the holder is this process already. */
@@ -389,7 +442,7 @@ static int look(struct lock *l, struct file_lock *f, const char *mine, struct sc
 	if (meta_lock(l, f->meta, deadline) < 0)
 		return -1;
 	ret = scan(f->dirfd, mine, sc);
-	if (ret == 0 && sc->first[0] && held_here(f->dirfd, sc->first))
+	if (ret == 0 && sc->first[0] && held_by(f->dirfd, sc->first, l->me.pid))
 		ret = 1;
 	flock(f->meta, LOCK_UN);
 	return ret;
@@ -397,7 +450,7 @@ static int look(struct lock *l, struct file_lock *f, const char *mine, struct sc
 
 static enum berth_result acquire(struct lock *l, unsigned timeout)
 {
-	struct file_lock f = {-1, -1, ""};
+	struct file_lock f = {-1, -1, -1, ""};
 	/* Monotonic milliseconds: a wall-clock second would end a 1 s timeout up to 1 s early. */
 	long long start = proc_now_ms(), next_status = start + STATUS_EVERY * 1000LL;
 	long long deadline = timeout ? start + timeout * 1000LL : 0;
@@ -426,7 +479,7 @@ static enum berth_result acquire(struct lock *l, unsigned timeout)
 		ret = error("stopped while taking lock '%s'", l->key);
 	if (ret == 0 && l->fd >= 0) {
 		l->me.since = (long long)time(NULL);
-		ret = write_owner(l->fd, &l->me);
+		ret = write_owner(f.rw, &l->me);
 	}
 done:
 	lock_wait_end();
@@ -436,6 +489,8 @@ done:
 		l->fd = -1;
 	}
 out:
+	if (f.rw >= 0)
+		close(f.rw);
 	if (f.meta >= 0)
 		close(f.meta);
 	if (f.dirfd >= 0)
@@ -498,15 +553,18 @@ static int list_one(int locks, const char *name, int (*each)(const struct lock_e
 static int list(const struct settings *s, int (*each)(const struct lock_entry *, void *),
 		void *data)
 {
-	char path[4096];
+	int store = open_store(s, 0);
 	struct dirent *e;
 	DIR *d;
 	int ret = 0;
 
-	snprintf(path, sizeof(path), "%s/locks", s->state_dir);
-	d = opendir(path);
-	if (!d)
-		return errno == ENOENT ? 0 : error_errno("cannot read '%s'", path);
+	if (store < 0)
+		return store == NO_STORE ? 0 : -1;
+	d = fdopendir(store);
+	if (!d) {
+		close(store);
+		return error_errno("cannot read the lock store of '%s'", s->state_dir);
+	}
 	while (ret == 0 && (e = readdir(d)))
 		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
 			ret = list_one(dirfd(d), e->d_name, each, data);

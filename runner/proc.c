@@ -352,6 +352,48 @@ int proc_aborted(void)
 	return aborted;
 }
 
+/* In a new process: forget the parent's signal state, then run fn. */
+static void call_child(int (*fn)(void *), void *arg)
+{
+	if (wake_pipe[0] >= 0) {
+		close(wake_pipe[0]);
+		close(wake_pipe[1]);
+		wake_pipe[0] = wake_pipe[1] = -1;
+	}
+	stop_requested = 0;
+	running = 0;
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGALRM, SIG_DFL);
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	_exit(fn(arg) == 0 ? 0 : 1);
+}
+
+int proc_call(int (*fn)(void *), void *arg, int detached, pid_t *pid)
+{
+	int status;
+	pid_t child = fork();
+
+	if (child < 0)
+		return error_errno("cannot start a process");
+	if (child == 0) {
+		if (!detached)
+			call_child(fn, arg);
+		child = fork();
+		if (child == 0)
+			call_child(fn, arg);
+		_exit(child < 0 ? 1 : 0);
+	}
+	*pid = detached ? 0 : child;
+	if (!detached)
+		return 0;
+	while (waitpid(child, &status, 0) < 0)
+		if (errno != EINTR)
+			return error_errno("cannot wait for a process");
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : error("cannot start a process");
+}
+
 int berth_exit_status = -1; /* berth.h */
 
 int proc_exit_code(int status)

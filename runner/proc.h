@@ -81,4 +81,13 @@ int proc_count_marked(const char *entry, uid_t uid);
 /* The exit code a shell would report for a wait status: the code, or 128 + signal. */
 int proc_exit_code(int status);
 
+/*
+ * Runs fn(arg) in a new process, which exits with 0 when fn returns 0, else 1. The child
+ * starts with none of berth's signal handling (SIGTERM ends it unless fn catches stops again)
+ * and is no subreaper. With `detached`, it is not our child: an intermediate process that
+ * exits at once leaves it to the nearest subreaper, so a stage's sweep of leftovers does not
+ * count it; *pid is then 0. 0, or -1 after reporting.
+ */
+int proc_call(int (*fn)(void *), void *arg, int detached, pid_t *pid);
+
 #endif

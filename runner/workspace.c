@@ -1,7 +1,6 @@
 #include "workspace.h"
 
 #include "job_user.h"
-#include "lock.h"
 #include "log.h"
 #include "secret.h"
 
@@ -287,7 +286,7 @@ static int give_places(const struct workspace *ws, const struct settings *s)
 
 int workspace_create(struct workspace *ws, const struct settings *s, const struct job *job)
 {
-	char *jobs = strdup(ws->dir), lock_root[PATH_MAX];
+	char *jobs = strdup(ws->dir);
 	int ret = -1, claim = -1;
 
 	if (!jobs)
@@ -311,10 +310,6 @@ int workspace_create(struct workspace *ws, const struct settings *s, const struc
 		goto out;
 	}
 	if (write_state(ws, job) < 0 || (ws->user && give_places(ws, s) < 0))
-		goto out;
-	/* The file backend's locks, which the job user cannot create below the state dir. */
-	if (!strcmp(s->lock_backend ? s->lock_backend : "file", "file") &&
-	    lock_file_root(s, lock_root, sizeof(lock_root)) < 0)
 		goto out;
 	ret = 0;
 out:
