@@ -55,10 +55,13 @@ class FakeWerf:
         self.log = root / "werf.log"
         self.live_dir = Path(str(self.log) + ".live")
 
-    def env(self, sleep=None, exit=None, ignore_term=False, kill_self=None, term_exit=None):
+    def env(self, sleep=None, exit=None, ignore_term=False, kill_self=None, term_exit=None,
+            gate=None):
         env = {"FAKE_WERF_LOG": str(self.log)}
         if sleep is not None:
             env["FAKE_WERF_SLEEP"] = str(sleep)
+        if gate is not None:
+            env["FAKE_WERF_GATE"] = str(gate)
         if exit is not None:
             env["FAKE_WERF_EXIT"] = str(exit)
         if ignore_term:
@@ -612,12 +615,16 @@ def test_deploy_lock_in_a_job_uses_the_response_files_project_id(
 
 
 def test_cleanup_of_one_registry_runs_one_at_a_time_across_projects(
-        runner, hand, fake, jobs, berth_cmd):
+        runner, hand, fake, jobs, berth_cmd, scratch):
     # WERF_REPO is set by the script line only: prepare logs in nowhere, nothing is contacted.
+    # Every werf ends only once the gate exists (where the sandbox sees it too), which the test
+    # makes after the other registry's cleanup has started: no race with the machine's speed.
+    gate = scratch / "gate"
+
     def cleanup_job(job_id, project_id, repo):
         return started_job(jobs(
             job_id, project_id=project_id, project_path=f"group/p{project_id}",
-            concurrent_id=job_id % 10, werf_env=fake.env(sleep=SLEEP),
+            concurrent_id=job_id % 10, werf_env=fake.env(gate=gate),
             scripts={"build_script": [f"WERF_REPO={repo} {berth_cmd} werf cleanup"]}))
 
     key = "cleanup/registry.example.com/reg"
@@ -630,6 +637,8 @@ def test_cleanup_of_one_registry_runs_one_at_a_time_across_projects(
     sb = b.start("build_script")
     hand.wait_queue(key, ["7501", "7502"])
     sc = c.start("build_script")
+    fake.wait_started(7503)  # while 7501 holds its registry's lock
+    gate.touch()
     for stage in (sa, sb, sc):
         expect(stage.wait(), rn.OK)
     got = spans(fake.records())
