@@ -170,7 +170,8 @@ int secret_wipe_at(int dirfd, const char *name)
 	if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
 		return 0;
 	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0 && errno == EACCES && fchmodat(dirfd, name, 0600, 0) == 0)
+	/* A file the job made read-only. Never through a link swapped in since the fstatat. */
+	if (fd < 0 && errno == EACCES && fchmodat(dirfd, name, 0600, AT_SYMLINK_NOFOLLOW) == 0)
 		fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
