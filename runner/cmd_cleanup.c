@@ -42,7 +42,9 @@ enum berth_result cmd_cleanup(int argc, char **argv, const char *settings_file)
 	killed = proc_kill_marked(marker, job_user_uid(ctx.ws.user), ctx.settings.kill_grace);
 	if (killed > 0)
 		info("job %s: ended %d leftover process(es)", ctx.job.id, killed);
-	if (killed < 0 || workspace_remove(&ctx.ws) < 0) {
+	/* Before the workspace goes: then the user is free for the next job. */
+	if (killed < 0 || workspace_scrub_user(ctx.ws.user, &ctx.settings) < 0 ||
+	    workspace_remove(&ctx.ws) < 0) {
 		r = BERTH_SYSTEM_FAILURE;
 		goto out;
 	}

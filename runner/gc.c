@@ -42,7 +42,7 @@ static int in_use(const char *dir)
 static int consider(const struct settings *s, const char *jobs, const char *name, FILE *out,
 		    int dry_run)
 {
-	char dir[4400], project[64] = "-";
+	char dir[4400], project[64] = "-", user[64];
 	long long idle;
 
 	if (strspn(name, "0123456789") != strlen(name) || !*name)
@@ -52,6 +52,9 @@ static int consider(const struct settings *s, const char *jobs, const char *name
 	if (idle < 0 || idle < (long long)s->gc_age || in_use(dir))
 		return 0;
 	workspace_recorded(dir, "project_id", project, sizeof(project));
+	if (!dry_run && workspace_recorded(dir, "user", user, sizeof(user)) == 0 &&
+	    workspace_scrub_user(user, s) < 0)
+		return error("cannot reset the job user of the stale workspace '%s'", dir);
 	if (!dry_run && remove_tree(dir, 1) < 0)
 		return error("cannot remove the stale workspace '%s'", dir);
 	fprintf(out, "%s %s (job %s, project %s, no stage for %lld h %02lld min)\n",

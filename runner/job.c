@@ -118,6 +118,24 @@ static int from_env(const struct field *f)
 	return *f->out ? 1 : error("out of memory");
 }
 
+/*
+ * The trust domain, "<project id>/protected" or "<project id>/unprotected", from the response
+ * file alone: a job whose project or protection the runner did not say has none.
+ */
+static int set_domain(struct job *job, json_t *root)
+{
+	json_t *protected = json_object_get(json_object_get(root, "git_info"), "protected");
+
+	if (!json_is_boolean(protected))
+		return 0;
+	if (asprintf(&job->domain, "%s/%s", job->project_id,
+		     json_is_true(protected) ? "protected" : "unprotected") < 0) {
+		job->domain = NULL;
+		return error("out of memory");
+	}
+	return 0;
+}
+
 enum berth_result job_load(struct job *job)
 {
 	static const char *id_rule = "must be 1 to 19 decimal digits";
@@ -155,6 +173,9 @@ enum berth_result job_load(struct job *job)
 			got = error("no id in JOB_RESPONSE_FILE '%s': the runner sent a job berth "
 				    "cannot use",
 				    file);
+		/* The domain only with a project id the runner gave. */
+		if (got == 1 && f->out == &job->project_id)
+			got = set_domain(job, root) < 0 ? -1 : 1;
 		if (got < 0)
 			ret = BERTH_SYSTEM_FAILURE;
 		else if (got == 0 && from_env(f) < 0)
@@ -176,5 +197,6 @@ void job_release(struct job *job)
 	free(job->id);
 	free(job->project_id);
 	free(job->project_path);
+	free(job->domain);
 	memset(job, 0, sizeof(*job));
 }

@@ -11,6 +11,12 @@ struct job {
 	char *id;	    /* decimal digits */
 	char *project_id;   /* decimal digits, or NULL when unknown */
 	char *project_path; /* "group/project", or NULL when unknown */
+	/*
+	 * The trust domain (docs/job-users.md): "<project id>/protected" or ".../unprotected",
+	 * from the response file's job_info.project_id and git_info.protected; NULL when the
+	 * runner did not say both (then the job shares nothing with any other).
+	 */
+	char *domain;
 };
 
 /*

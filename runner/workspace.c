@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,8 @@ static int write_state(const struct workspace *ws, const struct job *job)
 		fprintf(f, "project_path %s\n", job->project_path);
 	if (ws->user)
 		fprintf(f, "user %s\n", ws->user);
+	if (job->domain)
+		fprintf(f, "domain %s\n", job->domain);
 	fprintf(f, "prepared %lld\n", (long long)time(NULL));
 	fprintf(f, "created %s\n", ws->tmp);
 	fprintf(f, "secrets %s\n", ws->docker);
@@ -197,8 +200,88 @@ static int users_taken(const char *jobs, const char *mine, struct strvec *taken)
 }
 
 /*
- * Takes the first job user no other workspace holds. Under <state_dir>/users.lock, held until
- * the state record naming the user is written, so two prepares never take the same one.
+ * Each job user remembers the trust domain of its last job in <state_dir>/users/<name> (root's,
+ * 0600), so that it goes to a job of the same domain with its warm clone, and is reset before
+ * it goes to another.
+ */
+static int read_domain(const char *state_dir, const char *user, char *buf, size_t size)
+{
+	char path[PATH_MAX];
+	ssize_t n = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/users/%s", state_dir, user);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, size - 1);
+		close(fd);
+	}
+	buf[n > 0 ? n : 0] = '\0';
+	return n > 0 ? 0 : -1;
+}
+
+static int write_domain(const char *state_dir, const char *user, const char *domain)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	int fd, ret = 0;
+
+	snprintf(dir, sizeof(dir), "%s/users", state_dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, user);
+	if (!domain)
+		domain = "-"; /* no domain: matches none, so the next job resets the user */
+	if (make_dirs(dir, 0700) < 0)
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, domain, strlen(domain)) != (ssize_t)strlen(domain))
+		ret = error_errno("cannot write '%s'", path);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/*
+ * The user for a job of `domain` among the free ones (taken[i] 0): one whose last job was of
+ * the same domain (*warm: nothing to reset), else one with no record (a new user, or one an
+ * older berth used), else the first. Only a warm one keeps what it has.
+ */
+static size_t pick_user(const struct settings *s, const char *domain, const unsigned char *taken,
+			int *warm)
+{
+	size_t i, fresh = s->job_users.nr, first = s->job_users.nr;
+	char last[256];
+
+	*warm = 0;
+	for (i = 0; i < s->job_users.nr; i++) {
+		if (taken[i])
+			continue;
+		if (read_domain(s->state_dir, s->job_users.v[i], last, sizeof(last)) < 0) {
+			fresh = fresh < s->job_users.nr ? fresh : i;
+		} else if (domain && !strcmp(last, domain)) {
+			*warm = 1;
+			return i;
+		}
+		first = first < s->job_users.nr ? first : i;
+	}
+	return fresh < s->job_users.nr ? fresh : first;
+}
+
+/*
+ * A user whose last job was of another trust domain starts over: what that job left in its
+ * builds and cache dirs (a clone with hooks in .git/config) and its home goes.
+ */
+static int reset_user(const struct workspace *ws, const struct settings *s)
+{
+	if ((ws->builds_shared && remove_tree(ws->builds, 0) < 0) ||
+	    (ws->cache && remove_tree(ws->cache, 0) < 0) || workspace_scrub_user(ws->user, s) < 0)
+		return error("cannot reset job user '%s' for a job of another project or "
+			     "protection",
+			     ws->user);
+	return 0;
+}
+
+/*
+ * Takes a job user no other workspace holds (pick_user). Under <state_dir>/users.lock, held
+ * until the state record naming the user is written, so two prepares never take the same one.
  * Returns the lock's fd for the caller to close, or -1 after reporting.
  */
 static int claim_user(struct workspace *ws, const struct settings *s, const char *jobs,
@@ -206,19 +289,24 @@ static int claim_user(struct workspace *ws, const struct settings *s, const char
 {
 	struct strvec taken = STRVEC_INIT;
 	char *lock = path_join(s->state_dir, "users.lock");
+	unsigned char *busy = NULL;
 	size_t i, j;
-	int fd = lock ? open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
+	int fd = lock ? open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1, warm;
 
 	if (fd < 0 || flock(fd, LOCK_EX) < 0 || users_taken(jobs, job->id, &taken) < 0) {
 		error_errno("cannot claim a job user under '%s'", s->state_dir);
 		goto fail;
 	}
-	for (i = 0; i < s->job_users.nr; i++) {
-		for (j = 0; j < taken.nr && strcmp(taken.v[j], s->job_users.v[i]) != 0; j++)
-			;
-		if (j == taken.nr)
-			break;
+	busy = calloc(s->job_users.nr, 1);
+	if (!busy) {
+		error("out of memory");
+		goto fail;
 	}
+	for (i = 0; i < s->job_users.nr; i++)
+		for (j = 0; j < taken.nr; j++)
+			if (!strcmp(taken.v[j], s->job_users.v[i]))
+				busy[i] = 1;
+	i = pick_user(s, job->domain, busy, &warm);
 	if (i == s->job_users.nr) {
 		error("all %zu job users are taken by running jobs: list one per concurrent job in "
 		      "job_users, or run 'berth gc' when those jobs are gone",
@@ -230,15 +318,82 @@ static int claim_user(struct workspace *ws, const struct settings *s, const char
 		error("out of memory");
 		goto fail;
 	}
+	if ((!warm && reset_user(ws, s) < 0) ||
+	    write_domain(s->state_dir, ws->user, job->domain) < 0)
+		goto fail;
+	free(busy);
 	strvec_clear(&taken);
 	free(lock);
 	return fd;
 fail:
+	free(busy);
 	strvec_clear(&taken);
 	free(lock);
 	if (fd >= 0)
 		close(fd);
 	return -1;
+}
+
+/*
+ * Where a job user can leave files outside its own places, for a later job to find or for
+ * the system to run as it: the shared temp dirs, and at's spool (its jobs are the user's files).
+ */
+static const char *const shared_dirs[] = {"/tmp", "/var/tmp", "/dev/shm", "/var/spool/cron/atjobs"};
+#define CRONTABS "/var/spool/cron/crontabs"
+
+/* Removes what `uid` owns at the top of `dir` (every entry, with `all`). */
+static int remove_owned(const char *dir, uid_t uid, int all)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	struct stat st;
+	char *path;
+	int ret = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : error_errno("cannot read '%s'", dir);
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    (!all && st.st_uid != uid))
+			continue;
+		path = path_join(dir, e->d_name);
+		if (!path || remove_tree(path, 0) < 0)
+			ret = -1;
+		free(path);
+	}
+	closedir(d);
+	return ret;
+}
+
+int workspace_scrub_user(const char *name, const struct settings *s)
+{
+	struct job_user u;
+	struct stat st;
+	char crontab[PATH_MAX];
+	size_t i;
+	int ret = 0;
+
+	if (!name)
+		return 0;
+	if (!getpwnam(name)) {
+		warning("job user '%s' is gone from this machine: nothing of it to reset", name);
+		return 0;
+	}
+	if (job_user_lookup(&u, name, &s->job_groups) < 0)
+		return -1;
+	/* The home, when it is the user's own: never a shared or system directory. */
+	if (u.home[0] == '/' && u.home[1] && lstat(u.home, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    st.st_uid == u.uid && remove_owned(u.home, u.uid, 1) < 0)
+		ret = -1;
+	for (i = 0; i < sizeof(shared_dirs) / sizeof(shared_dirs[0]); i++)
+		if (remove_owned(shared_dirs[i], u.uid, 0) < 0)
+			ret = -1;
+	snprintf(crontab, sizeof(crontab), "%s/%s", CRONTABS, u.name);
+	if (unlink(crontab) < 0 && errno != ENOENT)
+		ret = error_errno("cannot remove '%s'", crontab);
+	job_user_release(&u);
+	return ret;
 }
 
 /*
@@ -268,7 +423,10 @@ static int make_users_dir(const struct job_user *u, const char *path)
 	return job_user_give(u, path);
 }
 
-/* The job's places become the job user's; the workspace and its record stay root's. */
+/*
+ * The job's places become the job user's; the workspace and its record stay root's, and so do
+ * the credential dirs until prepare has written them (workspace_hand_over).
+ */
 static int give_places(const struct workspace *ws, const struct settings *s)
 {
 	struct job_user u;
@@ -276,8 +434,7 @@ static int give_places(const struct workspace *ws, const struct settings *s)
 
 	if (job_user_lookup(&u, ws->user, &s->job_groups) < 0)
 		return -1;
-	if (job_user_give(&u, ws->tmp) == 0 && job_user_give(&u, ws->docker) == 0 &&
-	    job_user_give(&u, ws->kube) == 0 && make_users_dir(&u, ws->builds) == 0 &&
+	if (job_user_give(&u, ws->tmp) == 0 && make_users_dir(&u, ws->builds) == 0 &&
 	    make_users_dir(&u, ws->cache) == 0)
 		ret = 0;
 	job_user_release(&u);
@@ -346,7 +503,11 @@ int workspace_hand_over(const struct workspace *ws, const struct settings *s)
 		return 0;
 	if (job_user_lookup(&u, ws->user, &s->job_groups) < 0)
 		return -1;
-	ret = give_entries(&u, ws->docker) < 0 || give_entries(&u, ws->kube) < 0 ? -1 : 0;
+	/* The directories last: while prepare writes the credentials as root, they are root's. */
+	ret = 0;
+	if (give_entries(&u, ws->docker) < 0 || give_entries(&u, ws->kube) < 0 ||
+	    job_user_give(&u, ws->docker) < 0 || job_user_give(&u, ws->kube) < 0)
+		ret = -1;
 	job_user_release(&u);
 	return ret;
 }

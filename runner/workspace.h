@@ -32,7 +32,14 @@ int workspace_init(struct workspace *ws, const struct settings *s, const struct 
  * gives it the job's places: tmp, docker, kube, builds and cache.
  */
 int workspace_create(struct workspace *ws, const struct settings *s, const struct job *job);
-/* Gives the credential files prepare wrote to the job user; 0 when there is none. */
+/*
+ * What job user `name` can have left outside its builds and cache dirs goes: its home's
+ * contents, what it owns at the top of /tmp, /var/tmp and /dev/shm, its crontab. For cleanup
+ * and gc, after its processes are gone and before the user is free again. 0 (also for no
+ * `name`), or -1 after reporting.
+ */
+int workspace_scrub_user(const char *name, const struct settings *s);
+/* Gives the credential dirs and files prepare wrote to the job user; 0 when there is none. */
 int workspace_hand_over(const struct workspace *ws, const struct settings *s);
 /* 1 when the workspace directory exists, 0 when not, -1 on error. */
 int workspace_exists(const struct workspace *ws);

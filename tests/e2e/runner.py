@@ -404,7 +404,7 @@ class Job:
 
     def __init__(self, runner, job_id, *, project_id=1000, project_path="group/project",
                  name="test", variables=None, masked=(), scripts=None, main_stage="build_script",
-                 concurrent_id=0, concurrent_project_id=0,
+                 concurrent_id=0, concurrent_project_id=0, protected=False,
                  build_failure_exit_code=RUNNER_BUILD_FAILURE_EXIT_CODE,
                  system_failure_exit_code=RUNNER_SYSTEM_FAILURE_EXIT_CODE,
                  response=AUTO, env_overrides=None):
@@ -419,6 +419,7 @@ class Job:
         self.main_stage = main_stage
         self.concurrent_id = concurrent_id
         self.concurrent_project_id = concurrent_project_id
+        self.protected = protected
         self.build_failure_exit_code = build_failure_exit_code
         self.system_failure_exit_code = system_failure_exit_code
         self.response = response
@@ -518,7 +519,7 @@ class Job:
                 "ref_type": "branch",
                 "refspecs": [],
                 "depth": 20,
-                "protected": False,
+                "protected": self.protected,
             },
             "runner_info": {"timeout": 3600},
             "variables": variables,

@@ -237,8 +237,8 @@ static void test_parents_are_traversable(void **state)
 	settings_release(&s);
 }
 
-/* Creates the workspace of job `id` with job users daemon and bin; its claimed user or NULL. */
-static char *claim(struct settings *s, const char *id)
+/* Creates the workspace of job `id` of trust domain `domain`; its claimed user or NULL. */
+static char *claim_in(struct settings *s, const char *id, const char *domain)
 {
 	struct workspace ws;
 	struct job job;
@@ -246,6 +246,7 @@ static char *claim(struct settings *s, const char *id)
 
 	memset(&job, 0, sizeof(job));
 	job.id = (char *)id;
+	job.domain = (char *)domain;
 	assert_int_equal(workspace_init(&ws, s, &job), 0);
 	if (workspace_create(&ws, s, &job) == 0) {
 		user = strdup(ws.user);
@@ -256,6 +257,87 @@ static char *claim(struct settings *s, const char *id)
 	}
 	workspace_release(&ws);
 	return user;
+}
+
+/* With job users daemon and bin, of no trust domain. */
+static char *claim(struct settings *s, const char *id)
+{
+	return claim_in(s, id, NULL);
+}
+
+static void drop(struct settings *s, const char *id)
+{
+	struct workspace ws;
+	struct job job;
+
+	memset(&job, 0, sizeof(job));
+	job.id = (char *)id;
+	assert_int_equal(workspace_init(&ws, s, &job), 0);
+	assert_int_equal(workspace_remove(&ws), 0);
+	workspace_release(&ws);
+}
+
+static int exists(const char *fmt, const char *arg)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), fmt, root, arg);
+	return access(path, F_OK) == 0;
+}
+
+static void make_marker(const char *user)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/builds/%s/marker", root, user);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+}
+
+/* A user goes back to its domain with its clone; to another domain, reset. */
+static void test_job_users_keep_to_their_trust_domain(void **state)
+{
+	struct settings s;
+	struct job job;
+	char path[256], *a;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	setup_context(&s, &job, 0);
+	free(s.builds_dir);
+	snprintf(path, sizeof(path), "%s/builds", root);
+	s.builds_dir = strdup(path);
+	s.cache_dir = strdup(path);
+	strvec_push(&s.job_users, "daemon");
+	strvec_push(&s.job_users, "bin");
+	a = claim_in(&s, "51", "7/protected");
+	assert_string_equal(a, "daemon");
+	free(a);
+	make_marker("daemon");
+	drop(&s, "51");
+	/* Another domain: the user with no record, not the one of project 7. */
+	a = claim_in(&s, "52", "8/unprotected");
+	assert_string_equal(a, "bin");
+	free(a);
+	drop(&s, "52");
+	/* Back to project 7's protected refs: daemon, its clone still there. */
+	a = claim_in(&s, "53", "7/protected");
+	assert_string_equal(a, "daemon");
+	free(a);
+	assert_true(exists("%s/builds/%s/marker", "daemon"));
+	drop(&s, "53");
+	/* bin busy: the unprotected job of project 7 takes daemon, which is reset first. */
+	free(claim_in(&s, "54", "8/unprotected"));
+	a = claim_in(&s, "55", "7/unprotected");
+	assert_string_equal(a, "daemon");
+	free(a);
+	assert_false(exists("%s/builds/%s/marker", "daemon"));
+	assert_true(exists("%s/builds/%s", "daemon")); /* the user's own, fresh */
+	job_release(&job);
+	settings_release(&s);
 }
 
 static void test_job_users_are_claimed_one_per_workspace(void **state)
@@ -319,6 +401,8 @@ int main(void)
 						drop_root),
 		cmocka_unit_test_setup_teardown(test_parents_are_traversable, make_root, drop_root),
 		cmocka_unit_test_setup_teardown(test_job_users_are_claimed_one_per_workspace,
+						make_root, drop_root),
+		cmocka_unit_test_setup_teardown(test_job_users_keep_to_their_trust_domain,
 						make_root, drop_root),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
