@@ -127,6 +127,7 @@ lint:
 	clang-tidy --quiet runner/*.c executors/*.c pipeline/*.c prune/*.c -- $(TIDY_FLAGS) 2>/dev/null
 
 demo: deps $(BIN)
+	@scripts/job-users.sh 1
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/e2e/runner.py --demo
 	BERTH_BIN=$(abspath $(BIN)) scripts/demo-dry-run.sh
 

@@ -11,6 +11,8 @@
 #include "log.h"
 #include "tools.h"
 
+#include <unistd.h>
+
 /* The executor can run here, as the job user when there is one. */
 static int check_executor(const struct executor *ex, const struct context *ctx)
 {
@@ -24,6 +26,28 @@ static int check_executor(const struct executor *ex, const struct context *ctx)
 	ret = ex->check(&u);
 	job_user_release(&u);
 	return ret;
+}
+
+/*
+ * Scripts never run as root unless the admin said so: with berth as root and no job_users,
+ * the job is refused; with allow_root_scripts, the job log says what the job runs as.
+ */
+static enum berth_result check_root_scripts(const struct settings *s)
+{
+	if (geteuid() != 0 || s->job_users.nr)
+		return BERTH_OK;
+	if (s->allow_root_scripts) {
+		warning("this job's scripts run as root: the runner's settings%s%s set "
+			"allow_root_scripts, not job_users (docs/job-users.md)",
+			s->file ? " in " : "", s->file ? s->file : "");
+		return BERTH_OK;
+	}
+	error("refusing to run this job's scripts as root: the runner's berth settings%s%s list "
+	      "no job_users. The runner's admin creates one user per concurrent job (useradd "
+	      "--system --create-home berth-job-1 ...) and lists them in job_users, or sets "
+	      "allow_root_scripts: true to accept root (docs/job-users.md)",
+	      s->file ? " in " : "", s->file ? s->file : "");
+	return BERTH_BUILD_FAILURE;
 }
 
 enum berth_result cmd_prepare(int argc, char **argv, const char *settings_file)
@@ -41,6 +65,11 @@ enum berth_result cmd_prepare(int argc, char **argv, const char *settings_file)
 	r = context_load(&ctx, settings_file);
 	if (r != BERTH_OK)
 		return r;
+	r = check_root_scripts(&ctx.settings);
+	if (r != BERTH_OK) {
+		context_release(&ctx);
+		return r;
+	}
 	ex = executor_find(ctx.settings.executor);
 	if (!ex || workspace_create(&ctx.ws, &ctx.settings, &ctx.job) < 0 ||
 	    check_executor(ex, &ctx) < 0 ||

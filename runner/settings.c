@@ -81,6 +81,7 @@ static const struct key keys[] = {
 	{"stage_log", K_STAGE_LOG, offsetof(struct settings, stage_log)},
 	{"job_users", K_USERS, offsetof(struct settings, job_users)},
 	{"job_groups", K_GROUPS, offsetof(struct settings, job_groups)},
+	{"allow_root_scripts", K_BOOL, offsetof(struct settings, allow_root_scripts)},
 	{"prune_keep_tags", K_PATTERNS, offsetof(struct settings, prune_keep_tags)},
 	{"prune_keep_newest", K_COUNT, offsetof(struct settings, prune_keep_newest)},
 	{"prune_keep_younger", K_AGE, offsetof(struct settings, prune_keep_younger)},
@@ -801,6 +802,7 @@ void settings_print(const struct settings *s, FILE *out)
 	fprintf(out, "stage_log: %s\n", s->stage_log);
 	print_hosts(out, "job_users", &s->job_users);
 	print_hosts(out, "job_groups", &s->job_groups);
+	fprintf(out, "allow_root_scripts: %s\n", yes_no(s->allow_root_scripts));
 	fprintf(out, "prune_keep_tags:%s\n", s->prune_keep_tags.nr ? "" : " []");
 	for (i = 0; i < s->prune_keep_tags.nr; i++) {
 		fputs("  - ", out);

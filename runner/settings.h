@@ -57,6 +57,7 @@ struct settings {
 	char *stage_log;    /* "file" (<state_dir>/stages.log), "syslog" or "off" */
 	struct strvec job_users;  /* users scripts run as, one per running job; none: berth's */
 	struct strvec job_groups; /* supplementary groups of those users in scripts */
+	int allow_root_scripts;	  /* berth as root with no job_users may run scripts as root */
 
 	struct strvec prune_keep_tags; /* berth prune: tags these PCRE2 patterns match stay */
 	long prune_keep_newest;	       /* the newest N tags of a repository stay; -1: none */

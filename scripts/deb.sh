@@ -2,7 +2,8 @@
 # `make deb`: build/berth_<version>_<arch>.deb with dpkg-deb, from an already built binary:
 # the binary, the man page, the example settings as the conffile /etc/berth/berth.yaml, and
 # the berth gc service and timer (installed, not enabled: `systemctl enable --now
-# berth-gc.timer`). Usage: scripts/deb.sh BINARY VERSION OUTDIR
+# berth-gc.timer`), and a postinst that creates the job users the conffile lists. Usage:
+# scripts/deb.sh BINARY VERSION OUTDIR
 set -eu
 bin=$1 version=$2 out=$3
 arch=$(dpkg --print-architecture)
@@ -23,6 +24,7 @@ done
 install -d -m 0755 "$root/DEBIAN"
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" packaging/control.in > "$root/DEBIAN/control"
 echo /etc/berth/berth.yaml > "$root/DEBIAN/conffiles"
+install -m 0755 packaging/postinst "$root/DEBIAN/postinst"
 mkdir -p "$out"
 dpkg-deb --root-owner-group -Zxz --build "$root" "$out/berth_${version}_${arch}.deb" >/dev/null
 echo "$out/berth_${version}_${arch}.deb"

@@ -309,7 +309,8 @@ class Bench:
             settings,
             "# berth settings for tests/bench/bench.py\n"
             "state_dir: %s/state\nbuilds_dir: %s/builds\ncache_dir: %s/cache\nexecutor: %s\n"
-            % (root, root, root, EXECUTORS[way]),
+            # The same work as the bash reference driver, which runs scripts as root.
+            "allow_root_scripts: true\n" % (root, root, root, EXECUTORS[way]),
         )
         self.drivers[way] = Driver(
             way, lambda cmd, *a: [binary, cmd, *a], "BERTH_CONFIG", settings

@@ -838,8 +838,14 @@ def demo(berth):
               file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="berth-demo-") as root:
-        # No settings file: berth uses /etc/berth/berth.yaml or its embedded defaults.
-        runner = Runner(berth, root, settings=None, on_result=_print_result)
+        settings = None  # /etc/berth/berth.yaml or the embedded defaults
+        if os.geteuid() == 0:
+            # As root, as under GitLab Runner: the script runs as a job user (make demo
+            # created berth-job-1), never root; state in the demo's own directory.
+            os.chmod(root, 0o711)
+            settings = Path(root) / "berth.yaml"
+            settings.write_text(f'state_dir: "{root}/state"\njob_users: [berth-job-1]\n')
+        runner = Runner(berth, root, settings=settings, on_result=_print_result)
         job = runner.job(
             900000000 + os.getpid() % 100000, project_path="demo/hello", name="demo",
             main_stage="step_script",
@@ -847,7 +853,8 @@ def demo(berth):
             scripts={
                 "prepare_script": 'echo "prepared on $(hostname)"',
                 "get_sources": 'echo "fetching into $CI_PROJECT_DIR"',
-                "step_script": ['echo "$GREETING"', 'echo "workspace: $BERTH_JOB_DIR"',
+                "step_script": ['echo "$GREETING"', 'echo "running as: $(id -un)"',
+                                'echo "workspace: $BERTH_JOB_DIR"',
                                 'echo "tmp: $TMPDIR"', 'date > built.txt', "ls -l"],
                 "after_script": 'echo "after_script sees: $(cat built.txt)"',
             })

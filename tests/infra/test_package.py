@@ -41,6 +41,32 @@ def test_control_and_conffiles(deb):
     conffiles = subprocess.run(["dpkg-deb", "--ctrl-tarfile", str(deb)], capture_output=True,
                                check=True).stdout
     assert b"conffiles" in conffiles
+    assert b"postinst" in conffiles  # creates the job users (test_postinst_... below)
+
+
+def run_postinst():
+    """The package's postinst, as dpkg runs it on a real install (as root, no DPKG_ROOT)."""
+    env = {k: v for k, v in os.environ.items() if k != "DPKG_ROOT"}
+    return subprocess.run([str(REPO / "packaging/postinst"), "configure"], env=env,
+                          capture_output=True, text=True, check=False)
+
+
+def test_postinst_creates_the_job_users_the_settings_list():
+    """Scripts never run as root: the shipped settings list berth-job-1..4, which the postinst
+    creates (and keeps when they are there: a second run changes nothing)."""
+    if os.geteuid() != 0:
+        pytest.skip("the postinst creates users: root only")
+    listed = [line for line in (REPO / "examples/berth.yaml").read_text().splitlines()
+              if line.startswith("job_users:")]
+    assert listed == ["job_users: [berth-job-1, berth-job-2, berth-job-3, berth-job-4]"], listed
+    for attempt in (1, 2):
+        res = run_postinst()
+        assert res.returncode == 0, f"attempt {attempt}: {res.stdout}{res.stderr}"
+    for i in range(1, 5):
+        entry = subprocess.run(["getent", "passwd", f"berth-job-{i}"], capture_output=True,
+                               text=True, check=False).stdout.split(":")
+        assert len(entry) == 7 and entry[2] != "0", entry
+        assert os.stat(entry[5]).st_uid == int(entry[2]), f"berth-job-{i} has no home of its own"
 
 
 def test_installs_into_a_throwaway_root_and_runs(deb, tmp_path):
@@ -66,6 +92,10 @@ def test_installs_into_a_throwaway_root_and_runs(deb, tmp_path):
     assert (root / "lib/systemd/system/berth-gc.timer").is_file()
     settings = root / "etc/berth/berth.yaml"
     assert settings.read_text() == (REPO / "examples/berth.yaml").read_text()
+    # dpkg ran the postinst chrootless (DPKG_ROOT set), where it creates no users: on this
+    # host, the users the settings list come from a real run of it.
+    if os.geteuid() == 0:
+        assert run_postinst().returncode == 0
     shown = subprocess.run([str(berth), "--config", str(settings), "config",
                             "--show-settings"], capture_output=True, text=True, check=False)
     assert shown.returncode == 0, f"the packaged settings do not load:\n{shown.stderr}"
