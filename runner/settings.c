@@ -82,6 +82,7 @@ static const struct key keys[] = {
 	{"job_users", K_USERS, offsetof(struct settings, job_users)},
 	{"job_groups", K_GROUPS, offsetof(struct settings, job_groups)},
 	{"allow_root_scripts", K_BOOL, offsetof(struct settings, allow_root_scripts)},
+	{"parked_clones", K_COUNT, offsetof(struct settings, parked_clones)},
 	{"prune_keep_tags", K_PATTERNS, offsetof(struct settings, prune_keep_tags)},
 	{"prune_keep_newest", K_COUNT, offsetof(struct settings, prune_keep_newest)},
 	{"prune_keep_younger", K_AGE, offsetof(struct settings, prune_keep_younger)},
@@ -594,6 +595,7 @@ static int defaults(struct settings *s)
 	s->prune_keep_newest = -1;
 	s->prune_keep_younger = -1;
 	s->prune_parallel = 16;
+	s->parked_clones = 4;
 	if (set_string(&s->state_dir, base) < 0 || set_string(&s->executor, "shell") < 0 ||
 	    set_string(&s->werf_path, "werf") < 0 || set_string(&s->lock_backend, "file") < 0 ||
 	    set_string(&s->lock_namespace, "berth-locks") < 0 ||
@@ -803,6 +805,7 @@ void settings_print(const struct settings *s, FILE *out)
 	print_hosts(out, "job_users", &s->job_users);
 	print_hosts(out, "job_groups", &s->job_groups);
 	fprintf(out, "allow_root_scripts: %s\n", yes_no(s->allow_root_scripts));
+	fprintf(out, "parked_clones: %ld\n", s->parked_clones);
 	fprintf(out, "prune_keep_tags:%s\n", s->prune_keep_tags.nr ? "" : " []");
 	for (i = 0; i < s->prune_keep_tags.nr; i++) {
 		fputs("  - ", out);

@@ -58,6 +58,7 @@ struct settings {
 	struct strvec job_users;  /* users scripts run as, one per running job; none: berth's */
 	struct strvec job_groups; /* supplementary groups of those users in scripts */
 	int allow_root_scripts;	  /* berth as root with no job_users may run scripts as root */
+	long parked_clones;	  /* other trust domains' clones each job user keeps parked */
 
 	struct strvec prune_keep_tags; /* berth prune: tags these PCRE2 patterns match stay */
 	long prune_keep_newest;	       /* the newest N tags of a repository stay; -1: none */

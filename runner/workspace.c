@@ -240,39 +240,160 @@ static int write_domain(const char *state_dir, const char *user, const char *dom
 }
 
 /*
+ * Clones of another trust domain are parked, not removed: <builds_dir>/.parked/<user>/<domain>
+ * (the same below cache_dir), in directories only root enters, so a job of another domain
+ * cannot reach them although its user is the same. A later job of that domain that gets that
+ * user gets them back, warm. Each user keeps the `parked_clones` most recently parked.
+ */
+#define PARKED ".parked"
+
+static char *parked_path(const char *root, const char *user, const char *domain)
+{
+	char *p = NULL, *c;
+
+	if (asprintf(&p, "%s/%s/%s/%s", root, PARKED, user, domain) < 0) {
+		error("out of memory");
+		return NULL;
+	}
+	for (c = p + strlen(p) - strlen(domain); *c; c++)
+		if (*c == '/')
+			*c = '-'; /* "42/protected": one name */
+	return p;
+}
+
+static int is_parked(const char *root, const char *user, const char *domain)
+{
+	char *p = domain ? parked_path(root, user, domain) : NULL;
+	struct stat st;
+	int found = p && lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+
+	free(p);
+	return found;
+}
+
+/* Removes the oldest entries of `dir` (root's parking of one user) beyond the `keep` newest. */
+static int evict(const char *dir, long keep)
+{
+	for (;;) {
+		char oldest[NAME_MAX + 1] = "", *path;
+		struct timespec when = {0, 0};
+		long count = 0;
+		struct dirent *e;
+		struct stat st;
+		DIR *d = opendir(dir);
+		int ret;
+
+		if (!d)
+			return error_errno("cannot read '%s'", dir);
+		while ((e = readdir(d)))
+			if (e->d_name[0] != '.' &&
+			    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    ++count &&
+			    (!oldest[0] || st.st_mtim.tv_sec < when.tv_sec ||
+			     (st.st_mtim.tv_sec == when.tv_sec &&
+			      st.st_mtim.tv_nsec < when.tv_nsec))) {
+				when = st.st_mtim;
+				snprintf(oldest, sizeof(oldest), "%s", e->d_name);
+			}
+		closedir(d);
+		if (count <= keep)
+			return 0;
+		path = path_join(dir, oldest);
+		ret = path ? remove_tree(path, 0) : -1;
+		free(path);
+		if (ret < 0)
+			return -1;
+	}
+}
+
+/*
+ * The user's builds or cache dir `dir` below `root`: parked as domain `from`'s (removed when
+ * there is no such domain or no parking), and domain `to`'s parked one put back, if any.
+ */
+static int swap_dir(const char *root, const char *user, const char *dir, const char *from,
+		    const char *to, long keep)
+{
+	char *mine = NULL, *park = NULL, *back = NULL;
+	int ret = -1;
+
+	if (!from || keep <= 0) {
+		if (remove_tree(dir, 0) < 0)
+			goto out;
+	} else if (asprintf(&mine, "%s/%s/%s", root, PARKED, user) < 0 ||
+		   !(park = parked_path(root, user, from)) || make_dirs(mine, 0700) < 0 ||
+		   remove_tree(park, 0) < 0) {
+		goto out;
+	} else if (rename(dir, park) == 0) {
+		utimensat(AT_FDCWD, park, NULL, AT_SYMLINK_NOFOLLOW); /* when it was parked */
+		if (evict(mine, keep) < 0)
+			goto out;
+	} else if (errno != ENOENT) {
+		error_errno("cannot park '%s' as '%s'", dir, park);
+		goto out;
+	}
+	if (to && is_parked(root, user, to) && (back = parked_path(root, user, to)) &&
+	    rename(back, dir) < 0) {
+		error_errno("cannot take '%s' back as '%s'", back, dir);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(mine);
+	free(park);
+	free(back);
+	return ret;
+}
+
+/*
  * The user for a job of `domain` among the free ones (taken[i] 0): one whose last job was of
- * the same domain (*warm: nothing to reset), else one with no record (a new user, or one an
- * older berth used), else the first. Only a warm one keeps what it has.
+ * the same domain (*warm: it keeps what it has), else one with that domain's clone parked,
+ * else one with no record (a new user, or one an older berth used), else the first.
  */
 static size_t pick_user(const struct settings *s, const char *domain, const unsigned char *taken,
 			int *warm)
 {
-	size_t i, fresh = s->job_users.nr, first = s->job_users.nr;
+	size_t i, parked = s->job_users.nr, fresh = s->job_users.nr, first = s->job_users.nr;
+	const char *root = s->builds_per_job ? s->cache_dir : s->builds_dir;
 	char last[256];
 
 	*warm = 0;
 	for (i = 0; i < s->job_users.nr; i++) {
+		const char *user = s->job_users.v[i];
+
 		if (taken[i])
 			continue;
-		if (read_domain(s->state_dir, s->job_users.v[i], last, sizeof(last)) < 0) {
+		if (read_domain(s->state_dir, user, last, sizeof(last)) < 0) {
 			fresh = fresh < s->job_users.nr ? fresh : i;
 		} else if (domain && !strcmp(last, domain)) {
 			*warm = 1;
 			return i;
 		}
+		if (parked == s->job_users.nr && is_parked(root, user, domain))
+			parked = i;
 		first = first < s->job_users.nr ? first : i;
 	}
-	return fresh < s->job_users.nr ? fresh : first;
+	return parked < s->job_users.nr ? parked : fresh < s->job_users.nr ? fresh : first;
 }
 
 /*
- * A user whose last job was of another trust domain starts over: what that job left in its
- * builds and cache dirs (a clone with hooks in .git/config) and its home goes.
+ * A user that changes trust domain: what the last domain's jobs left in its builds and cache
+ * dirs (a clone with hooks in .git/config) is parked out of its reach, the new domain's comes
+ * back, and its home is emptied.
  */
-static int reset_user(const struct workspace *ws, const struct settings *s)
+static int switch_domain(const struct workspace *ws, const struct settings *s, const char *to)
 {
-	if ((ws->builds_shared && remove_tree(ws->builds, 0) < 0) ||
-	    (ws->cache && remove_tree(ws->cache, 0) < 0) || workspace_scrub_user(ws->user, s) < 0)
+	char from[256];
+	const char *last = NULL;
+	int builds = ws->builds_shared;
+	int cache = ws->cache && !(builds && !strcmp(ws->cache, ws->builds)); /* the same dir */
+
+	if (read_domain(s->state_dir, ws->user, from, sizeof(from)) == 0 && strcmp(from, "-") != 0)
+		last = from;
+	if ((builds &&
+	     swap_dir(s->builds_dir, ws->user, ws->builds, last, to, s->parked_clones) < 0) ||
+	    (cache &&
+	     swap_dir(s->cache_dir, ws->user, ws->cache, last, to, s->parked_clones) < 0) ||
+	    workspace_scrub_user(ws->user, s) < 0)
 		return error("cannot reset job user '%s' for a job of another project or "
 			     "protection",
 			     ws->user);
@@ -318,7 +439,7 @@ static int claim_user(struct workspace *ws, const struct settings *s, const char
 		error("out of memory");
 		goto fail;
 	}
-	if ((!warm && reset_user(ws, s) < 0) ||
+	if ((!warm && switch_domain(ws, s, job->domain) < 0) ||
 	    write_domain(s->state_dir, ws->user, job->domain) < 0)
 		goto fail;
 	free(busy);

@@ -7,7 +7,8 @@ in random order. Each job runs through the real berth (config, prepare, get_sour
 build_script, cleanup, as GitLab Runner drives it); its script reports whether its project's
 clone was already in its build dir (a marker an earlier job of its user left) and leaves the
 marker. That is "after": berth gives a job a user of its own trust domain when one is free, and
-resets a user that changes domain.
+parks the clones of a user that changes domain where no job reaches them, until a job of
+their domain gets that user again (parked_clones, 4 by default).
 
 "Before" is the same schedule under the previous rule (the first free user, never reset),
 replayed in Python; the Python model of the current rule is replayed too and must agree with
@@ -32,6 +33,7 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 import runner as rn  # noqa: E402
 
 USERS = [f"berth-job-{i}" for i in range(1, 5)]
+PARKED_CLONES = 4  # the setting's default
 PROJECTS = 6
 CONCURRENT = 4
 
@@ -52,26 +54,33 @@ def schedule(n, seed):
     return events
 
 
-def replay(events, domain_aware):
+def replay(events, domain_aware, parked_clones=PARKED_CLONES):
     """The claim rule in Python: {job id: warm?}."""
     last = {}      # user -> (project, protected) of its last job
     clones = {u: set() for u in USERS}  # projects whose clone the user's builds dir holds
+    parked = {u: {} for u in USERS}     # user -> {domain: clones}, oldest parked first
     holder, warm = {}, {}
     for kind, (job_id, project, protected) in events:
         if kind == "finish":
             del holder[job_id]
             continue
+        domain = (project, protected)
         free = [u for u in USERS if u not in holder.values()]
         user = free[0]
         if domain_aware:
-            same = [u for u in free if last.get(u) == (project, protected)]
+            same = [u for u in free if last.get(u) == domain]
+            kept = [u for u in free if domain in parked[u]]
             fresh = [u for u in free if u not in last]
-            user = (same or fresh or free)[0]
+            user = (same or kept or fresh or free)[0]
             if not same:
-                clones[user] = set()
+                if user in last and parked_clones > 0:
+                    parked[user][last[user]] = clones[user]
+                    while len(parked[user]) > parked_clones:
+                        parked[user].pop(next(iter(parked[user])))
+                clones[user] = parked[user].pop(domain, set())
         warm[job_id] = project in clones[user]
         clones[user].add(project)
-        last[user] = (project, protected)
+        last[user] = domain
         holder[job_id] = user
     return warm
 
@@ -125,10 +134,13 @@ def main():
     berth = Path(os.environ.get("BERTH_BIN", REPO / "build" / "berth"))
     events = schedule(args.jobs, args.seed)
     before, model, after = replay(events, False), replay(events, True), run_berth(events, berth)
+    reset_only = replay(events, True, parked_clones=0)
     print(f"trust domains: {args.jobs} jobs, {PROJECTS} projects, 30% protected, "
           f"{len(USERS)} job users, up to {CONCURRENT} at once (seed {args.seed})")
     print(f"  warm clone, previous rule (first free user, never reset): {rate(before):6.1%}")
-    print(f"  warm clone, berth now (same domain first, reset on change): {rate(after):6.1%}")
+    print(f"  warm clone, domains without parking (parked_clones: 0):   {rate(reset_only):6.1%}")
+    print(f"  warm clone, berth now (parked_clones: {PARKED_CLONES}):              "
+          f"{rate(after):6.1%}")
     if model != after:
         diff = sorted(j for j in after if after[j] != model[j])
         print(f"bench_domains: berth and the model disagree on jobs {diff[:10]}")

@@ -301,6 +301,7 @@ static void test_job_users_keep_to_their_trust_domain(void **state)
 {
 	struct settings s;
 	struct job job;
+	struct stat st;
 	char path[256], *a;
 
 	(void)state;
@@ -310,7 +311,9 @@ static void test_job_users_keep_to_their_trust_domain(void **state)
 	free(s.builds_dir);
 	snprintf(path, sizeof(path), "%s/builds", root);
 	s.builds_dir = strdup(path);
+	snprintf(path, sizeof(path), "%s/cache", root);
 	s.cache_dir = strdup(path);
+	s.parked_clones = 4; /* the default */
 	strvec_push(&s.job_users, "daemon");
 	strvec_push(&s.job_users, "bin");
 	a = claim_in(&s, "51", "7/protected");
@@ -336,6 +339,18 @@ static void test_job_users_keep_to_their_trust_domain(void **state)
 	free(a);
 	assert_false(exists("%s/builds/%s/marker", "daemon"));
 	assert_true(exists("%s/builds/%s", "daemon")); /* the user's own, fresh */
+	/* Project 7's protected clone was parked where only root goes, and comes back. */
+	assert_true(exists("%s/builds/.parked/daemon/%s/marker", "7-protected"));
+	snprintf(path, sizeof(path), "%s/builds/.parked", root);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	drop(&s, "55");
+	a = claim_in(&s, "56", "7/protected");
+	assert_string_equal(a, "daemon");
+	free(a);
+	assert_true(exists("%s/builds/%s/marker", "daemon"));
+	assert_false(exists("%s/builds/.parked/daemon/%s", "7-protected"));
 	job_release(&job);
 	settings_release(&s);
 }

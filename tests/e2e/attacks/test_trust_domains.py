@@ -37,6 +37,11 @@ def run_job(runner, job_id, project_id, commands, protected=False, variables=Non
     return job, res
 
 
+def output(res):
+    """What the script printed, without the runner's echo of each command."""
+    return [line for line in res.stdout.splitlines() if not line.startswith("\x1b[32;1m$")]
+
+
 def plant(victim_project, loot):
     """The attacker's lines: a hook that copies the environment of whoever runs git next."""
     hook = '"${CI_PROJECT_DIR%/group/*}/.hook"'  # in the user's builds dir: it persists
@@ -105,3 +110,24 @@ def test_a_job_without_a_domain_shares_nothing(runner, one_user):
         "cat \"$CI_PROJECT_DIR/clone-marker\" 2>/dev/null || echo no-marker"])
     expect(res, rn.OK)
     assert "no-marker" in res.stdout.splitlines(), res.report()
+
+
+def test_another_domains_clone_is_parked_out_of_reach_and_comes_back(runner, one_user):
+    _, res = run_job(runner, 6401, 1000, ["echo warm-1000 > \"$CI_PROJECT_DIR/clone-marker\""])
+    expect(res, rn.OK)
+    # Project 2000 gets the same user: project 1000's clone is neither in its builds dir nor
+    # reachable where berth parked it.
+    parked = '"${CI_PROJECT_DIR%/berth-job-1/*}/.parked"'
+    _, res = run_job(runner, 6402, 2000, [
+        "ls -A \"${CI_PROJECT_DIR%/group/*}/group\"",
+        f"ls -R {parked} 2>/dev/null && echo reached-parked || echo no-parked",
+        f"cat {parked}/berth-job-1/1000-unprotected/*/*/group/p1000/clone-marker "
+        "2>/dev/null || true"])
+    expect(res, rn.OK)
+    said = output(res)
+    assert "no-parked" in said, res.report()
+    assert "p1000" not in said and "warm-1000" not in said, res.report()
+    # Project 1000 again: its clone is back, warm.
+    _, res = run_job(runner, 6403, 1000, ["cat \"$CI_PROJECT_DIR/clone-marker\""])
+    expect(res, rn.OK)
+    assert "warm-1000" in res.stdout.splitlines(), res.report()
