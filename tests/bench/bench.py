@@ -332,9 +332,9 @@ class Bench:
             settings,
         )
 
-    def new_job(self, way, job_id):
+    def new_job(self, way, job_id, label=None):
         """The runner's side of one job: its temp dir (cwd and TMPDIR) and environment."""
-        jobtmp = os.path.join(self.tmp, "runner", "%s-%d" % (way, job_id))
+        jobtmp = os.path.join(self.tmp, "runner", "%s-%d" % (label or way, job_id))
         os.makedirs(jobtmp)
         variables = job_variables(job_id)
         resp = os.path.join(jobtmp, "response.json")
@@ -486,7 +486,7 @@ class Bench:
         write_file(kill_script, "kill -KILL $$\n")
         problems = []
 
-        jobtmp, env = self.new_job("probe-" + driver.name, job_id)
+        jobtmp, env = self.new_job(driver.name, job_id, label="probe-" + driver.name)
         _, cfg = self.run_config(driver, env, jobtmp)
         env.update(cfg["job_env"])
         workspace = cfg["job_env"]["BERTH_JOB_DIR"]
