@@ -271,11 +271,12 @@ static int probe(const struct job_user *u, char *msg, size_t size)
 	return status;
 }
 
-static int bwrap_check(const struct job_user *u)
+static int bwrap_check(const struct settings *s, const struct job_user *u)
 {
 	char msg[512];
 	int status = probe(u, msg, sizeof(msg));
 
+	(void)s;
 	if (status == 0)
 		return 0;
 	if (status == -1 && errno == ENOENT)

@@ -196,13 +196,16 @@ static void test_the_sandbox_runs_berth_supervise_then_bash(void **state)
 static void test_check_without_bwrap_on_path(void **state)
 {
 	char *path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	struct fixture f;
 
 	(void)state;
+	command(&f, "");
 	setenv("PATH", root, 1);
-	assert_int_equal(executor_find("bwrap")->check(NULL), -1);
+	assert_int_equal(executor_find("bwrap")->check(&f.s, NULL), -1);
 	if (path)
 		setenv("PATH", path, 1);
 	free(path);
+	release(&f);
 }
 
 int main(void)
