@@ -6,7 +6,8 @@ the job under test tries to reach them every way a process on the host could: by
 state dir. Each attempt is run under the shell executor too, where it must succeed: that proves
 the attempts are real and the sandbox is what stops them. Then: the registry is reachable, and
 is not with `bwrap_network: false`; a cancel ends everything in the sandbox; prepare says how
-to fix a machine where bwrap cannot run.
+to fix a machine where bwrap cannot run. What the default, private network keeps out is in
+attacks/test_bwrap_network.py.
 """
 
 import fcntl
