@@ -6,9 +6,9 @@
  *
  * bwrap creates the namespaces, writes the sandbox's pid to descriptor 4 and waits for a byte on
  * descriptor 5 before it runs anything. berth opens that process's network namespace (and the
- * user namespace that owns it), starts slirp4netns on them as the user bwrap runs as, waits until
- * slirp4netns says the interface is up (--ready-fd), and only then lets the sandbox go on: the
- * script never runs without its network.
+ * user namespace that owns it), waits for bwrap to have set up its loopback, starts slirp4netns
+ * on them as the user bwrap runs as, waits until slirp4netns says the interface is up
+ * (--ready-fd), and only then lets the sandbox go on: the script never runs without its network.
  *
  * slirp4netns runs with --disable-host-loopback (its gateway 10.0.2.2 would otherwise be the
  * host's 127.0.0.1) and --disable-dns (its 10.0.2.3 would forward every port, not only 53, to
@@ -37,6 +37,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* bwrap gets these two from bwrap_net_start, right after the script's (proc.fds). */
@@ -245,6 +246,49 @@ static int open_namespaces(pid_t pid, unsigned long long netns_id, int *netns, i
 	return 0;
 }
 
+/* 1 when the file at `path` holds `text` in its first 4 KiB. */
+static int file_holds(const char *path, const char *text)
+{
+	char buf[4096];
+	size_t len = 0;
+	ssize_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	while (len < sizeof(buf) - 1 &&
+	       ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+		len += n > 0 ? (size_t)n : 0;
+	close(fd);
+	buf[len] = '\0';
+	return strstr(buf, text) != NULL;
+}
+
+/*
+ * Waits until bwrap has given the sandbox's loopback its address. slirp4netns brings `lo` up
+ * (--configure), upon which the kernel gives it 127.0.0.1 itself, and bwrap's own request for
+ * that address, an exclusive one, would then fail and take the sandbox down with it.
+ * /proc/PID/net shows the namespace of PID; its local routes hold 127.0.0.1 from the moment
+ * bwrap added the address. -1 after reporting, or without a word when the sandbox ended.
+ */
+static int wait_for_loopback(pid_t pid)
+{
+	long long deadline = proc_now_ms() + SETUP_TIMEOUT_MS;
+	struct timespec pause = {0, 500000L};
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/net/fib_trie", (int)pid);
+	while (!file_holds(path, "-- 127.0.0.1\n")) {
+		if (!proc_alive(pid))
+			return -1;
+		if (proc_now_ms() >= deadline)
+			return error("bwrap did not set up the sandbox's loopback within %d ms",
+				     SETUP_TIMEOUT_MS);
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
 /*
  * What slirp4netns has said on stderr so far (`fd` does not block), on one line, for a message.
  * It writes before it exits or gives up, so all of it is there once --ready-fd has closed.
@@ -383,7 +427,8 @@ int bwrap_net_start(struct proc *p, const struct settings *s, const struct job_u
 		goto out;
 	}
 	if (found < 0 || open_namespaces(sandbox, netns_id, &ns[0], &ns[1]) < 0 ||
-	    start_slirp(ns[0], ns[1], u) < 0 || send(go[1], "g", 1, MSG_NOSIGNAL) != 1) {
+	    wait_for_loopback(sandbox) < 0 || start_slirp(ns[0], ns[1], u) < 0 ||
+	    send(go[1], "g", 1, MSG_NOSIGNAL) != 1) {
 		/* The sandbox failed to set itself up meanwhile (a bind whose source vanished):
 		 * that is bwrap's failure to report, as without a network. */
 		if (found > 0 && !proc_alive(sandbox)) {
