@@ -7,6 +7,9 @@
  *
  *   bwrap [flags] -- BERTH supervise GRACE -- bash SCRIPT
  *
+ * The network is the sandbox's own, out through slirp4netns (the default), the host's, or none:
+ * bwrap_net.c.
+ *
  * berth stops a stage by signalling its process group. bwrap's own processes would die of
  * SIGTERM and take the sandbox down with SIGKILL, so they ignore it (ignore_stops); `berth
  * supervise` inside catches it again and passes it on to the script's group, as `berth run`
@@ -14,6 +17,7 @@
  */
 #include "executor.h"
 
+#include "bwrap_net.h"
 #include "job_user.h"
 #include "log.h"
 #include "settings.h"
@@ -191,6 +195,9 @@ static int bwrap_command(struct strvec *argv, const char *script, const struct w
 	    (!s->bwrap_network && PUSH(argv, "--unshare-net") < 0) || push_system(argv) < 0 ||
 	    push_home(argv, u) < 0 || push_job(argv, ws) < 0 || push_berth(argv, s, self, u) < 0)
 		return -1;
+	/* After the system's binds, whose resolv.conf it may replace. */
+	if (bwrap_net_args(argv, s) < 0)
+		return -1;
 	if (PUSH(argv, "--", self, "supervise") < 0 || strvec_pushf(argv, "%u", s->kill_grace) < 0)
 		return -1;
 	/* The script is a descriptor berth passes (cmd_run.c), which --proc shows inside. */
@@ -262,13 +269,13 @@ static int probe(const struct job_user *u, char *msg, size_t size)
 	return status;
 }
 
-static int bwrap_check(const struct job_user *u)
+static int bwrap_check(const struct settings *s, const struct job_user *u)
 {
 	char msg[512];
 	int status = probe(u, msg, sizeof(msg));
 
 	if (status == 0)
-		return 0;
+		return bwrap_net_check(s, u);
 	if (status == -1 && errno == ENOENT)
 		return error("executor 'bwrap' needs bubblewrap, and there is no 'bwrap' on PATH "
 			     "'%s': install it (apt-get install bubblewrap)",
@@ -297,4 +304,5 @@ const struct executor executor_bwrap = {
 	.check = bwrap_check,
 	.command = bwrap_command,
 	.ignore_stops = 1,
+	.start = bwrap_net_start,
 };

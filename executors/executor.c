@@ -1,6 +1,9 @@
 #include "executor.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct executor *const executors[] = {
 	&executor_shell,
@@ -32,4 +35,27 @@ const char *executor_names(void)
 		strncat(names, executors[i]->name, sizeof(names) - strlen(names) - 1);
 	}
 	return names;
+}
+
+int executor_on_path(const char *program)
+{
+	const char *path = getenv("PATH");
+	char *dirs, *dir, *save = NULL;
+	int found = 0;
+
+	if (!path || !*path)
+		path = "/usr/bin:/bin";
+	dirs = strdup(path);
+	if (!dirs)
+		return 0;
+	for (dir = strtok_r(dirs, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+		char *candidate = NULL;
+
+		if (asprintf(&candidate, "%s/%s", *dir ? dir : ".", program) < 0)
+			break;
+		found = access(candidate, X_OK) == 0;
+		free(candidate);
+	}
+	free(dirs);
+	return found;
 }

@@ -3,37 +3,19 @@
 
 #include "log.h"
 
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 /* Finds bash on PATH the way execvp will, so prepare fails before any script does. */
-static int shell_check(const struct job_user *u)
+static int shell_check(const struct settings *s, const struct job_user *u)
 {
 	const char *path = getenv("PATH");
-	char *dirs, *dir, *save = NULL;
-	int found = 0;
 
+	(void)s;
 	(void)u;
-	if (!path || !*path)
-		path = "/usr/bin:/bin";
-	dirs = strdup(path);
-	if (!dirs)
-		return error("out of memory");
-	for (dir = strtok_r(dirs, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
-		char *candidate = NULL;
-
-		if (asprintf(&candidate, "%s/bash", *dir ? dir : ".") < 0)
-			break;
-		found = access(candidate, X_OK) == 0;
-		free(candidate);
-	}
-	free(dirs);
-	if (!found)
+	if (!executor_on_path("bash"))
 		return error("executor 'shell' needs bash, and none is on PATH '%s': install bash "
 			     "(apt-get install bash)",
-			     path);
+			     path && *path ? path : "/usr/bin:/bin");
 	return 0;
 }
 

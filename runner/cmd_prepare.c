@@ -20,10 +20,10 @@ static int check_executor(const struct executor *ex, const struct context *ctx)
 	int ret;
 
 	if (!ctx->ws.user)
-		return ex->check(NULL);
+		return ex->check(&ctx->settings, NULL);
 	if (job_user_lookup(&u, ctx->ws.user, &ctx->settings.job_groups) < 0)
 		return -1;
-	ret = ex->check(&u);
+	ret = ex->check(&ctx->settings, &u);
 	job_user_release(&u);
 	return ret;
 }

@@ -131,7 +131,7 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	p.user = u;
 	if (ex->ignore_stops)
 		proc_ignore_stops();
-	if (proc_start(&p) < 0 ||
+	if ((ex->start ? ex->start(&p, &ctx->settings, u) : proc_start(&p)) < 0 ||
 	    proc_supervise(&p, ctx->settings.kill_grace, &status, &stopped) < 0)
 		goto out;
 	code = proc_exit_code(status);

@@ -32,7 +32,10 @@ static _Atomic pid_t running; /* the group proc_supervise waits for, 0 when none
 static _Atomic int aborted;
 static int die_with_berth;
 static int ignore_stops;
-static pid_t berth_pid;
+/* What proc_start_helper started for the command: ended as soon as the command ends. */
+#define HELPERS_MAX 4
+static pid_t helpers[HELPERS_MAX];
+static int nr_helpers;
 
 static void on_signal(int sig)
 {
@@ -91,15 +94,52 @@ static void wait_event(long long timeout_ms)
 			;
 }
 
+/* How a child starts: what proc_start and proc_start_helper do differently. */
+struct spawn {
+	int err_fd; /* exec's errno goes here */
+	int helper; /* proc_start_helper's: keeps SIGTERM, dies with berth */
+	int out_fd; /* the child's stdout and stderr, or -1: berth's */
+	pid_t parent;
+};
+
+/*
+ * Gives the child the descriptors of `p` at their numbers (PROC_SCRIPT_FD, then p->fds in
+ * order). Each first moves above every number handed out, so that none overwrites another
+ * that is still to be given; *err_fd moves too. Async-signal-safe.
+ */
+static int give_fds(const struct proc *p, int *err_fd)
+{
+	int fds[1 + PROC_FDS_MAX], above = PROC_SCRIPT_FD + 1 + (int)p->nr_fds, fd;
+	size_t i, n = 0;
+
+	fds[n++] = p->script_fd;
+	for (i = 0; i < p->nr_fds; i++)
+		fds[n++] = p->fds[i];
+	if (*err_fd < above) {
+		if ((fd = fcntl(*err_fd, F_DUPFD_CLOEXEC, above)) < 0)
+			return -1;
+		*err_fd = fd;
+	}
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0 && fds[i] < above &&
+		    (fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, above)) < 0)
+			return -1;
+	/* dup2 clears close-on-exec on the copy: these, and only these, outlive exec. */
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0 && dup2(fds[i], PROC_SCRIPT_FD + (int)i) < 0)
+			return -1;
+	return 0;
+}
+
 /* Runs in the child between fork and exec: async-signal-safe calls only. */
-static void child(const struct proc *p, int err_fd)
+static void child(const struct proc *p, struct spawn *sp)
 {
 	int e, null_fd;
 
 	setpgid(0, 0);
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGXFSZ, SIG_DFL); /* main ignores it for berth alone */
-	if (ignore_stops) {
+	if (ignore_stops && !sp->helper) {
 		signal(SIGTERM, SIG_IGN);
 		signal(SIGINT, SIG_IGN);
 	}
@@ -108,30 +148,29 @@ static void child(const struct proc *p, int err_fd)
 		goto fail;
 	if (null_fd > 2)
 		close(null_fd);
-	if (p->script_fd >= 0 && err_fd == PROC_SCRIPT_FD &&
-	    (err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, PROC_SCRIPT_FD + 1)) < 0)
+	if (sp->out_fd >= 0 && (dup2(sp->out_fd, 1) < 0 || dup2(sp->out_fd, 2) < 0))
 		goto fail;
-	/* dup2 onto itself would keep close-on-exec: clear it by hand then. */
-	if (p->script_fd >= 0 &&
-	    (p->script_fd == PROC_SCRIPT_FD ? fcntl(PROC_SCRIPT_FD, F_SETFD, 0)
-					    : dup2(p->script_fd, PROC_SCRIPT_FD)) < 0)
+	if (give_fds(p, &sp->err_fd) < 0)
 		goto fail;
 	if ((p->dir && chdir(p->dir) < 0) || (p->user && job_user_become(p->user) < 0))
 		goto fail;
 	/* After the user change, which clears the parent-death signal. */
-	if (die_with_berth && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != berth_pid))
+	if ((die_with_berth || sp->helper) &&
+	    (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != sp->parent))
 		goto fail; /* berth is gone already */
 	execvpe(p->argv[0], p->argv, p->env);
 fail:
 	e = errno;
-	if (write(err_fd, &e, sizeof(e)) < 0) {
+	if (write(sp->err_fd, &e, sizeof(e)) < 0) {
 		/* nothing left to tell anyone */
 	}
 	_exit(127);
 }
 
-int proc_start(struct proc *p)
+/* proc_start and proc_start_helper: fork, and exec's errno through a close-on-exec pipe. */
+static int start(struct proc *p, int helper, int out_fd)
 {
+	struct spawn sp = {-1, helper, out_fd, getpid()};
 	int err_pipe[2], child_errno = 0;
 	ssize_t n;
 
@@ -139,11 +178,17 @@ int proc_start(struct proc *p)
 		return -1;
 	if (aborted)
 		return error("not starting '%s': the lock it needs is lost", p->argv[0]);
+	if (p->nr_fds > PROC_FDS_MAX)
+		return error("cannot give '%s' %zu descriptors: at most %d", p->argv[0], p->nr_fds,
+			     PROC_FDS_MAX);
+	if (helper && nr_helpers == HELPERS_MAX)
+		return error("cannot start '%s': %d helpers run already", p->argv[0], HELPERS_MAX);
 	/* Orphans of the script become our children, so none escapes the end-of-stage sweep. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		return error_errno("cannot become a subreaper");
 	if (pipe2(err_pipe, O_CLOEXEC) < 0)
 		return error_errno("cannot create a pipe");
+	sp.err_fd = err_pipe[1];
 	p->pid = fork();
 	if (p->pid < 0) {
 		close(err_pipe[0]);
@@ -151,10 +196,13 @@ int proc_start(struct proc *p)
 		return error_errno("cannot start '%s'", p->argv[0]);
 	}
 	if (p->pid == 0)
-		child(p, err_pipe[1]);
+		child(p, &sp);
 	close(err_pipe[1]);
 	setpgid(p->pid, p->pid); /* both sides set it: no window where a signal misses */
-	running = p->pid;
+	if (helper)
+		helpers[nr_helpers++] = p->pid;
+	else
+		running = p->pid;
 	if (aborted)
 		kill(-p->pid, SIGKILL); /* proc_abort came between the check and the fork */
 	do
@@ -163,12 +211,25 @@ int proc_start(struct proc *p)
 	close(err_pipe[0]);
 	if (n > 0) {
 		waitpid(p->pid, NULL, 0);
-		running = 0;
+		if (helper)
+			nr_helpers--;
+		else
+			running = 0;
 		p->pid = 0;
 		errno = child_errno;
 		return error_errno("cannot run '%s'", p->argv[0]);
 	}
 	return 0;
+}
+
+int proc_start(struct proc *p)
+{
+	return start(p, 0, -1);
+}
+
+int proc_start_helper(struct proc *h, int out_fd)
+{
+	return start(h, 1, out_fd);
 }
 
 /* A decimal pid at the start of `s`, ended by a space or the string's end. */
@@ -207,6 +268,14 @@ static int read_stat(pid_t pid, char *state, pid_t *ppid)
 		return -1;
 	*state = end[2];
 	return parse_pid(end + 4, ppid);
+}
+
+int proc_alive(pid_t pid)
+{
+	pid_t ppid;
+	char state;
+
+	return read_stat(pid, &state, &ppid) == 0 && state != 'Z' && state != 'X';
 }
 
 typedef int (*pid_visitor)(pid_t pid, void *data);
@@ -266,6 +335,24 @@ static int leftovers_remain(pid_t pgid)
 	return kill(-pgid, 0) == 0;
 }
 
+/*
+ * The helpers of the command that has just ended: SIGKILL, for nothing of the stage needs them
+ * now, and waited for by pid, so that the sweep after finds no child left to look for in /proc.
+ */
+static void end_helpers(void)
+{
+	long long give_up = proc_now_ms() + KILL_TIMEOUT_MS;
+	int i;
+
+	for (i = 0; i < nr_helpers; i++)
+		kill(helpers[i], SIGKILL);
+	for (i = 0; i < nr_helpers; i++)
+		while (waitpid(helpers[i], NULL, WNOHANG) == 0 && proc_now_ms() < give_up)
+			wait_event(
+				100); /* SIGCHLD wakes it; one stuck in the kernel: the sweep's */
+	nr_helpers = 0;
+}
+
 /* What the script started and left running: SIGTERM, then SIGKILL after grace. */
 static void end_leftovers(pid_t pgid, long long kill_at)
 {
@@ -316,6 +403,7 @@ int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped)
 		}
 	}
 	*stopped = stop_requested != 0;
+	end_helpers();
 	if (aborted)
 		kill_at = proc_now_ms(); /* no grace: the next holder of the lock may be starting */
 	end_leftovers(p->pid, kill_at >= 0 ? kill_at : proc_now_ms() + grace * 1000LL);
@@ -325,7 +413,6 @@ int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped)
 void proc_die_with_berth(void)
 {
 	die_with_berth = 1;
-	berth_pid = getpid();
 }
 
 void proc_ignore_stops(void)

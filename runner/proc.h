@@ -12,6 +12,8 @@ struct job_user;
 
 /* The stage script reaches the child on this descriptor (see cmd_run.c). */
 #define PROC_SCRIPT_FD 3
+/* How many more descriptors a child may be given (proc.fds). */
+#define PROC_FDS_MAX 4
 
 struct proc {
 	char *const *argv; /* argv[0] is looked up in PATH */
@@ -19,6 +21,8 @@ struct proc {
 	const struct job_user *user; /* the child becomes this user, or NULL: stays berth's */
 	const char *dir;	     /* the child's working directory, or NULL: berth's */
 	int script_fd;		     /* given to the child as PROC_SCRIPT_FD, or -1 */
+	const int *fds;		     /* given to the child as PROC_SCRIPT_FD + 1, + 2, ... */
+	size_t nr_fds;		     /* how many: at most PROC_FDS_MAX */
 	pid_t pid;		     /* also the id of its process group */
 };
 
@@ -35,6 +39,14 @@ long long proc_now_ms(void);
 
 /* Starts the child. An exec failure (no such program) is reported here, not later. */
 int proc_start(struct proc *p);
+/*
+ * Starts `h`, a helper that the command proc_start started needs beside it (executors/bwrap_net.c:
+ * the sandbox's network), with its stdout and stderr on `out_fd`. It runs in a process group
+ * of its own, so the stops proc_supervise passes on to the command's group do not reach it, and
+ * keeps SIGTERM even after proc_ignore_stops. It gets SIGKILL as soon as the command ends
+ * (proc_supervise), or when berth dies. 0, or -1 after reporting.
+ */
+int proc_start_helper(struct proc *h, int out_fd);
 
 /*
  * Waits for the child. SIGTERM or SIGINT to berth is passed on, as it came, to the child's
@@ -69,6 +81,8 @@ void proc_die_with_berth(void);
  * command with a process of its own that passes stops on (executors/bwrap.c).
  */
 void proc_ignore_stops(void);
+/* 1 while process `pid` runs (a zombie has ended). */
+int proc_alive(pid_t pid);
 /* 1 after proc_abort. */
 int proc_aborted(void);
 /* 1 when `pid` is this process's parent, or its parent's parent, and so on. */

@@ -26,6 +26,7 @@ enum kind {
 	K_SECONDS,
 	K_BYTES,
 	K_EXECUTOR,
+	K_NETWORK,
 	K_HOSTS,
 	K_REGISTRIES,
 	K_STRING,
@@ -54,7 +55,7 @@ static const struct key keys[] = {
 	{"cache_dir", K_PATH, offsetof(struct settings, cache_dir)},
 	{"builds_per_job", K_BOOL, offsetof(struct settings, builds_per_job)},
 	{"executor", K_EXECUTOR, offsetof(struct settings, executor)},
-	{"bwrap_network", K_BOOL, offsetof(struct settings, bwrap_network)},
+	{"bwrap_network", K_NETWORK, offsetof(struct settings, bwrap_network)},
 	{"kill_grace", K_SECONDS, offsetof(struct settings, kill_grace)},
 	{"kubeconfig_max_bytes", K_BYTES, offsetof(struct settings, kubeconfig_max_bytes)},
 	{"kubeconfig_required", K_BOOL, offsetof(struct settings, kubeconfig_required)},
@@ -280,6 +281,28 @@ static int set_bool(int *field, const struct spot *sp, const char *what)
 	return 0;
 }
 
+static const char *const network_names[] = {"none", "private", "host"};
+
+/*
+ * "private", "host" or "none"; true and false from before there were three: true (a network)
+ * is a private one now, which reaches what it did but for the host's loopback and abstract
+ * sockets, and false is none.
+ */
+static int set_network(int *field, const char *v, const struct spot *sp)
+{
+	int yes;
+	size_t i;
+
+	for (i = 0; i < sizeof(network_names) / sizeof(network_names[0]); i++)
+		if (!strcmp(v, network_names[i]))
+			return *field = (int)i, 0;
+	if (parse_bool(v, &yes) < 0)
+		return error("%s:%zu: 'bwrap_network' is private, host or none, not '%s'", AT(sp),
+			     v);
+	*field = yes ? BWRAP_NETWORK_PRIVATE : BWRAP_NETWORK_NONE;
+	return 0;
+}
+
 static int set_hosts(struct strvec *hosts, const struct spot *sp, const char *what)
 {
 	size_t i;
@@ -492,6 +515,7 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 	case K_SECONDS:
 	case K_BYTES:
 	case K_EXECUTOR:
+	case K_NETWORK:
 	case K_STRING:
 	case K_LOCK_KEY:
 	case K_LOCK_BACKEND:
@@ -558,6 +582,8 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 				     AT(sp), v);
 		return set_string(FIELD(s, k, char *), v);
 	}
+	if (k->kind == K_NETWORK)
+		return set_network(FIELD(s, k, int), v, sp);
 	if (k->kind == K_EXECUTOR) {
 		if (!executor_find(v))
 			return error("%s:%zu: unknown executor '%s' (known: %s)", AT(sp), v,
@@ -582,7 +608,7 @@ static int defaults(struct settings *s)
 	else
 		return error("no state directory: set 'state_dir' in the settings, or HOME");
 	s->kill_grace = 10;
-	s->bwrap_network = 1;
+	s->bwrap_network = BWRAP_NETWORK_PRIVATE;
 	s->kubeconfig_max_bytes = 1ul << 20;
 	s->kube_preflight = 1;
 	s->kube_timeout = 10;
@@ -774,7 +800,7 @@ void settings_print(const struct settings *s, FILE *out)
 	print_quoted(out, "", "cache_dir", s->cache_dir);
 	fprintf(out, "builds_per_job: %s\n", yes_no(s->builds_per_job));
 	fprintf(out, "executor: %s\n", s->executor);
-	fprintf(out, "bwrap_network: %s\n", yes_no(s->bwrap_network));
+	fprintf(out, "bwrap_network: %s\n", network_names[s->bwrap_network]);
 	fprintf(out, "kill_grace: %us\n", s->kill_grace);
 	fprintf(out, "kubeconfig_max_bytes: %lu\n", s->kubeconfig_max_bytes);
 	fprintf(out, "kubeconfig_required: %s\n", yes_no(s->kubeconfig_required));

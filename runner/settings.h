@@ -11,6 +11,13 @@
 
 #define SETTINGS_DEFAULT_FILE "/etc/berth/berth.yaml"
 
+/* bwrap_network: the network a bwrap sandbox has (docs/bwrap.md, "The network"). */
+enum bwrap_network {
+	BWRAP_NETWORK_NONE,    /* a loopback of its own only */
+	BWRAP_NETWORK_PRIVATE, /* its own, out through slirp4netns; not the host's loopback */
+	BWRAP_NETWORK_HOST,    /* the host's, with its loopback services and abstract sockets */
+};
+
 /* A registry the admin declares: TLS options for its host, and optionally credentials. */
 struct registry_setting {
 	char *host;		 /* "registry.example.com:5000" */
@@ -27,7 +34,7 @@ struct settings {
 	char *cache_dir;     /* root of the runner's cache dirs */
 	int builds_per_job;  /* builds dir inside the workspace, removed at cleanup */
 	char *executor;	     /* backend in executors/ that runs stage scripts */
-	int bwrap_network;   /* bwrap: the sandbox shares the host's network */
+	int bwrap_network;   /* bwrap: the sandbox's network (enum bwrap_network) */
 	unsigned kill_grace; /* seconds between SIGTERM and SIGKILL */
 
 	unsigned long kubeconfig_max_bytes; /* decoded kubeconfig size cap */

@@ -6,7 +6,7 @@
 set -eu
 
 packages="
-  build-essential pkg-config bash procps bubblewrap
+  build-essential pkg-config bash procps bubblewrap slirp4netns
   libjansson-dev libyaml-dev libcurl4-openssl-dev libgit2-dev libpcre2-dev libarchive-dev zlib1g-dev
   libssl-dev
   libcmocka-dev python3 python3-pytest

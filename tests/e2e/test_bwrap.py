@@ -6,13 +6,15 @@ the job under test tries to reach them every way a process on the host could: by
 state dir. Each attempt is run under the shell executor too, where it must succeed: that proves
 the attempts are real and the sandbox is what stops them. Then: the registry is reachable, and
 is not with `bwrap_network: false`; a cancel ends everything in the sandbox; prepare says how
-to fix a machine where bwrap cannot run.
+to fix a machine where bwrap cannot run. What the default, private network keeps out is in
+attacks/test_bwrap_network.py.
 """
 
 import fcntl
 import os
 import pty
 import shlex
+import shutil
 import signal
 import stat
 import subprocess
@@ -203,16 +205,26 @@ def test_system_is_read_only_and_tmp_and_home_are_private(runner, settings, tmp_
 # -- the network ------------------------------------------------------------------------------
 
 def probe_port(reg):
-    """A script line printing whether REG's port answers a TCP connection."""
+    """A script line printing whether REG's port answers a TCP connection: a line "port-open"
+    or "port-closed" (see port_state; the runner's echo of the line holds both words)."""
     port = reg.host.rsplit(":", 1)[1]
     return (f"if timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}' 2>/dev/null; "
             f"then echo port-open; else echo port-closed; fi")
+
+
+def port_state(result):
+    states = [line for line in result.stdout.splitlines() if line in ("port-open", "port-closed")]
+    assert len(states) == 1, result.report()
+    return states[0]
 
 
 def test_registry_is_reachable_with_the_jobs_login(runner, settings, registry_basic):
     reg = registry_basic
     push_image(reg, REPO, "v1", "alice", reg.users["alice"])
     registry_settings(settings, reg)
+    # The test's registry listens on the host's 127.0.0.1, like a registry mirror on the
+    # runner itself: only the host's network reaches it (the private one keeps it out).
+    settings.write(bwrap_network="host")
     berth = shlex.quote(str(runner.berth))
     job = started(werf_job(runner, 3201, reg))
     result = job.run("build_script", [
@@ -221,7 +233,7 @@ def test_registry_is_reachable_with_the_jobs_login(runner, settings, registry_ba
         # berth itself in the sandbox: its binary, the settings, the network.
         f"{berth} login {reg.host}"])
     expect(result, rn.OK)
-    assert "port-open" in result.stdout, result.report()
+    assert port_state(result) == "port-open", result.report()
     assert '"v1"' in result.stdout, result.report()
     assert f"logged in to registry {reg.host} as alice" in result.stderr, result.report()
     expect(job.cleanup(), rn.OK)
@@ -234,14 +246,14 @@ def test_without_network_the_registry_is_out_of_reach(runner, settings, registry
     result = job.run("build_script", [probe_port(reg),
                                       "awk -F: 'NR > 2 { print \"iface\" $1 }' /proc/net/dev"])
     expect(result, rn.OK)
-    assert "port-closed" in result.stdout, result.report()
+    assert port_state(result) == "port-closed", result.report()
     interfaces = [line[len("iface"):].strip() for line in result.stdout.splitlines()
                   if line.startswith("iface")]
     assert interfaces == ["lo"], result.report()
-    # The same probe with the network shared: the port is there.
-    settings.write(bwrap_network=True)
+    # The same probe with the host's network: the port is there.
+    settings.write(bwrap_network="host")
     result = job.run("build_script", [probe_port(reg)])
-    assert "port-open" in result.stdout, result.report()
+    assert port_state(result) == "port-open", result.report()
     expect(job.cleanup(), rn.OK)
 
 
@@ -391,6 +403,19 @@ def test_prepare_where_namespaces_are_refused_says_what_to_do(runner, tmp_path):
     hint = "run berth as root outside a container" if os.geteuid() == 0 else \
         "kernel.unprivileged_userns_clone=1"
     assert hint in prepare.stderr, prepare.report()
+    expect(job.cleanup(), rn.OK)
+
+
+def test_prepare_without_slirp4netns_says_to_install_it(runner, tmp_path):
+    """The default, private network needs slirp4netns beside bwrap."""
+    bin_dir = Path(fake_path(tmp_path))
+    for program in ("bwrap", "true"):  # prepare's probe runs `bwrap ... true`
+        (bin_dir / program).symlink_to(shutil.which(program))
+    job = runner.job(3403, env_overrides={"PATH": str(bin_dir)}, **ODD_CODES)
+    expect(job.config(), rn.OK)
+    prepare = job.prepare()
+    expect(prepare, rn.SYSTEM_FAILURE, 78)
+    assert "apt-get install slirp4netns" in prepare.stderr, prepare.report()
     expect(job.cleanup(), rn.OK)
 
 

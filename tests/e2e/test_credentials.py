@@ -200,6 +200,8 @@ def test_429_beyond_the_wait_budget_is_a_system_failure(runner, settings, regist
 def test_logout_and_login_inside_the_job(runner, settings, registry_basic):
     reg = registry_basic
     registry_settings(settings, reg)
+    # The test's registry listens on 127.0.0.1, which bwrap's private network keeps out.
+    settings.write(bwrap_network="host")
     berth = runner.berth
     job = werf_job(runner, 810, reg, scripts={
         "build_script": [f'"{berth}" logout {reg.host}',
@@ -305,7 +307,9 @@ def kube_job(runner, job_id, text, variable="WERF_KUBECONFIG_BASE64", **kw):
     return runner.job(job_id, variables=variables, **kw)
 
 
-def test_kubeconfig_with_token_reaches_the_cluster(runner, kube_api):
+def test_kubeconfig_with_token_reaches_the_cluster(runner, settings, kube_api):
+    # The test's cluster listens on 127.0.0.1, which bwrap's private network keeps out.
+    settings.write(bwrap_network="host")
     job = kube_job(runner, 901, kube_api.kubeconfig(auth="token"), scripts={"build_script": [
         'test "$KUBECONFIG" = "$BERTH_JOB_DIR/kube/config"',
         'test "$WERF_KUBE_CONFIG" = "$KUBECONFIG"',

@@ -85,7 +85,7 @@ static int find(const struct fixture *f, const char *a, const char *b, const cha
 	return -1;
 }
 
-static void test_namespaces_and_no_network_isolation_by_default(void **state)
+static void test_namespaces_and_a_private_network_by_default(void **state)
 {
 	struct fixture f;
 
@@ -97,14 +97,29 @@ static void test_namespaces_and_no_network_isolation_by_default(void **state)
 	assert_true(find(&f, "--unshare-uts", NULL, NULL) > 0);
 	assert_true(find(&f, "--die-with-parent", NULL, NULL) > 0);
 	assert_true(find(&f, "--cap-drop", "ALL", NULL) > 0);
-	assert_int_equal(find(&f, "--unshare-net", NULL, NULL), -1);
 	assert_int_equal(find(&f, "--new-session", NULL, NULL), -1);
 	assert_int_equal(find(&f, "--as-pid-1", NULL, NULL), -1);
 	assert_true(executor_find("bwrap")->ignore_stops);
 	assert_false(executor_find("shell")->ignore_stops);
+	assert_non_null(executor_find("bwrap")->start);
+	assert_null(executor_find("shell")->start);
+	/* Private: a namespace of its own, held (--block-fd) until start has its network up. */
+	assert_true(find(&f, "--unshare-net", NULL, NULL) > 0);
+	assert_true(find(&f, "--info-fd", "4", NULL) > 0);
+	assert_true(find(&f, "--block-fd", "5", NULL) > 0);
+	release(&f);
+	command(&f, "bwrap_network: true\n");
+	assert_true(find(&f, "--info-fd", "4", NULL) > 0);
+	release(&f);
+	/* The host's: no namespace; none: one with nothing to start beside it. */
+	command(&f, "bwrap_network: host\n");
+	assert_int_equal(find(&f, "--unshare-net", NULL, NULL), -1);
+	assert_int_equal(find(&f, "--info-fd", NULL, NULL), -1);
 	release(&f);
 	command(&f, "bwrap_network: false\n");
 	assert_true(find(&f, "--unshare-net", NULL, NULL) > 0);
+	assert_int_equal(find(&f, "--info-fd", NULL, NULL), -1);
+	assert_int_equal(find(&f, "--block-fd", NULL, NULL), -1);
 	release(&f);
 }
 
@@ -195,19 +210,22 @@ static void test_the_sandbox_runs_berth_supervise_then_bash(void **state)
 static void test_check_without_bwrap_on_path(void **state)
 {
 	char *path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	struct fixture f;
 
 	(void)state;
+	command(&f, "");
 	setenv("PATH", root, 1);
-	assert_int_equal(executor_find("bwrap")->check(NULL), -1);
+	assert_int_equal(executor_find("bwrap")->check(&f.s, NULL), -1);
 	if (path)
 		setenv("PATH", path, 1);
 	free(path);
+	release(&f);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_namespaces_and_no_network_isolation_by_default,
+		cmocka_unit_test_setup_teardown(test_namespaces_and_a_private_network_by_default,
 						make_root, drop_root),
 		cmocka_unit_test_setup_teardown(test_only_the_jobs_own_places_are_writable,
 						make_root, drop_root),

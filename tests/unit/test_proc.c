@@ -6,6 +6,7 @@
 
 #include "proc.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,84 @@ static void test_ignore_stops(void **state)
 	assert_int_equal(proc_exit_code(status), 0);
 }
 
+/* What a child wrote to the pipe `fd` (write end already closed), as a string. */
+static void read_all(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(fd);
+}
+
+/* proc.fds arrive as 4, 5, ... in order, even when they sit at each other's numbers. */
+static void test_fds_are_given_in_order(void **state)
+{
+	char *argv[] = {"bash", "-c", "echo four >&4; echo five >&5", NULL};
+	struct proc p = {.argv = argv, .env = environ, .script_fd = -1};
+	int a[2], b[2], fds[2], status, stopped;
+	char got[64];
+
+	(void)state;
+	assert_int_equal(pipe2(a, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(b, O_CLOEXEC), 0);
+	/* The read ends out of the way; a's write end at 5 and b's at 4: each is the other's
+	 * target. */
+	assert_int_equal(dup3(a[0], 30, O_CLOEXEC), 30);
+	assert_int_equal(dup3(b[0], 31, O_CLOEXEC), 31);
+	assert_int_equal(dup3(a[1], 32, O_CLOEXEC), 32);
+	assert_int_equal(dup3(b[1], 33, O_CLOEXEC), 33);
+	close(a[0]);
+	close(b[0]);
+	close(a[1]);
+	close(b[1]);
+	a[0] = 30;
+	b[0] = 31;
+	assert_int_equal(dup3(32, 5, O_CLOEXEC), 5);
+	assert_int_equal(dup3(33, 4, O_CLOEXEC), 4);
+	close(32);
+	close(33);
+	fds[0] = 5;
+	fds[1] = 4;
+	p.fds = fds;
+	p.nr_fds = 2;
+	assert_int_equal(proc_start(&p), 0);
+	close(4);
+	close(5);
+	assert_int_equal(proc_supervise(&p, 1, &status, &stopped), 0);
+	assert_int_equal(proc_exit_code(status), 0);
+	read_all(a[0], got, sizeof(got));
+	assert_string_equal(got, "four\n");
+	read_all(b[0], got, sizeof(got));
+	assert_string_equal(got, "five\n");
+}
+
+/*
+ * After test_ignore_stops: a helper keeps SIGTERM all the same, leads a process group of its
+ * own, and writes to the descriptor it is given.
+ */
+static void test_helper(void **state)
+{
+	char *argv[] = {
+		"bash", "-c",
+		"m=$(awk '/^SigIgn/ {print $2}' /proc/$$/status); "
+		"echo ignored=$(( (0x$m & 0x4000) != 0 )) own_group=$(( $(ps -o pgid= $$) == $$ ))",
+		NULL};
+	struct proc h = {.argv = argv, .env = environ, .script_fd = -1};
+	int out[2], status;
+	char got[128];
+
+	(void)state;
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(proc_start_helper(&h, out[1]), 0);
+	close(out[1]);
+	read_all(out[0], got, sizeof(got));
+	assert_int_equal(waitpid(h.pid, &status, 0), h.pid);
+	assert_string_equal(got, "ignored=0 own_group=1\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -132,7 +211,9 @@ int main(void)
 		cmocka_unit_test(test_missing_program),
 		cmocka_unit_test(test_leftovers_are_ended),
 		cmocka_unit_test(test_kill_marked),
-		cmocka_unit_test(test_ignore_stops), /* last: it stays set */
+		cmocka_unit_test(test_fds_are_given_in_order),
+		cmocka_unit_test(test_ignore_stops), /* it stays set from here */
+		cmocka_unit_test(test_helper),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

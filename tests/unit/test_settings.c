@@ -597,6 +597,61 @@ static void test_lock_backend_rejected(void **state)
 	}
 }
 
+/* bwrap_network: three words, and the booleans it was before them, which print as words. */
+static void test_bwrap_network(void **state)
+{
+	static const struct {
+		const char *text;
+		int ok;
+		int network;
+		const char *printed;
+	} cases[] = {
+		{NULL, 1, BWRAP_NETWORK_PRIVATE, "private"},
+		{"private", 1, BWRAP_NETWORK_PRIVATE, "private"},
+		{"host", 1, BWRAP_NETWORK_HOST, "host"},
+		{"none", 1, BWRAP_NETWORK_NONE, "none"},
+		{"true", 1, BWRAP_NETWORK_PRIVATE, "private"},
+		{"yes", 1, BWRAP_NETWORK_PRIVATE, "private"},
+		{"false", 1, BWRAP_NETWORK_NONE, "none"},
+		{"off", 1, BWRAP_NETWORK_NONE, "none"},
+		{"shared", 0, 0, NULL},
+		{"Host", 0, 0, NULL},
+		{"\"\"", 0, 0, NULL},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct settings s, again;
+		char yaml[64], *text = NULL, want[64];
+		size_t len = 0;
+		FILE *out;
+
+		snprintf(yaml, sizeof(yaml), "bwrap_network: %s\n",
+			 cases[i].text ? cases[i].text : "private");
+		if (parse(&s, cases[i].text ? yaml : "") != (cases[i].ok ? 0 : -1)) {
+			settings_release(&s);
+			fail_msg("bwrap_network: %s: %s", cases[i].text,
+				 cases[i].ok ? "refused" : "accepted");
+		}
+		if (!cases[i].ok) {
+			settings_release(&s);
+			continue;
+		}
+		assert_int_equal(s.bwrap_network, cases[i].network);
+		out = open_memstream(&text, &len);
+		settings_print(&s, out);
+		fclose(out);
+		snprintf(want, sizeof(want), "\nbwrap_network: %s\n", cases[i].printed);
+		assert_non_null(strstr(text, want));
+		assert_int_equal(parse(&again, text), 0);
+		assert_int_equal(again.bwrap_network, cases[i].network);
+		settings_release(&again);
+		settings_release(&s);
+		free(text);
+	}
+}
+
 /* Accounts every Debian system has: nobody (65534), daemon (1), nogroup, root. */
 static void test_job_users(void **state)
 {
@@ -660,6 +715,7 @@ int main(void)
 		cmocka_unit_test(test_print_round_trips_paths_needing_quotes),
 		cmocka_unit_test(test_lock_backend),
 		cmocka_unit_test(test_lock_backend_rejected),
+		cmocka_unit_test(test_bwrap_network),
 		cmocka_unit_test(test_job_users),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
