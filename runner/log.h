@@ -7,6 +7,7 @@
 #define LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 /* Prints "berth: error: ..." and returns -1, so `return error(...)` reports and fails. */
 int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -14,5 +15,12 @@ int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * What every message above prints of `in`, into `out`, cut to `size`: the userinfo of a URL
+ * masked, the "user:password@" after a scheme's "://" printed as "***@" (a kubeconfig's server
+ * or a WERF_REPO may carry credentials, and messages name them).
+ */
+void log_printable(char *out, size_t size, const char *in);
 
 #endif

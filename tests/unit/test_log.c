@@ -1,0 +1,71 @@
+/* What messages print: credentials in URLs masked. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "log.h"
+
+#include <string.h>
+
+#define NR(a) (sizeof(a) / sizeof((a)[0]))
+
+static void test_userinfo_is_masked(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{"cannot reach cluster 'c' at https://u:pw@10.0.0.1:6443: refused",
+		 "cannot reach cluster 'c' at https://***@10.0.0.1:6443: refused"},
+		{"WERF_REPO 'https://robot:s3cr3t@registry.example.com/group/app' is not valid",
+		 "WERF_REPO 'https://***@registry.example.com/group/app' is not valid"},
+		{"http://token@h", "http://***@h"},
+		{"git+ssh://git:tok@host/x", "git+ssh://***@host/x"},
+		/* A raw '@' in the password: curl splits at the last one, and so does the mask. */
+		{"https://u:p@ss@host/x", "https://***@host/x"},
+		{"https://@host", "https://***@host"},
+		{"two: http://a:b@h1 and HTTPS://c:d@h2/",
+		 "two: http://***@h1 and HTTPS://***@h2/"},
+		/* No userinfo: an '@' past the authority is the path's or the query's. */
+		{"https://host/path?u=a@b", "https://host/path?u=a@b"},
+		{"https://host:6443/api#x@y", "https://host:6443/api#x@y"},
+		{"ftp://host:21", "ftp://host:21"},
+		{"at https://host: refused by alice@example.com",
+		 "at https://host: refused by alice@example.com"},
+		/* No scheme: an e-mail address, a registry login, a path. */
+		{"mail alice@example.com", "mail alice@example.com"},
+		{"user:pw@registry/app", "user:pw@registry/app"},
+		{"not a scheme ://u:p@h, nor 1://u:p@h", "not a scheme ://u:p@h, nor 1://u:p@h"},
+		{"", ""},
+	};
+	char out[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NR(cases); i++) {
+		log_printable(out, sizeof(out), cases[i].in);
+		if (strcmp(out, cases[i].want) != 0)
+			fail_msg("'%s': got '%s', want '%s'", cases[i].in, out, cases[i].want);
+	}
+}
+
+static void test_output_is_cut_to_size(void **state)
+{
+	char out[12];
+
+	(void)state;
+	log_printable(out, sizeof(out), "https://user:password@host/long/path");
+	assert_string_equal(out, "https://***");
+	log_printable(out, 1, "anything");
+	assert_string_equal(out, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_userinfo_is_masked),
+		cmocka_unit_test(test_output_is_cut_to_size),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
