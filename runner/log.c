@@ -44,6 +44,25 @@ static size_t userinfo_end(const char *s)
 	return end;
 }
 
+/* A control character of C1 (U+0080 to U+009F) in UTF-8: xterm takes U+009B as CSI. */
+static int c1_control(const char *s)
+{
+	return (unsigned char)s[0] == 0xc2 && (unsigned char)s[1] >= 0x80 &&
+	       (unsigned char)s[1] <= 0x9f;
+}
+
+/* A control byte as text: "\n", "\r", "\t" or "\xNN". */
+static void put_escaped(char *out, size_t size, size_t *o, unsigned char c)
+{
+	char buf[8];
+
+	if (c == '\n' || c == '\r' || c == '\t')
+		snprintf(buf, sizeof(buf), "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+	else
+		snprintf(buf, sizeof(buf), "\\x%02x", c);
+	put(out, size, o, buf, strlen(buf));
+}
+
 void log_printable(char *out, size_t size, const char *in)
 {
 	size_t i = 0, o = 0, at;
@@ -51,13 +70,22 @@ void log_printable(char *out, size_t size, const char *in)
 	if (!size)
 		return;
 	while (in[i] && o + 1 < size) {
+		unsigned char c = (unsigned char)in[i];
+
 		if (!strncmp(in + i, "://", 3) && after_scheme(in, i) &&
 		    (at = userinfo_end(in + i + 3)) > 0) {
 			put(out, size, &o, "://***@", 7);
 			i += 3 + at;
-			continue;
+		} else if (c1_control(in + i)) {
+			put_escaped(out, size, &o, c);
+			put_escaped(out, size, &o, (unsigned char)in[i + 1]);
+			i += 2;
+		} else if (c < 0x20 || c == 0x7f) {
+			put_escaped(out, size, &o, c);
+			i++;
+		} else {
+			put(out, size, &o, in + i++, 1);
 		}
-		put(out, size, &o, in + i++, 1);
 	}
 	out[o] = '\0';
 }
