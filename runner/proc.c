@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +34,8 @@ static _Atomic int aborted;
 static int die_with_berth;
 static int ignore_stops;
 static pid_t berth_pid;
+static struct rlimit core_limit; /* RLIMIT_CORE as berth was started with */
+static int core_limit_saved;
 
 static void on_signal(int sig)
 {
@@ -91,12 +94,33 @@ static void wait_event(long long timeout_ms)
 			;
 }
 
+int proc_no_core_dumps(void)
+{
+	struct rlimit none;
+
+	if (getrlimit(RLIMIT_CORE, &core_limit) < 0)
+		return error_errno("cannot read the core file size limit");
+	core_limit_saved = 1;
+	none = (struct rlimit){0, core_limit.rlim_max};
+	if (setrlimit(RLIMIT_CORE, &none) < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
+		return error_errno("cannot turn core dumps off");
+	return 0;
+}
+
 /* Runs in the child between fork and exec: async-signal-safe calls only. */
 static void child(const struct proc *p, int err_fd)
 {
 	int e, null_fd;
 
 	setpgid(0, 0);
+	/*
+	 * The command is the job's (a script, werf): it gets the core size limit berth was given,
+	 * so a program of the job's may still dump core where the admin lets it, as without berth.
+	 * Its memory is the job's own; this copy of berth's stays undumpable until execve, which
+	 * makes the new program dumpable again (a raw syscall: safe here).
+	 */
+	if (core_limit_saved)
+		setrlimit(RLIMIT_CORE, &core_limit);
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGXFSZ, SIG_DFL); /* main ignores it for berth alone */
 	if (ignore_stops) {
