@@ -1,5 +1,7 @@
 #include "node.h"
 
+#include "yload.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -346,7 +348,10 @@ static struct node *convert(struct conv *c, yaml_node_t *y, int depth)
 	if (!y)
 		return fail(c, 0, "a broken alias"), NULL;
 	if (depth > NODE_MAX_DEPTH)
-		return fail(c, y->start_mark.line + 1, "nested too deeply"), NULL;
+		return fail(c, y->start_mark.line + 1,
+			    "nested deeper than " NODE_MAX_DEPTH_TEXT " levels once aliases are "
+			    "expanded"),
+		       NULL;
 	if (++c->count > NODE_MAX_COUNT)
 		return fail(c, y->start_mark.line + 1,
 			    "too many values once aliases are expanded (an alias bomb?)"),
@@ -393,22 +398,16 @@ static struct node *convert(struct conv *c, yaml_node_t *y, int depth)
 int node_parse(const char *file, const char *text, size_t len, struct node **root, char *err,
 	       size_t err_size)
 {
+	/* Bounds on the file as written; convert() bounds it again with aliases expanded. */
+	static const struct yload_limits limits = {NODE_MAX_DEPTH, NODE_MAX_COUNT, 1};
 	struct conv c = {NULL, file, 0, err, err_size};
-	yaml_parser_t parser;
+	struct yload_error yerr = {0};
 	yaml_document_t doc;
 	yaml_node_t *top;
-	int ret = -1;
 
 	*root = NULL;
-	if (!yaml_parser_initialize(&parser))
-		return snprintf(err, err_size, "%s: out of memory", file), -1;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		snprintf(err, err_size, "%s:%zu: invalid YAML: %s", file,
-			 parser.problem_mark.line + 1, parser.problem ? parser.problem : "?");
-		yaml_parser_delete(&parser);
-		return -1;
-	}
+	if (yload(&doc, text, len, &limits, &yerr) < 0)
+		return snprintf(err, err_size, "%s:%zu: %s", file, yerr.line, yerr.what), -1;
 	c.doc = &doc;
 	top = yaml_document_get_root_node(&doc);
 	if (!top)
@@ -420,10 +419,8 @@ int node_parse(const char *file, const char *text, size_t len, struct node **roo
 		node_free(*root);
 		*root = NULL;
 	}
-	ret = *root ? 0 : -1;
 	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
-	return ret;
+	return *root ? 0 : -1;
 }
 
 /* ---- printing ------------------------------------------------------------------------ */

@@ -24,9 +24,15 @@ struct node {
 	size_t line;	     /* 1-based */
 };
 
-/* The limits that keep a hostile file (an alias bomb, deep nesting) from eating the machine. */
-#define NODE_MAX_COUNT 1000000
-#define NODE_MAX_DEPTH 200
+/*
+ * The limits that keep a hostile file (an alias bomb, deep nesting) from eating the machine,
+ * on the file as written and again once aliases are expanded. Depth: GitLab refuses a file
+ * nested deeper than its max_yaml_depth, 100 by default. Values: a file is at most 4 MB, and a
+ * value takes at least two bytes of it (`1,`), so a million is room for any file GitLab takes.
+ */
+#define NODE_MAX_COUNT	    1000000
+#define NODE_MAX_DEPTH	    100
+#define NODE_MAX_DEPTH_TEXT "100"
 
 /*
  * Parses YAML text into *root. `file` names it in messages and in every node (it must outlive

@@ -88,7 +88,7 @@ static int option(struct prune_run *run, int argc, char **argv, int *i)
 	else if (!strcmp(a, "--gc"))
 		o->gc = 1, takes = 0;
 	else if (!v)
-		return error("%s needs a value\n%s", a, USAGE);
+		return error("%s needs a value; %s", a, USAGE);
 	else if (!strcmp(a, "--report"))
 		o->report = v;
 	else if (!strcmp(a, "--cluster"))
@@ -110,7 +110,7 @@ static int option(struct prune_run *run, int argc, char **argv, int *i)
 	else if (!strcmp(a, "--max-rps"))
 		return number(a, v, 0, &o->max_rps) < 0 ? -1 : (*i += 1, 0);
 	else
-		return error("unknown option '%s'\n%s", a, USAGE);
+		return error("unknown option '%s'; %s", a, USAGE);
 	*i += takes;
 	return 0;
 }
@@ -137,7 +137,7 @@ static int parse_options(struct prune_run *run, int argc, char **argv)
 		}
 	}
 	if (!run->o.repos.nr)
-		return error("no repository to prune\n%s", USAGE);
+		return error("no repository to prune; %s", USAGE);
 	if (!prune_policy_any(&run->policy))
 		return error("no keep policy (--keep-tag, --keep-newest, --keep-younger or the "
 			     "settings' prune_keep_*): berth prune would delete every tag");

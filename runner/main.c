@@ -5,6 +5,7 @@
 #include "berth.h"
 #include "commands.h"
 #include "log.h"
+#include "proc.h"
 #include "report.h"
 #include "secret.h"
 
@@ -92,6 +93,9 @@ int main(int argc, char **argv)
 	size_t i;
 	int arg = 1;
 
+	/* Before anything holds a secret: no core file may ever show berth's memory. */
+	if (proc_no_core_dumps() < 0)
+		return to_exit_code(BERTH_SYSTEM_FAILURE);
 	/* Secrets are written by berth alone: nothing it creates is readable by others. */
 	umask(077);
 	/* A file-size limit (RLIMIT_FSIZE) makes a write fail with EFBIG, reported like a full

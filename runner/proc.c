@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,8 @@ static int ignore_stops;
 #define HELPERS_MAX 4
 static pid_t helpers[HELPERS_MAX];
 static int nr_helpers;
+static struct rlimit core_limit; /* RLIMIT_CORE as berth was started with */
+static int core_limit_saved;
 
 static void on_signal(int sig)
 {
@@ -94,6 +97,19 @@ static void wait_event(long long timeout_ms)
 			;
 }
 
+int proc_no_core_dumps(void)
+{
+	struct rlimit none;
+
+	if (getrlimit(RLIMIT_CORE, &core_limit) < 0)
+		return error_errno("cannot read the core file size limit");
+	core_limit_saved = 1;
+	none = (struct rlimit){0, core_limit.rlim_max};
+	if (setrlimit(RLIMIT_CORE, &none) < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
+		return error_errno("cannot turn core dumps off");
+	return 0;
+}
+
 /* How a child starts: what proc_start and proc_start_helper do differently. */
 struct spawn {
 	int err_fd; /* exec's errno goes here */
@@ -137,6 +153,14 @@ static void child(const struct proc *p, struct spawn *sp)
 	int e, null_fd;
 
 	setpgid(0, 0);
+	/*
+	 * The command is the job's (a script, werf): it gets the core size limit berth was given,
+	 * so a program of the job's may still dump core where the admin lets it, as without berth.
+	 * Its memory is the job's own; this copy of berth's stays undumpable until execve, which
+	 * makes the new program dumpable again (a raw syscall: safe here).
+	 */
+	if (core_limit_saved)
+		setrlimit(RLIMIT_CORE, &core_limit);
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGXFSZ, SIG_DFL); /* main ignores it for berth alone */
 	if (ignore_stops && !sp->helper) {

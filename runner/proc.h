@@ -37,6 +37,14 @@ int proc_stop_requested(void);
 /* Monotonic milliseconds, for deadlines. */
 long long proc_now_ms(void);
 
+/*
+ * No core file of this process: RLIMIT_CORE's soft limit 0 and PR_SET_DUMPABLE 0 (which also
+ * gives its /proc files to root and refuses ptrace to its own user). main calls it first: berth
+ * holds tokens, passwords and kubeconfigs. Children started by proc_start get the limit back.
+ * 0, or -1 after reporting.
+ */
+int proc_no_core_dumps(void);
+
 /* Starts the child. An exec failure (no such program) is reported here, not later. */
 int proc_start(struct proc *p);
 /*

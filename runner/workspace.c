@@ -667,56 +667,155 @@ static int unlink_entry(int dfd, const char *name, int flags)
 	return -1;
 }
 
-static int empty_dir(int dfd, const char *path, int depth, int wipe);
+/*
+ * Removal holds two levels of the tree at a time, never more: a subdirectory of the top is
+ * emptied by unlinking its files and moving its own subdirectories up into the top (renamed
+ * ".berth-removing-N"), then removed, and the top is read again until it is empty. Every
+ * directory moves once, so a tree a job made 100,000 levels deep costs what a flat one of the
+ * same size does: no recursion, three descriptors, no depth limit, and no ".." (a job could
+ * have moved a directory elsewhere in between). Every name is resolved in a directory berth
+ * holds open and no symlink is followed. Messages name the moved directories' new paths.
+ */
+struct removal {
+	int top;	     /* the tree's top directory */
+	const char *path;    /* its path, for messages */
+	int wipe;	     /* overwrite regular files before unlinking them (credentials) */
+	unsigned long moved; /* the next ".berth-removing-N" */
+};
 
-/* Removes entry `name` of the directory `d` (its path `path`). */
-static int remove_entry(DIR *d, const char *path, const char *name, int depth, int wipe)
+static int is_dot(const char *name)
 {
-	char *sub_path = NULL;
-	int sub, ret = 0;
+	return !strcmp(name, ".") || !strcmp(name, "..");
+}
 
-	if (wipe && secret_wipe_at(dirfd(d), name) < 0)
-		ret = error_errno("cannot overwrite '%s/%s'", path, name);
-	if (unlink_entry(dirfd(d), name, 0) == 0)
+/* Removes `name` of `dfd` (the directory `dir`) unless it is a directory: 0 when gone, 1 for a
+ * directory (the caller's), -1 after reporting. */
+static int remove_file(const struct removal *r, int dfd, const char *dir, const char *name)
+{
+	struct stat st;
+	int ret = 0, e;
+
+	if (r->wipe && secret_wipe_at(dfd, name) < 0)
+		ret = error_errno("cannot overwrite '%s/%s'", dir, name);
+	if (unlink_entry(dfd, name, 0) == 0)
 		return ret;
-	if (errno != EISDIR && errno != EPERM)
-		return error_errno("cannot remove '%s/%s'", path, name);
-	if (depth > 256 || asprintf(&sub_path, "%s/%s", path, name) < 0)
-		return error("cannot remove '%s/%s': nested too deep", path, name);
-	sub = open_subdir(dirfd(d), name);
-	if (sub < 0)
-		ret = error_errno("cannot open '%s'", sub_path);
-	else if (empty_dir(sub, sub_path, depth + 1, wipe) < 0)
-		ret = -1;
-	else if (unlink_entry(dirfd(d), name, AT_REMOVEDIR) < 0)
-		ret = error_errno("cannot remove '%s'", sub_path);
-	free(sub_path);
+	e = errno;
+	/* POSIX lets unlink() of a directory fail with EPERM; so does an immutable file. */
+	if (e == EISDIR || (e == EPERM && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISDIR(st.st_mode)))
+		return 1;
+	errno = e;
+	return error_errno("cannot remove '%s/%s'", dir, name);
+}
+
+/* Renames directory `name` of `dfd` into the top under a name no entry there has. */
+static int rename_into_top(struct removal *r, int dfd, const char *name)
+{
+	char to[64];
+	struct stat st;
+
+	for (;;) {
+		snprintf(to, sizeof(to), ".berth-removing-%lu", r->moved++);
+		if (renameat2(dfd, name, r->top, to, RENAME_NOREPLACE) == 0)
+			return 0;
+		/* EINVAL: a file system without RENAME_NOREPLACE; the job that could race is gone.
+		 */
+		if (errno == EINVAL && fstatat(r->top, to, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    errno == ENOENT)
+			return renameat(dfd, name, r->top, to);
+		if (errno != EEXIST)
+			return -1;
+	}
+}
+
+/*
+ * Moves directory `name` of `dfd` (the directory `dir`) into the top. Without root's powers a
+ * move needs write access to both parents and to the directory itself (its ".." changes).
+ */
+static int move_up(struct removal *r, int dfd, const char *dir, const char *name)
+{
+	int fd;
+
+	if (rename_into_top(r, dfd, name) == 0 || errno == ENOENT)
+		return 0;
+	if (errno == EACCES && fchmod(dfd, 0700) == 0 && fchmod(r->top, 0700) == 0 &&
+	    (fd = open_subdir(dfd, name)) >= 0) {
+		int ok = fchmod(fd, 0700) == 0;
+
+		close(fd);
+		if (ok && rename_into_top(r, dfd, name) == 0)
+			return 0;
+	}
+	return error_errno("cannot move '%s/%s' into '%s' to remove it", dir, name, r->path);
+}
+
+static int remove_dir(struct removal *r, const char *name);
+
+/*
+ * Empties the directory `d` (its path `dir`): files go; a subdirectory of the top is removed
+ * (remove_dir, which calls back here for that one level only), one further down moves up to
+ * the top. Read again until a pass finds nothing: moves add names to the top, and a directory
+ * read while it changes may skip some.
+ */
+static int empty_dir(struct removal *r, DIR *d, const char *dir)
+{
+	int at_top = dirfd(d) == r->top, ret = 0, seen;
+	struct dirent *e;
+
+	do {
+		seen = 0;
+		rewinddir(d);
+		while ((e = readdir(d))) {
+			int k;
+
+			if (is_dot(e->d_name))
+				continue;
+			seen = 1;
+			k = remove_file(r, dirfd(d), dir, e->d_name);
+			if (k > 0)
+				k = at_top ? remove_dir(r, e->d_name)
+					   : move_up(r, dirfd(d), dir, e->d_name);
+			if (k < 0)
+				ret = -1;
+		}
+	} while (ret == 0 && seen);
 	return ret;
 }
 
-/* Empties the directory open at `dfd` (which it closes); `path` is for messages. */
-static int empty_dir(int dfd, const char *path, int depth, int wipe)
+/* Removes directory `name` of the top: emptied, then unlinked. */
+static int remove_dir(struct removal *r, const char *name)
 {
-	DIR *d = fdopendir(dfd);
-	struct dirent *e;
-	int ret = 0;
+	char *path = NULL;
+	DIR *d = NULL;
+	int fd, ret = 0;
 
-	if (!d) {
-		close(dfd);
-		return error_errno("cannot read directory '%s'", path);
+	if (asprintf(&path, "%s/%s", r->path, name) < 0)
+		return error("out of memory");
+	fd = open_subdir(r->top, name);
+	if (fd >= 0 && !(d = fdopendir(fd))) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
 	}
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-		    remove_entry(d, path, e->d_name, depth, wipe) < 0)
-			ret = -1;
-	closedir(d);
+	if (!d && errno != ENOENT)
+		ret = error_errno("cannot open '%s'", path);
+	else if (d && empty_dir(r, d, path) < 0)
+		ret = -1;
+	if (d)
+		closedir(d);
+	if (d && ret == 0 && unlink_entry(r->top, name, AT_REMOVEDIR) < 0)
+		ret = error_errno("cannot remove '%s'", path);
+	free(path);
 	return ret;
 }
 
 int remove_tree(const char *path, int wipe)
 {
+	struct removal r = {-1, path, wipe, 0};
 	struct stat st;
-	int fd;
+	DIR *t;
+	int ret;
 
 	/* ENOTDIR: a parent is not a directory, so nothing of ours can be below it. */
 	if (lstat(path, &st) < 0)
@@ -729,10 +828,17 @@ int remove_tree(const char *path, int wipe)
 		return unlink(path) == 0 || errno == ENOENT
 			       ? 0
 			       : error_errno("cannot remove '%s'", path);
-	fd = open_subdir(AT_FDCWD, path);
-	if (fd < 0)
+	r.top = open_subdir(AT_FDCWD, path);
+	if (r.top < 0)
 		return errno == ENOENT ? 0 : error_errno("cannot open '%s'", path);
-	if (empty_dir(fd, path, 0, wipe) < 0)
+	t = fdopendir(r.top);
+	if (!t) {
+		close(r.top);
+		return error_errno("cannot read directory '%s'", path);
+	}
+	ret = empty_dir(&r, t, path);
+	closedir(t);
+	if (ret < 0)
 		return -1;
 	if (rmdir(path) < 0 && errno != ENOENT)
 		return error_errno("cannot remove '%s'", path);

@@ -1,6 +1,7 @@
 #include "ydoc.h"
 
 #include "log.h"
+#include "yload.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -85,84 +86,33 @@ static int duplicate_key(struct ydoc *d, yaml_node_t *map)
 	return ret;
 }
 
-/* Counts up to 2: all the check needs to know is "more than once". */
-static void count_ref(unsigned char *refs, int index)
+/* Repeated keys, in every mapping of the document. */
+static int check_keys(struct ydoc *d)
 {
-	if (refs[index] < 2)
-		refs[index]++;
-}
+	yaml_node_t *n;
 
-/*
- * libyaml resolves an alias to the anchored node itself, so an alias shows as a node referenced
- * twice. Counting references finds every alias before anything walks the tree.
- */
-static int check_tree(struct ydoc *d)
-{
-	size_t n = (size_t)(d->doc.nodes.top - d->doc.nodes.start), i;
-	unsigned char *refs = calloc(n + 1, 1);
-	int ret = 0;
-
-	if (!refs)
-		return error("out of memory");
-	refs[1] = 1; /* the root */
-	for (i = 0; i < n && ret == 0; i++) {
-		yaml_node_t *node = d->doc.nodes.start + i;
-		yaml_node_item_t *it;
-		yaml_node_pair_t *p;
-
-		if (node->type == YAML_SEQUENCE_NODE)
-			for (it = node->data.sequence.items.start;
-			     it < node->data.sequence.items.top; it++)
-				count_ref(refs, *it);
-		if (node->type == YAML_MAPPING_NODE) {
-			for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
-			     p++) {
-				count_ref(refs, p->key);
-				count_ref(refs, p->value);
-			}
-			ret = duplicate_key(d, node);
-		}
-	}
-	for (i = 1; i <= n && ret == 0; i++)
-		if (refs[i] > 1)
-			ret = error("%s:%zu: YAML anchors and aliases are not allowed here",
-				    d->name, ydoc_line(d->doc.nodes.start + i - 1));
-	free(refs);
-	return ret;
-}
-
-/* The parser keeps copies of the input (a kubeconfig, with its keys): wipe them first. */
-static void parser_delete(yaml_parser_t *p)
-{
-	if (p->raw_buffer.start)
-		explicit_bzero(p->raw_buffer.start,
-			       (size_t)(p->raw_buffer.end - p->raw_buffer.start));
-	if (p->buffer.start)
-		explicit_bzero(p->buffer.start, (size_t)(p->buffer.end - p->buffer.start));
-	yaml_parser_delete(p);
+	for (n = d->doc.nodes.start; n < d->doc.nodes.top; n++)
+		if (n->type == YAML_MAPPING_NODE && duplicate_key(d, n) < 0)
+			return -1;
+	return 0;
 }
 
 int ydoc_load(struct ydoc *d, const char *name, const char *buf, size_t len)
 {
-	yaml_parser_t p;
-	int ok;
+	/*
+	 * A real kubeconfig nests 5 levels and holds a few thousand values at most, settings
+	 * fewer: these bounds leave room to spare, cap memory at about 10 MB, and stop a hostile
+	 * file before libyaml's cost grows with its depth (yload.h).
+	 */
+	static const struct yload_limits limits = {64, 100000, 0};
+	struct yload_error err = {0};
 
 	memset(d, 0, sizeof(*d));
 	d->name = name;
-	if (!yaml_parser_initialize(&p))
-		return error("out of memory");
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	ok = yaml_parser_load(&p, &d->doc);
-	if (!ok) {
-		/* libyaml's problem text describes the syntax, never the content. */
-		error("%s:%zu: invalid YAML: %s", name, p.problem_mark.line + 1,
-		      p.problem ? p.problem : "parse error");
-		parser_delete(&p);
-		return -1;
-	}
-	parser_delete(&p);
+	if (yload(&d->doc, buf, len, &limits, &err) < 0)
+		return error("%s:%zu: %s", name, err.line, err.what);
 	d->loaded = 1;
-	if (ydoc_root(d) && check_tree(d) < 0) {
+	if (check_keys(d) < 0) {
 		ydoc_release(d);
 		return -1;
 	}
@@ -172,13 +122,8 @@ int ydoc_load(struct ydoc *d, const char *name, const char *buf, size_t len)
 /* Scalars may be tokens or keys (kubeconfigs): wipe them before libyaml frees them. */
 void ydoc_release(struct ydoc *d)
 {
-	yaml_node_t *n;
-
 	if (!d->loaded)
 		return;
-	for (n = d->doc.nodes.start; n < d->doc.nodes.top; n++)
-		if (n->type == YAML_SCALAR_NODE)
-			explicit_bzero(n->data.scalar.value, n->data.scalar.length);
-	yaml_document_delete(&d->doc);
+	yload_release(&d->doc);
 	d->loaded = 0;
 }

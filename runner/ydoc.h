@@ -1,7 +1,8 @@
 /*
  * A YAML document for berth's own inputs (settings, kubeconfigs): libyaml's loaded tree, with
- * anchors/aliases and duplicate keys refused at load, so a reader can walk it without guarding
- * against alias bombs or a key that means two things.
+ * aliases, duplicate keys, nesting deeper than 64 levels and more than 100,000 values refused at
+ * load (yload.h), so a reader can walk it without guarding against alias bombs, a key that means
+ * two things, or a file built to eat CPU.
  */
 #ifndef YDOC_H
 #define YDOC_H

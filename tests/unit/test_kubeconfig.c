@@ -52,6 +52,11 @@
 	"    user: deployer\n"		 /* 11-15 */
 #define CURRENT "current-context: dev\n" /* 16 */
 
+#define OPEN8	"[[[[[[[["
+#define CLOSE8	"]]]]]]]]"
+#define OPEN64	OPEN8 OPEN8 OPEN8 OPEN8 OPEN8 OPEN8 OPEN8 OPEN8
+#define CLOSE64 CLOSE8 CLOSE8 CLOSE8 CLOSE8 CLOSE8 CLOSE8 CLOSE8 CLOSE8
+
 static const char good_token[] = HEAD CLUSTERS USERS CONTEXTS CURRENT;
 
 static const char good_certs[] = HEAD "clusters:\n"
@@ -367,10 +372,14 @@ static void test_parse_rejected(void **state)
 		 "kc:11: a key is set twice in one mapping"},
 		{"a duplicate top-level key", HEAD CLUSTERS USERS CONTEXTS CURRENT "kind: Config\n",
 		 NULL, "kc:17: a key is set twice in one mapping"},
+		/* The root mapping is level 1: 64 brackets open level 65. */
+		{"a value nested 65 levels",
+		 HEAD CLUSTERS USERS CONTEXTS CURRENT "preferences: " OPEN64 CLOSE64 "\n", NULL,
+		 "kc:17: nested deeper than 64 levels"},
 		{"an alias",
 		 HEAD CLUSTERS "users:\n- name: deployer\n  user: &u\n    token: " CANARY
 			       "\n- name: other\n  user: *u\n" CONTEXTS CURRENT,
-		 NULL, "kc:9: YAML anchors and aliases are not allowed here"},
+		 NULL, "kc:12: YAML anchors and aliases are not allowed here"},
 	};
 	size_t i;
 
@@ -415,7 +424,7 @@ static void test_parse_alias_bomb_fails_fast(void **state)
 	assert_int_equal(parse(&k, yaml, NULL, &err), BERTH_BUILD_FAILURE);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_true(t1.tv_sec - t0.tv_sec < 2);
-	assert_non_null(strstr(err.text, "kc:3: YAML anchors and aliases are not allowed here"));
+	assert_non_null(strstr(err.text, "kc:4: YAML anchors and aliases are not allowed here"));
 	assert_null(strstr(err.text, "canary-tok"));
 	kubeconfig_release(&k);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static struct node *parse(const char *text, char *err, size_t size)
 {
@@ -104,6 +105,58 @@ static void test_alias_bomb_stops(void **state)
 	assert_non_null(strstr(err, "alias bomb"));
 }
 
+/* `job: {script: [[[...]]]}`, `levels` collections deep in all. */
+static char *nested(int levels)
+{
+	char *text = malloc((size_t)levels * 2 + 32), *p = text;
+	int i;
+
+	assert_non_null(text);
+	p += sprintf(p, "job:\n  script: ");
+	for (i = 2; i < levels; i++)
+		*p++ = '[';
+	*p++ = 'x';
+	for (i = 2; i < levels; i++)
+		*p++ = ']';
+	strcpy(p, "\n");
+	return text;
+}
+
+/* GitLab's max_yaml_depth is 100: a file it takes parses, one level more does not, and a file
+ * 160,000 levels deep is refused at once instead of after minutes in libyaml's scanner. */
+static void test_nesting_is_bounded(void **state)
+{
+	static const struct {
+		int levels;
+		const char *want; /* NULL: parses */
+	} cases[] = {
+		{100, NULL},
+		{101, "t.yml:2: nested deeper than 100 levels"},
+		{160000, "t.yml:2: nested deeper than 100 levels"},
+	};
+	struct timespec t0, t1;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *text = nested(cases[i].levels);
+		struct node *root;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		root = parse(text, err, sizeof(err));
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		free(text);
+		if (cases[i].want && (root || strcmp(err, cases[i].want) != 0))
+			fail_msg("%d levels: got '%s', want '%s'", cases[i].levels,
+				 root ? "(parsed)" : err, cases[i].want);
+		if (!cases[i].want && !root)
+			fail_msg("%d levels: got '%s', want it parsed", cases[i].levels, err);
+		assert_true(t1.tv_sec - t0.tv_sec < 2);
+		node_free(root);
+	}
+}
+
 static void test_merge_and_flatten(void **state)
 {
 	char err[256];
@@ -164,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_reference_marked_and_lines),
 		cmocka_unit_test(test_errors_name_file_and_line),
 		cmocka_unit_test(test_alias_bomb_stops),
+		cmocka_unit_test(test_nesting_is_bounded),
 		cmocka_unit_test(test_merge_and_flatten),
 		cmocka_unit_test(test_print_round_trips),
 	};

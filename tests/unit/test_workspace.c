@@ -182,10 +182,52 @@ static void test_wipe_overwrites_and_spares_hard_links(void **state)
 	assert_memory_equal(buf, "precious", 8);
 }
 
+/*
+ * A tree deeper than any recursion should go (a job makes one in a loop of mkdir and cd): a file
+ * and a symlink out at every level, every 250th level mode 0, the deepest file a credential.
+ */
+static void test_remove_deep_tree(void **state)
+{
+	char dir[128], outside[128], buf[8];
+	int fd, level, secret, keep;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/tmp", root);
+	snprintf(outside, sizeof(outside), "%s/precious", root);
+	touch(root, "precious");
+	assert_int_equal(mkdir(dir, 0700), 0);
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	for (level = 1; level <= 1000; level++) {
+		int sub;
+
+		assert_true(fd >= 0);
+		assert_int_equal(mkdirat(fd, "d", 0700), 0);
+		assert_int_equal(symlinkat(outside, fd, "link"), 0);
+		close(openat(fd, "f", O_WRONLY | O_CREAT, 0600));
+		sub = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+		if (level % 250 == 0)
+			assert_int_equal(fchmod(fd, 0), 0);
+		close(fd);
+		fd = sub;
+	}
+	secret = openat(fd, "secret", O_WRONLY | O_CREAT, 0600);
+	assert_int_equal(write(secret, "canary", 6), 6);
+	close(secret);
+	keep = openat(fd, "secret", O_RDONLY);
+	close(fd);
+
+	assert_int_equal(remove_tree(dir, 1), 0);
+	assert_int_equal(access(dir, F_OK), -1);
+	assert_int_equal(pread(keep, buf, 6, 0), 6);
+	close(keep);
+	assert_memory_equal(buf, "\0\0\0\0\0\0", 6);
+	assert_int_equal(access(outside, F_OK), 0);
+}
+
 /* As a user without root's powers, a tree a job made read-only must still go. */
 static void test_remove_read_only_tree_as_non_root(void **state)
 {
-	char dir[128], sub[160], file[192];
+	char dir[128], sub[160], file[192], inner[192], inner_file[224];
 	int status;
 	pid_t pid;
 
@@ -193,6 +235,8 @@ static void test_remove_read_only_tree_as_non_root(void **state)
 	snprintf(dir, sizeof(dir), "%s/tmp", root);
 	snprintf(sub, sizeof(sub), "%s/modcache", dir);
 	snprintf(file, sizeof(file), "%s/go.mod", sub);
+	snprintf(inner, sizeof(inner), "%s/pkg", sub);
+	snprintf(inner_file, sizeof(inner_file), "%s/go.sum", inner);
 	assert_int_equal(chown(root, 65534, 65534), 0);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -200,13 +244,19 @@ static void test_remove_read_only_tree_as_non_root(void **state)
 		int fd;
 
 		if (setgid(65534) < 0 || setuid(65534) < 0 || mkdir(dir, 0700) < 0 ||
-		    mkdir(sub, 0700) < 0)
+		    mkdir(sub, 0700) < 0 || mkdir(inner, 0700) < 0)
 			_exit(10);
 		fd = open(file, O_WRONLY | O_CREAT, 0400);
 		if (fd < 0)
 			_exit(11);
 		close(fd);
-		if (chmod(sub, 0555) < 0 || chmod(dir, 0500) < 0)
+		fd = open(inner_file, O_WRONLY | O_CREAT, 0400);
+		if (fd < 0)
+			_exit(11);
+		close(fd);
+		/* A directory moves up as it goes: that takes write access to it and both parents.
+		 */
+		if (chmod(inner, 0500) < 0 || chmod(sub, 0555) < 0 || chmod(dir, 0500) < 0)
 			_exit(12);
 		_exit(remove_tree(dir, 0) == 0 && access(dir, F_OK) < 0 ? 0 : 13);
 	}
@@ -412,6 +462,7 @@ int main(void)
 						drop_root),
 		cmocka_unit_test_setup_teardown(test_wipe_overwrites_and_spares_hard_links,
 						make_root, drop_root),
+		cmocka_unit_test_setup_teardown(test_remove_deep_tree, make_root, drop_root),
 		cmocka_unit_test_setup_teardown(test_remove_read_only_tree_as_non_root, make_root,
 						drop_root),
 		cmocka_unit_test_setup_teardown(test_parents_are_traversable, make_root, drop_root),
