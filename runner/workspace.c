@@ -652,7 +652,7 @@ static int open_subdir(int dfd, const char *name)
 	struct stat st;
 
 	if (fd < 0 && errno == EACCES && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISDIR(st.st_mode) && fchmodat(dfd, name, 0700, 0) == 0)
+	    S_ISDIR(st.st_mode) && fchmodat(dfd, name, 0700, AT_SYMLINK_NOFOLLOW) == 0)
 		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	return fd;
 }
