@@ -99,11 +99,17 @@ static int script_memfd(const char *script)
 }
 
 /* The file backend's locks reach the script through a broker for the stage's length. */
-static int serve_locks(struct lock_broker *b, const struct context *ctx, const struct job_user *u)
+static int serve_locks(struct lock_broker *b, const struct context *ctx, const struct job_user *u,
+		       struct proc *p)
 {
 	if (lock_store_for(&ctx->settings) != &lock_file)
 		return 0;
-	return lock_broker_start(b, ctx, u ? u->uid : geteuid());
+	if (lock_broker_start(b, ctx, u ? u->uid : geteuid()) < 0)
+		return -1;
+	p->serve = lock_broker_serve;
+	p->serve_arg = b;
+	p->serve_fd = b->listen;
+	return 0;
 }
 
 static enum berth_result run_stage(const struct context *ctx, const char *script, const char *stage)
@@ -111,7 +117,7 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	const struct executor *ex = executor_find(ctx->settings.executor);
 	struct strvec argv = STRVEC_INIT, env = STRVEC_INIT;
 	enum berth_result r = BERTH_SYSTEM_FAILURE;
-	struct lock_broker broker = {.life = -1};
+	struct lock_broker broker = {.listen = -1};
 	struct job_user user, *u = NULL;
 	struct proc p = {.dir = ctx->ws.tmp, .script_fd = -1};
 	char tools[4096], script_path[32];
@@ -124,7 +130,7 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	    ex->command(&argv, script_path, &ctx->ws, &ctx->settings, u) < 0 ||
 	    tools_bin_dir(&ctx->settings, tools, sizeof(tools)) < 0 ||
 	    stage_env(&env, environ, &ctx->ws, ctx->ws.settings, tools, u) < 0 ||
-	    serve_locks(&broker, ctx, u) < 0)
+	    serve_locks(&broker, ctx, u, &p) < 0)
 		goto out;
 	p.argv = argv.v;
 	p.env = env.v;

@@ -19,16 +19,20 @@
 #include <unistd.h>
 
 /*
+ * While the stage runs, berth run's supervise loop calls lock_broker_serve when the socket has
+ * a connection: each request is served in a process of its own (a child of the stage, swept
+ * with what the stage leaves when it ends), so a wait blocks neither berth run nor another.
+ *
  * The conversation, over a SOCK_SEQPACKET socket (one record a message): the script's berth
  * sends one request, "lock TIMEOUT KEY" or "list". The broker answers with records: berth's
  * messages, as the script's berth prints them ("berth: ..."), the lock listing as JSON
  * objects, and last the result, RESULT_MARK and one of the classes below, which carries the
  * ticket's descriptor when a lock was taken.
  */
-#define REQUEST_MAX  256
-#define RECORD_MAX   8192
-#define RESULT_MARK  '\0'
-#define WAITS_MAX    16 /* requests one job may have in the broker at once */
+#define REQUEST_MAX 256
+#define RECORD_MAX  8192
+#define RESULT_MARK '\0'
+
 #define IDLE_SECONDS 10 /* a client that sends nothing, or reads nothing, is dropped */
 
 static const char result_class[] = {
@@ -38,16 +42,6 @@ static const char result_class[] = {
 };
 
 /* ---- the broker, root's (berth run) ------------------------------------------------------- */
-
-struct server {
-	const struct context *ctx;
-	uid_t peer_uid;
-	int listen;
-	int life;      /* read end: hangs up when the stage ends */
-	int life_keep; /* the write end, berth run's alone */
-	int conn;      /* the request being served */
-	pid_t peer;
-};
 
 static void reply(int conn, enum berth_result r, int fd)
 {
@@ -87,7 +81,7 @@ static int check_deploy_key(const struct job *job, const char *key)
 		     key, (int)n, project, job->project_id ? job->project_id : "(unknown)");
 }
 
-static enum berth_result serve_lock(struct server *sv, const char *req, int *fd)
+static enum berth_result serve_lock(struct lock_broker *sv, const char *req, int *fd)
 {
 	const char *why = "a key and a timeout of 0 to 86400 seconds";
 	struct lock l;
@@ -114,7 +108,7 @@ static enum berth_result serve_lock(struct server *sv, const char *req, int *fd)
 /* One listed holder or waiter: a JSON object with its lock's key. */
 static int send_owner(const struct lock_entry *e, void *data)
 {
-	const struct server *sv = data;
+	const struct lock_broker *sv = data;
 	size_t i;
 
 	for (i = 0; i < e->nr; i++) {
@@ -139,7 +133,7 @@ static int send_owner(const struct lock_entry *e, void *data)
 /* Serves one request, in a process of its own; its messages go to the client. */
 static int handle(void *arg)
 {
-	struct server *sv = arg;
+	struct lock_broker *sv = arg;
 	struct timeval idle = {IDLE_SECONDS, 0};
 	enum berth_result r = BERTH_SYSTEM_FAILURE;
 	char req[REQUEST_MAX + 1];
@@ -153,7 +147,6 @@ static int handle(void *arg)
 		return -1;
 	signal(SIGPIPE, SIG_IGN);
 	lock_wait_watch(sv->conn);
-	lock_wait_watch(sv->life);
 	n = recv(sv->conn, req, REQUEST_MAX, 0);
 	if (n <= 0)
 		return -1;
@@ -169,113 +162,101 @@ static int handle(void *arg)
 	return r == BERTH_OK ? 0 : -1;
 }
 
-/* Only the job's own scripts, and no more than WAITS_MAX requests at once. */
-static int admit(struct server *sv, int busy)
+/* How many of the requests handed to a process of their own are still being served. */
+static int busy(struct lock_broker *b)
 {
+	int i, n = 0;
+
+	for (i = 0; i < LOCK_BROKER_WAITS; i++)
+		if (b->waits[i] > 0 && waitpid(b->waits[i], NULL, WNOHANG) == 0)
+			n++;
+		else
+			b->waits[i] = 0;
+	return n;
+}
+
+/* Only the job's own scripts, and no more than LOCK_BROKER_WAITS requests at once. */
+static int admit(struct lock_broker *b)
+{
+	static const char msg[] = "berth: error: this job has too many lock requests waiting at "
+				  "once (16)\n";
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 
-	if (getsockopt(sv->conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-	    cred.uid != sv->peer_uid)
+	if (getsockopt(b->conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    cred.uid != b->peer_uid)
 		return -1;
-	if (busy >= WAITS_MAX) {
-		static const char msg[] =
-			"berth: error: this job has too many lock requests waiting "
-			"at once (16)\n";
-
-		if (send(sv->conn, msg, sizeof(msg) - 1, MSG_NOSIGNAL) >= 0)
-			reply(sv->conn, BERTH_SYSTEM_FAILURE, -1);
+	if (busy(b) >= LOCK_BROKER_WAITS) {
+		if (send(b->conn, msg, sizeof(msg) - 1, MSG_NOSIGNAL) >= 0)
+			reply(b->conn, BERTH_SYSTEM_FAILURE, -1);
 		return -1;
 	}
-	sv->peer = cred.pid;
+	b->peer = cred.pid;
 	return 0;
 }
 
-/* The broker's loop, until the stage ends (the life pipe hangs up). */
-static int serve(void *arg)
+/* A request came: served in a process of its own, a child of the stage's (proc_call). */
+void lock_broker_serve(void *arg)
 {
-	struct server *sv = arg;
-	int busy = 0, null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	struct lock_broker *b = arg;
 	pid_t pid;
+	int i;
 
-	close(sv->life_keep);
-	/* The runner reads the stage's output until every writer is gone: not us. */
-	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
-		return -1;
-	close(null);
-
-	for (;;) {
-		struct pollfd pfd[2] = {{sv->life, POLLIN, 0}, {sv->listen, POLLIN, 0}};
-
-		while (busy > 0 && waitpid(-1, NULL, WNOHANG) > 0)
-			busy--;
-		if (poll(pfd, 2, busy ? 1000 : -1) < 0 && errno != EINTR)
-			return error_errno("the lock broker cannot wait");
-		if (pfd[0].revents)
-			return 0;
-		if (!(pfd[1].revents & POLLIN))
-			continue;
-		sv->conn = accept4(sv->listen, NULL, NULL, SOCK_CLOEXEC);
-		if (sv->conn < 0)
-			continue;
-		if (admit(sv, busy) == 0 && proc_call(handle, sv, 0, &pid) == 0)
-			busy++;
-		close(sv->conn);
-	}
+	b->conn = accept4(b->listen, NULL, NULL, SOCK_CLOEXEC);
+	if (b->conn < 0)
+		return;
+	if (admit(b) == 0 && proc_call(handle, b, &pid) == 0)
+		for (i = 0; i < LOCK_BROKER_WAITS; i++)
+			if (b->waits[i] == 0) {
+				b->waits[i] = pid;
+				break;
+			}
+	close(b->conn);
+	b->conn = -1;
 }
 
 int lock_broker_start(struct lock_broker *b, const struct context *ctx, uid_t peer)
 {
-	struct server sv = {.ctx = ctx, .peer_uid = peer, .listen = -1, .conn = -1};
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int life[2] = {-1, -1}, ret = -1;
 	mode_t mask;
-	pid_t pid;
+	int bound;
 
-	b->life = -1;
+	memset(b, 0, sizeof(*b));
+	b->ctx = ctx;
+	b->peer_uid = peer;
+	b->conn = -1;
 	if ((size_t)snprintf(b->path, sizeof(b->path), "%s/%s", ctx->ws.dir, LOCK_BROKER_SOCKET) >=
-	    sizeof(b->path))
+	    sizeof(b->path)) {
+		b->listen = -1;
 		return error("the workspace '%s' is too long a path for the lock broker's socket: "
 			     "choose a shorter state_dir",
 			     ctx->ws.dir);
+	}
 	memcpy(sa.sun_path, b->path, sizeof(sa.sun_path));
 	/* The workspace is root's: only an earlier stage's broker can have left this. */
-	if (unlink(b->path) < 0 && errno != ENOENT)
+	if (unlink(b->path) < 0 && errno != ENOENT) {
+		b->listen = -1;
 		return error_errno("cannot remove '%s'", b->path);
-	sv.listen = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	}
+	b->listen = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	mask = umask(0177); /* the socket is born 0600 */
-	if (sv.listen < 0 || bind(sv.listen, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		umask(mask);
-		error_errno("cannot create the lock broker's socket '%s'", b->path);
-		goto out;
-	}
+	bound = b->listen >= 0 && bind(b->listen, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	umask(mask);
-	if (fchownat(AT_FDCWD, b->path, peer, (gid_t)-1, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    listen(sv.listen, WAITS_MAX) < 0 || pipe2(life, O_CLOEXEC) < 0) {
+	if (!bound || fchownat(AT_FDCWD, b->path, peer, (gid_t)-1, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    listen(b->listen, LOCK_BROKER_WAITS) < 0) {
 		error_errno("cannot set up the lock broker's socket '%s'", b->path);
-		goto out;
+		lock_broker_stop(b);
+		return -1;
 	}
-	sv.life = life[0];
-	sv.life_keep = life[1];
-	ret = proc_call(serve, &sv, 1, &pid);
-out:
-	if (sv.listen >= 0)
-		close(sv.listen);
-	if (life[0] >= 0)
-		close(life[0]);
-	if (ret == 0)
-		b->life = life[1];
-	else if (life[1] >= 0)
-		close(life[1]);
-	return ret;
+	return 0;
 }
 
 void lock_broker_stop(struct lock_broker *b)
 {
-	if (b->life < 0)
+	if (b->listen < 0)
 		return;
-	close(b->life);
-	b->life = -1;
+	close(b->listen);
+	b->listen = -1;
 	unlink(b->path);
 }
 

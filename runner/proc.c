@@ -84,17 +84,29 @@ long long proc_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Sleeps until a signal arrives or `timeout_ms` passes (-1: no timeout). */
-static void wait_event(long long timeout_ms)
+/*
+ * Sleeps until a signal arrives or `timeout_ms` passes (-1: no timeout); while the command `p`
+ * runs, a request on its serve_fd is served too.
+ */
+static void wait_serving(const struct proc *p, long long timeout_ms)
 {
-	struct pollfd pfd = {wake_pipe[0], POLLIN, 0};
+	struct pollfd pfd[2] = {{wake_pipe[0], POLLIN, 0}, {p ? p->serve_fd : -1, POLLIN, 0}};
 	char buf[64];
 
 	if (timeout_ms > INT_MAX)
 		timeout_ms = INT_MAX;
-	if (poll(&pfd, 1, (int)timeout_ms) > 0)
+	if (poll(pfd, p && p->serve ? 2 : 1, (int)timeout_ms) <= 0)
+		return;
+	if (pfd[0].revents)
 		while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
 			;
+	if (p && p->serve && pfd[1].revents)
+		p->serve(p->serve_arg);
+}
+
+static void wait_event(long long timeout_ms)
+{
+	wait_serving(NULL, timeout_ms);
 }
 
 int proc_no_core_dumps(void)
@@ -421,9 +433,9 @@ int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped)
 		}
 		if (kill_at >= 0 && proc_now_ms() >= kill_at) {
 			kill(-p->pid, SIGKILL);
-			wait_event(-1); /* SIGCHLD wakes us */
+			wait_serving(p, -1); /* SIGCHLD wakes us */
 		} else {
-			wait_event(kill_at < 0 ? -1 : kill_at - proc_now_ms() + 1);
+			wait_serving(p, kill_at < 0 ? -1 : kill_at - proc_now_ms() + 1);
 		}
 	}
 	*stopped = stop_requested != 0;
@@ -464,8 +476,16 @@ int proc_aborted(void)
 }
 
 /* In a new process: forget the parent's signal state, then run fn. */
-static void call_child(int (*fn)(void *), void *arg)
+int proc_call(int (*fn)(void *), void *arg, pid_t *pid)
 {
+	pid_t parent = getpid();
+
+	*pid = fork();
+	if (*pid < 0)
+		return error_errno("cannot start a process");
+	if (*pid > 0)
+		return 0;
+	/* The child: none of the parent's signal state, and no life beyond the parent's. */
 	if (wake_pipe[0] >= 0) {
 		close(wake_pipe[0]);
 		close(wake_pipe[1]);
@@ -473,36 +493,15 @@ static void call_child(int (*fn)(void *), void *arg)
 	}
 	stop_requested = 0;
 	running = 0;
+	nr_helpers = 0;
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGALRM, SIG_DFL);
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(1);
 	_exit(fn(arg) == 0 ? 0 : 1);
-}
-
-int proc_call(int (*fn)(void *), void *arg, int detached, pid_t *pid)
-{
-	int status;
-	pid_t child = fork();
-
-	if (child < 0)
-		return error_errno("cannot start a process");
-	if (child == 0) {
-		if (!detached)
-			call_child(fn, arg);
-		child = fork();
-		if (child == 0)
-			call_child(fn, arg);
-		_exit(child < 0 ? 1 : 0);
-	}
-	*pid = detached ? 0 : child;
-	if (!detached)
-		return 0;
-	while (waitpid(child, &status, 0) < 0)
-		if (errno != EINTR)
-			return error_errno("cannot wait for a process");
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : error("cannot start a process");
 }
 
 int berth_exit_status = -1; /* berth.h */

@@ -23,7 +23,12 @@ struct proc {
 	int script_fd;		     /* given to the child as PROC_SCRIPT_FD, or -1 */
 	const int *fds;		     /* given to the child as PROC_SCRIPT_FD + 1, + 2, ... */
 	size_t nr_fds;		     /* how many: at most PROC_FDS_MAX */
-	pid_t pid;		     /* also the id of its process group */
+	/* While the command runs, serve(serve_arg) is called each time serve_fd (a listening
+	 * socket) is readable; NULL: nothing to serve. */
+	void (*serve)(void *arg);
+	void *serve_arg;
+	int serve_fd;
+	pid_t pid; /* also the id of its process group */
 };
 
 /*
@@ -104,12 +109,11 @@ int proc_count_marked(const char *entry, uid_t uid);
 int proc_exit_code(int status);
 
 /*
- * Runs fn(arg) in a new process, which exits with 0 when fn returns 0, else 1. The child
- * starts with none of berth's signal handling (SIGTERM ends it unless fn catches stops again)
- * and is no subreaper. With `detached`, it is not our child: an intermediate process that
- * exits at once leaves it to the nearest subreaper, so a stage's sweep of leftovers does not
- * count it; *pid is then 0. 0, or -1 after reporting.
+ * Runs fn(arg) in a child process, which exits with 0 when fn returns 0, else 1. The child
+ * starts with none of berth's signal handling (SIGTERM ends it unless fn catches stops again),
+ * is no subreaper, and gets SIGKILL when berth dies. A child of a running stage counts among
+ * what the stage leaves: its end sweeps it. 0, or -1 after reporting.
  */
-int proc_call(int (*fn)(void *), void *arg, int detached, pid_t *pid);
+int proc_call(int (*fn)(void *), void *arg, pid_t *pid);
 
 #endif
