@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_FILE_SIZE  (4 << 20)
@@ -65,6 +67,7 @@ static const char *const job_keys[] = {"after_script",
 
 struct loader {
 	struct pipeline *p;
+	int root; /* the work tree: every file is opened below it */
 	char *err;
 	size_t err_size;
 };
@@ -95,9 +98,63 @@ static int listed(const char *const *list, const char *name)
 
 /* ---- files and includes -------------------------------------------------------------- */
 
-static int read_text(const char *path, char **text, size_t *len)
+/* A FIFO a repository's work tree holds must not block the read: it is refused as not a file. */
+#define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+
+/* open_beneath's rules by hand, one component at a time, for Linux before 5.6. */
+static int open_walk(int root, const char *rel)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char buf[4096], *save = NULL, *part, *next;
+	int fd;
+
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", rel) >= sizeof(buf))
+		return errno = ENAMETOOLONG, -1;
+	fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
+	for (part = strtok_r(buf, "/", &save); fd >= 0 && part; part = next) {
+		struct stat st;
+		int sub, e;
+
+		next = strtok_r(NULL, "/", &save);
+		if (!strcmp(part, "."))
+			continue;
+		sub = strcmp(part, "..")
+			      ? openat(fd, part, OPEN_FLAGS | O_NOFOLLOW | (next ? O_DIRECTORY : 0))
+			      : (errno = EXDEV, -1);
+		e = errno;
+		/* O_DIRECTORY on a link says ENOTDIR: say ELOOP, as openat2 does. */
+		if (sub < 0 && fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(st.st_mode))
+			e = ELOOP;
+		close(fd);
+		fd = sub;
+		errno = e;
+	}
+	return fd;
+}
+
+/*
+ * Opens `rel` below the work tree `root` as GitLab reads the repository: never leaving it, and
+ * never through a symlink (GitLab reads a link's blob, the name it points to, not the file).
+ * -1 with errno ELOOP for a symlink, EXDEV for a path out, or what open says.
+ */
+static int open_beneath(int root, const char *rel)
+{
+	struct open_how how = {.flags = OPEN_FLAGS,
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+	long fd;
+	int tries = 0;
+
+	do /* EAGAIN: something was renamed under the work tree meanwhile */
+		fd = syscall(SYS_openat2, root, rel, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN && ++tries < 8);
+	if (fd < 0 && errno == ENOSYS)
+		return open_walk(root, rel);
+	return (int)fd;
+}
+
+static int read_text(int root, const char *rel, char **text, size_t *len)
+{
+	int fd = open_beneath(root, rel);
 	struct stat st;
 	ssize_t got;
 
@@ -124,21 +181,25 @@ static int read_text(const char *path, char **text, size_t *len)
 static int load_file(struct loader *ld, const struct node *from, const char *rel,
 		     struct node **root)
 {
-	char path[4096], *text = NULL;
-	const char *name;
+	const char *name, *what = from ? "include " : "";
+	char *text = NULL;
 	size_t len;
 	int ret;
 
 	while (*rel == '/')
 		rel++;
 	if (strstr(rel, "../") || !strcmp(rel, ".."))
-		return failf(ld, from, "include '%s' leaves the repository", rel);
-	snprintf(path, sizeof(path), "%s/%s", ld->p->dir, rel);
-	if (read_text(path, &text, &len) < 0) {
-		char what[600];
-
-		snprintf(what, sizeof(what), "cannot read '%s': %s", rel, strerror(errno));
-		return failf(ld, from, "%s", what);
+		return failf(ld, from, "%s'%s' leaves the repository", what, rel);
+	if (read_text(ld->root, rel, &text, &len) < 0) {
+		if (errno == ELOOP)
+			return failf(ld, from,
+				     "%s'%s' is a symlink, or has one in its path: GitLab reads "
+				     "only the repository's files, and a symlink's content is the "
+				     "name it points to",
+				     what, rel);
+		if (errno == EXDEV)
+			return failf(ld, from, "%s'%s' leaves the repository", what, rel);
+		return failf(ld, from, "cannot read '%s': %s", rel, strerror(errno));
 	}
 	if (strvec_push(&ld->p->files, rel) < 0) {
 		free(text);
@@ -579,7 +640,7 @@ out:
 
 int pipeline_load(struct pipeline *p, const char *dir, const char *file, char *err, size_t err_size)
 {
-	struct loader ld = {p, err, err_size};
+	struct loader ld = {p, -1, err, err_size};
 	struct node *defaults = NULL;
 	const struct node *v;
 	int ret = -1;
@@ -587,6 +648,11 @@ int pipeline_load(struct pipeline *p, const char *dir, const char *file, char *e
 	memset(p, 0, sizeof(*p));
 	if (!(p->dir = strdup(dir)))
 		return snprintf(err, err_size, "out of memory"), -1;
+	ld.root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ld.root < 0) {
+		failf(&ld, NULL, "cannot open the work tree '%s': %s", dir, strerror(errno));
+		goto out;
+	}
 	if (load_with_includes(&ld, NULL, file, &p->root) < 0 ||
 	    resolve_refs(&ld, p->root, 0) < 0 || read_stages(&ld) < 0)
 		goto out;
@@ -602,6 +668,8 @@ int pipeline_load(struct pipeline *p, const char *dir, const char *file, char *e
 		ret = build_jobs(&ld, defaults);
 out:
 	node_free(defaults);
+	if (ld.root >= 0)
+		close(ld.root);
 	if (ret < 0)
 		pipeline_release(p);
 	return ret;
