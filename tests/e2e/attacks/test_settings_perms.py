@@ -34,16 +34,19 @@ def refusal(path, writer, mode):
 
 # (id, how the file is made unsafe, who the message says may write it)
 UNSAFE_FILES = [
-    ("world-writable", lambda p: p.chmod(0o666), "every user", 0o666),
-    ("group-writable", lambda p: p.chmod(0o664), "group 0", 0o664),
-    ("a job user's", lambda p: os.chown(p, NOBODY, NOBODY), f"uid {NOBODY}", 0o644),
+    ("world-writable", lambda p: p.chmod(0o666), "every user", 0o666,
+     "settings file any user may write (mode 0666)"),
+    ("group-writable", lambda p: p.chmod(0o664), "group 0", 0o664,
+     "settings file its group may write (mode 0664)"),
+    ("a job user's", lambda p: os.chown(p, NOBODY, NOBODY), f"uid {NOBODY}", 0o644,
+     "settings file of another user's, berth running as root"),
 ]
 
 
-@pytest.mark.parametrize("make_unsafe, writer, mode", [c[1:] for c in UNSAFE_FILES],
+@pytest.mark.parametrize("make_unsafe, writer, mode, what", [c[1:] for c in UNSAFE_FILES],
                          ids=[c[0] for c in UNSAFE_FILES])
-def test_every_stage_refuses_an_unsafe_settings_file(runner, settings, make_unsafe, writer,
-                                                     mode):
+def test_every_stage_refuses_an_unsafe_settings_file(runner, settings, record_bad_input,
+                                                     make_unsafe, writer, mode, what):
     settings.path.chmod(0o644)
     make_unsafe(settings.path)
     want = refusal(settings.path, writer, mode)
@@ -54,6 +57,7 @@ def test_every_stage_refuses_an_unsafe_settings_file(runner, settings, make_unsa
         assert want in result.stderr, result.report()
         assert "make it root's and not writable by others" in result.stderr, result.report()
         assert "ran" not in result.stdout
+    record_bad_input(what, job.stage("config"))
 
 
 def test_other_commands_refuse_it_too(berth_bin, settings):
