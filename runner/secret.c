@@ -42,19 +42,13 @@ void secret_release(struct secret *s)
 	s->len = 0;
 }
 
-int secret_read_file(const char *path, size_t max, int flags, const char *what, struct secret *out)
+int secret_read_fd(int fd, const char *path, size_t max, const char *what, struct secret *out)
 {
 	struct stat st;
 	unsigned char *buf;
 	size_t len = 0;
 	ssize_t n = 1;
-	int fd = open(path,
-		      O_RDONLY | O_CLOEXEC | O_NOCTTY | (flags & READ_NOFOLLOW ? O_NOFOLLOW : 0));
 
-	if (fd < 0 && errno == ENOENT && (flags & READ_MISSING_OK))
-		return 0;
-	if (fd < 0)
-		return error_errno("cannot read %s '%s'", what, path);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
 		close(fd);
 		return error("cannot read %s '%s': not a regular file of at most %zu bytes", what,
@@ -74,6 +68,18 @@ int secret_read_file(const char *path, size_t max, int flags, const char *what, 
 		return error_errno("cannot read %s '%s'", what, path);
 	}
 	return 1;
+}
+
+int secret_read_file(const char *path, size_t max, int flags, const char *what, struct secret *out)
+{
+	int fd = open(path,
+		      O_RDONLY | O_CLOEXEC | O_NOCTTY | (flags & READ_NOFOLLOW ? O_NOFOLLOW : 0));
+
+	if (fd < 0 && errno == ENOENT && (flags & READ_MISSING_OK))
+		return 0;
+	if (fd < 0)
+		return error_errno("cannot read %s '%s'", what, path);
+	return secret_read_fd(fd, path, max, what, out);
 }
 
 int secret_printf(struct secret *s, const char *fmt, ...)

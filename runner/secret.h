@@ -35,6 +35,8 @@ int secret_printf(struct secret *s, const char *fmt, ...) __attribute__((format(
  * READ_MISSING_OK is set; -1 after reporting "cannot read WHAT 'PATH': ...".
  */
 int secret_read_file(const char *path, size_t max, int flags, const char *what, struct secret *out);
+/* secret_read_file on a descriptor opened already (`path` for messages), which it closes. */
+int secret_read_fd(int fd, const char *path, size_t max, const char *what, struct secret *out);
 
 /*
  * Writes `len` bytes to `path` with mode 0600 through a temporary file in the same directory,

@@ -711,10 +711,101 @@ int settings_parse(struct settings *s, const char *name, const char *buf, size_t
 	return 0;
 }
 
+/*
+ * Who besides berth's own user and root may write what `st` describes, for messages ("uid
+ * 1001", "group 4", "every user"), or NULL. A sticky directory's other writers cannot rename or
+ * remove a file they do not own, so they do not count there.
+ */
+static const char *other_writer(const struct stat *st, char *buf, size_t size)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return snprintf(buf, size, "uid %u", (unsigned)st->st_uid), buf;
+	if (S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX))
+		return NULL;
+	if (st->st_mode & S_IWOTH)
+		return "every user";
+	if (st->st_mode & S_IWGRP)
+		return snprintf(buf, size, "group %u", (unsigned)st->st_gid), buf;
+	return NULL;
+}
+
+static const char *owners(void)
+{
+	return geteuid() == 0 ? "root's" : "yours or root's";
+}
+
+/* The directory holding `path` (a copy of its part before the last '/'). */
+static void parent_of(const char *path, char *out, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(out, size, ".");
+	else if (slash == path)
+		snprintf(out, size, "/");
+	else
+		snprintf(out, size, "%.*s", (int)(slash - path), path);
+}
+
+/* Refuses the settings file `file` when someone else may write it (`dir` NULL), or the
+ * directory `dir` it is in; `st` describes the one checked. */
+static int refuse_writers(const char *file, const char *dir, const struct stat *st)
+{
+	char who[32];
+	const char *writer = other_writer(st, who, sizeof(who));
+	unsigned mode = (unsigned)(st->st_mode & 07777);
+
+	if (!writer)
+		return 0;
+	if (!dir)
+		return error("settings file '%s' is writable by %s (mode %04o): make it %s and not "
+			     "writable by others (chmod 0640)",
+			     file, writer, mode, owners());
+	return error("settings file '%s' is in '%s', which is writable by %s (mode %04o): make "
+		     "that directory %s and not writable by others (chmod 0755)",
+		     file, dir, writer, mode, owners());
+}
+
+static int check_dir(const char *file, const char *of)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	parent_of(of, dir, sizeof(dir));
+	if (stat(dir, &st) < 0)
+		return error_errno("cannot inspect the directory of settings file '%s'", file);
+	return refuse_writers(file, dir, &st);
+}
+
+/*
+ * The settings decide what berth runs, as root on a runner (werf_path, job_users, the state
+ * dir): whoever may change them, or swap the file, is root. So the file opened (`fd`) must be
+ * berth's own user's or root's (just root's for root) and writable by no one else, and so must
+ * the directory its name is in and, for a symlink (admins link files into /etc), the directory
+ * of the file it leads to. 0, or -1 after reporting.
+ */
+static int check_writers(const char *file, int fd)
+{
+	struct stat st;
+	char *real;
+	int ret;
+
+	if (fstat(fd, &st) < 0)
+		return error_errno("cannot inspect settings file '%s'", file);
+	if (refuse_writers(file, NULL, &st) < 0 || check_dir(file, file) < 0)
+		return -1;
+	real = realpath(file, NULL);
+	if (!real)
+		return error_errno("cannot resolve settings file '%s'", file);
+	ret = check_dir(file, real);
+	free(real);
+	return ret;
+}
+
 int settings_load(struct settings *s, const char *file)
 {
 	struct secret buf = SECRET_INIT;
-	int ret;
+	int ret, fd;
 
 	if (!file)
 		file = getenv("BERTH_CONFIG");
@@ -723,7 +814,14 @@ int settings_load(struct settings *s, const char *file)
 			return settings_parse(s, "(defaults)", "", 0);
 		file = SETTINGS_DEFAULT_FILE;
 	}
-	ret = secret_read_file(file, SETTINGS_MAX_SIZE, 0, "settings", &buf);
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return error_errno("cannot read settings '%s'", file);
+	if (check_writers(file, fd) < 0) {
+		close(fd);
+		return -1;
+	}
+	ret = secret_read_fd(fd, file, SETTINGS_MAX_SIZE, "settings", &buf);
 	if (ret < 0)
 		return -1;
 	ret = settings_parse(s, file, (const char *)buf.data, buf.len);

@@ -1,6 +1,7 @@
 """Fixtures for berth's end-to-end tests: the binary, a settings file per test, a runner."""
 
 import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -132,3 +133,63 @@ def scratch(settings):
     path = settings.cache_dir / "e2e-scratch"
     path.mkdir(parents=True)
     return Path(path)
+
+
+# -- docs/bad-input.md: what berth says about bad input (scripts/bad-input.py) -----------------
+
+CLASS_NAMES = {rn.BUILD_FAILURE: "build failure", rn.SYSTEM_FAILURE: "system failure"}
+
+
+def _load_bad_input():
+    spec = importlib.util.spec_from_file_location("bad_input",
+                                                  rn.REPO / "scripts" / "bad-input.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bad_input = _load_bad_input()
+
+
+class BadInputRecords:
+    """What this session's tests recorded, and which tests recorded."""
+
+    def __init__(self):
+        self.records = []
+        self.recorded_by = set()
+        self.file = os.environ.get(bad_input.ENV)
+        self.doc_rows = (bad_input.table_rows(bad_input.DOC.read_text())
+                         if bad_input.DOC.exists() else set())
+
+
+@pytest.fixture(scope="session")
+def bad_input_records():
+    return BadInputRecords()
+
+
+@pytest.fixture
+def record_bad_input(bad_input_records, request, settings):
+    """record(input, result, *substitutions): note RESULT's failure for docs/bad-input.md.
+
+    The message is berth's first error line, with the test's temporary dirs and the given
+    (text, placeholder) substitutions made placeholders.
+    """
+    def record(what, result, *substitutions):
+        lines = [line for line in result.stderr.splitlines() if line.startswith("berth: error:")]
+        assert lines, f"berth printed no error line:\n{result.report()}"
+        subs = [(str(settings.state_dir), "<state_dir>"), (str(settings.path), "<berth.yaml>"),
+                (str(settings.builds_dir), "<builds_dir>"),
+                (str(settings.path.parent), "<tmp>"), *substitutions]
+        entry = {"input": what, "stage": result.stage,
+                 "message": bad_input.normalize(lines[0], subs),
+                 "class": CLASS_NAMES.get(result.cls, result.cls)}
+        bad_input_records.records.append(entry)
+        bad_input_records.recorded_by.add(request.node.nodeid)
+        if bad_input_records.file:
+            with open(bad_input_records.file, "a") as f:
+                f.write(json.dumps(entry, sort_keys=True) + "\n")
+        else:
+            assert bad_input.row(entry) in bad_input_records.doc_rows, (
+                f"docs/bad-input.md lacks this row: run scripts/bad-input.py\n"
+                f"{bad_input.row(entry)}")
+    return record

@@ -5,14 +5,14 @@ A full or unwritable state dir, a file-size limit, registries that reset, babble
 stage, and bad job input. Each test asserts the failure class the runner sees, berth's message,
 that no secret is printed and that cleanup leaves nothing: no workspace, no process, no secret.
 
-The failures also make docs/bad-input.md: `record_bad_input` notes each one (input, stage,
-berth's error line, class); with BERTH_BAD_INPUT_RECORD=FILE the notes go to FILE, from which
-scripts/bad-input.py writes the table. Without it every note must already be a row of the
-committed table, and the last test checks that no row is stale, so the table cannot drift.
+The failures also make docs/bad-input.md: `record_bad_input` (conftest.py) notes each one
+(input, stage, berth's error line, class), as the attack tests in attacks/ do; with
+BERTH_BAD_INPUT_RECORD=FILE the notes go to FILE, from which scripts/bad-input.py writes the
+table. Without it every note must already be a row of the committed table, and the last test
+checks that no row is stale, so the table cannot drift.
 """
 
 import gzip
-import importlib.util
 import json
 import os
 import shutil
@@ -26,72 +26,13 @@ import time
 import pytest
 
 import runner as rn
+from conftest import bad_input
 from registry import free_port
 from test_credentials import GOOD, b64, registry_settings
 from test_gc import kubeconfig, silent_server  # noqa: F401  (a fixture)
 from test_protocol import ODD_CODES, expect, files_under
 
 SHELL_ONLY = pytest.mark.parametrize("executor", ["shell"], indirect=True)
-
-CLASS_NAMES = {rn.BUILD_FAILURE: "build failure", rn.SYSTEM_FAILURE: "system failure"}
-
-
-def _load_bad_input():
-    spec = importlib.util.spec_from_file_location("bad_input",
-                                                  rn.REPO / "scripts" / "bad-input.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bad_input = _load_bad_input()
-
-
-# -- the bad-input table ----------------------------------------------------------------------
-
-class BadInputRecords:
-    """What this session's tests recorded, and which tests recorded."""
-
-    def __init__(self):
-        self.records = []
-        self.recorded_by = set()
-        self.file = os.environ.get(bad_input.ENV)
-        self.doc_rows = (bad_input.table_rows(bad_input.DOC.read_text())
-                         if bad_input.DOC.exists() else set())
-
-
-@pytest.fixture(scope="session")
-def bad_input_records():
-    return BadInputRecords()
-
-
-@pytest.fixture
-def record_bad_input(bad_input_records, request, settings):
-    """record(input, result, *substitutions): note RESULT's failure for docs/bad-input.md.
-
-    The message is berth's first error line, with the test's temporary dirs and the given
-    (text, placeholder) substitutions made placeholders.
-    """
-    def record(what, result, *substitutions):
-        lines = [line for line in result.stderr.splitlines() if line.startswith("berth: error:")]
-        assert lines, f"berth printed no error line:\n{result.report()}"
-        subs = [(str(settings.state_dir), "<state_dir>"), (str(settings.path), "<berth.yaml>"),
-                (str(settings.builds_dir), "<builds_dir>"),
-                (str(settings.path.parent), "<tmp>"), *substitutions]
-        entry = {"input": what, "stage": result.stage,
-                 "message": bad_input.normalize(lines[0], subs),
-                 "class": CLASS_NAMES.get(result.cls, result.cls)}
-        bad_input_records.records.append(entry)
-        bad_input_records.recorded_by.add(request.node.nodeid)
-        if bad_input_records.file:
-            with open(bad_input_records.file, "a") as f:
-                f.write(json.dumps(entry, sort_keys=True) + "\n")
-        else:
-            assert bad_input.row(entry) in bad_input_records.doc_rows, (
-                f"docs/bad-input.md lacks this row: run scripts/bad-input.py\n"
-                f"{bad_input.row(entry)}")
-    return record
-
 
 # -- helpers ----------------------------------------------------------------------------------
 
@@ -579,16 +520,20 @@ def test_sigkill_mid_stage_then_cleanup(runner, settings, scratch, silent_server
 # -- the table is up to date ------------------------------------------------------------------
 
 def test_zz_bad_input_doc_has_no_stale_rows(request, bad_input_records):
-    """Last in the file: when every recording test of this module ran and recorded, the
-    committed table is exactly what they produced (rows missing fail in the tests)."""
+    """Last in the file (and after the attack tests, which scripts/bad-input.py runs first):
+    when every recording test of every file the script runs ran and recorded, the committed
+    table is exactly what they produced (rows missing fail in the tests)."""
     if bad_input_records.file:
         pytest.skip("recording for scripts/bad-input.py: the table is being regenerated")
     recorders = [item.nodeid for item in request.session.items
-                 if item.module is request.module and "record_bad_input" in item.fixturenames]
+                 if "record_bad_input" in item.fixturenames]
+    ran = {str(item.path.relative_to(rn.REPO)) for item in request.session.items}
+    absent = [t for t in bad_input.TESTS if t not in ran]
     missing = [n for n in recorders if n not in bad_input_records.recorded_by]
-    if not recorders or missing:
-        pytest.skip(f"{len(missing)} of {len(recorders)} recording tests did not record "
-                    f"(skipped, failed or deselected): cannot tell stale rows")
+    if absent or not recorders or missing:
+        pytest.skip(f"{len(missing)} of {len(recorders)} recording tests did not record, "
+                    f"{len(absent)} recording files not collected (skipped, failed, deselected "
+                    f"or after this one): cannot tell stale rows")
     produced = {bad_input.row(r) for r in bad_input_records.records}
     stale = bad_input_records.doc_rows - produced
     assert not stale, ("docs/bad-input.md has rows no test produces: run scripts/bad-input.py\n"

@@ -24,7 +24,7 @@ def assert_one_clean_line(result, subject):
     assert not any(line.startswith(FORGED) for line in text.splitlines()), text
 
 
-def test_a_variable_in_a_prepare_message_stays_on_its_line(runner, settings):
+def test_a_variable_in_a_prepare_message_stays_on_its_line(runner, settings, record_bad_input):
     job = runner.job(9831, variables={"WERF_REPO": "registry.example.com/app" + PAYLOAD,
                                       "WERF_USERNAME": "robot", "WERF_PASSWORD": "pw"},
                      **ODD_CODES)
@@ -33,11 +33,14 @@ def test_a_variable_in_a_prepare_message_stays_on_its_line(runner, settings):
     expect(prepare, rn.BUILD_FAILURE, 77)
     assert "is not a valid repository" in prepare.stderr, prepare.report()
     assert_one_clean_line(prepare, "WERF_REPO")
+    record_bad_input("WERF_REPO with terminal escapes, a newline and a carriage return", prepare)
 
 
-def test_a_variable_in_a_config_message_stays_on_its_line(runner, settings):
+def test_a_variable_in_a_config_message_stays_on_its_line(runner, settings, record_bad_input):
     # No response file: the job's identity comes from CUSTOM_ENV_CI_JOB_ID, which the job sets.
     job = runner.job(9832, response=None, variables={"CI_JOB_ID": "12" + PAYLOAD}, **ODD_CODES)
     config = job.config()
     expect(config, rn.BUILD_FAILURE, 77)
     assert_one_clean_line(config, "CUSTOM_ENV_CI_JOB_ID")
+    record_bad_input("CI_JOB_ID with terminal escapes, a newline and a carriage return (no "
+                     "response file)", config)

@@ -15,15 +15,13 @@ execve makes it dumpable again, and its /proc/PID/environ belongs to nobody.
 
 import os
 import resource
-import shutil
 import signal
 import subprocess
 
 import pytest
 
 import runner as rn
-
-NOBODY = 65534
+from unprivileged import NOBODY, as_user, reachable_copy
 SOFT = 4096 * 1024  # bytes: the core size limit the test gives berth, to see it restored
 
 
@@ -55,17 +53,9 @@ def children(pid, name):
 
 @pytest.fixture
 def lab(berth_bin, tmp_path_factory):
-    """A directory nobody can reach: berth's copy, root's settings (0644), a state dir of
+    """berth where nobody can run it, and root's settings (0644) naming a state dir of
     nobody's."""
-    root = tmp_path_factory.mktemp("core")
-    for p in [root, *root.parents][:3]:
-        os.chmod(p, os.stat(p).st_mode | 0o111)
-    berth = root / "berth"
-    shutil.copy2(berth_bin, berth)
-    berth.chmod(0o755)
-    state = root / "state"
-    state.mkdir()
-    os.chown(state, NOBODY, NOBODY)
+    root, berth, state = reachable_copy(berth_bin, tmp_path_factory, "core")
     settings = root / "berth.yaml"
     settings.write_text(f'state_dir: "{state}"\n')
     settings.chmod(0o644)
@@ -77,10 +67,8 @@ def start_lock(berth, settings, user):
     hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
     if hard != resource.RLIM_INFINITY and hard < SOFT:
         pytest.skip(f"the hard core size limit here ({hard}) is below {SOFT}")
-    prefix = [] if user is None else ["setpriv", f"--reuid={user}", f"--regid={user}",
-                                      "--clear-groups"]
     proc = subprocess.Popen(
-        prefix + [str(berth), "lock", "e2e-core-dumps", "--", "sleep", "60"],
+        as_user(user) + [str(berth), "lock", "e2e-core-dumps", "--", "sleep", "60"],
         env=dict(os.environ, BERTH_CONFIG=str(settings)), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (SOFT, hard)))

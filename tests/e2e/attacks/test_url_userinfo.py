@@ -24,7 +24,7 @@ def printed(job):
     return "".join(r.stdout + r.stderr for r in job.results)
 
 
-def test_password_in_the_kubeconfig_server_is_masked(runner, settings):
+def test_password_in_the_kubeconfig_server_is_masked(runner, settings, record_bad_input):
     settings.write(kube_timeout=2)
     password = canary()
     server = closed_port_url().replace("https://", f"https://kubeuser:{password}@")
@@ -36,11 +36,13 @@ def test_password_in_the_kubeconfig_server_is_masked(runner, settings):
     expect(prepare, rn.SYSTEM_FAILURE, 78)
     masked = server.replace(f"kubeuser:{password}@", "***@")
     assert f"cannot reach cluster 'c1' at {masked}" in prepare.stderr, prepare.report()
+    record_bad_input("kubeconfig server with a password in its URL, where nothing listens",
+                     prepare)
     assert password not in printed(job), printed(job)
     assert all(r.ok for r in job.stages("cleanup"))
 
 
-def test_password_in_werf_repo_is_masked(runner, settings):
+def test_password_in_werf_repo_is_masked(runner, settings, record_bad_input):
     password = canary()
     repo = f"https://robot:{password}@registry.example.com/group/app"
     job = runner.job(9822, variables={"WERF_REPO": repo, "WERF_USERNAME": "robot",
@@ -50,6 +52,7 @@ def test_password_in_werf_repo_is_masked(runner, settings):
     expect(prepare, rn.BUILD_FAILURE, 77)
     assert "WERF_REPO 'https://***@registry.example.com/group/app'" in prepare.stderr, \
         prepare.report()
+    record_bad_input("WERF_REPO as a URL with a password in it", prepare)
     assert password not in printed(job), printed(job)
     expect(job.cleanup(), rn.OK)
     assert password not in printed(job), printed(job)

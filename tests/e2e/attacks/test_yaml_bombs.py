@@ -24,7 +24,7 @@ def nested(depth):
     return "[" * depth + "]" * depth
 
 
-def test_deep_gzipped_kubeconfig_is_refused_at_once(runner, settings):
+def test_deep_gzipped_kubeconfig_is_refused_at_once(runner, settings, record_bad_input):
     settings.write(kube_preflight=False)
     payload = base64.b64encode(gzip.compress(nested(DEPTH).encode() + b"\n")).decode()
     assert len(payload) < 2000, "the attack is a small variable"
@@ -36,6 +36,7 @@ def test_deep_gzipped_kubeconfig_is_refused_at_once(runner, settings):
             in prepare.stderr), prepare.report()
     assert prepare.duration < SECONDS, prepare.report()
     assert len(job.stages("prepare")) == 1, "a build failure is not retried"
+    record_bad_input("kubeconfig of 160,000 nested lists (gzipped: a few hundred bytes)", prepare)
 
 
 def test_deep_pipeline_file_is_refused_at_once(berth_bin, tmp_path):
@@ -49,10 +50,11 @@ def test_deep_pipeline_file_is_refused_at_once(berth_bin, tmp_path):
     assert took < SECONDS, f"took {took:.1f} s\n{shown(proc)}"
 
 
-def test_deep_settings_file_is_refused_at_once(runner, settings):
+def test_deep_settings_file_is_refused_at_once(runner, settings, record_bad_input):
     settings.write_text(f"state_dir: {nested(DEPTH)}\n")
     job = runner.job(9812, **ODD_CODES)
     config = job.config()
     expect(config, rn.SYSTEM_FAILURE, 78)
     assert f"{settings.path}:1: nested deeper than 64 levels" in config.stderr, config.report()
     assert config.duration < SECONDS, config.report()
+    record_bad_input("settings file of 160,000 nested lists", config)
