@@ -109,24 +109,23 @@ const char *lock_owner_describe(const struct lock_owner *o, char *buf, size_t si
  * interrupts it every 200 ms. Stops themselves are caught by proc_catch_stops.
  */
 static struct sigaction saved_alrm;
-static int watched[2] = {-1, -1};
+static int watched = -1;
 
-/* A hangup of a watched descriptor is a stop: raise is async-signal-safe, and so is poll. */
+/* A hangup of the watched descriptor is a stop: raise is async-signal-safe, and so is poll. */
 static void on_tick(int sig)
 {
-	struct pollfd pfd[2] = {{watched[0], POLLRDHUP, 0}, {watched[1], POLLRDHUP, 0}};
+	struct pollfd pfd = {watched, POLLRDHUP, 0};
 	int saved = errno;
 
 	(void)sig;
-	if (poll(pfd, 2, 0) > 0 &&
-	    ((pfd[0].revents | pfd[1].revents) & (POLLHUP | POLLRDHUP | POLLERR)))
+	if (watched >= 0 && poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR)))
 		raise(SIGTERM);
 	errno = saved;
 }
 
 void lock_wait_watch(int fd)
 {
-	watched[watched[0] < 0 ? 0 : 1] = fd;
+	watched = fd;
 }
 
 int lock_wait_begin(void)

@@ -89,8 +89,8 @@ const char *lock_owner_describe(const struct lock_owner *o, char *buf, size_t si
 int lock_wait_begin(void);
 void lock_wait_end(void);
 /*
- * From now on a hangup of `fd` (a client that left, a stage that ended) counts as a stop to
- * every wait: for the lock broker, whose waits are on behalf of another process. Two at most.
+ * From now on a hangup of `fd` (a client that left) counts as a stop to every wait: for the
+ * lock broker, whose waits are on behalf of another process.
  */
 void lock_wait_watch(int fd);
 
