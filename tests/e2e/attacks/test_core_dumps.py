@@ -67,9 +67,13 @@ def start_lock(berth, settings, user):
     hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
     if hard != resource.RLIM_INFINITY and hard < SOFT:
         pytest.skip(f"the hard core size limit here ({hard}) is below {SOFT}")
+    # AddressSanitizer sets the soft limit to 0 itself before main (make check's binary), so
+    # berth would have no other limit to give back; this keeps the one the test gives.
+    asan = [os.environ.get("ASAN_OPTIONS"), "disable_coredump=0"]
+    env = dict(os.environ, BERTH_CONFIG=str(settings), ASAN_OPTIONS=":".join(filter(None, asan)))
     proc = subprocess.Popen(
         as_user(user) + [str(berth), "lock", "e2e-core-dumps", "--", "sleep", "60"],
-        env=dict(os.environ, BERTH_CONFIG=str(settings)), stdin=subprocess.DEVNULL,
+        env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (SOFT, hard)))
     # setpriv execs berth: one process, one PID. Berth has run main() once its command runs.
