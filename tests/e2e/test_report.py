@@ -117,16 +117,33 @@ def test_jobs_stages_and_failures_are_counted(runner, settings, metrics):
 
 
 def test_lock_wait_is_measured(runner, settings, metrics, berth_bin, scratch):
+    """The job waits behind a holder that lets go only once the job has queued and 0.6 s more
+    have passed: the wait is at least that long however slow the machine is."""
     key = "deploy/1000/production"
-    holder = subprocess.Popen([str(berth_bin), "lock", key, "--", "sleep", "1.5"],
-                              env={"BERTH_CONFIG": str(settings.path), "PATH": "/usr/bin:/bin"})
+    gate = scratch / "gate"
+    env = {"BERTH_CONFIG": str(settings.path), "PATH": "/usr/bin:/bin"}
+    holder = subprocess.Popen([str(berth_bin), "lock", key, "--", "sh", "-c",
+                               f"while [ ! -e {gate} ]; do sleep 0.01; done"], env=env)
+    job = runner.job(9705, scripts={"build_script": "true"},
+                     variables={"CI_ENVIRONMENT_SLUG": "production"})
     try:
-        assert rn.wait_for(lambda: (settings.state_dir / "locks").exists(), 5)
-        time.sleep(0.3)
-        run_job(runner, 9705, scripts={"build_script": "true"},
-                variables={"CI_ENVIRONMENT_SLUG": "production"})
+        assert job.config_and_prepare(), "\n".join(r.report() for r in job.results)
+        job.run("get_sources")
+        stage = job.start("build_script")
+
+        def queued():
+            entry = rn.lock_entry(rn.locks_json(berth_bin, env), key)
+            return entry and len(entry.get("waiters") or []) == 1
+        assert rn.wait_for(queued, 10), rn.locks_json(berth_bin, env)
+        time.sleep(0.6)  # only lengthens the wait, which the gate holds
+        gate.touch()
+        assert stage.wait().ok
+        job.run("after_script")
     finally:
+        gate.touch()
         holder.wait(10)
+        job.cleanup()
+        job.remove_tmp()
     m = parse_metrics(metrics)
     assert m["berth_lock_wait_seconds_count"] == 1, m
     assert m["berth_lock_wait_seconds_sum"] >= 0.5, m
