@@ -716,9 +716,46 @@ int settings_parse(struct settings *s, const char *name, const char *buf, size_t
  * 1001", "group 4", "every user"), or NULL. A sticky directory's other writers cannot rename or
  * remove a file they do not own, so they do not count there.
  */
+/*
+ * Root as this process sees file owners. In a user namespace (bwrap's, for a job user) the
+ * host's root is unmapped and shows as the overflow uid, as does every other unmapped owner:
+ * inside the sandbox they cannot be told apart, and the settings there are the job's copy in
+ * its workspace, which root wrote.
+ */
+/* Up to `max` numbers from the first line of `path` into `n`; how many were read. */
+static int read_numbers(const char *path, unsigned long *n, int max)
+{
+	char line[128], *p = line, *end;
+	FILE *f = fopen(path, "re");
+	int got = 0;
+
+	while (f && got < max && (got > 0 || fgets(line, sizeof(line), f))) {
+		n[got] = strtoul(p, &end, 10);
+		if (end == p)
+			break;
+		got++;
+		p = end;
+	}
+	if (f)
+		fclose(f);
+	return got;
+}
+
+static uid_t root_uid(void)
+{
+	unsigned long map[3], overflow = 65534;
+
+	if (read_numbers("/proc/self/uid_map", map, 3) == 3 && map[0] == 0 && map[1] == 0 &&
+	    map[2] == 4294967295UL)
+		return 0;
+	if (read_numbers("/proc/sys/kernel/overflowuid", &overflow, 1) != 1)
+		overflow = 65534;
+	return (uid_t)overflow;
+}
+
 static const char *other_writer(const struct stat *st, char *buf, size_t size)
 {
-	if (st->st_uid != 0 && st->st_uid != geteuid())
+	if (st->st_uid != 0 && st->st_uid != geteuid() && st->st_uid != root_uid())
 		return snprintf(buf, size, "uid %u", (unsigned)st->st_uid), buf;
 	if (S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX))
 		return NULL;
