@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "settings.h"
 
 #include <stdio.h>
@@ -697,24 +699,12 @@ static void test_job_users(void **state)
 /* stderr of settings_parse on `yaml`, which must fail, into `buf`. */
 static void parse_error(const char *yaml, char *buf, size_t size)
 {
-	FILE *tmp = tmpfile();
 	struct settings s;
-	size_t n;
 	int saved;
+	FILE *tmp = capture_begin(&saved);
 
-	assert_non_null(tmp);
-	fflush(stderr);
-	saved = dup(2);
-	assert_true(saved >= 0);
-	assert_true(dup2(fileno(tmp), 2) >= 0);
 	assert_int_equal(parse(&s, yaml), -1);
-	fflush(stderr);
-	assert_true(dup2(saved, 2) >= 0);
-	close(saved);
-	rewind(tmp);
-	n = fread(buf, 1, size - 1, tmp);
-	buf[n] = '\0';
-	fclose(tmp);
+	capture_end(tmp, saved, buf, size);
 	settings_release(&s);
 }
 
