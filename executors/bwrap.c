@@ -20,6 +20,7 @@
 #include "bwrap_net.h"
 #include "job_user.h"
 #include "log.h"
+#include "proc.h"
 #include "settings.h"
 #include "workspace.h"
 
@@ -170,25 +171,12 @@ static int push_berth(struct strvec *argv, const struct settings *s, const char 
 	return push_readable(argv, bundle);
 }
 
-/* The berth binary running now, which the sandbox runs as its first process. */
-static int self_path(char *buf, size_t size)
-{
-	ssize_t n = readlink("/proc/self/exe", buf, size - 1);
-
-	if (n < 0)
-		return error_errno("cannot find the berth binary in /proc/self/exe");
-	if ((size_t)n >= size - 1)
-		return error("the berth binary's path is too long");
-	buf[n] = '\0';
-	return 0;
-}
-
 static int bwrap_command(struct strvec *argv, const char *script, const struct workspace *ws,
 			 const struct settings *s, const struct job_user *u)
 {
-	char self[PATH_MAX];
+	char self[PATH_MAX]; /* the sandbox's first process, and what `berth` runs in it */
 
-	if (self_path(self, sizeof(self)) < 0)
+	if (proc_self_path(self, sizeof(self)) < 0)
 		return -1;
 	if (PUSH(argv, "bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
 		 "--die-with-parent", "--cap-drop", "ALL") < 0 ||

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +121,7 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	struct lock_broker broker = {.listen = -1};
 	struct job_user user, *u = NULL;
 	struct proc p = {.dir = ctx->ws.tmp, .script_fd = -1};
-	char tools[4096], script_path[32];
+	char tools[4096], script_path[32], self[PATH_MAX];
 	int status = 0, stopped = 0, code;
 
 	snprintf(script_path, sizeof(script_path), "/proc/self/fd/%d", PROC_SCRIPT_FD);
@@ -129,6 +130,7 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	if (!ex || (ctx->ws.user && !u) || (p.script_fd = script_memfd(script)) < 0 ||
 	    ex->command(&argv, script_path, &ctx->ws, &ctx->settings, u) < 0 ||
 	    tools_bin_dir(&ctx->settings, tools, sizeof(tools)) < 0 ||
+	    proc_self_path(self, sizeof(self)) < 0 || workspace_link_berth(&ctx->ws, self) < 0 ||
 	    stage_env(&env, environ, &ctx->ws, ctx->ws.settings, tools, u) < 0 ||
 	    serve_locks(&broker, ctx, u, &p) < 0)
 		goto out;

@@ -39,11 +39,25 @@ static int is_internal(const char *entry)
 	return 0;
 }
 
+/* PATH in `env` becomes "DIR:PATH" (with no PATH, "DIR:/usr/bin:/bin"); nothing for no DIR. */
+static int prepend_path(struct strvec *env, const char *dir)
+{
+	const char *path = strvec_getenv(env, "PATH");
+	char *joined = NULL;
+	int ret;
+
+	if (!dir || !*dir)
+		return 0;
+	if (asprintf(&joined, "%s:%s", dir, path ? path : "/usr/bin:/bin") < 0)
+		return error("out of memory");
+	ret = strvec_setenv(env, "PATH", joined);
+	free(joined);
+	return ret;
+}
+
 int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
 	      const char *settings_file, const char *tools_bin, const struct job_user *u)
 {
-	const char *path;
-
 	for (; *in; in++)
 		if (!is_internal(*in) && strchr(*in, '=') && strvec_push(out, *in) < 0)
 			return -1;
@@ -56,19 +70,12 @@ int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
 	    (strvec_setenv(out, "HOME", u->home) < 0 || strvec_setenv(out, "USER", u->name) < 0 ||
 	     strvec_setenv(out, "LOGNAME", u->name) < 0))
 		return -1;
-	/* The tool bundle's werf before any other: the version the runner's admin installed. */
-	if (tools_bin && *tools_bin) {
-		char *joined = NULL;
-		int ret;
-
-		path = strvec_getenv(out, "PATH");
-		if (asprintf(&joined, "%s:%s", tools_bin, path ? path : "/usr/bin:/bin") < 0)
-			return error("out of memory");
-		ret = strvec_setenv(out, "PATH", joined);
-		free(joined);
-		if (ret < 0)
-			return -1;
-	}
+	/*
+	 * `berth` is the binary running this stage, wherever it is installed, and the tool
+	 * bundle's werf comes before any other: the version the runner's admin installed.
+	 */
+	if (prepend_path(out, ws->bin) < 0 || prepend_path(out, tools_bin) < 0)
+		return -1;
 	return env_pin_credentials(out, ws->docker, ws->kubeconfig);
 }
 

@@ -16,7 +16,8 @@ struct workspace;
  * plus the job's workspace: BERTH_JOB_DIR, TMPDIR, and its credentials (env_pin_credentials).
  * BERTH_CONFIG names `settings_file`, the job's copy of the settings, so berth inside the job
  * (login, logout, lock, werf) works with the same settings as the driver. With a job user `u`,
- * HOME, USER and LOGNAME are its own.
+ * HOME, USER and LOGNAME are its own. PATH starts with `tools_bin` (the tool bundle), then
+ * ws->bin, which holds `berth` (workspace_link_berth).
  */
 int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
 	      const char *settings_file, const char *tools_bin, const struct job_user *u);

@@ -2,6 +2,7 @@
 
 #include "json_file.h"
 #include "log.h"
+#include "vars.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -62,8 +63,8 @@ struct field {
 	const char *json_path; /* for messages */
 	const char *key;       /* in the response file's top level, or in job_info */
 	int in_job_info;
-	int numeric; /* a JSON integer, else a JSON string */
-	const char *env;
+	int numeric;	      /* a JSON integer, else a JSON string */
+	const char *variable; /* the CI/CD variable standing in, without the runner's prefix */
 	int (*valid)(const char *);
 	const char *rule;
 	char **out;
@@ -107,13 +108,14 @@ static int from_response(const struct field *f, json_t *v, const char *file)
 
 static int from_env(const struct field *f)
 {
-	const char *v = getenv(f->env);
+	const char *v = getenv(vars_spelling(&vars_runner, f->variable));
 
 	/* Set but empty is a job variable overriding the runner's value: the user's to fix. */
 	if (!v)
 		return 0;
 	if (f->valid(v) < 0)
-		return error("invalid %s '%s': %s; fix the job's variables", f->env, v, f->rule);
+		return error("invalid %s %s '%s': %s; fix the job's variables", vars_runner.kind,
+			     f->variable, v, f->rule);
 	*f->out = strdup(v);
 	return *f->out ? 1 : error("out of memory");
 }
@@ -142,12 +144,11 @@ enum berth_result job_load(struct job *job)
 	static const char *path_rule = "must be a GitLab project path such as 'group/project' "
 				       "(letters, digits, '_', '-', '.'; no '..', no leading '/')";
 	const struct field fields[] = {
-		{"id", "id", 0, 1, "CUSTOM_ENV_CI_JOB_ID", job_valid_id, id_rule, &job->id},
-		{"job_info.project_id", "project_id", 1, 1, "CUSTOM_ENV_CI_PROJECT_ID",
-		 job_valid_id, id_rule, &job->project_id},
-		{"job_info.project_full_path", "project_full_path", 1, 0,
-		 "CUSTOM_ENV_CI_PROJECT_PATH", job_valid_project_path, path_rule,
-		 &job->project_path},
+		{"id", "id", 0, 1, "CI_JOB_ID", job_valid_id, id_rule, &job->id},
+		{"job_info.project_id", "project_id", 1, 1, "CI_PROJECT_ID", job_valid_id, id_rule,
+		 &job->project_id},
+		{"job_info.project_full_path", "project_full_path", 1, 0, "CI_PROJECT_PATH",
+		 job_valid_project_path, path_rule, &job->project_path},
 	};
 	const char *file = getenv("JOB_RESPONSE_FILE");
 	json_t *root = NULL, *info = NULL;
@@ -183,8 +184,9 @@ enum berth_result job_load(struct job *job)
 	}
 	json_decref(root);
 	if (ret == BERTH_OK && !job->id) {
-		error("no job id: JOB_RESPONSE_FILE and CUSTOM_ENV_CI_JOB_ID are unset; berth "
-		      "stages are run by GitLab Runner's custom executor");
+		error("no job id: neither JOB_RESPONSE_FILE nor the %s CI_JOB_ID is set; berth "
+		      "stages are run by GitLab Runner's custom executor",
+		      vars_runner.kind);
 		ret = BERTH_SYSTEM_FAILURE;
 	}
 	if (ret != BERTH_OK)

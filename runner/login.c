@@ -35,8 +35,8 @@ static enum berth_result add(struct login_targets *out, const struct settings *s
 	if (!strict && (!user || !password))
 		return BERTH_OK;
 	if (!user != !password) {
-		error("%s%s is set but %s%s is not: set both, or neither", v->prefix,
-		      user ? user_var : pass_var, v->prefix, user ? pass_var : user_var);
+		error("%s %s is set but %s is not: set both, or neither", v->kind,
+		      user ? user_var : pass_var, user ? pass_var : user_var);
 		return BERTH_BUILD_FAILURE;
 	}
 	if (!user)

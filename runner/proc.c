@@ -684,3 +684,15 @@ int proc_kill_marked(const char *entry, uid_t uid, unsigned grace)
 	}
 	return total;
 }
+
+int proc_self_path(char *buf, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+
+	if (n < 0)
+		return error_errno("cannot find the berth binary in /proc/self/exe");
+	if ((size_t)n >= size - 1)
+		return error("the berth binary's path is too long");
+	buf[n] = '\0';
+	return 0;
+}

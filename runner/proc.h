@@ -96,6 +96,11 @@ void proc_die_with_berth(void);
 void proc_ignore_stops(void);
 /* 1 while process `pid` runs (a zombie has ended). */
 int proc_alive(pid_t pid);
+/*
+ * The path of the berth binary running now (/proc/self/exe), into `buf`: what the runner
+ * invoked, symlinks resolved. 0, or -1 after reporting.
+ */
+int proc_self_path(char *buf, size_t size);
 /* 1 after proc_abort. */
 int proc_aborted(void);
 /* 1 when `pid` is this process's parent, or its parent's parent, and so on. */

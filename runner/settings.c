@@ -5,6 +5,7 @@
 #include "log.h"
 #include "reference.h"
 #include "secret.h"
+#include "suggest.h"
 #include "ydoc.h"
 
 #include <errno.h>
@@ -92,33 +93,9 @@ static const struct key keys[] = {
 	{"craas_api", K_URL, offsetof(struct settings, craas_api)},
 };
 
-#define NR_KEYS		  (sizeof(keys) / sizeof(keys[0]))
+#define NR(a)		  (sizeof(a) / sizeof((a)[0]))
+#define NR_KEYS		  NR(keys)
 #define FIELD(s, k, type) ((type *)((char *)(s) + (k)->offset))
-
-/* "a, b, c" from a table of names, for messages. */
-static const char *join_names(const char *const *names, size_t n, char *buf, size_t size)
-{
-	size_t i;
-
-	buf[0] = '\0';
-	for (i = 0; i < n; i++) {
-		if (i)
-			strncat(buf, ", ", size - strlen(buf) - 1);
-		strncat(buf, names[i], size - strlen(buf) - 1);
-	}
-	return buf;
-}
-
-static const char *key_names(void)
-{
-	static char buf[512];
-	const char *names[NR_KEYS];
-	size_t i;
-
-	for (i = 0; i < NR_KEYS; i++)
-		names[i] = keys[i].name;
-	return join_names(names, NR_KEYS, buf, sizeof(buf));
-}
 
 static const struct key *find_key(const char *name)
 {
@@ -247,6 +224,53 @@ struct spot {
 };
 
 #define AT(sp) (sp)->doc->name, ydoc_line((sp)->node)
+
+/* "a, b, c": every one of `names`, however many; NULL when out of memory. */
+static char *join_names(const char *const *names, size_t n)
+{
+	size_t len = 1, i, k;
+	char *list, *p;
+
+	for (i = 0; i < n; i++)
+		len += strlen(names[i]) + 2;
+	list = malloc(len);
+	if (!list)
+		return NULL;
+	for (i = 0, p = list; i < n; i++) {
+		if (i)
+			*p++ = ',', *p++ = ' ';
+		k = strlen(names[i]);
+		memcpy(p, names[i], k);
+		p += k;
+	}
+	*p = '\0';
+	return list;
+}
+
+/*
+ * Refuses the key at `sp`, which is none of `names` (`what` they are: "setting"): the known
+ * one nearest to it when one is close, as a typo usually is, then all of them.
+ */
+static int unknown_key(const struct spot *sp, const char *what, const char *const *names, size_t n)
+{
+	const char *name = ydoc_scalar(sp->node);
+	const char *near = name ? suggest_closest(name, names, n) : NULL;
+	char *list;
+	int ret;
+
+	if (!name)
+		return error("%s:%zu: the name of a %s must be a plain word", AT(sp), what);
+	list = join_names(names, n);
+	if (!list)
+		return error("out of memory");
+	if (near)
+		ret = error("unknown %s '%s' in %s:%zu: did you mean '%s'? (%ss: %s)", what, name,
+			    AT(sp), near, what, list);
+	else
+		ret = error("unknown %s '%s' in %s:%zu (%ss: %s)", what, name, AT(sp), what, list);
+	free(list);
+	return ret;
+}
 
 static const char *scalar_or_error(const struct spot *sp, const char *what)
 {
@@ -413,11 +437,10 @@ static int set_registry(struct registry_setting *r, const struct spot *sp)
 		struct spot key = {sp->doc, yaml_document_get_node(&sp->doc->doc, p->key)};
 		struct spot val = {sp->doc, yaml_document_get_node(&sp->doc->doc, p->value)};
 		const char *k = ydoc_scalar(key.node);
-		char buf[128];
 		int ret;
 
 		if (!k)
-			return error("%s:%zu: registry keys must be plain names", AT(&key));
+			return unknown_key(&key, "registry setting", names, NR(names));
 		if (!strcmp(k, "host")) {
 			const char *v = scalar_or_error(&val, k);
 
@@ -438,8 +461,7 @@ static int set_registry(struct registry_setting *r, const struct spot *sp)
 		} else if (!strcmp(k, "plain_http")) {
 			ret = set_bool(&r->plain_http, &val, k);
 		} else {
-			return error("%s:%zu: unknown registry key '%s' (known: %s)", AT(&key), k,
-				     join_names(names, 5, buf, sizeof(buf)));
+			return unknown_key(&key, "registry setting", names, NR(names));
 		}
 		if (ret < 0)
 			return -1;
@@ -671,7 +693,9 @@ static int derive(struct settings *s, const char *name)
 static int apply(struct settings *s, struct ydoc *d)
 {
 	yaml_node_t *root = ydoc_root(d);
+	const char *names[NR_KEYS];
 	yaml_node_pair_t *p;
+	size_t i;
 
 	if (!root || (root->type == YAML_SCALAR_NODE && !*ydoc_scalar(root)))
 		return 0; /* an empty file: defaults only */
@@ -684,9 +708,11 @@ static int apply(struct settings *s, struct ydoc *d)
 		const char *name = ydoc_scalar(key.node);
 		const struct key *k = name ? find_key(name) : NULL;
 
-		if (!k)
-			return error("%s:%zu: unknown key '%s' (known: %s)", AT(&key),
-				     name ? name : "?", key_names());
+		if (!k) {
+			for (i = 0; i < NR_KEYS; i++)
+				names[i] = keys[i].name;
+			return unknown_key(&key, "setting", names, NR_KEYS);
+		}
 		if (set_value(s, k, &val) < 0)
 			return -1;
 	}

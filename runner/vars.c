@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-const struct vars vars_runner = {"CUSTOM_ENV_"};
-const struct vars vars_script = {""};
+const struct vars vars_runner = {"CUSTOM_ENV_", "CI/CD variable"};
+const struct vars vars_script = {"", "variable"};
 
 const char *vars_spelling(const struct vars *v, const char *name)
 {

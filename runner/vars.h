@@ -7,7 +7,8 @@
 #define VARS_H
 
 struct vars {
-	const char *prefix;
+	const char *prefix; /* how the environment spells the variables; never in messages */
+	const char *kind;   /* what a user calls them, for messages: "CI/CD variable" */
 };
 
 extern const struct vars vars_runner; /* CUSTOM_ENV_<NAME>: config, prepare, cleanup */
@@ -15,7 +16,8 @@ extern const struct vars vars_script; /* <NAME>: login, logout, kubeconfig */
 
 /* The variable's value, or NULL when unset. An empty value counts as unset. */
 const char *vars_get(const struct vars *v, const char *name);
-/* The name as the caller's environment spells it, for messages ("CUSTOM_ENV_WERF_REPO"). */
+/* The name as the caller's environment spells it ("CUSTOM_ENV_WERF_REPO"), for lookups only:
+ * messages name what the user set, `name` and `v->kind`. */
 const char *vars_spelling(const struct vars *v, const char *name);
 
 #endif

@@ -58,7 +58,8 @@ int workspace_init(struct workspace *ws, const struct settings *s, const struct 
 	    !(ws->docker = path_join(ws->dir, "docker")) ||
 	    !(ws->kube = path_join(ws->dir, "kube")) ||
 	    !(ws->kubeconfig = path_join(ws->kube, "config")) ||
-	    !(ws->settings = path_join(ws->dir, "settings.yaml")))
+	    !(ws->settings = path_join(ws->dir, "settings.yaml")) ||
+	    !(ws->bin = path_join(ws->dir, "bin")))
 		goto fail;
 	if (s->job_users.nr && workspace_recorded(ws->dir, "user", user, sizeof(user)) == 0 &&
 	    !(ws->user = strdup(user)))
@@ -127,6 +128,59 @@ static int make_private(const char *path)
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return error_errno("cannot create '%s'", path);
 	return 0;
+}
+
+/*
+ * <workspace>/bin, opened: created 0755 when missing, else only taken when it is a directory of
+ * berth's own user that no one else may write (a job running as berth's user could have put
+ * anything there, but then it is that user already). An fd, or -1 after reporting.
+ */
+static int open_bin(const struct workspace *ws)
+{
+	int dir = open(ws->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), fd = -1;
+	struct stat st;
+
+	if (dir < 0)
+		return error_errno("cannot open workspace '%s'", ws->dir);
+	if (mkdirat(dir, "bin", 0755) == 0) {
+		fd = openat(dir, "bin", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && fchmod(fd, 0755) < 0) /* main's umask is 077: others must enter */
+			close(fd), fd = -1;
+	} else if (errno == EEXIST) {
+		fd = openat(dir, "bin", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	close(dir);
+	if (fd < 0)
+		return error_errno("cannot create directory '%s'", ws->bin);
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
+		close(fd);
+		return error("'%s' is not a directory of uid %u that only it may write: remove it",
+			     ws->bin, (unsigned)geteuid());
+	}
+	return fd;
+}
+
+int workspace_link_berth(const struct workspace *ws, const char *self)
+{
+	char target[PATH_MAX];
+	int fd = open_bin(ws), ret = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = readlinkat(fd, "berth", target, sizeof(target) - 1);
+	if (n >= 0)
+		target[n] = '\0';
+	/* Every stage after the first finds the link there already. */
+	if (n < 0 || strcmp(target, self) != 0) {
+		/* A new link under another name, renamed over the old: never a moment without. */
+		if ((unlinkat(fd, ".berth.tmp", 0) < 0 && errno != ENOENT) ||
+		    symlinkat(self, fd, ".berth.tmp") < 0 ||
+		    renameat(fd, ".berth.tmp", fd, "berth") < 0)
+			ret = error_errno("cannot link '%s/berth' to '%s'", ws->bin, self);
+	}
+	close(fd);
+	return ret;
 }
 
 /* Written to a temporary name and renamed, so a reader never sees half a record. */
@@ -897,6 +951,7 @@ void workspace_release(struct workspace *ws)
 	free(ws->builds);
 	free(ws->cache);
 	free(ws->settings);
+	free(ws->bin);
 	free(ws->user);
 	memset(ws, 0, sizeof(*ws));
 }

@@ -20,6 +20,7 @@ struct workspace {
 	char *builds;	  /* the builds_dir that config reports */
 	char *cache;	  /* the cache_dir that config reports */
 	char *settings;	  /* the settings the job's own berth commands read (BERTH_CONFIG) */
+	char *bin;	  /* holds only `berth`, a link to the binary running the stage */
 	char *user;	  /* the job user prepare claimed (settings job_users), or NULL */
 	int builds_shared;
 };
@@ -39,6 +40,13 @@ int workspace_create(struct workspace *ws, const struct settings *s, const struc
  * `name`), or -1 after reporting.
  */
 int workspace_scrub_user(const char *name, const struct settings *s);
+/*
+ * Points <workspace>/bin/berth at `self`, the binary running this stage, so that `berth` in
+ * the stage's scripts is that very binary whatever the runner's PATH. The directory is berth's
+ * own (root's on a runner) and holds nothing else: on the stage's PATH it shadows no other
+ * command and no job user can put one there. 0, or -1 after reporting.
+ */
+int workspace_link_berth(const struct workspace *ws, const char *self);
 /* Gives the credential dirs and files prepare wrote to the job user; 0 when there is none. */
 int workspace_hand_over(const struct workspace *ws, const struct settings *s);
 /* 1 when the workspace directory exists, 0 when not, -1 on error. */

@@ -61,7 +61,7 @@ _GENERIC = [
     (re.compile(r"\bport \d+"), "port <port>"),
     (re.compile(r"\bafter \d+ (ms|milliseconds)\b"), r"after <n> \1"),
     # The list of every setting grows with berth: a new one must not make the table stale.
-    (re.compile(r"\(known: [^)]*\)"), "(known: <every setting>)"),
+    (re.compile(r"\(settings: [^)]*\)"), "(settings: <every setting>)"),
 ]
 
 

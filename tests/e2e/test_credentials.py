@@ -599,7 +599,8 @@ def test_half_set_werf_credentials_are_a_build_failure(runner):
     assert not job.config_and_prepare()
     prepare = job.stages("prepare")[0]
     expect(prepare, rn.BUILD_FAILURE, 77)
-    assert "CUSTOM_ENV_WERF_USERNAME is set but CUSTOM_ENV_WERF_PASSWORD is not" in prepare.stderr
+    assert "CI/CD variable WERF_USERNAME is set but WERF_PASSWORD is not" in prepare.stderr
+    assert "CUSTOM_ENV" not in prepare.stderr, "messages name what the user set"
 
 
 @pytest.mark.parametrize("refusals, max_wait, ok", [(2, 5, True), (100, 2, False)])

@@ -96,7 +96,7 @@ BAD_INPUT = [
      {"kubeconfig_required": True}, "prepare", rn.BUILD_FAILURE, "requires a kubeconfig"),
     ("registry-no-password", "WERF_USERNAME without WERF_PASSWORD",
      {"WERF_REPO": "registry.example.com/group/app", "WERF_USERNAME": "token"}, {}, "prepare",
-     rn.BUILD_FAILURE, "CUSTOM_ENV_WERF_PASSWORD is not"),
+     rn.BUILD_FAILURE, "CI/CD variable WERF_USERNAME is set but WERF_PASSWORD is not"),
     ("registry-no-credentials", "WERF_REPO without WERF_USERNAME and WERF_PASSWORD",
      {"WERF_REPO": "cr.selcloud.ru/myreg/group/app"}, {}, "prepare", rn.BUILD_FAILURE,
      "set WERF_USERNAME and WERF_PASSWORD"),
@@ -107,10 +107,10 @@ BAD_INPUT = [
      {"WERF_REPO": "Registry.Example.com/App", "WERF_USERNAME": "u",
       "WERF_PASSWORD": "canary-pw-x2"}, {}, "prepare", rn.BUILD_FAILURE, "lowercase"),
     ("job-id", "CI_JOB_ID that is not a number (no response file)",
-     {"CI_JOB_ID": "12a"}, {}, "config", rn.BUILD_FAILURE, "CUSTOM_ENV_CI_JOB_ID"),
+     {"CI_JOB_ID": "12a"}, {}, "config", rn.BUILD_FAILURE, "invalid CI/CD variable CI_JOB_ID '12a'"),
     ("project-path", "CI_PROJECT_PATH with '..' (no response file)",
      {"CI_PROJECT_PATH": "../../etc"}, {}, "config", rn.BUILD_FAILURE,
-     "CUSTOM_ENV_CI_PROJECT_PATH"),
+     "invalid CI/CD variable CI_PROJECT_PATH"),
 ]
 
 
@@ -137,7 +137,10 @@ def test_bad_job_input(runner, settings, record_bad_input, name, what, variables
 
 
 BAD_SETTINGS = [
-    ("unknown-key", "settings file with an unknown key", "colour: blue\n", "unknown key 'colour'"),
+    ("unknown-key", "settings file with an unknown key", "colour: blue\n",
+     "unknown setting 'colour'"),
+    ("misspelt-key", "settings file with a misspelt key (kill_gace)", "kill_gace: 3\n",
+     "did you mean 'kill_grace'?"),
     ("bad-duration", "settings file with a bad duration (kill_grace: soon)", "kill_grace: soon\n",
      "kill_grace"),
     ("bad-bool", "settings file with a bad boolean (kube_preflight: maybe)",

@@ -5,6 +5,7 @@ asserts exit codes, result classes, output and what is on disk or still running.
 """
 
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -483,7 +484,8 @@ def test_bad_job_id_in_custom_env_is_a_build_failure(runner, settings, bad):
     assert not job.config_and_prepare()
     result = job.stage("config")
     expect(result, rn.BUILD_FAILURE, 77)
-    assert "CUSTOM_ENV_CI_JOB_ID" in result.stderr, result.report()
+    assert "invalid CI/CD variable CI_JOB_ID" in result.stderr, result.report()
+    assert "CUSTOM_ENV" not in result.stderr, result.report()
     if bad.strip():
         assert bad.strip() in result.stderr, result.report()
     assert [r.stage for r in job.results] == ["config", "cleanup"], "a build failure is final"
@@ -497,7 +499,8 @@ def test_bad_project_path_in_custom_env_is_a_build_failure(runner, settings, bad
     job = runner.job(703, **ODD_CODES, variables={"CI_PROJECT_PATH": bad}, response=None)
     result = job.config()
     expect(result, rn.BUILD_FAILURE, 77)
-    assert "CUSTOM_ENV_CI_PROJECT_PATH" in result.stderr, result.report()
+    assert "invalid CI/CD variable CI_PROJECT_PATH" in result.stderr, result.report()
+    assert "CUSTOM_ENV" not in result.stderr, result.report()
 
 
 @pytest.mark.parametrize("variable,bad", [("CI_JOB_ID", "12a"),
@@ -516,7 +519,8 @@ def test_bad_project_id_in_custom_env_is_a_build_failure(runner, bad):
     job = runner.job(704, **ODD_CODES, variables={"CI_PROJECT_ID": bad}, response=None)
     result = job.config()
     expect(result, rn.BUILD_FAILURE, 77)
-    assert "CUSTOM_ENV_CI_PROJECT_ID" in result.stderr, result.report()
+    assert "invalid CI/CD variable CI_PROJECT_ID" in result.stderr, result.report()
+    assert "CUSTOM_ENV" not in result.stderr, result.report()
 
 
 def edit_response(job, path, value):
@@ -585,7 +589,23 @@ def test_unknown_setting_names_file_and_line(runner, settings):
                         f'cache_dir: "{settings.cache_dir}"\n')
     result = runner.job(801, **ODD_CODES).config()
     expect(result, rn.SYSTEM_FAILURE, 78)
-    assert "berth.yaml:3" in result.stderr and "colour" in result.stderr, result.report()
+    assert f"unknown setting 'colour' in {settings.path}:3 (settings: state_dir, " \
+        in result.stderr, result.report()
+    assert "did you mean" not in result.stderr, "nothing is close to 'colour'"
+
+
+def test_misspelt_setting_suggests_the_key_and_lists_every_one(runner, settings):
+    settings.write_text(f'state_dir: "{settings.state_dir}"\nkill_gace: 3\n')
+    result = runner.job(804, **ODD_CODES).config()
+    expect(result, rn.SYSTEM_FAILURE, 78)
+    assert f"unknown setting 'kill_gace' in {settings.path}:2: did you mean 'kill_grace'?" \
+        in result.stderr, result.report()
+    # Every key, to the last one in the table (a fixed buffer once cut the list short).
+    listed = re.search(r"\(settings: ([^)]*)\)$", result.stderr.strip())
+    assert listed, result.report()
+    keys = listed.group(1).split(", ")
+    assert keys[0] == "state_dir" and keys[-1] == "craas_api" and len(keys) == len(set(keys)) \
+        and "registries" in keys and "prune_keep_newest" in keys, keys
 
 
 def test_wrongly_typed_setting_names_file_and_line(runner, settings):
@@ -627,4 +647,5 @@ def test_bad_settings_fail_cleanly_in_every_command(runner, settings, command):
     settings.write_text("state_dir: /x\nunknown_key: 1\n")
     result = runner.job(812, **ODD_CODES).invoke(command[0], command[1:])
     expect(result, rn.SYSTEM_FAILURE, 78)
-    assert "berth.yaml:2: unknown key 'unknown_key'" in result.stderr
+    assert "unknown setting 'unknown_key' in " in result.stderr
+    assert "berth.yaml:2 (settings: " in result.stderr

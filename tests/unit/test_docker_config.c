@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "docker_config.h"
 #include "secret.h"
 #include "workspace.h"
@@ -308,32 +310,6 @@ static void test_remove_without_file(void **state)
 	assert_int_equal(docker_config_remove(f->dir, NULL), 0);
 	/* Nothing went, so nothing was written. */
 	assert_int_equal(entries(f->dir, NULL), 0);
-}
-
-/* stderr of the calls between begin and end, NUL-terminated. */
-static FILE *capture_begin(int *saved)
-{
-	FILE *tmp = tmpfile();
-
-	assert_non_null(tmp);
-	fflush(stderr);
-	*saved = dup(2);
-	assert_true(*saved >= 0);
-	assert_true(dup2(fileno(tmp), 2) >= 0);
-	return tmp;
-}
-
-static void capture_end(FILE *tmp, int saved, char *buf, size_t size)
-{
-	size_t n;
-
-	fflush(stderr);
-	assert_true(dup2(saved, 2) >= 0);
-	close(saved);
-	rewind(tmp);
-	n = fread(buf, 1, size - 1, tmp);
-	buf[n] = '\0';
-	fclose(tmp);
 }
 
 static void test_corrupt_left_alone(void **state)

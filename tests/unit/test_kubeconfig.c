@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "base64.h"
 #include "kubeconfig.h"
 #include "secret.h"
@@ -137,31 +139,6 @@ struct captured {
 	char text[8192];
 };
 
-static FILE *capture_begin(int *saved)
-{
-	FILE *tmp = tmpfile();
-
-	assert_non_null(tmp);
-	fflush(stderr);
-	*saved = dup(2);
-	assert_true(*saved >= 0);
-	assert_true(dup2(fileno(tmp), 2) >= 0);
-	return tmp;
-}
-
-static void capture_end(FILE *tmp, int saved, struct captured *c)
-{
-	size_t n;
-
-	fflush(stderr);
-	assert_true(dup2(saved, 2) >= 0);
-	close(saved);
-	rewind(tmp);
-	n = fread(c->text, 1, sizeof(c->text) - 1, tmp);
-	c->text[n] = '\0';
-	fclose(tmp);
-}
-
 static enum berth_result parse(struct kubeconfig *k, const char *yaml, const char *context,
 			       struct captured *c)
 {
@@ -173,7 +150,7 @@ static enum berth_result parse(struct kubeconfig *k, const char *yaml, const cha
 	assert_int_equal(secret_set(&k->raw, yaml), 0);
 	tmp = capture_begin(&saved);
 	r = kubeconfig_parse(k, "kc", context);
-	capture_end(tmp, saved, c);
+	capture_end(tmp, saved, c->text, sizeof(c->text));
 	return r;
 }
 
@@ -507,7 +484,7 @@ static enum berth_result load(struct kubeconfig *k, const struct settings *s, st
 	FILE *tmp = capture_begin(&saved);
 
 	r = kubeconfig_load(k, &vars_script, s);
-	capture_end(tmp, saved, c);
+	capture_end(tmp, saved, c->text, sizeof(c->text));
 	return r;
 }
 

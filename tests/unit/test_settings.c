@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "settings.h"
 
 #include <stdio.h>
@@ -694,6 +696,86 @@ static void test_job_users(void **state)
 	}
 }
 
+/* stderr of settings_parse on `yaml`, which must fail, into `buf`. */
+static void parse_error(const char *yaml, char *buf, size_t size)
+{
+	struct settings s;
+	int saved;
+	FILE *tmp = capture_begin(&saved);
+
+	assert_int_equal(parse(&s, yaml), -1);
+	capture_end(tmp, saved, buf, size);
+	settings_release(&s);
+}
+
+/* Every setting, in the order the message lists them. */
+static const char *const every_key =
+	"state_dir, builds_dir, cache_dir, builds_per_job, executor, bwrap_network, kill_grace, "
+	"kubeconfig_max_bytes, kubeconfig_required, kube_preflight, kube_timeout, "
+	"registry_timeout, registry_max_wait, craas_hosts, registries, werf_path, "
+	"werf_synchronization, rate_limited_hosts, cleanup_lock, lock_deploys, lock_timeout, "
+	"lock_backend, lock_namespace, lock_lease_seconds, lock_kubeconfig, lock_create_namespace, "
+	"tools_bundle, gc_age, metrics_dir, stage_log, job_users, job_groups, allow_root_scripts, "
+	"parked_clones, prune_keep_tags, prune_keep_newest, prune_keep_younger, prune_parallel, "
+	"prune_max_rps, craas_api";
+
+static void test_unknown_key_suggests_the_nearest(void **state)
+{
+	static const struct {
+		const char *yaml, *want;
+	} cases[] = {
+		{"kill_gace: 3\n", "unknown setting 'kill_gace' in t.yaml:1: did you mean "
+				   "'kill_grace'? (settings: "},
+		{"state_dir: /a\nstat_dir: /x\n", "unknown setting 'stat_dir' in t.yaml:2: did you "
+						  "mean 'state_dir'? (settings: "},
+		{"exectuor: shell\n", "did you mean 'executor'?"},	   /* two letters swapped */
+		{"lock_backends: file\n", "did you mean 'lock_backend'?"}, /* one too many */
+		/* nothing close: no guess */
+		{"colour: blue\n", "unknown setting 'colour' in t.yaml:1 (settings: "},
+		{"x: 1\n", "unknown setting 'x' in t.yaml:1 (settings: "},
+		{"registries:\n  - host: a.io\n    plainhttp: true\n",
+		 "unknown registry setting 'plainhttp' in t.yaml:3: did you mean 'plain_http'? "
+		 "(registry settings: host, username_variable, password_variable, ca_file, "
+		 "plain_http)\n"},
+		{"registries:\n  - host: a.io\n    insecure: true\n",
+		 "unknown registry setting 'insecure' in t.yaml:3 (registry settings: host, "},
+	};
+	char err[4096];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NR(cases); i++) {
+		parse_error(cases[i].yaml, err, sizeof(err));
+		if (!strstr(err, cases[i].want))
+			fail_msg("for %s want '%s' in:\n%s", cases[i].yaml, cases[i].want, err);
+		if (strstr(cases[i].yaml, "colour") || strstr(cases[i].yaml, "insecure"))
+			assert_null(strstr(err, "did you mean"));
+	}
+}
+
+/* The message lists every setting, however long the list grows, and only settings. */
+static void test_unknown_key_lists_every_setting(void **state)
+{
+	char err[4096], want[2048], yaml[128];
+	const char *p, *end;
+
+	(void)state;
+	parse_error("colour: blue\n", err, sizeof(err));
+	snprintf(want, sizeof(want), "(settings: %s)\n", every_key);
+	if (!strstr(err, want))
+		fail_msg("want every key, as '%s', in:\n%s", want, err);
+	/* Each listed name is one the parser knows. */
+	for (p = every_key; *p; p = *end ? end + 2 : end) {
+		end = strchr(p, ',');
+		if (!end)
+			end = p + strlen(p);
+		snprintf(yaml, sizeof(yaml), "%.*s: [[bad\n", (int)(end - p), p);
+		parse_error(yaml, err, sizeof(err));
+		if (strstr(err, "unknown setting"))
+			fail_msg("listed but unknown: %s", yaml);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -717,6 +799,8 @@ int main(void)
 		cmocka_unit_test(test_lock_backend_rejected),
 		cmocka_unit_test(test_bwrap_network),
 		cmocka_unit_test(test_job_users),
+		cmocka_unit_test(test_unknown_key_suggests_the_nearest),
+		cmocka_unit_test(test_unknown_key_lists_every_setting),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,6 @@ def test_a_variable_in_a_config_message_stays_on_its_line(runner, settings, reco
     job = runner.job(9832, response=None, variables={"CI_JOB_ID": "12" + PAYLOAD}, **ODD_CODES)
     config = job.config()
     expect(config, rn.BUILD_FAILURE, 77)
-    assert_one_clean_line(config, "CUSTOM_ENV_CI_JOB_ID")
+    assert_one_clean_line(config, "CI/CD variable CI_JOB_ID")
     record_bad_input("CI_JOB_ID with terminal escapes, a newline and a carriage return (no "
                      "response file)", config)
