@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Seconds since the workspace last saw a stage: its state record, else the directory. */
 static long long idle_seconds(const char *dir)
@@ -63,6 +64,30 @@ static int consider(const struct settings *s, const char *jobs, const char *name
 	return 1;
 }
 
+/*
+ * in_use() reads the environment of every process. As root, a process of another user shows it
+ * only with CAP_SYS_PTRACE and CAP_DAC_OVERRIDE (or CAP_DAC_READ_SEARCH); without them gc could
+ * not tell a busy workspace from a stale one, so it removes none.
+ */
+static int sees_every_environment(void)
+{
+	enum { DAC_OVERRIDE = 1, DAC_READ_SEARCH = 2, SYS_PTRACE = 19 };
+	unsigned long long caps = 0;
+	char line[256];
+	FILE *f;
+
+	if (geteuid() != 0)
+		return 1; /* a job of an unprivileged berth runs as berth's own user */
+	f = fopen("/proc/self/status", "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (caps >> SYS_PTRACE & 1) &&
+	       (caps >> DAC_OVERRIDE & 1 || caps >> DAC_READ_SEARCH & 1);
+}
+
 int gc_run(const struct settings *s, FILE *out, int dry_run)
 {
 	char jobs[4096];
@@ -70,6 +95,11 @@ int gc_run(const struct settings *s, FILE *out, int dry_run)
 	DIR *d;
 	int removed = 0, failed = 0;
 
+	if (!sees_every_environment())
+		return error(
+			"gc cannot read other users' processes (it needs CAP_SYS_PTRACE and "
+			"CAP_DAC_OVERRIDE), so it cannot tell a workspace in use from a stale "
+			"one: run it as root with those capabilities (the berth-gc service has them)");
 	snprintf(jobs, sizeof(jobs), "%s/jobs", s->state_dir);
 	d = opendir(jobs);
 	if (!d)

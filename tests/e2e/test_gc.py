@@ -9,10 +9,13 @@ not: berth never overwrites a file with a second link, which a job could point a
 
 import base64
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
+
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +141,33 @@ def test_gc_without_jobs_and_usage(berth_bin, settings):
     assert res.returncode == 0 and "0 stale workspace(s) removed" in res.stdout, res
     bad = gc(berth_bin, settings, "--force")
     assert bad.returncode != 0 and "usage: berth gc" in bad.stderr, bad
+
+
+
+def test_gc_without_the_capabilities_to_see_processes_removes_nothing(berth_bin, settings):
+    """gc tells a busy workspace by the environment of every process. Without CAP_SYS_PTRACE
+    root cannot read that of another user's process (which here carries the workspace's
+    marker), so gc cannot tell whether the workspace is in use: it removes nothing and says
+    what it needs."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv")
+    settings.write(gc_age=GC_AGE)
+    workspace = settings.jobs_dir() / "9610"
+    workspace.mkdir(parents=True)
+    (workspace / "state").write_text("project_id 7\n")
+    age(workspace, 10 * HOURS)
+    sleeper = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                "env", f"BERTH_JOB_DIR={workspace}", "sleep", "120"])
+    try:
+        cmdline = Path(f"/proc/{sleeper.pid}/cmdline")
+        assert rn.wait_for(lambda: cmdline.read_bytes().startswith(b"sleep\0"), 30), \
+            "the other user's process never started"
+        res = subprocess.run(["setpriv", "--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace",
+                              str(berth_bin), "gc"], capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, BERTH_CONFIG=str(settings.path)))
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert res.returncode == rn.RUNNER_SYSTEM_FAILURE_EXIT_CODE, res
+    assert "CAP_SYS_PTRACE" in res.stderr and "in use" in res.stderr, res.stderr
+    assert workspace.is_dir(), f"gc removed a workspace it could not tell was unused:\n{res.stdout}"
