@@ -81,7 +81,7 @@ WAYS = ("true", "bash", "bwrap-bare", "berth", "bwrap", "bwrap-host", "reference
 # The targets (docs/performance.md, "Targets"), ratios to floors measured beside them.
 TARGET_OVERHEAD_PER_TRUE = 3.0   # berth run - bash SCRIPT, in execs of /bin/true
 TARGET_JOB_PER_REFERENCE = 0.85  # a whole job, berth / the bash reference driver
-TARGET_BWRAP_PER_BARE = 2.0      # a stage in berth's sandbox / bare bwrap bash SCRIPT
+TARGET_BWRAP_PER_BARE = 2.2      # a stage in berth's sandbox / bare bwrap bash SCRIPT
 # The berth ways and the executor each runs its stages with.
 EXECUTORS = {"berth": "shell", "bwrap": "bwrap", "bwrap-host": "bwrap"}
 # And the sandbox's network, where not the default (private).

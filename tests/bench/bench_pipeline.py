@@ -30,8 +30,8 @@ needs Node >= 22; on older Node it dies at start-up, which is reported and skipp
 works on Node 20).
 
 Targets, ratios of medians to floors measured in the same rounds (tests/bench/floors.py,
-docs/performance.md): the seed pipeline at most 6 execs of `true`, the 200-job pipeline at most
-15 (wall, as measured here, so including the fork/exec floor itself); with gitlab-ci-local
+docs/performance.md): the seed pipeline at most 8 execs of `true`, the 200-job pipeline at most
+18 (wall, as measured here, so including the fork/exec floor itself); with gitlab-ci-local
 installed, berth at most 0.1x its time on each. A benchmark, not a test: it exits 0 whatever the
 figures are, non-zero only when something broke (berth failed or listed the wrong jobs, git
 failed, gitlab-ci-local --list failed or printed no job table).
@@ -56,7 +56,9 @@ import floors
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 ORIGIN = "git@gitlab.example.com:group/app.git"
-TARGETS_PER_TRUE = {"seed": 6.0, "200 jobs": 15.0}
+# Room for a loaded machine: berth's reading is CPU time, which load stretches more than an
+# exec of true (docs/performance.md, "Targets").
+TARGETS_PER_TRUE = {"seed": 8.0, "200 jobs": 18.0}
 TARGET_PER_GCL = 0.1
 TIMEOUT = 120  # seconds for any one run
 

@@ -4,9 +4,9 @@ A millisecond target holds on one machine only: where an exec of /bin/true costs
 much, every figure does, and berth's share of it is unchanged. So every target is a ratio: the
 figure against a floor measured beside it, in the same run, interleaved with it (one exec of
 /bin/true, bare `bash SCRIPT`, bare bwrap, the bash reference driver, skopeo, the registry's own
-speed). Each script measures its floors and calls verdict(); this module measures the floor
-they all share, one exec of /bin/true, the same way every time, and prints every verdict in one
-shape:
+speed). Each script measures its floors the same way as the figure they judge (bench.py through
+its call(), bench_pipeline.py through its runner, the others with exec_true() below) and calls
+verdict(), which prints every verdict in one shape:
 
   TARGET per-stage overhead: 1.94 ms = 1.90x one exec of /bin/true (1.02 ms); target <= 3x: PASS
 
