@@ -17,7 +17,8 @@ group, stdin /dev/null, output through a pipe), so the Python side costs the sam
 
 The targets are ratios to floors measured in the same rounds (tests/bench/floors.py; why each
 floor: docs/performance.md): berth's overhead per stage, median(berth run) - median(bash
-SCRIPT), against one exec of /bin/true; a whole job against the reference driver's; a stage in
+SCRIPT), against the reference driver's, median(run.sh) - median(bash SCRIPT), and printed in
+execs of /bin/true too; a whole job against the reference driver's; a stage in
 berth's sandbox (host network) against bare bwrap running the same script. The private
 network's slirp4netns is reported, not judged. This is a benchmark, not a test: it exits 0
 whatever the figures are, and non-zero only when something broke (a stage failed, a driver did
@@ -79,8 +80,8 @@ PROJECT_ID = 4242
 PROJECT_PATH = "platform/deploy/shop-api"
 WAYS = ("true", "bash", "bwrap-bare", "berth", "bwrap", "bwrap-host", "reference")
 # The targets (docs/performance.md, "Targets"), ratios to floors measured beside them.
-TARGET_OVERHEAD_PER_TRUE = 3.0   # berth run - bash SCRIPT, in execs of /bin/true
-TARGET_JOB_PER_REFERENCE = 0.85  # a whole job, berth / the bash reference driver
+TARGET_OVERHEAD_PER_REFERENCE = 0.75  # berth run's overhead / the reference run.sh's
+TARGET_JOB_PER_REFERENCE = 0.9        # a whole job, berth / the bash reference driver
 TARGET_BWRAP_PER_BARE = 2.2      # a stage in berth's sandbox / bare bwrap bash SCRIPT
 # The berth ways and the executor each runs its stages with.
 EXECUTORS = {"berth": "shell", "bwrap": "bwrap", "bwrap-host": "bwrap"}
@@ -846,9 +847,11 @@ def judge(fig, have_berth, have_bwrap):
     if have_berth:
         fig["verdicts"]["overhead"] = floors.verdict(
             "berth's overhead per stage (berth run - bash SCRIPT)", over["berth"],
-            "one exec of /bin/true", med["true"], at_most=TARGET_OVERHEAD_PER_TRUE)
-        print("  (the bash reference driver's overhead: %.2f ms, %.2fx /bin/true)"
-              % (over["reference"], over["reference"] / med["true"]))
+            "the bash reference driver's (run.sh - bash SCRIPT)", over["reference"],
+            at_most=TARGET_OVERHEAD_PER_REFERENCE)
+        print("  (in execs of /bin/true: berth's overhead %.1fx, the reference driver's %.1fx; "
+              "reported, not judged: under load this unit swings, docs/performance.md)"
+              % (over["berth"] / med["true"], over["reference"] / med["true"]))
         fig["verdicts"]["job"] = floors.verdict(
             "a whole job through berth", fig["ms"]["berth"]["job"]["median"],
             "the bash reference driver's", fig["ms"]["reference"]["job"]["median"],
