@@ -79,7 +79,7 @@ def table(path):
             r = json.loads(line)
             print("| %s | %s | %s: %s | **%.2f×** | %s | %s |"
                   % (r["what"], figure(r["value"], r["unit"]), r["floor_name"],
-                     figure(r["floor"], r["unit"]), r["ratio"], r["target"].replace("x", "×"),
+                     figure(r["floor"], r["unit"]), r["ratio"], r["target"].replace("x", "×").replace("<=", "≤").replace(">=", "≥"),
                      "PASS" if r["pass"] else "FAIL"))
 
 
