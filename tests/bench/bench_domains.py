@@ -12,8 +12,10 @@ their domain gets that user again (parked_clones, 4 by default).
 
 "Before" is the same schedule under the previous rule (the first free user, never reset),
 replayed in Python; the Python model of the current rule is replayed too and must agree with
-what berth did job for job, which checks the model. Prints the warm rates of both. A benchmark,
-not a test: it exits non-zero only when something broke (a job failed, the model disagrees).
+what berth did job for job, which checks the model. Prints the warm rates of both, and of
+domains without parking (parked_clones: 0), the floor parking is judged against
+(tests/bench/floors.py): berth's warm rate is at least 2x that one. A benchmark, not a test: it
+exits non-zero only when something broke (a job failed, the model disagrees).
 
 Usage: python3 tests/bench/bench_domains.py [--jobs N] [--seed S]; needs root and creates the
 job users berth-job-1..4 when missing (scripts/job-users.sh).
@@ -30,12 +32,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
+import floors  # noqa: E402
 import runner as rn  # noqa: E402
 
 USERS = [f"berth-job-{i}" for i in range(1, 5)]
 PARKED_CLONES = 4  # the setting's default
 PROJECTS = 6
 CONCURRENT = 4
+TARGET_PER_NO_PARKING = 2.0
 
 
 def schedule(n, seed):
@@ -141,6 +145,9 @@ def main():
     print(f"  warm clone, domains without parking (parked_clones: 0):   {rate(reset_only):6.1%}")
     print(f"  warm clone, berth now (parked_clones: {PARKED_CLONES}):              "
           f"{rate(after):6.1%}")
+    floors.verdict("warm clones with parking", rate(after) * 100,
+                   "warm clones with domains, no parking", rate(reset_only) * 100,
+                   at_least=TARGET_PER_NO_PARKING, unit="%")
     if model != after:
         diff = sorted(j for j in after if after[j] != model[j])
         print(f"bench_domains: berth and the model disagree on jobs {diff[:10]}")

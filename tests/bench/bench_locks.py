@@ -8,8 +8,10 @@ back to `sh -c 'date ...'` without a C compiler) that appends "ID START END" to 
 START when it begins (after the gate, for the first), END just before it exits. The hand-off
 latency is the next command's START minus the previous command's END: the command exiting,
 berth seeing it, the lock's release, the next berth waking and forking the next command. Prints
-median, p90, p99 and max over all rounds; the target is a median of at most 5 ms for the file
-backend. The kubernetes backend runs against the real API server of tests/e2e/kubeapi.py (etcd
+median, p90, p99 and max over all rounds, beside the floor, one exec of /bin/true, measured once
+per contender after every round (tests/bench/floors.py): the hand-off is at heart one such
+exec, of the next command. The target, for the file backend, is a median hand-off of at most
+3 execs of /bin/true (docs/performance.md). The kubernetes backend runs against the real API server of tests/e2e/kubeapi.py (etcd
 and kube-apiserver on this machine, so the network costs nothing here); it is skipped with a
 note when that server is not built. A benchmark, not a test: it exits 0 whatever the figures
 are, non-zero only when something broke (a contender failed, two commands overlapped, berth has
@@ -31,10 +33,12 @@ import sys
 import tempfile
 import time
 
+import floors
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 KEY = "bench/handoff"
-TARGET_MS = 5.0
+TARGET_PER_TRUE = 3.0
 
 HELPER_C = r"""
 #include <fcntl.h>
@@ -251,10 +255,11 @@ def measure(berth, helper, backend, args):
                 return None
         bench = Bench(berth, tmp, helper, extra)
         bench.round(2, 999)  # warm-up, and proof that lock and locks work
-        gaps = []
+        gaps, true = [], []
         for r in range(args.rounds):
             gaps += bench.round(args.contenders, r)
-        return gaps, bench.uncontended(20)
+            true += [floors.exec_true() / 1e6 for _ in range(args.contenders)]
+        return gaps, true, bench.uncontended(20)
     finally:
         if bench:
             bench.kill_all()
@@ -263,18 +268,24 @@ def measure(berth, helper, backend, args):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def report(backend, args, helper, gaps, base):
+def report(backend, args, helper, gaps, true, base):
     med = statistics.median(gaps)
+    floor = statistics.median(true)
     print("berth lock hand-off bench: %d rounds x %d contenders on one key, %s backend, %s"
           % (args.rounds, args.contenders, backend,
              "C stamp helper (CLOCK_MONOTONIC)" if helper else "sh + date (no C compiler)"))
     print("  hand-off (ms), %d samples:  median %.3f  p90 %.3f  p99 %.3f  max %.3f"
           % (len(gaps), med, pct(gaps, 90), pct(gaps, 99), max(gaps)))
+    print("  exec of /bin/true (ms), %d samples between the rounds: median %.3f"
+          % (len(true), floor))
     print("  uncontended, wall from a fork here (ms): command alone %.2f, under berth lock %.2f"
           % (base["alone"], base["berth lock"]))
     if backend == "file":
-        print("hand-off median %.2f ms (target ≤ %g ms): %s"
-              % (med, TARGET_MS, "PASS" if med <= TARGET_MS else "FAIL"))
+        floors.verdict("lock hand-off, file backend", med, "one exec of /bin/true", floor,
+                       at_most=TARGET_PER_TRUE)
+    else:
+        print("  (hand-off %.1fx an exec of /bin/true: reported, not judged; the API server's "
+              "speed is not berth's)" % (med / floor))
 
 
 def main():
