@@ -96,12 +96,13 @@ static int add_json(const struct lock_entry *e, void *data)
 	return json_array_append_new(data, entry);
 }
 
+/* Prints one lock; `data` counts them. */
 static int print_text(const struct lock_entry *e, void *data)
 {
 	char buf[1024];
 	size_t i;
 
-	(void)data;
+	++*(size_t *)data;
 	printf("%s\n", e->key);
 	for (i = 0; i < e->nr; i++)
 		printf("  %-8s %s\n", i == 0 && e->held ? "holding" : "waiting",
@@ -114,16 +115,20 @@ enum berth_result cmd_locks(const struct args *a, const char *settings_file)
 	int as_json = args_flag(a, "--json"), ret;
 	json_t *all = as_json ? json_array() : NULL;
 	struct settings s;
+	size_t listed = 0;
 
 	memset(&s, 0, sizeof(s));
 	if (settings_load(&s, settings_file) < 0) {
 		json_decref(all);
 		return BERTH_SYSTEM_FAILURE;
 	}
-	ret = lock_backend_for(&s)->list(&s, as_json ? add_json : print_text, all);
+	ret = lock_backend_for(&s)->list(&s, as_json ? add_json : print_text,
+					 as_json ? (void *)all : &listed);
 	if (ret == 0 && as_json) {
 		json_dumpf(all, stdout, JSON_INDENT(2));
 		putchar('\n');
+	} else if (ret == 0 && !listed) {
+		printf("no locks held or waited for\n");
 	}
 	json_decref(all);
 	settings_release(&s);

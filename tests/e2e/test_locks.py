@@ -613,6 +613,8 @@ def test_locks_lists_holder_and_waiters(lab, settings):
     for con in (a, b, c):
         assert con.wait() == 0, con.report()
     assert lab.locks() == [], "finished locks are still listed"
+    text = lab.berth_run("locks")
+    assert (text.returncode, text.stdout) == (0, "no locks held or waited for\n"), text
 
 
 def test_locks_without_state_dir(lab, settings):
@@ -622,6 +624,7 @@ def test_locks_without_state_dir(lab, settings):
     assert json.loads(res.stdout) == []
     res = lab.berth_run("locks")
     assert res.returncode == 0, res.stderr
+    assert res.stdout == "no locks held or waited for\n", res.stdout
 
 
 # -- 10. keys ---------------------------------------------------------------------------------
