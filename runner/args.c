@@ -128,7 +128,8 @@ int args_parse(struct args *a, const struct command *c, int argc, char **argv)
 			options_end = 1;
 		} else if (options_end || arg[0] != '-' || !arg[1]) {
 			a->operand[a->nr_operand++] = argv[i];
-			options_end |= c->flags & ARGS_STOP_AT_OPERAND;
+			if (c->flags & ARGS_STOP_AT_OPERAND)
+				options_end = 1;
 		} else if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
 			return 1;
 		} else if (take_option(a, argc, argv, &i) < 0) {

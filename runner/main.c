@@ -258,25 +258,26 @@ static const char *global_options(int argc, char **argv, int *arg, const char **
 	return argv[*arg];
 }
 
-static enum berth_result run_command(const struct command *c, int argc, char **argv,
-				     const char *settings_file)
+/* Parses the command line for `c` and runs it; the exit code. */
+static int run_command(const struct command *c, int argc, char **argv, const char *settings_file)
 {
 	struct args a;
 	enum berth_result r;
+	int code, parsed = args_parse(&a, c, argc, argv);
 
-	switch (args_parse(&a, c, argc, argv)) {
-	case 0:
-		r = c->fn(&a, settings_file);
-		break;
-	case 1:
-		args_help(c, stdout);
-		r = BERTH_OK;
-		break;
-	default:
-		r = BERTH_USAGE_ERROR;
+	if (parsed != 0) {
+		if (parsed > 0)
+			args_help(c, stdout);
+		args_release(&a);
+		return to_exit_code(parsed > 0 ? BERTH_OK : BERTH_USAGE_ERROR);
 	}
+	/* Only what ran goes to the stage log and metrics: a usage error is no job's outcome. */
+	report_begin(c->name);
+	r = c->fn(&a, settings_file);
+	code = to_exit_code(r);
+	report_end(r, code);
 	args_release(&a);
-	return r;
+	return code;
 }
 
 int main(int argc, char **argv)
@@ -284,8 +285,7 @@ int main(int argc, char **argv)
 	const struct args none = {0};
 	const struct command *c = NULL;
 	const char *settings_file = NULL, *name;
-	enum berth_result r;
-	int arg = 1, code;
+	int arg = 1;
 
 	/* Before anything holds a secret: no core file may ever show berth's memory. */
 	if (proc_no_core_dumps() < 0)
@@ -304,9 +304,5 @@ int main(int argc, char **argv)
 				"every command)\n");
 		return to_exit_code(BERTH_USAGE_ERROR);
 	}
-	report_begin(c->name);
-	r = run_command(c, argc - arg, argv + arg, settings_file);
-	code = to_exit_code(r);
-	report_end(r, code);
-	return code;
+	return run_command(c, argc - arg, argv + arg, settings_file);
 }
