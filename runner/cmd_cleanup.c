@@ -14,18 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-enum berth_result cmd_cleanup(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_cleanup(const struct args *a, const char *settings_file)
 {
 	enum berth_result r;
 	struct context ctx;
 	char *marker = NULL;
 	int killed;
 
-	(void)argv;
-	if (argc != 1) {
-		error("usage: berth cleanup");
-		return BERTH_SYSTEM_FAILURE;
-	}
+	(void)a;
 	r = context_load(&ctx, settings_file);
 	if (r == BERTH_BUILD_FAILURE) {
 		/* config and prepare refused the same identity: nothing was ever created. */

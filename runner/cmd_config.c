@@ -39,18 +39,14 @@ static json_t *config_json(const struct context *ctx)
 			 "bash");
 }
 
-enum berth_result cmd_config(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_config(const struct args *a, const char *settings_file)
 {
 	struct context ctx;
 	enum berth_result r;
 	json_t *out;
 
-	if (argc == 2 && !strcmp(argv[1], "--show-settings"))
+	if (args_flag(a, "--show-settings"))
 		return show_settings(settings_file);
-	if (argc != 1) {
-		error("usage: berth config [--show-settings]");
-		return BERTH_SYSTEM_FAILURE;
-	}
 	r = context_load(&ctx, settings_file);
 	if (r != BERTH_OK)
 		return r;

@@ -18,9 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define USAGE                                                                                      \
-	"berth dry-run JOB [-C DIR] [--file F] [--source S] [--var K=V] [--vars-file F] "          \
-	"[--env NAME]"
 #define WORKSPACE "$STATE/jobs/<job id>" /* as prepare would name it, symbolically */
 
 /* Names of werf's environment that berth sets, in the order docs/werf.md lists them. */
@@ -210,14 +207,14 @@ static enum berth_result plan(struct local *l, const struct local_job *lj, const
 	return r;
 }
 
-enum berth_result cmd_dry_run(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_dry_run(const struct args *a, const char *settings_file)
 {
 	struct settings s;
 	struct local l;
 	struct local_job lj;
 	const struct ci_job *j;
 	char no_pipeline[512];
-	enum berth_result r = local_open(&l, argc, argv, 1, USAGE);
+	enum berth_result r = local_open(&l, a);
 
 	memset(&s, 0, sizeof(s));
 	if (r == BERTH_OK)

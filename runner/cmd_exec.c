@@ -21,9 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define USAGE                                                                                      \
-	"berth exec JOB [-C DIR] [--file F] [--source S] [--var K=V] [--vars-file F] [--env NAME]"
-
 struct exec_dir {
 	char root[2048];     /* private temp dir: response file, settings, scripts, shim */
 	char settings[2300]; /* the settings the stages use */
@@ -242,7 +239,8 @@ static enum berth_result run_stage(struct exec_dir *d, const struct local *l,
 {
 	struct strvec lines = STRVEC_INIT;
 	char script[2400], err[512];
-	char *argv[] = {"run", script, (char *)stage, NULL};
+	char *operands[] = {script, (char *)stage, NULL};
+	const struct args run = {.operand = operands, .nr_operand = 2};
 	enum berth_result r;
 	size_t i;
 
@@ -255,7 +253,7 @@ static enum berth_result run_stage(struct exec_dir *d, const struct local *l,
 	r = write_script(script, l->repo.dir, &lines) < 0 ? BERTH_SYSTEM_FAILURE : BERTH_OK;
 	strvec_clear(&lines);
 	if (r == BERTH_OK)
-		r = cmd_run(3, argv, d->settings);
+		r = cmd_run(&run, d->settings);
 	if (r == BERTH_BUILD_FAILURE)
 		info("%s failed with exit code %d", stage, read_exit_code(d));
 	return r;
@@ -266,19 +264,19 @@ static enum berth_result run_job(struct exec_dir *d, const struct local *l,
 {
 	static const char *const main_keys[] = {"before_script", "script", NULL};
 	static const char *const after_keys[] = {"after_script", NULL};
-	char *prepare[] = {"prepare", NULL}, *cleanup[] = {"cleanup", NULL};
+	const struct args none = {0}; /* prepare and cleanup take nothing */
 	enum berth_result r, after;
 
 	if (write_settings(d, settings_file) < 0 || runner_env(d, l, lj) < 0)
 		return BERTH_SYSTEM_FAILURE;
-	r = cmd_prepare(1, prepare, d->settings);
+	r = cmd_prepare(&none, d->settings);
 	if (r == BERTH_OK) {
 		r = run_stage(d, l, lj, "step_script", main_keys);
 		after = run_stage(d, l, lj, "after_script", after_keys);
 		if (after != BERTH_OK)
 			warning("after_script failed; as on GitLab, the job's result does not change");
 	}
-	cmd_cleanup(1, cleanup, d->settings);
+	cmd_cleanup(&none, d->settings);
 	/* The job failing is the user's news, not berth's: exit with the script's code. */
 	if (r == BERTH_BUILD_FAILURE && read_exit_code(d) > 0) {
 		berth_exit_status = read_exit_code(d);
@@ -289,7 +287,7 @@ static enum berth_result run_job(struct exec_dir *d, const struct local *l,
 	return r;
 }
 
-enum berth_result cmd_exec(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_exec(const struct args *a, const char *settings_file)
 {
 	struct exec_dir d;
 	struct local l;
@@ -297,7 +295,7 @@ enum berth_result cmd_exec(int argc, char **argv, const char *settings_file)
 	const struct ci_job *j = NULL;
 	char no_pipeline[512];
 	const char *tmp = getenv("TMPDIR");
-	enum berth_result r = local_open(&l, argc, argv, 1, USAGE);
+	enum berth_result r = local_open(&l, a);
 
 	if (r == BERTH_OK)
 		r = local_workflow(&l, no_pipeline, sizeof(no_pipeline));

@@ -7,15 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
-enum berth_result cmd_gc(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_gc(const struct args *a, const char *settings_file)
 {
-	int dry_run = argc == 2 && !strcmp(argv[1], "--dry-run"), n;
+	int dry_run = args_flag(a, "--dry-run"), n;
 	struct settings s;
 
-	if (argc > 2 || (argc == 2 && !dry_run)) {
-		error("usage: berth gc [--dry-run]");
-		return BERTH_SYSTEM_FAILURE;
-	}
 	memset(&s, 0, sizeof(s));
 	if (settings_load(&s, settings_file) < 0)
 		return BERTH_SYSTEM_FAILURE;

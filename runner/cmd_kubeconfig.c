@@ -9,24 +9,14 @@
 
 #include <string.h>
 
-enum berth_result cmd_kubeconfig(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_kubeconfig(const struct args *a, const char *settings_file)
 {
-	const char *output = NULL;
+	const char *output = args_value(a, "--output");
 	struct kubeconfig k;
 	struct settings s;
 	enum berth_result r;
-	int i, preflight = 1;
+	int preflight = !args_flag(a, "--no-preflight");
 
-	for (i = 1; i < argc; i++) {
-		if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) {
-			output = argv[++i];
-		} else if (!strcmp(argv[i], "--no-preflight")) {
-			preflight = 0;
-		} else {
-			error("usage: berth kubeconfig [-o FILE] [--no-preflight]");
-			return BERTH_BUILD_FAILURE;
-		}
-	}
 	memset(&s, 0, sizeof(s));
 	if (settings_load(&s, settings_file) < 0)
 		return BERTH_SYSTEM_FAILURE;

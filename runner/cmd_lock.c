@@ -20,7 +20,7 @@ static int parse_timeout(const char *v, unsigned *out)
 	unsigned long n = strtoul(v, &end, 10);
 
 	if (*v < '0' || *v > '9' || *end || n > 86400)
-		return error("--timeout takes whole seconds from 0 to 86400, not '%s'", v);
+		return -1;
 	*out = (unsigned)n;
 	return 0;
 }
@@ -41,44 +41,30 @@ static enum berth_result run_locked(const struct settings *s, char **argv)
 	return BERTH_OK;
 }
 
-enum berth_result cmd_lock(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_lock(const struct args *a, const char *settings_file)
 {
 	const struct lock_backend *b;
-	const char *why = NULL;
+	const char *why = NULL, *key = a->operand[0], *t = args_value(a, "--timeout");
 	struct settings s;
 	struct lock l;
 	enum berth_result r;
 	unsigned timeout = 0;
-	int i = 2;
 
-	if (argc < 4) {
-		error("usage: berth lock KEY [--timeout S] -- CMD [ARGS...]");
-		return BERTH_SYSTEM_FAILURE;
-	}
-	if (lock_valid_key(argv[1], &why) < 0) {
-		error("invalid lock key '%s': %s", argv[1], why);
-		return BERTH_SYSTEM_FAILURE;
-	}
-	if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
-		if (parse_timeout(argv[i + 1], &timeout) < 0)
-			return BERTH_SYSTEM_FAILURE;
-		i += 2;
-	}
-	if (i >= argc || strcmp(argv[i], "--") != 0 || i + 1 >= argc) {
-		error("usage: berth lock KEY [--timeout S] -- CMD [ARGS...]");
-		return BERTH_SYSTEM_FAILURE;
-	}
+	if (lock_valid_key(key, &why) < 0)
+		return args_error(a, "invalid lock key '%s': %s", key, why);
+	if (t && parse_timeout(t, &timeout) < 0)
+		return args_error(a, "--timeout takes whole seconds from 0 to 86400, not '%s'", t);
 	memset(&s, 0, sizeof(s));
 	if (settings_load(&s, settings_file) < 0)
 		return BERTH_SYSTEM_FAILURE;
 	memset(&l, 0, sizeof(l));
 	l.settings = &s;
-	snprintf(l.key, sizeof(l.key), "%s", argv[1]);
+	snprintf(l.key, sizeof(l.key), "%s", key);
 	lock_owner_init(&l.me, &vars_script);
 	b = lock_backend_for(&s);
 	r = b->acquire(&l, timeout);
 	if (r == BERTH_OK) {
-		r = run_locked(&s, argv + i + 1);
+		r = run_locked(&s, a->command);
 		if (b->release(&l) < 0)
 			r = BERTH_SYSTEM_FAILURE;
 	}
@@ -110,12 +96,13 @@ static int add_json(const struct lock_entry *e, void *data)
 	return json_array_append_new(data, entry);
 }
 
+/* Prints one lock; `data` counts them. */
 static int print_text(const struct lock_entry *e, void *data)
 {
 	char buf[1024];
 	size_t i;
 
-	(void)data;
+	++*(size_t *)data;
 	printf("%s\n", e->key);
 	for (i = 0; i < e->nr; i++)
 		printf("  %-8s %s\n", i == 0 && e->held ? "holding" : "waiting",
@@ -123,25 +110,25 @@ static int print_text(const struct lock_entry *e, void *data)
 	return 0;
 }
 
-enum berth_result cmd_locks(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_locks(const struct args *a, const char *settings_file)
 {
-	int as_json = argc == 2 && !strcmp(argv[1], "--json"), ret;
+	int as_json = args_flag(a, "--json"), ret;
 	json_t *all = as_json ? json_array() : NULL;
 	struct settings s;
+	size_t listed = 0;
 
-	if (argc > 2 || (argc == 2 && !as_json)) {
-		error("usage: berth locks [--json]");
-		return BERTH_SYSTEM_FAILURE;
-	}
 	memset(&s, 0, sizeof(s));
 	if (settings_load(&s, settings_file) < 0) {
 		json_decref(all);
 		return BERTH_SYSTEM_FAILURE;
 	}
-	ret = lock_backend_for(&s)->list(&s, as_json ? add_json : print_text, all);
+	ret = lock_backend_for(&s)->list(&s, as_json ? add_json : print_text,
+					 as_json ? (void *)all : &listed);
 	if (ret == 0 && as_json) {
 		json_dumpf(all, stdout, JSON_INDENT(2));
 		putchar('\n');
+	} else if (ret == 0 && !listed) {
+		printf("no locks held or waited for\n");
 	}
 	json_decref(all);
 	settings_release(&s);

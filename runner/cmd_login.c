@@ -109,40 +109,29 @@ static enum berth_result login_from_variables(const struct settings *s, char **h
 	return r;
 }
 
-enum berth_result cmd_login(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_login(const struct args *a, const char *settings_file)
 {
-	const char *user = NULL, *dir;
+	const char *user = args_value(a, "--username"), *dir;
 	struct settings s;
 	enum berth_result r = BERTH_SYSTEM_FAILURE;
 	char buf[4096];
-	int i = 1, password_stdin = 0;
+	int password_stdin = args_flag(a, "--password-stdin");
 
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "--username") && i + 1 < argc)
-			user = argv[++i];
-		else if (!strcmp(argv[i], "--password-stdin"))
-			password_stdin = 1;
-		else
-			return error("usage: berth login [--username USER --password-stdin HOST | "
-				     "HOST...]"),
-			       BERTH_BUILD_FAILURE;
-	}
-	if (!user != !password_stdin || (password_stdin && argc - i != 1)) {
-		error("--username and --password-stdin go together, with exactly one HOST");
-		return BERTH_BUILD_FAILURE;
-	}
+	if (!user != !password_stdin || (password_stdin && a->nr_operand != 1))
+		return args_error(a, "--username and --password-stdin go together, with exactly "
+				     "one HOST");
 	memset(&s, 0, sizeof(s));
 	if (settings_load(&s, settings_file) < 0)
 		return BERTH_SYSTEM_FAILURE;
 	dir = docker_dir(buf, sizeof(buf));
 	if (dir && docker_config_init(dir) == 0)
-		r = password_stdin ? login_stdin(&s, argv[i], user, dir)
-				   : login_from_variables(&s, argv + i, argc - i, dir);
+		r = password_stdin ? login_stdin(&s, a->operand[0], user, dir)
+				   : login_from_variables(&s, a->operand, a->nr_operand, dir);
 	settings_release(&s);
 	return r;
 }
 
-enum berth_result cmd_logout(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_logout(const struct args *a, const char *settings_file)
 {
 	const char *dir;
 	char buf[4096];
@@ -152,18 +141,18 @@ enum berth_result cmd_logout(int argc, char **argv, const char *settings_file)
 	dir = docker_dir(buf, sizeof(buf));
 	if (!dir)
 		return BERTH_SYSTEM_FAILURE;
-	if (argc == 1) {
+	if (a->nr_operand == 0) {
 		gone = docker_config_remove(dir, NULL);
 		if (gone < 0)
 			return BERTH_SYSTEM_FAILURE;
 		info("logged out of %d registr%s in %s", gone, gone == 1 ? "y" : "ies", dir);
 		return BERTH_OK;
 	}
-	for (i = 1; i < argc; i++) {
-		gone = docker_config_remove(dir, argv[i]);
+	for (i = 0; i < a->nr_operand; i++) {
+		gone = docker_config_remove(dir, a->operand[i]);
 		if (gone < 0)
 			return BERTH_SYSTEM_FAILURE;
-		info("%s %s", gone ? "logged out of" : "was not logged in to", argv[i]);
+		info("%s %s", gone ? "logged out of" : "was not logged in to", a->operand[i]);
 	}
 	return BERTH_OK;
 }

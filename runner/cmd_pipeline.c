@@ -11,10 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define USAGE                                                                                       \
-	"berth pipeline [-C DIR] [--file F] [--source S] [--var K=V] [--vars-file F] [--env NAME] " \
-	"[--json] [--preview JOB]"
-
 static void print_job(const struct local_job *lj, const char **stage)
 {
 	const struct verdict *v = &lj->verdict;
@@ -124,13 +120,13 @@ static enum berth_result preview(struct local *l)
 	return BERTH_OK;
 }
 
-enum berth_result cmd_pipeline(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_pipeline(const struct args *a, const char *settings_file)
 {
 	struct local l;
 	enum berth_result r;
 
 	(void)settings_file;
-	r = local_open(&l, argc, argv, 0, USAGE);
+	r = local_open(&l, a);
 	if (r == BERTH_OK)
 		r = l.preview ? preview(&l) : list(&l);
 	local_close(&l);

@@ -50,18 +50,14 @@ static enum berth_result check_root_scripts(const struct settings *s)
 	return BERTH_BUILD_FAILURE;
 }
 
-enum berth_result cmd_prepare(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_prepare(const struct args *a, const char *settings_file)
 {
 	const struct executor *ex;
 	struct context ctx;
 	enum berth_result r;
 	char tools[4096]; /* a configured tool bundle must be installed before jobs rely on it */
 
-	(void)argv;
-	if (argc != 1) {
-		error("usage: berth prepare");
-		return BERTH_SYSTEM_FAILURE;
-	}
+	(void)a;
 	r = context_load(&ctx, settings_file);
 	if (r != BERTH_OK)
 		return r;

@@ -20,11 +20,6 @@
 #include <string.h>
 #include <time.h>
 
-#define USAGE                                                                                      \
-	"usage: berth prune [--dry-run] [--report FILE] [--keep-tag REGEX]... [--keep-newest N] "  \
-	"[--keep-younger AGE] [--cluster KUBECONFIG | --no-cluster] [--parallel N] "               \
-	"[--max-rps R] [--gc] REPOSITORY..."
-
 struct options {
 	int dry_run, no_cluster, gc;
 	const char *report, *cluster;
@@ -63,93 +58,86 @@ struct prune_run {
 
 /* --- options ------------------------------------------------------------------------------ */
 
-static int number(const char *flag, const char *v, long min, long *out)
+/* The value of option `flag`, when given, into *out: a whole number from `min` to 1000000. */
+static enum berth_result number(const struct args *a, const char *flag, long min, long *out)
 {
+	const char *v = args_value(a, flag);
 	char *end;
+	long n;
 
-	*out = v ? strtol(v, &end, 10) : -1;
-	if (!v || *end || *out < min || *out > 1000000)
-		return error("%s needs a whole number from %ld to 1000000, not '%s'", flag, min,
-			     v ? v : "");
-	return 0;
+	if (!v)
+		return BERTH_OK;
+	n = strtol(v, &end, 10);
+	if (!*v || *end || n < min || n > 1000000)
+		return args_error(a, "%s needs a whole number from %ld to 1000000, not '%s'", flag,
+				  min, v);
+	*out = n;
+	return BERTH_OK;
 }
 
-/* One option at argv[*i]; 0, or -1 after saying what is wrong. */
-static int option(struct prune_run *run, int argc, char **argv, int *i)
+/* The flags, on top of the settings' policies. */
+static enum berth_result take_options(struct prune_run *run, const struct args *a)
 {
-	struct options *o = &run->o;
-	const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
-	int takes = 1;
+	const char *v, *age = args_value(a, "--keep-younger");
+	enum berth_result r;
+	size_t pos = 0;
+	long seconds;
 
-	if (!strcmp(a, "--dry-run"))
-		o->dry_run = 1, takes = 0;
-	else if (!strcmp(a, "--no-cluster"))
-		o->no_cluster = 1, takes = 0;
-	else if (!strcmp(a, "--gc"))
-		o->gc = 1, takes = 0;
-	else if (!v)
-		return error("%s needs a value; %s", a, USAGE);
-	else if (!strcmp(a, "--report"))
-		o->report = v;
-	else if (!strcmp(a, "--cluster"))
-		o->cluster = v;
-	else if (!strcmp(a, "--keep-tag"))
-		return strvec_push(&run->policy.keep_tags, v) < 0 ? -1 : (*i += 1, 0);
-	else if (!strcmp(a, "--keep-newest"))
-		return number(a, v, 0, &run->policy.keep_newest) < 0 ? -1 : (*i += 1, 0);
-	else if (!strcmp(a, "--keep-younger")) {
-		long age;
-
-		if (settings_parse_age(v, &age) < 0)
-			return error("--keep-younger needs an age such as 90m, 36h, 14d or 2w, not "
-				     "'%s'",
-				     v);
-		run->policy.keep_younger = age;
-	} else if (!strcmp(a, "--parallel"))
-		return number(a, v, 1, &o->parallel) < 0 ? -1 : (*i += 1, 0);
-	else if (!strcmp(a, "--max-rps"))
-		return number(a, v, 0, &o->max_rps) < 0 ? -1 : (*i += 1, 0);
-	else
-		return error("unknown option '%s'; %s", a, USAGE);
-	*i += takes;
-	return 0;
+	run->o.dry_run = args_flag(a, "--dry-run");
+	run->o.no_cluster = args_flag(a, "--no-cluster");
+	run->o.gc = args_flag(a, "--gc");
+	run->o.report = args_value(a, "--report");
+	run->o.cluster = args_value(a, "--cluster");
+	while ((v = args_next(a, "--keep-tag", &pos)))
+		if (strvec_push(&run->policy.keep_tags, v) < 0)
+			return BERTH_SYSTEM_FAILURE;
+	if ((r = number(a, "--keep-newest", 0, &run->policy.keep_newest)) != BERTH_OK ||
+	    (r = number(a, "--parallel", 1, &run->o.parallel)) != BERTH_OK ||
+	    (r = number(a, "--max-rps", 0, &run->o.max_rps)) != BERTH_OK)
+		return r;
+	if (age && settings_parse_age(age, &seconds) < 0)
+		return args_error(a,
+				  "--keep-younger needs an age such as 90m, 36h, 14d or 2w, not "
+				  "'%s'",
+				  age);
+	if (age)
+		run->policy.keep_younger = seconds;
+	if (run->o.cluster && run->o.no_cluster)
+		return args_error(a, "--cluster and --no-cluster contradict each other");
+	return BERTH_OK;
 }
 
-/* The settings' policies, then the flags on top. */
-static int parse_options(struct prune_run *run, int argc, char **argv)
+/* The settings' policies, then the flags on top, then the repositories. */
+static enum berth_result parse_options(struct prune_run *run, const struct args *a)
 {
+	enum berth_result r;
 	size_t k;
 	int i;
 
 	for (k = 0; k < run->s.prune_keep_tags.nr; k++)
 		if (strvec_push(&run->policy.keep_tags, run->s.prune_keep_tags.v[k]) < 0)
-			return -1;
+			return BERTH_SYSTEM_FAILURE;
 	run->policy.keep_newest = run->s.prune_keep_newest;
 	run->policy.keep_younger = run->s.prune_keep_younger;
 	run->o.parallel = run->s.prune_parallel;
 	run->o.max_rps = run->s.prune_max_rps;
-	for (i = 1; i < argc; i++) {
-		if (argv[i][0] != '-') {
-			if (strvec_push(&run->o.repos, argv[i]) < 0)
-				return -1;
-		} else if (option(run, argc, argv, &i) < 0) {
-			return -1;
-		}
-	}
-	if (!run->o.repos.nr)
-		return error("no repository to prune; %s", USAGE);
+	r = take_options(run, a);
+	for (i = 0; r == BERTH_OK && i < a->nr_operand; i++)
+		if (strvec_push(&run->o.repos, a->operand[i]) < 0)
+			r = BERTH_SYSTEM_FAILURE;
+	if (r != BERTH_OK)
+		return r;
 	if (!prune_policy_any(&run->policy))
-		return error("no keep policy (--keep-tag, --keep-newest, --keep-younger or the "
-			     "settings' prune_keep_*): berth prune would delete every tag");
-	if (run->o.cluster && run->o.no_cluster)
-		return error("--cluster and --no-cluster contradict each other");
+		return args_error(a, "no keep policy (--keep-tag, --keep-newest, --keep-younger "
+				     "or the settings' prune_keep_*): berth prune would delete "
+				     "every tag");
 	if (!run->o.cluster && !run->o.no_cluster)
 		run->o.cluster = getenv("KUBECONFIG");
 	if (!run->o.no_cluster && (!run->o.cluster || !*run->o.cluster))
-		return error(
-			"no cluster to check for images in use: give --cluster KUBECONFIG, set "
-			"KUBECONFIG, or --no-cluster to prune without that check");
-	return prune_policy_compile(&run->policy);
+		return args_error(a, "no cluster to check for images in use: give --cluster "
+				     "KUBECONFIG, set KUBECONFIG, or --no-cluster to prune "
+				     "without that check");
+	return prune_policy_compile(&run->policy) < 0 ? BERTH_SYSTEM_FAILURE : BERTH_OK;
 }
 
 /* --- progress, output, report ------------------------------------------------------------- */
@@ -465,14 +453,17 @@ static enum berth_result prune_one(struct prune_run *run, const char *name)
 
 /* --- the command -------------------------------------------------------------------------- */
 
-static enum berth_result start(struct prune_run *run, int argc, char **argv,
+static enum berth_result start(struct prune_run *run, const struct args *a,
 			       const char *settings_file)
 {
 	enum berth_result r;
 
 	run->policy.keep_newest = run->policy.keep_younger = -1;
-	if (settings_load(&run->s, settings_file) < 0 || parse_options(run, argc, argv) < 0)
+	if (settings_load(&run->s, settings_file) < 0)
 		return BERTH_SYSTEM_FAILURE;
+	r = parse_options(run, a);
+	if (r != BERTH_OK)
+		return r;
 	if (run->o.cluster) {
 		r = cluster_images(run->o.cluster, run->s.kube_timeout, &run->cluster);
 		if (r != BERTH_OK)
@@ -502,7 +493,7 @@ static void finish(struct prune_run *run)
 	settings_release(&run->s);
 }
 
-enum berth_result cmd_prune(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_prune(const struct args *a, const char *settings_file)
 {
 	struct prune_run run;
 	enum berth_result r, worst = BERTH_OK;
@@ -511,7 +502,7 @@ enum berth_result cmd_prune(int argc, char **argv, const char *settings_file)
 
 	memset(&run, 0, sizeof(run));
 	run.started_ms = proc_now_ms();
-	r = start(&run, argc, argv, settings_file);
+	r = start(&run, a, settings_file);
 	for (i = 0; r == BERTH_OK && i < run.o.repos.nr; i++) {
 		enum berth_result one = prune_one(&run, run.o.repos.v[i]);
 

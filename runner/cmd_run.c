@@ -192,16 +192,13 @@ static enum berth_result locked_stage(const struct context *ctx, const char *scr
 	return r;
 }
 
-enum berth_result cmd_run(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_run(const struct args *a, const char *settings_file)
 {
+	const char *script = a->operand[0], *stage = a->operand[1];
 	struct context ctx;
 	enum berth_result r;
 	int exists;
 
-	if (argc != 3) {
-		error("usage: berth run SCRIPT STAGE");
-		return BERTH_SYSTEM_FAILURE;
-	}
 	r = context_load(&ctx, settings_file);
 	if (r != BERTH_OK)
 		return r;
@@ -209,10 +206,10 @@ enum berth_result cmd_run(int argc, char **argv, const char *settings_file)
 	if (exists == 0)
 		error("no workspace '%s' for job %s: prepare did not run, or cleanup already did",
 		      ctx.ws.dir, ctx.job.id);
-	report_stage(argv[2]);
+	report_stage(stage);
 	if (exists == 1)
 		workspace_touch(&ctx.ws); /* a stage started: not stale for berth gc */
-	r = exists == 1 ? locked_stage(&ctx, argv[1], argv[2]) : BERTH_SYSTEM_FAILURE;
+	r = exists == 1 ? locked_stage(&ctx, script, stage) : BERTH_SYSTEM_FAILURE;
 	context_release(&ctx);
 	return r;
 }

@@ -26,7 +26,7 @@ static int parse_grace(const char *v, unsigned *out)
 	errno = 0;
 	n = strtoul(v, &end, 10);
 	if (*v < '0' || *v > '9' || *end || errno || n > 86400)
-		return error("GRACE is whole seconds from 0 to 86400, not '%s'", v);
+		return -1;
 	*out = (unsigned)n;
 	return 0;
 }
@@ -47,21 +47,20 @@ static void drop_terminal(void)
 	close(fd);
 }
 
-enum berth_result cmd_supervise(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_supervise(const struct args *a, const char *settings_file)
 {
 	struct proc p = {.env = environ, .script_fd = -1};
 	int status = 0, stopped = 0;
 	unsigned grace = 0;
 
 	(void)settings_file;
-	if (argc < 4 || strcmp(argv[2], "--") != 0) {
-		error("usage: berth supervise GRACE -- CMD [ARGS...]");
-		return BERTH_SYSTEM_FAILURE;
-	}
-	if (parse_grace(argv[1], &grace) < 0 || proc_catch_stops() < 0)
+	if (parse_grace(a->operand[0], &grace) < 0)
+		return args_error(a, "GRACE is whole seconds from 0 to 86400, not '%s'",
+				  a->operand[0]);
+	if (proc_catch_stops() < 0)
 		return BERTH_SYSTEM_FAILURE;
 	drop_terminal();
-	p.argv = argv + 3;
+	p.argv = a->command;
 	if (proc_start(&p) < 0 || proc_supervise(&p, grace, &status, &stopped) < 0)
 		return BERTH_SYSTEM_FAILURE;
 	berth_exit_status = proc_exit_code(status);

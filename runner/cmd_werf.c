@@ -107,7 +107,7 @@ static enum berth_result run_werf(const struct settings *s, char **argv, char *c
 	return BERTH_OK;
 }
 
-enum berth_result cmd_werf(int argc, char **argv, const char *settings_file)
+enum berth_result cmd_werf(const struct args *a, const char *settings_file)
 {
 	struct strvec env = STRVEC_INIT, args = STRVEC_INIT;
 	struct werf_creds creds;
@@ -117,10 +117,6 @@ enum berth_result cmd_werf(int argc, char **argv, const char *settings_file)
 	enum berth_result r;
 	int i, locked = 0;
 
-	if (argc < 2) {
-		error("usage: berth werf SUBCOMMAND [ARGS...]");
-		return BERTH_SYSTEM_FAILURE;
-	}
 	/* A stop while credentials are fetched must still reach drop_credentials. */
 	if (proc_catch_stops() < 0)
 		return BERTH_SYSTEM_FAILURE;
@@ -130,12 +126,12 @@ enum berth_result cmd_werf(int argc, char **argv, const char *settings_file)
 	r = find_credentials(&s, &creds);
 	if (r == BERTH_OK && werf_env(&env, &s, creds.docker, creds.kubeconfig) < 0)
 		r = BERTH_SYSTEM_FAILURE;
-	if (r == BERTH_OK && werf_lock_key(argv[1], &s, &env, key, sizeof(key)) < 0)
+	if (r == BERTH_OK && werf_lock_key(a->operand[0], &s, &env, key, sizeof(key)) < 0)
 		r = BERTH_BUILD_FAILURE;
 	if (r == BERTH_OK && strvec_push(&args, s.werf_path) < 0)
 		r = BERTH_SYSTEM_FAILURE;
-	for (i = 1; r == BERTH_OK && i < argc; i++)
-		if (strvec_push(&args, argv[i]) < 0)
+	for (i = 0; r == BERTH_OK && i < a->nr_operand; i++)
+		if (strvec_push(&args, a->operand[i]) < 0)
 			r = BERTH_SYSTEM_FAILURE;
 	if (r == BERTH_OK && proc_stop_requested()) {
 		error("stopped before werf started");

@@ -25,13 +25,14 @@ static int known_source(const char *s)
 	return 0;
 }
 
+/* 0; 1 when `kv` is no NAME=VALUE (the caller says so, with the usage); -1 after an error. */
 static int add_var(struct local *l, const char *kv)
 {
 	const char *eq = strchr(kv, '=');
 	char name[256];
 
 	if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(name))
-		return error("--var takes NAME=VALUE, not '%s'", kv);
+		return 1; /* a usage error: the caller says it */
 	snprintf(name, sizeof(name), "%.*s", (int)(eq - kv), kv);
 	/* On the command line it is in argv for anyone to see already: not masked. */
 	return civars_set(&l->in.developer, name, eq + 1, 0) < 0 ? error("out of memory") : 0;
@@ -46,78 +47,72 @@ static int add_env(struct local *l, const char *name)
 	return civars_set(&l->in.developer, name, v, 1) < 0 ? error("out of memory") : 0;
 }
 
-/* One option with its value; --var is applied last, by parse, whatever the order. */
-static int option(struct local *l, const char *a, const char *v, const char *usage)
+/* One option with its value; --var is applied last, by take_options, whatever the order. */
+static int option(struct local *l, const char *name, const char *v)
 {
 	char err[ERR_SIZE];
 
-	if (!strcmp(a, "-C"))
+	if (!strcmp(name, "-C"))
 		l->dir = v;
-	else if (!strcmp(a, "--file"))
+	else if (!strcmp(name, "--file"))
 		l->file = v;
-	else if (!strcmp(a, "--source"))
+	else if (!strcmp(name, "--source"))
 		l->in.source = v;
-	else if (!strcmp(a, "--preview"))
+	else if (!strcmp(name, "--preview"))
 		l->preview = v;
-	else if (!strcmp(a, "--env"))
+	else if (!strcmp(name, "--json"))
+		l->json = 1;
+	else if (!strcmp(name, "--env"))
 		return add_env(l, v);
-	else if (!strcmp(a, "--vars-file")) {
-		if (civars_read_dotenv(&l->in.developer, v, err, sizeof(err)) < 0)
-			return error("%s", err);
-	} else if (strcmp(a, "--var") != 0)
-		return error("unknown option '%s'; usage: %s", a, usage);
+	else if (!strcmp(name, "--vars-file") &&
+		 civars_read_dotenv(&l->in.developer, v, err, sizeof(err)) < 0)
+		return error("%s", err);
 	return 0;
 }
 
 /*
  * The environment's secrets and --vars-file first, --var on top: the precedence
- * docs/pipeline.md promises, whatever the order on the command line.
+ * docs/pipeline.md promises, whatever the order on the command line. BERTH_OK, or a failure
+ * reported.
  */
-static int parse(struct local *l, int argc, char **argv, int takes_job, const char *usage)
+static enum berth_result take_options(struct local *l, const struct args *a)
 {
-	int i;
+	const char *v;
+	size_t i, pos = 0;
+	int ret = 0;
 
 	for (i = 0; secret_env[i]; i++)
 		if (add_env(l, secret_env[i]) < 0)
-			return -1;
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "--json")) {
-			l->json = 1;
-		} else if (a[0] != '-') {
-			if (!takes_job || l->job)
-				return error("unexpected '%s'; usage: %s", a, usage);
-			l->job = a;
-		} else if (i + 1 >= argc) {
-			return error("%s needs a value; usage: %s", a, usage);
-		} else if (option(l, a, argv[++i], usage) < 0) {
-			return -1;
-		}
-	}
-	for (i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], "--var") && add_var(l, argv[++i]) < 0)
-			return -1;
-	if (takes_job && !l->job)
-		return error("which job? usage: %s", usage);
+			return BERTH_SYSTEM_FAILURE;
+	for (i = 0; i < a->nr_opt; i++)
+		if (option(l, a->opt[i].opt->name, a->opt[i].value) < 0)
+			return BERTH_BUILD_FAILURE;
+	while ((v = args_next(a, "--var", &pos)) && (ret = add_var(l, v)) == 0)
+		;
+	if (v)
+		return ret < 0 ? BERTH_SYSTEM_FAILURE
+			       : args_error(a, "--var takes NAME=VALUE, not '%s'", v);
 	if (!known_source(l->in.source))
-		return error("--source '%s' is not one of push, web, schedule, api, "
-			     "merge_request_event, trigger, pipeline",
-			     l->in.source);
-	return 0;
+		return args_error(a,
+				  "--source '%s' is not one of push, web, schedule, api, "
+				  "merge_request_event, trigger, pipeline",
+				  l->in.source);
+	l->job = a->nr_operand ? a->operand[0] : NULL;
+	return BERTH_OK;
 }
 
-enum berth_result local_open(struct local *l, int argc, char **argv, int takes_job,
-			     const char *usage)
+enum berth_result local_open(struct local *l, const struct args *a)
 {
 	char err[ERR_SIZE] = "";
+	enum berth_result r;
 
 	memset(l, 0, sizeof(*l));
 	l->dir = ".";
 	l->file = ".gitlab-ci.yml";
 	l->in.source = "push";
-	if (parse(l, argc, argv, takes_job, usage) < 0)
-		return BERTH_BUILD_FAILURE;
+	r = take_options(l, a);
+	if (r != BERTH_OK)
+		return r;
 	if (repo_open(&l->repo, l->dir, err, sizeof(err)) < 0) {
 		error("%s", err);
 		return BERTH_BUILD_FAILURE;

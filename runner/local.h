@@ -7,6 +7,7 @@
 #ifndef LOCAL_H
 #define LOCAL_H
 
+#include "args.h"
 #include "berth.h"
 #include "civars.h"
 #include "model.h"
@@ -33,13 +34,25 @@ struct local_job {
 	struct verdict verdict;
 };
 
+/* The options the three commands share, for their entries in main.c's command table: one
+ * option a line, which clang-format would not keep. */
+/* clang-format off */
+#define LOCAL_OPTIONS                                                                              \
+	{"-C", NULL, "DIR", 0, "the repository (searched upwards like git; default .)"},           \
+	{"--file", NULL, "F", 0, "the pipeline file (default .gitlab-ci.yml)"},                    \
+	{"--source", NULL, "S", 0, "push (default), web, schedule, api, merge_request_event, "     \
+				   "trigger or pipeline"},                                         \
+	{"--var", NULL, "K=V", 1, "set variable K (over every other source)"},                     \
+	{"--vars-file", NULL, "F", 1, "read variables (secrets) from a dotenv file"},              \
+	{"--env", NULL, "NAME", 1, "take the secret NAME from this environment"}
+/* clang-format on */
+
 /*
- * Parses the shared options from argv[1..]: -C DIR, --file F, --source S, --var K=V,
- * --vars-file F, --env NAME (a secret taken from this environment), --json; `takes_job`: one
- * JOB operand. Then reads the repository and the pipeline. BERTH_OK, or a failure reported.
+ * Takes the shared options (LOCAL_OPTIONS, and --json and --preview of berth pipeline) and
+ * the JOB operand, when the command has one, from `a`, then reads the repository and the
+ * pipeline. BERTH_OK, or a failure reported.
  */
-enum berth_result local_open(struct local *l, int argc, char **argv, int takes_job,
-			     const char *usage);
+enum berth_result local_open(struct local *l, const struct args *a);
 void local_close(struct local *l);
 
 /* workflow:rules for this pipeline: BERTH_OK, with *why set when no pipeline would run. */

@@ -27,6 +27,7 @@ import pytest
 import runner as rn
 
 SYSTEM_FAILURE = 78  # SYSTEM_FAILURE_EXIT_CODE in every contender's environment (not berth's 2)
+USAGE_ERROR = 2  # a wrong command line, whatever the environment says (docs/berth.1)
 STATUS_EVERY = 15     # seconds between "still waiting" lines (docs/locks.md)
 PROMPT = 1.0          # seconds a hand-off may take in these tests (the bench measures it)
 LEASE = 3             # kubernetes: lock_lease_seconds in these tests
@@ -612,6 +613,8 @@ def test_locks_lists_holder_and_waiters(lab, settings):
     for con in (a, b, c):
         assert con.wait() == 0, con.report()
     assert lab.locks() == [], "finished locks are still listed"
+    text = lab.berth_run("locks")
+    assert (text.returncode, text.stdout) == (0, "no locks held or waited for\n"), text
 
 
 def test_locks_without_state_dir(lab, settings):
@@ -621,6 +624,7 @@ def test_locks_without_state_dir(lab, settings):
     assert json.loads(res.stdout) == []
     res = lab.berth_run("locks")
     assert res.returncode == 0, res.stderr
+    assert res.stdout == "no locks held or waited for\n", res.stdout
 
 
 # -- 10. keys ---------------------------------------------------------------------------------
@@ -634,7 +638,8 @@ def test_bad_key_is_refused(lab, settings, key):
     marker = lab.root / "ran"
     c = lab.start(key, ["touch", str(marker)], job=10001)
     code = c.wait()
-    assert code == SYSTEM_FAILURE, c.report()
+    assert code == USAGE_ERROR, c.report()
+    assert "usage: berth lock" in c.stderr, c.report()
     if key.strip() and key.isascii() and key.isprintable():
         assert key in c.stderr, f"the message does not name the key:\n{c.report()}"
     else:
@@ -668,8 +673,9 @@ def test_bad_key_by_hand_exits_2(lab):
 def test_usage_errors(lab, args):
     marker = lab.root / "RAN"
     res = lab.berth_run("lock", *[str(marker) if a == "RAN" else a for a in args])
-    assert res.returncode == SYSTEM_FAILURE, (res.returncode, res.stderr)
-    assert res.stderr.strip(), "no message"
+    assert res.returncode == USAGE_ERROR, (res.returncode, res.stderr)
+    assert res.stderr.startswith("berth lock: "), res.stderr
+    assert "\nusage: berth lock [--timeout S] KEY -- CMD [ARGS...]\n" in res.stderr, res.stderr
     assert not marker.exists(), "the command ran"
 
 
