@@ -138,14 +138,37 @@ bench: deps $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_pipeline.py
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_prune.py
 
-# A Debian package of the release build (scripts/deb.sh): binary, man page, conffile, gc timer.
+# A Debian package of the release build (scripts/deb.sh): the stripped binary, man page,
+# conffiles, gc timer, maintainer scripts; VERSION here is the package's version.
 deb: $(BIN)
 	@scripts/deb.sh $(BIN) $(VERSION) $(O)
 
+# What the .deb installs, under DESTDIR and PREFIX. The gc units go to UNITDIR, on systemd's
+# search path both for PREFIX=/usr/local and PREFIX=/usr (the same as /lib/systemd/system on
+# merged-/usr Debian), their ExecStart rewritten to this PREFIX's berth; enabling the timer is
+# the admin's step (docs/gc.md). The settings and the logrotate rule go to /etc whatever the
+# PREFIX (berth and logrotate look only there), and only when absent: an admin's file is
+# never replaced.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/berth
 	install -D -m 0644 docs/berth.1 $(DESTDIR)$(PREFIX)/share/man/man1/berth.1
 	install -D -m 0644 examples/berth.yaml $(DESTDIR)$(PREFIX)/share/doc/berth/berth.yaml.example
+	install -D -m 0644 LICENSE $(DESTDIR)$(PREFIX)/share/doc/berth/LICENSE
+	install -D -m 0644 packaging/berth.bash-completion \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/berth
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's|^ExecStart=/usr/bin/berth |ExecStart=$(PREFIX)/bin/berth |' packaging/berth-gc.service \
+	  > $(DESTDIR)$(UNITDIR)/berth-gc.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/berth-gc.service
+	install -m 0644 packaging/berth-gc.timer $(DESTDIR)$(UNITDIR)/berth-gc.timer
+	@set -e; install -d -m 0755 $(DESTDIR)/etc/berth $(DESTDIR)/etc/logrotate.d; \
+	for f in "examples/berth.yaml 0640 /etc/berth/berth.yaml" \
+	         "packaging/berth.logrotate 0644 /etc/logrotate.d/berth"; do \
+	  set -- $$f; \
+	  if [ -e "$(DESTDIR)$$3" ]; then echo "keeping $(DESTDIR)$$3: not replaced"; \
+	  else echo "install -m $$2 $$1 $(DESTDIR)$$3"; install -m $$2 $$1 "$(DESTDIR)$$3"; fi; \
+	done
 
 clean:
 	rm -rf build
