@@ -37,10 +37,11 @@ ARCHIVES=$CACHE_DIR/apt-archives
 CHECK_TOOLS="cc gcc clang clang-format clang-tidy cppcheck shellcheck valgrind pkg-config python3
   bwrap slirp4netns ip skopeo nginx docker-registry etcd htpasswd openssl ansible-playbook
   ansible-inventory ansible-lint yamllint zstd prlimit chattr setpriv flock mount useradd userdel
-  groupadd getent git dpkg-deb kubectl"
+  groupadd getent git dpkg-deb lintian kubectl"
 
 phase=start
 phase_t0=$SECONDS
+work="" # the temporary directory, removed on exit
 
 # phase NAME: the previous phase ended well (its time is printed); NAME starts now.
 phase() {
@@ -117,7 +118,7 @@ outside() {
     echo "fresh-debian: needs root (chroot, mounts, mmdebstrap): run it with sudo" >&2
     exit 2
   fi
-  local repo tarball work
+  local repo tarball
   repo=$(cd "$(dirname "$0")/.." && pwd)
   mkdir -p "$CACHE_DIR" "$ARCHIVES/partial"
   # One run at a time: runs share the apt archive cache and the logs.
@@ -206,7 +207,7 @@ inside() { # WORK
   logged as_newcomer "$build" "make demo"
   expect_line "$LOGS/demo.log" "running as: $NEWCOMER" "make demo's job did not run the script"
   expect_line "$LOGS/demo.log" ": succeeded" "make demo's job did not succeed"
-  grep -E '^job [0-9]+: |running as: ' "$LOGS/demo.log"
+  grep -E '^job [0-9]+: |out\| running as: ' "$LOGS/demo.log"
 
   phase deb
   logged as_newcomer "$build" "make deb"
@@ -232,7 +233,7 @@ inside() { # WORK
     --demo --settings /etc/berth/berth.yaml
   expect_line "$LOGS/job.log" "running as: berth-job-" "the installed berth's job"
   expect_line "$LOGS/job.log" ": succeeded" "the installed berth's job"
-  grep -E '^job [0-9]+: |running as: ' "$LOGS/job.log"
+  grep -E '^job [0-9]+: |out\| running as: ' "$LOGS/job.log"
 
   phase deps
   logged as_newcomer "$build" "make deps"
