@@ -15,13 +15,15 @@ WARNINGS  := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-protot
              -Wformat=2 -Wvla -Wimplicit-fallthrough -Wno-format-nonliteral
 HARDEN    := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -fcf-protection
 CFLAGS    ?= -O2 -g
+# The libraries' flags are asked for when a recipe runs (`=`, not `:=`): `make demo` and
+# `make check` install the libraries (deps) in the same run, after make has read this file.
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -Irunner -Iexecutors -Ipipeline -Iprune \
              -DBERTH_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
 TIDY_FLAGS = -std=c11 -D_GNU_SOURCE -Irunner -Iexecutors -Ipipeline -Iprune -DBERTH_VERSION='"$(VERSION)"'
 # libcurl, libgit2 and PCRE2 are compiled against but loaded on first use (runner/dl.c), not
 # linked: every exec of `berth run` would pay for mapping them and the dozen libraries the
 # first two pull in.
-LDLIBS    := $(shell pkg-config --libs $(filter-out libcurl libgit2 libpcre2-8,$(PKGS)) 2>/dev/null) -ldl
+LDLIBS     = $(shell pkg-config --libs $(filter-out libcurl libgit2 libpcre2-8,$(PKGS)) 2>/dev/null) -ldl
 LDFLAGS   ?= -pie -Wl,-z,relro,-z,now
 
 ifneq ($(SANITIZE),)
@@ -40,10 +42,12 @@ BIN     := $(O)/berth
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all deps check unit e2e infra terraform-check ansible-check package-check lint demo bench install deb clean kube-apiserver fuzz
+.PHONY: all deps deps-build fresh-debian check unit e2e infra terraform-check ansible-check package-check lint demo bench install deb clean kube-apiserver fuzz
 all: $(BIN)
 
-$(O)/%.o: %.c $(wildcard runner/*.h executors/*.h pipeline/*.h prune/*.h) Makefile
+# deps-build is order-only: it runs first (a no-op when nothing is missing), even with -j,
+# and never makes an object out of date.
+$(O)/%.o: %.c $(wildcard runner/*.h executors/*.h pipeline/*.h prune/*.h) Makefile | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -84,8 +88,11 @@ fuzz:
 	done
 
 # Installs the Debian packages the build and the tests need; a no-op when all are present.
-deps:
-	@scripts/deps.sh
+# deps-build is only what `make` and `make demo` need (scripts/deps.sh says which).
+deps: deps-build
+	@scripts/deps.sh all
+deps-build:
+	@scripts/deps.sh build
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
@@ -101,6 +108,12 @@ check: deps kube-apiserver
 	$(MAKE) infra
 	$(MAKE) lint
 	$(MAKE) fuzz FUZZ_SECONDS=10
+
+# The README's first command on a fresh Debian 12 (a cached minbase root under /var/cache/berth,
+# chroot): `make demo` as a user with sudo on a clone of HEAD, then the .deb installed with apt
+# and one job through it, then what `make check` needs (scripts/fresh-debian.sh). Root only.
+fresh-debian:
+	@scripts/fresh-debian.sh
 
 # The fleet and the package (tests/infra): terraform/, ansible/ and `make deb`.
 infra: terraform-check ansible-check package-check
@@ -126,7 +139,7 @@ lint:
 	@# clang-tidy counts suppressed system-header warnings on stderr; findings go to stdout.
 	clang-tidy --quiet runner/*.c executors/*.c pipeline/*.c prune/*.c -- $(TIDY_FLAGS) 2>/dev/null
 
-demo: deps $(BIN)
+demo: deps-build $(BIN)
 	@scripts/job-users.sh 1
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/e2e/runner.py --demo
 	BERTH_BIN=$(abspath $(BIN)) scripts/demo-dry-run.sh

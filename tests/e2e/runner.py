@@ -832,17 +832,19 @@ def _print_result(result):
     sys.stdout.flush()
 
 
-def demo(berth):
+def demo(berth, settings=None):
+    """One job; with SETTINGS (a file) every stage reads those settings, as an installed berth
+    reads /etc/berth/berth.yaml."""
     if not os.access(berth, os.X_OK):
         print(f"runner.py: berth binary not found at {berth} (set BERTH_BIN or run make)",
               file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="berth-demo-") as root:
-        settings = None  # /etc/berth/berth.yaml or the embedded defaults
         if os.geteuid() == 0:
+            os.chmod(root, 0o711)  # job users reach their stage scripts in it
+        if settings is None and os.geteuid() == 0:
             # As root, as under GitLab Runner: the script runs as a job user (make demo
             # created berth-job-1), never root; state in the demo's own directory.
-            os.chmod(root, 0o711)
             settings = Path(root) / "berth.yaml"
             settings.write_text(f'state_dir: "{root}/state"\njob_users: [berth-job-1]\n')
         runner = Runner(berth, root, settings=settings, on_result=_print_result)
@@ -873,11 +875,14 @@ def main(argv=None):
                         help="run one sample job through every stage and print each stage")
     parser.add_argument("--berth", help="the berth binary (default: $BERTH_BIN, build/san/berth, "
                                         "build/berth)")
+    parser.add_argument("--settings", help="the demo's settings file (default: as root, one "
+                                           "of the demo's own; else berth's usual lookup)")
     args = parser.parse_args(argv)
     if not args.demo:
         parser.print_help()
         return 2
-    return demo(Path(args.berth) if args.berth else find_berth())
+    return demo(Path(args.berth) if args.berth else find_berth(),
+                Path(args.settings) if args.settings else None)
 
 
 if __name__ == "__main__":
