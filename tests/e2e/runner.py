@@ -371,7 +371,7 @@ class RunningStage:
             self._hang(f"output pipes not closed within {timeout}s of the start")
         return self._finish()
 
-    def cancel(self, grace, eof_timeout=5.0):
+    def cancel(self, grace, eof_timeout=30.0):
         """The runner's cancel: SIGTERM to berth's group, SIGKILL to it after GRACE seconds.
 
         The runner then still waits for both pipes; a stage whose pipes outlive berth by
@@ -739,7 +739,7 @@ class Runner:
     """
 
     def __init__(self, berth, root, settings=None, short_token="e2eTokn1",
-                 stage_timeout=20.0, retry_interval=0.0, on_result=None):
+                 stage_timeout=120.0, retry_interval=0.0, on_result=None):
         self.berth = Path(berth)
         self.root = Path(root)
         self.settings = settings
@@ -788,7 +788,7 @@ class Runner:
 def locks_json(berth, env):
     """`berth locks --json` with ENV, parsed (a failure or no JSON fails the test)."""
     res = subprocess.run([str(berth), "locks", "--json"], stdin=subprocess.DEVNULL,
-                         capture_output=True, text=True, env=env, timeout=20)
+                         capture_output=True, text=True, env=env, timeout=60)
     assert res.returncode == 0, f"berth locks --json: exit {res.returncode}\n{res.stderr}"
     try:
         data = json.loads(res.stdout)
