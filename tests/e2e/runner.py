@@ -20,6 +20,7 @@ Standard library only: `python3 tests/e2e/runner.py --demo` runs one job with no
 import argparse
 import json
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -153,6 +154,13 @@ def pids_with_env(name, value=None, prefix=False):
         if hit and alive(pid):
             found.append(pid)
     return found
+
+
+def children_cpu():
+    """CPU seconds used by the children this process has waited for (and theirs). A bound on
+    the work a berth run did, unlike its wall time, holds whatever else the machine runs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def wait_for(predicate, timeout, interval=0.02):
