@@ -85,7 +85,7 @@ MANIFEST_ACCEPT = ", ".join([
 ])
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
-START_TIMEOUT = 10.0  # seconds for a server to answer after start
+START_TIMEOUT = 60.0  # seconds for a server to answer after start (a safety net)
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -77,8 +77,8 @@ class Victim:
             scripts={"build_script": [f"touch {shlex.quote(str(ready))}",
                                       f"sleep {VICTIM_SLEEP}"]}))
         self.stage = self.job.start("build_script")
-        assert rn.wait_for(ready.exists, 10), f"the victim never started: {self.stage.wait()}"
-        assert rn.wait_for(lambda: len(self.pids()) >= 2, 5), describe_pids(self.pids())
+        assert rn.wait_for(ready.exists, 60), f"the victim never started: {self.stage.wait()}"
+        assert rn.wait_for(lambda: len(self.pids()) >= 2, 60), describe_pids(self.pids())
         runner.extra_pids.update(self.pids())
         self.workspace = self.job.workspace
         assert (self.workspace / "docker" / "config.json").exists()
@@ -260,7 +260,7 @@ def test_without_network_the_registry_is_out_of_reach(runner, settings, registry
 # -- stopping ---------------------------------------------------------------------------------
 
 # Until the four sleeps run: the handler's trap is set before anything signals it.
-ALL_SLEEPING = ('for i in $(seq 200); do [ "$(pgrep -c -x sleep)" -ge 4 ] && break; '
+ALL_SLEEPING = ('for i in $(seq 1200); do [ "$(pgrep -c -x sleep)" -ge 4 ] && break; '
                 'sleep 0.05; done')
 
 
@@ -279,7 +279,7 @@ def start_crowd(runner, scratch, job_id, tail):
     started(job)
     running = job.start("build_script")
     assert rn.wait_for(lambda: len(rn.read_pid_records(pids_file)) >= 4
-                       or not running.running(), 10), running.wait()
+                       or not running.running(), 60), running.wait()
     ns = rn.read_pid_records(pids_file)[0][1]
     assert ns != os.readlink("/proc/self/ns/pid"), "the script is in the host's PID namespace"
     runner.extra_pids.update(namespace_pids(ns))
@@ -298,7 +298,7 @@ def sleeps_in(ns):
 
 def test_cancel_ends_everything_in_the_sandbox(runner, scratch):
     job, running, ns = start_crowd(runner, scratch, 3301, ["sleep 1000"])
-    assert rn.wait_for(lambda: sleeps_in(ns) >= 5, 10), describe_pids(namespace_pids(ns))
+    assert rn.wait_for(lambda: sleeps_in(ns) >= 5, 60), describe_pids(namespace_pids(ns))
     runner.extra_pids.update(namespace_pids(ns))
     result = running.cancel(grace=KILL_GRACE + 5)
     assert not result.killed, f"berth ignored SIGTERM:\n{result.report()}"
@@ -422,8 +422,8 @@ def test_prepare_without_slirp4netns_says_to_install_it(runner, tmp_path):
 def test_cleanup_after_a_killed_berth_finds_nothing_left(runner, scratch):
     """--die-with-parent: the sandbox dies with the berth that started it."""
     job, running, ns = start_crowd(runner, scratch, 3501, ["sleep 1000"])
-    assert rn.wait_for(lambda: sleeps_in(ns) >= 5, 10), describe_pids(namespace_pids(ns))
+    assert rn.wait_for(lambda: sleeps_in(ns) >= 5, 60), describe_pids(namespace_pids(ns))
     running._signal_group(signal.SIGKILL)
-    running.proc.wait(5)
-    assert rn.wait_for(lambda: not namespace_pids(ns), 2), describe_pids(namespace_pids(ns))
+    running.proc.wait(60)
+    assert rn.wait_for(lambda: not namespace_pids(ns), 60), describe_pids(namespace_pids(ns))
     expect(job.cleanup(), rn.OK)

@@ -561,7 +561,7 @@ def test_canaries_never_leak(runner, settings, registry_basic, scratch, variant)
         if variant == "canceled":
             expect(job.run("get_sources"), rn.OK)
             stage = job.start("build_script")
-            rn.wait_for(lambda: len(runner.leftovers()) >= 2, 5)
+            rn.wait_for(lambda: len(runner.leftovers()) >= 2, 60)
             stage.cancel(grace=5)
             job.run("after_script")
         else:

@@ -34,12 +34,28 @@ def kubeconfig(server, token):
 
 @pytest.fixture
 def silent_server():
-    """A TCP port that accepts connections and never says a word."""
+    """A TCP port that accepts connections and never says a word: its URL, whose
+    wait_connected() returns once a client has connected."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
-    yield f"https://127.0.0.1:{sock.getsockname()[1]}"
+    server = SilentServer(f"https://127.0.0.1:{sock.getsockname()[1]}")
+    server.sock, server.conns = sock, []
+    yield server
+    for conn in server.conns:
+        conn.close()
     sock.close()
+
+
+class SilentServer(str):
+    def wait_connected(self, timeout=60):
+        """Take the next connection (and keep it open, unanswered): a client is waiting."""
+        self.sock.settimeout(timeout)
+        try:
+            conn, _ = self.sock.accept()
+        except socket.timeout:
+            raise AssertionError(f"nothing connected to {self} within {timeout}s") from None
+        self.conns.append(conn)
 
 
 def gc(berth_bin, settings, *args):
@@ -63,11 +79,11 @@ def killed_prepare(runner, settings, job_id, server, token):
     assert job.run("config").ok, job.results
     stage = job.start("prepare")
     workspace = settings.jobs_dir() / str(job_id)
-    assert rn.wait_for(lambda: (workspace / "kube" / "config").exists(), 10), \
+    assert rn.wait_for(lambda: (workspace / "kube" / "config").exists(), 60), \
         "prepare never wrote the kubeconfig"
-    time.sleep(0.2)  # in the preflight now, waiting on the silent server
+    server.wait_connected()  # in the preflight now, waiting on the silent server
     os.killpg(stage.proc.pid, signal.SIGKILL)
-    stage.proc.wait(5)
+    stage.proc.wait(60)
     return job, workspace
 
 
@@ -110,7 +126,7 @@ def test_workspace_in_use_stays_however_old(berth_bin, settings, runner, scratch
         assert job.config_and_prepare(), job.results
         assert job.run("get_sources").ok, job.results
         stage = job.start("build_script")
-        assert rn.wait_for(marker.exists, 10)
+        assert rn.wait_for(marker.exists, 60)
         age(settings.jobs_dir() / str(job.id), 10 * HOURS)
         res = gc(berth_bin, settings)
         assert res.returncode == 0, res.stderr

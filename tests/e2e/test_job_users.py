@@ -192,8 +192,8 @@ class Victim:
             scripts={"build_script": ["echo $WERF_PASSWORD > secret-file", "touch ready",
                                       "sleep 31338"]}))
         self.stage = self.job.start("build_script")
-        assert rn.wait_for((self.job.build_dir / "ready").exists, 10), self.stage.wait()
-        assert rn.wait_for(lambda: len(job_processes(self.job)) >= 2, 5)
+        assert rn.wait_for((self.job.build_dir / "ready").exists, 60), self.stage.wait()
+        assert rn.wait_for(lambda: len(job_processes(self.job)) >= 2, 60)
         runner.extra_pids.update(job_processes(self.job))
 
     def secrets(self):
@@ -273,7 +273,7 @@ def test_cleanup_ends_every_process_of_the_job_user(runner, job_settings, accoun
                                 stdin=subprocess.DEVNULL, start_new_session=True)
                for u in (mine, other)]
     try:
-        assert rn.wait_for(lambda: all(rn.alive(p.pid) for p in escaped), 5)
+        assert rn.wait_for(lambda: all(rn.alive(p.pid) for p in escaped), 60)
         res = job.cleanup()
         expect(res, rn.OK)
         assert "ended 1 leftover process(es)" in res.stderr, res.report()

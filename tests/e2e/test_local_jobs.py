@@ -605,7 +605,7 @@ def assert_nothing_left(berth, res, marker=None):
     berth.assert_tmpdir_empty(res)
     if marker:
         left = []
-        if not rn.wait_for(lambda: not rn.pids_with_env("LJ_MARKER", marker), 2.0):
+        if not rn.wait_for(lambda: not rn.pids_with_env("LJ_MARKER", marker), 60):
             left = [(p, Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" "))
                     for p in rn.pids_with_env("LJ_MARKER", marker)]
         assert not left, f"processes of the job survived: {left}\n{shown(res)}"
@@ -637,7 +637,7 @@ def test_exec_runs_the_job_in_order_with_its_variables(berth, exec_repo, scratch
     assert sleep_pids, f"the script did not record its background sleep\n{shown(res)}"
     assert (scratch / "sleep_marked").exists(), \
         f"the background sleep should carry LJ_MARKER (else the process check is blind)\n{shown(res)}"
-    assert rn.wait_for(lambda: not any(rn.alive(p) for p in sleep_pids), 2.0), \
+    assert rn.wait_for(lambda: not any(rn.alive(p) for p in sleep_pids), 60), \
         f"`sleep 300 &` (pid {sleep_pids}) survived the job\n{shown(res)}"
     assert_nothing_left(berth, res, exec_repo.marker)
     assert git(repo, "status", "--porcelain") == "", "exec left files in the work tree"
@@ -711,7 +711,7 @@ def test_exec_werf_gets_its_environment_under_the_deploy_lock(berth, settings, t
                 pass
         return None
 
-    record = rn.wait_for(live_record, 20, interval=0.02)
+    record = rn.wait_for(live_record, 60, interval=0.02)
     assert record, f"werf did not start\nstdout: {proc.out()}\nstderr: {proc.err()}"
     if project_id is None:
         m = re.search(r"locks use (\d+)", proc.err())

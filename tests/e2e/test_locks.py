@@ -129,7 +129,7 @@ class Contender:
     def running(self):
         return self.proc.poll() is None
 
-    def wait(self, timeout=10):
+    def wait(self, timeout=60):
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -184,7 +184,7 @@ class Lab:
     def start(self, key, cmd, job, **kw):
         return Contender(self, key, cmd, job, **kw)
 
-    def berth_run(self, *args, env=None, timeout=20):
+    def berth_run(self, *args, env=None, timeout=60):
         environ = dict(os.environ, BERTH_CONFIG=str(self.settings.path),
                        SYSTEM_FAILURE_EXIT_CODE=str(SYSTEM_FAILURE), BERTH_E2E_TAG=self.tag)
         environ.update(env or {})
@@ -204,7 +204,7 @@ class Lab:
         """[holder job or None, waiter jobs...] for KEY."""
         return rn.lock_queue(self.entry(key))
 
-    def wait_queued(self, contender, timeout=10):
+    def wait_queued(self, contender, timeout=60):
         """Wait until `berth locks --json` shows CONTENDER holding or waiting; its ticket."""
         def find():
             entry = self.entry(contender.key)
@@ -220,7 +220,7 @@ class Lab:
                        f"{self.locks()}\n{contender.report()}")
         return owner["ticket"]
 
-    def wait_entered(self, ident, timeout=10):
+    def wait_entered(self, ident, timeout=60):
         ns = rn.wait_for(lambda: event(self.log, "enter", ident), timeout, interval=0.005)
         assert ns, f"{ident} never entered; log: {events(self.log)}"
         return ns
@@ -269,6 +269,14 @@ def gate_cmd(lab, ident, gate):
                        body=f"while [ ! -e {g} ]; do sleep 0.01; done")
 
 
+def flock_waiters(path):
+    """Lines of /proc/locks for processes blocked in flock on PATH (shown as '->')."""
+    st = os.stat(path)
+    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    with open("/proc/locks") as f:
+        return [line for line in f if "->" in line.split() and line.split()[-3] == where]
+
+
 def assert_no_overlap(spans):
     ordered = sorted(spans.items(), key=lambda kv: kv[1][0])
     for (a, (a_in, a_out)), (b, (b_in, _)) in zip(ordered, ordered[1:]):
@@ -296,7 +304,7 @@ def test_twenty_contenders_run_one_at_a_time_in_arrival_order(lab):
 
     gate.touch()
     for c in contenders:
-        assert c.wait(30) == 0, c.report()
+        assert c.wait(60) == 0, c.report()
 
     spans = intervals(lab.log)
     assert sorted(spans, key=int) == [str(i) for i in range(20)], spans
@@ -319,7 +327,7 @@ def test_exit_status_is_the_commands(lab, cmd, status):
     assert c.wait() == status, c.report()
     # Released: the next one gets in at once.
     after = lab.start("status", ["true"], job=2002)
-    assert after.wait(5) == 0, after.report()
+    assert after.wait(60) == 0, after.report()
 
 
 def test_command_not_found(lab):
@@ -329,7 +337,7 @@ def test_command_not_found(lab):
     assert code != 0, c.report()
     assert missing in c.stderr, f"the error does not name the command:\n{c.report()}"
     after = lab.start("notfound", ["true"], job=2102)
-    assert after.wait(5) == 0, f"the lock was not released:\n{after.report()}"
+    assert after.wait(60) == 0, f"the lock was not released:\n{after.report()}"
 
 
 # -- 3/4. a holder killed ---------------------------------------------------------------------
@@ -348,7 +356,7 @@ def test_holder_killed_with_its_command_frees_the_lock(lab):
     assert (entered - killed) / 1e9 < lab.takeover, (
         f"B started {(entered - killed) / 1e6:.0f} ms after the holder was killed")
     assert b.wait() == 0, b.report()
-    a.proc.wait(5)
+    a.proc.wait(60)
     assert event(lab.log, "leave", "A") is None
 
 
@@ -356,19 +364,22 @@ def test_command_outliving_a_killed_berth_keeps_the_lock(lab):
     file_only(lab, "a kubernetes lock lives as long as berth renews it; its command dies with "
                    "berth (test_locks_kube.py)")
     key = "killed/berth-only"
-    a = lab.start(key, enter_leave(lab.log, "A", body="sleep 3"), job=4001)
+    gate = lab.root / "gate"
+    # A's command runs on until the test opens the gate, however long the steps before take.
+    a = lab.start(key, gate_cmd(lab, "A", gate), job=4001)
     lab.wait_entered("A")
     b = lab.start(key, enter_leave(lab.log, "B", body="true"), job=4002)
     lab.wait_queued(b)
 
     os.kill(a.pid, signal.SIGKILL)  # berth alone
-    assert a.proc.wait(5) == -signal.SIGKILL
-    time.sleep(0.5)
+    assert a.proc.wait(60) == -signal.SIGKILL
+    time.sleep(0.5)  # B's chance to get in wrongly; the gate keeps A's command running
     assert event(lab.log, "enter", "B") is None, (
         "B started while the killed berth's command still ran: two holders at once")
-    left = rn.wait_for(lambda: event(lab.log, "leave", "A"), 6)
+    gate.touch()
+    left = rn.wait_for(lambda: event(lab.log, "leave", "A"), 60)
     assert left, f"A's command did not run to its end after berth was killed: {events(lab.log)}"
-    entered = lab.wait_entered("B", timeout=5)
+    entered = lab.wait_entered("B", timeout=60)
     assert entered >= left, "B started before A's command ended"
     assert (entered - left) / 1e9 < PROMPT, (
         f"B started {(entered - left) / 1e6:.0f} ms after A's command ended")
@@ -415,14 +426,14 @@ def test_waiter_killed_in_the_queue_blocks_nobody(lab):
     assert lab.queue(key) == ["5001", "5002", "5003"], lab.locks()
 
     b.kill()
-    assert b.proc.wait(5) == -signal.SIGKILL
+    assert b.proc.wait(60) == -signal.SIGKILL
     if not lab.kube:
         # Its flock went with it: the very next listing leaves it out.
         assert lab.queue(key) == ["5001", "5003"], (
             f"the killed waiter is still listed: {lab.locks()}")
 
     gate.touch()
-    left = rn.wait_for(lambda: event(lab.log, "leave", "A"), 5)
+    left = rn.wait_for(lambda: event(lab.log, "leave", "A"), 60)
     assert left
     entered = lab.wait_entered("C", timeout=lab.takeover + 5)
     assert 0 <= (entered - left) / 1e9 < lab.takeover, (
@@ -442,7 +453,7 @@ def test_timeout_while_held_is_a_system_failure_naming_the_holder(lab):
     # Start late in a wall-clock second: a deadline kept in whole seconds of time() shows.
     time.sleep((0.8 - time.time() % 1) % 1)
     b = lab.start(key, ["touch", str(marker)], job=6002, args=["--timeout", "1"])
-    code = b.wait(10)
+    code = b.wait(60)
     waited = time.monotonic() - b.started
     assert code == SYSTEM_FAILURE, b.report()
     assert 0.9 <= waited <= 2.5, f"--timeout 1 gave up after {waited:.2f}s\n{b.report()}"
@@ -495,7 +506,7 @@ def test_status_line_while_waiting(lab):
     assert len(holder_lines) <= 2, f"status lines more often than every {STATUS_EVERY}s: {seen}"
     assert d.running(), d.report()
     gate.touch()
-    assert d.wait(10) == 0, d.report()
+    assert d.wait(60) == 0, d.report()
 
 
 # -- 8. SIGTERM / SIGINT while waiting --------------------------------------------------------
@@ -514,7 +525,7 @@ def test_signal_while_waiting_leaves_the_queue(lab, sig):
 
     sent = time.monotonic()
     os.kill(b.pid, sig)
-    code = b.wait(5)
+    code = b.wait(60)
     took = time.monotonic() - sent
     assert code == SYSTEM_FAILURE, b.report()
     assert took < lab.stop_latency, f"berth took {took:.2f}s to leave the queue"
@@ -539,7 +550,7 @@ def test_sigterm_while_holding_goes_to_the_command(lab):
     p = lab.start(key, polite, job=8101)
     lab.wait_entered("P")
     os.kill(p.pid, signal.SIGTERM)
-    code = p.wait(5)
+    code = p.wait(60)
     assert mark.exists(), "SIGTERM never reached the command"
     assert code == 5, p.report()
 
@@ -550,13 +561,13 @@ def test_sigterm_while_holding_goes_to_the_command(lab):
     time.sleep(0.2)
     sent = time.monotonic()
     os.kill(s.pid, signal.SIGTERM)
-    code = s.wait(10)
+    code = s.wait(60)
     took = time.monotonic() - sent
     assert code == 137, s.report()
     assert 1.5 <= took <= 4.0, f"SIGKILL should follow kill_grace=2s, came after {took:.2f}s"
     assert not s.processes(), "the stubborn command survived"
     after = lab.start(key, ["true"], job=8103)
-    assert after.wait(5) == 0, after.report()
+    assert after.wait(60) == 0, after.report()
 
 
 # -- 9. berth locks ---------------------------------------------------------------------------
@@ -654,7 +665,7 @@ def test_bad_key_by_hand_exits_2(lab):
     env = dict(os.environ, BERTH_CONFIG=str(lab.settings.path), BERTH_E2E_TAG=lab.tag)
     env.pop("SYSTEM_FAILURE_EXIT_CODE", None)
     res = subprocess.run([str(lab.berth), "lock", "a//b", "--", "true"], env=env,
-                         capture_output=True, text=True, timeout=10)
+                         capture_output=True, text=True, timeout=60)
     assert res.returncode == 2, (res.returncode, res.stderr)
     assert "a//b" in res.stderr
 
@@ -697,7 +708,7 @@ def test_different_keys_do_not_block_each_other(lab, held, other):
     a = lab.start(held, gate_cmd(lab, "A", gate), job=11001)
     lab.wait_entered("A")
     b = lab.start(other, enter_leave(lab.log, "B", body="true"), job=11002)
-    assert b.wait(5) == 0, f"{other} waited for {held}:\n{b.report()}"
+    assert b.wait(60) == 0, f"{other} waited for {held}:\n{b.report()}"
     assert a.running() and event(lab.log, "leave", "A") is None
     gate.touch()
     assert a.wait() == 0, a.report()
@@ -712,15 +723,21 @@ def test_stop_while_the_queue_is_busy_is_not_lost(lab, settings):
     key = "review/stop"
     queue = settings.state_dir / "locks" / "review%2Fstop"
     queue.mkdir(parents=True)
-    holder = subprocess.Popen(["flock", "-x", str(queue / ".meta"), "sleep", "3"],
+    meta, held, gate = queue / ".meta", lab.root / "held", lab.root / "gate"
+    # The meta lock is held until the test opens the gate: only a berth that obeys the stop
+    # can end.
+    holder = subprocess.Popen(["flock", "-x", str(meta), "sh", "-c",
+                               f"touch {shlex.quote(str(held))}; "
+                               f"while [ ! -e {shlex.quote(str(gate))} ]; do sleep 0.01; done"],
                               start_new_session=True)
     try:
-        time.sleep(0.3)
+        assert rn.wait_for(held.exists, 60), "flock never took the queue's meta lock"
         ran = lab.root / "ran"
         c = lab.start(key, ["touch", str(ran)], job=9101)
-        time.sleep(0.5)
+        assert rn.wait_for(lambda: flock_waiters(meta), 60), (
+            f"berth never waited for the queue's meta lock:\n{c.report()}")
         os.kill(c.pid, signal.SIGTERM)
-        assert c.wait(timeout=2) == SYSTEM_FAILURE, c.report()
+        assert c.wait(timeout=60) == SYSTEM_FAILURE, c.report()
         assert "stopped" in c.stderr, c.report()
         assert not ran.exists(), "the command ran although berth was told to stop"
     finally:
@@ -734,6 +751,6 @@ def test_nested_lock_in_the_same_job_does_not_wait_for_itself(lab):
     inner = ["env", "-i", f"BERTH_CONFIG={lab.settings.path}", str(lab.berth), "lock",
              "review/nested", "--timeout", "3", "--", "sh", "-c", "echo inner-ran"]
     c = lab.start("review/nested", inner, job=9102)
-    assert c.wait(timeout=5) == 0, c.report()
+    assert c.wait(timeout=60) == 0, c.report()
     assert "inner-ran" in c.stdout
     assert "held by this job already" in c.stderr, c.report()

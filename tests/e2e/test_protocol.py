@@ -68,8 +68,8 @@ def job_processes(job):
     return rn.pids_with_env("BERTH_JOB_DIR", job.job_env["BERTH_JOB_DIR"])
 
 
-def assert_all_dead(pids, within=1.0, what="processes"):
-    """PIDS are all gone (a zombie counts as gone), allowing WITHIN seconds for the kernel."""
+def assert_all_dead(pids, within=30, what="processes"):
+    """PIDS are all gone (a zombie counts as gone); WITHIN is a safety net for a loaded machine."""
     rn.wait_for(lambda: not any(rn.alive(p) for p in pids), within)
     left = [p for p in pids if rn.alive(p)]
     assert not left, f"{what} still running: {describe_pids(left)}"
@@ -249,7 +249,7 @@ def start_build_and_wait_for(job, pids_file, count):
     for stage in rn.STAGES_BEFORE_SCRIPT:
         expect(job.run(stage), rn.OK)
     running = job.start("build_script")
-    rn.wait_for(lambda: len(rn.read_pids(pids_file)) >= count or not running.running(), 10)
+    rn.wait_for(lambda: len(rn.read_pids(pids_file)) >= count or not running.running(), 60)
     assert len(rn.read_pids(pids_file)) >= count, f"build_script did not start: {running.wait()}"
     job.runner.extra_pids.update(rn.read_pids(pids_file))
     return running
@@ -263,7 +263,7 @@ def test_cancel_kills_every_process_of_the_job(runner, scratch):
         "after_script": "echo after the cancel"})
     running = start_build_and_wait_for(job, pids_file, 2)
     # Both sleeps (background and foreground) must be running before we cancel.
-    assert rn.wait_for(lambda: sum(comm(p) == "sleep" for p in job_processes(job)) >= 2, 5)
+    assert rn.wait_for(lambda: sum(comm(p) == "sleep" for p in job_processes(job)) >= 2, 60)
     before = set(job_processes(job)) | set(rn.read_pids(pids_file))
     runner.extra_pids.update(before)
 
@@ -295,7 +295,7 @@ def test_cancel_sends_term_then_kill_after_grace(runner, scratch):
             'sleep 1000'],
     })
     running = start_build_and_wait_for(job, pids_file, 2)
-    assert rn.wait_for(lambda: sum(comm(p) == "sleep" for p in job_processes(job)) >= 3, 5)
+    assert rn.wait_for(lambda: sum(comm(p) == "sleep" for p in job_processes(job)) >= 3, 60)
     before = set(job_processes(job))
     runner.extra_pids.update(before)
 
@@ -405,7 +405,7 @@ def test_cleanup_spares_the_wrapper_that_started_it(runner, scratch):
     assert job.config_and_prepare(), job.results
     expect(job.run("get_sources"), rn.OK)
     stage = job.start("build_script")
-    assert rn.wait_for(lambda: pids_file.exists() and rn.read_pids(pids_file), 10)
+    assert rn.wait_for(lambda: pids_file.exists() and rn.read_pids(pids_file), 60)
     left = rn.read_pids(pids_file)
     runner.extra_pids.update(left)
     wrapper = subprocess.run(
@@ -437,7 +437,7 @@ def test_concurrent_jobs_of_one_project_in_two_slots(runner, scratch):
     # Each script announces its start, waits until the other one has started too (so the two
     # build_scripts surely overlap), sleeps a second, and leaves a marker in its build dir.
     script = ['touch "$SCRATCH/started-$CI_JOB_ID"',
-              'for i in $(seq 100); do [ -e "$SCRATCH/started-$OTHER" ] && break; sleep 0.05; done',
+              'for i in $(seq 1200); do [ -e "$SCRATCH/started-$OTHER" ] && break; sleep 0.05; done',
               '[ -e "$SCRATCH/started-$OTHER" ]',
               'sleep 1',
               'echo "$CI_JOB_ID" > "marker-$CI_JOB_ID"']
@@ -635,7 +635,7 @@ def test_show_settings(runner, settings, berth_bin, tmp_path):
     env = dict(os.environ, BERTH_CONFIG=str(other))
     by_hand = subprocess.run([str(berth_bin), "--config", str(settings.path), "config",
                               "--show-settings"], env=env, capture_output=True, text=True,
-                             timeout=20, stdin=subprocess.DEVNULL)
+                             timeout=60, stdin=subprocess.DEVNULL)
     assert by_hand.returncode == 0, by_hand.stderr
     assert str(settings.state_dir) in by_hand.stdout
     assert str(tmp_path / "other-state") not in by_hand.stdout

@@ -23,6 +23,7 @@ import time
 
 import pytest
 
+import runner as rn
 from craas_fake import GC
 from registry import (Client, kill_registry, list_tags, push_tags, restart_registry, retag,
                       skopeo_list_tags, tag_digests, write_docker_config)
@@ -231,6 +232,7 @@ class Listener:
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
         self.accepted = 0
+        self.peers = []
         self.users = {"alice": "whatever"}
         self.tls = False
         self._stop = False
@@ -245,13 +247,22 @@ class Listener:
         conns = []
         while not self._stop:
             try:
-                c, _ = self.sock.accept()
+                c, peer = self.sock.accept()
                 self.accepted += 1
+                self.peers.append(peer)
                 conns.append(c)
             except OSError:
                 continue
         for c in conns:
             c.close()
+
+    def connections_so_far(self, timeout=60):
+        """How many clients have connected until now. The accept queue is first in, first out:
+        once a connection of the test's own, made now, is accepted, every earlier one is too."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as own:
+            me = own.getsockname()
+            assert rn.wait_for(lambda: me in self.peers, timeout), "the listener stopped accepting"
+        return sum(peer != me for peer in self.peers)
 
     def close(self):
         self._stop = True
@@ -598,8 +609,7 @@ def test_no_policy_is_refused_before_any_request(prune, listener):
     res = prune.run(f"{listener.host}/app")
     assert res.rc == 2, str(res)
     assert "every tag" in res.stderr, str(res)
-    time.sleep(0.2)
-    assert listener.accepted == 0
+    assert listener.connections_so_far() == 0
 
 
 def test_no_cluster_choice_is_refused(prune, listener):
@@ -607,8 +617,7 @@ def test_no_cluster_choice_is_refused(prune, listener):
     res = prune.run("--keep-newest", "3", f"{listener.host}/app", no_cluster=False)
     assert res.rc != 0, str(res)
     assert "--no-cluster" in res.stderr, str(res)
-    time.sleep(0.2)
-    assert listener.accepted == 0
+    assert listener.connections_so_far() == 0
 
 
 @pytest.mark.parametrize("args", [
@@ -626,8 +635,7 @@ def test_wrong_flags_exit_2_before_any_request(prune, listener, args):
     res = prune.run("--keep-tag", "^v", *args, f"{listener.host}/app", report=False)
     assert res.rc == 2, str(res)
     assert res.stderr.strip(), str(res)
-    time.sleep(0.2)
-    assert listener.accepted == 0
+    assert listener.connections_so_far() == 0
 
 
 # -- CRaaS (the fake management API) -----------------------------------------------------------

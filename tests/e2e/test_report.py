@@ -134,7 +134,7 @@ def test_lock_wait_is_measured(runner, settings, metrics, berth_bin, scratch):
         def queued():
             entry = rn.lock_entry(rn.locks_json(berth_bin, env), key)
             return entry and len(entry.get("waiters") or []) == 1
-        assert rn.wait_for(queued, 10), rn.locks_json(berth_bin, env)
+        assert rn.wait_for(queued, 60), rn.locks_json(berth_bin, env)
         time.sleep(0.6)  # only lengthens the wait, which the gate holds
         gate.touch()
         assert stage.wait().ok

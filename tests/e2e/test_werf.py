@@ -54,6 +54,9 @@ class FakeWerf:
     def __init__(self, root):
         self.log = root / "werf.log"
         self.live_dir = Path(str(self.log) + ".live")
+        # FAKE_WERF_GATE for a werf that must still run when the test looks: where the bwrap
+        # sandbox sees it too. The test opens it when it has seen what it waited for.
+        self.gate = root / "gate"
 
     def env(self, sleep=None, exit=None, ignore_term=False, kill_self=None, term_exit=None,
             gate=None):
@@ -105,7 +108,10 @@ class FakeWerf:
     def of_job(self, job_id):
         return [r for r in self.records() if r["env"].get("CI_JOB_ID") == str(job_id)]
 
-    def wait_started(self, job_id=None, count=1, timeout=10):
+    def open_gate(self):
+        self.gate.touch()
+
+    def wait_started(self, job_id=None, count=1, timeout=60):
         def found():
             records = self.records() if job_id is None else self.of_job(job_id)
             return records if len(records) >= count else None
@@ -170,7 +176,7 @@ class Hand:
     def running(self):
         return self.proc.poll() is None
 
-    def wait(self, timeout=15):
+    def wait(self, timeout=60):
         """berth's exit status as a shell shows it (128+N after signal N)."""
         try:
             self.proc.wait(timeout)
@@ -221,7 +227,7 @@ class ByHand:
     def werf(self, *args, env=None, name=None):
         return self.start("werf", *args, env=env, name=name)
 
-    def run(self, *args, env=None, timeout=15):
+    def run(self, *args, env=None, timeout=60):
         hand = self.start(*args, env=env)
         hand.wait(timeout)
         return hand
@@ -236,7 +242,7 @@ class ByHand:
         """[holder job or None, waiter jobs...] for KEY."""
         return rn.lock_queue(self.entry(key))
 
-    def wait_queue(self, key, want, timeout=10):
+    def wait_queue(self, key, want, timeout=60):
         got = rn.wait_for(lambda: self.queue(key) == want, timeout, interval=0.02)
         assert got, f"{key}: expected holder and waiters {want}, `berth locks`: {self.locks()}"
 
@@ -491,10 +497,12 @@ def test_exit_status_is_werfs(hand, fake, behaviour, status, says):
 
 
 def test_berth_stays_werfs_parent_until_werf_exits(hand, fake):
-    run = hand.werf("converge", env={"CI_PROJECT_ID": PROJECT, **fake.env(sleep=0.5)})
+    run = hand.werf("converge", env={"CI_PROJECT_ID": PROJECT,
+                                     **fake.env(sleep=0.5, gate=fake.gate)})
     rec = fake.wait_started()[0]
     assert rec["ppid"] == run.pid, f"werf's parent is {rec['ppid']}, berth is {run.pid}"
     assert run.running()
+    fake.open_gate()
     assert run.wait() == 0, run.report()
     rec = fake.one()
     assert rec["parent_alive_at_exit"] is True, "berth was gone before werf exited"
@@ -511,7 +519,7 @@ def test_signal_to_berth_reaches_werf(hand, fake, sig):
     time.sleep(0.1)
     sent = time.monotonic()
     os.kill(run.pid, sig)  # berth alone, not its group
-    status = run.wait(10)
+    status = run.wait(60)
     took = time.monotonic() - sent
     rec = fake.one()
     assert [name for name, _ in rec["signals"]] == [sig.name], rec["signals"]
@@ -530,7 +538,7 @@ def test_werf_ignoring_sigterm_is_killed_after_kill_grace(hand, fake):
     time.sleep(0.1)
     sent = time.monotonic()
     os.kill(run.pid, signal.SIGTERM)
-    status = run.wait(10)
+    status = run.wait(60)
     took = time.monotonic() - sent
     assert status == 137, run.report()
     assert KILL_GRACE - 0.5 <= took <= KILL_GRACE + 2, (
@@ -544,9 +552,10 @@ def test_werf_ignoring_sigterm_is_killed_after_kill_grace(hand, fake):
 
 # -- berth werf's locks -----------------------------------------------------------------------
 
-def contender_env(fake, job, env="production", project=PROJECT, sleep=SLEEP, **extra):
-    out = {"CI_PROJECT_ID": project, "CI_JOB_ID": str(job),
-           "CI_PROJECT_PATH": f"group/project-{project}", **fake.env(sleep=sleep), **extra}
+def contender_env(fake, job, env="production", project=PROJECT, sleep=SLEEP, gate=None,
+                  **extra):
+    out = {"CI_PROJECT_ID": project, "CI_JOB_ID": str(job), "CI_PROJECT_PATH":
+           f"group/project-{project}", **fake.env(sleep=sleep, gate=gate), **extra}
     if env is not None:
         out["CI_ENVIRONMENT_SLUG"] = env
     return out
@@ -555,12 +564,13 @@ def contender_env(fake, job, env="production", project=PROJECT, sleep=SLEEP, **e
 @pytest.mark.parametrize("second", ["converge", "dismiss"])
 def test_deploys_of_one_project_and_environment_run_one_at_a_time(hand, fake, second):
     key = f"deploy/{PROJECT}/production"
-    a = hand.werf("converge", env=contender_env(fake, 7001))
+    a = hand.werf("converge", env=contender_env(fake, 7001, gate=fake.gate))
     fake.wait_started(7001)
     hand.wait_queue(key, ["7001"])
     b = hand.werf(second, env=contender_env(fake, 7002))
     hand.wait_queue(key, ["7001", "7002"])
     assert not fake.of_job(7002), f"{second} started while converge held {key}"
+    fake.open_gate()
     assert a.wait() == 0, a.report()
     assert b.wait() == 0, b.report()
     assert_no_overlap(spans(fake.records()))
@@ -572,9 +582,11 @@ def test_deploys_of_one_project_and_environment_run_one_at_a_time(hand, fake, se
     {"project": "4243"},
 ], ids=["other-environment", "other-project"])
 def test_other_deploys_run_side_by_side(hand, fake, other):
-    a = hand.werf("converge", env=contender_env(fake, 7101))
+    a = hand.werf("converge", env=contender_env(fake, 7101, gate=fake.gate))
     fake.wait_started(7101)
-    b = hand.werf("converge", env=contender_env(fake, 7102, **other))
+    b = hand.werf("converge", env=contender_env(fake, 7102, gate=fake.gate, **other))
+    fake.wait_started(7102)  # while 7101 still runs: it ends only once the gate is open
+    fake.open_gate()
     assert a.wait() == 0, a.report()
     assert b.wait() == 0, b.report()
     got = spans(fake.records())
@@ -582,10 +594,12 @@ def test_other_deploys_run_side_by_side(hand, fake, other):
 
 
 def test_build_takes_no_lock(hand, fake):
-    a = hand.werf("build", env=contender_env(fake, 7201))
+    a = hand.werf("build", env=contender_env(fake, 7201, gate=fake.gate))
     fake.wait_started(7201)
     assert hand.locks() == [], f"build took a lock: {hand.locks()}"
-    b = hand.werf("build", env=contender_env(fake, 7202))
+    b = hand.werf("build", env=contender_env(fake, 7202, gate=fake.gate))
+    fake.wait_started(7202)
+    fake.open_gate()
     assert a.wait() == 0, a.report()
     assert b.wait() == 0, b.report()
     got = spans(fake.records())
@@ -593,9 +607,10 @@ def test_build_takes_no_lock(hand, fake):
 
 
 def test_deploy_without_environment_locks_default(hand, fake):
-    a = hand.werf("converge", env=contender_env(fake, 7301, env=None))
+    a = hand.werf("converge", env=contender_env(fake, 7301, env=None, gate=fake.gate))
     fake.wait_started(7301)
     hand.wait_queue(f"deploy/{PROJECT}/default", ["7301"])
+    fake.open_gate()
     assert a.wait() == 0, a.report()
 
 
@@ -603,13 +618,14 @@ def test_deploy_lock_in_a_job_uses_the_response_files_project_id(
         runner, settings, hand, fake, jobs, berth_cmd):
     # The run stage's own lock is off: the key seen is berth werf's.
     settings.write(lock_deploys=False)
-    job = started_job(jobs(7401, project_id=3001, werf_env=fake.env(sleep=1.5),
+    job = started_job(jobs(7401, project_id=3001, werf_env=fake.env(gate=fake.gate),
                            variables={"CI_PROJECT_ID": "666", "CI_ENVIRONMENT_SLUG": "production"},
                            scripts={"build_script": [f"{berth_cmd} werf converge"]}))
     stage = job.start("build_script")
     fake.wait_started(7401)
     hand.wait_queue("deploy/3001/production", ["7401"])
     assert hand.entry("deploy/666/production") is None, "a job variable chose the project"
+    fake.open_gate()
     expect(stage.wait(), rn.OK)
     expect(job.cleanup(), rn.OK)
 
@@ -648,7 +664,7 @@ def test_cleanup_of_one_registry_runs_one_at_a_time_across_projects(
     assert hand.locks() == [], hand.locks()
 
 
-def wait_werf_or_end(fake, job_id, stage, timeout=5):
+def wait_werf_or_end(fake, job_id, stage, timeout=60):
     """The job's werf records once it started; a stage that ended first fails the test."""
     rn.wait_for(lambda: fake.of_job(job_id) or not stage.running(), timeout, interval=0.01)
     if not fake.of_job(job_id):
@@ -658,24 +674,26 @@ def wait_werf_or_end(fake, job_id, stage, timeout=5):
 
 def test_cleanup_lock_setting_names_the_key(runner, settings, hand, fake, jobs, berth_cmd):
     settings.write(cleanup_lock="cleanup/shared")
-    job = started_job(jobs(7551, werf_env=fake.env(sleep=1), scripts={"build_script": [
+    job = started_job(jobs(7551, werf_env=fake.env(gate=fake.gate), scripts={"build_script": [
         f"WERF_REPO=registry.example.com/reg/proja {berth_cmd} werf cleanup"]}))
     stage = job.start("build_script")
     wait_werf_or_end(fake, 7551, stage)
     assert [e["key"] for e in hand.locks()] == ["cleanup/shared"], hand.locks()
+    fake.open_gate()
     expect(stage.wait(), rn.OK)
 
 
 def test_cleanup_of_a_registry_with_a_port(runner, hand, fake, jobs, berth_cmd):
     # docs/configuration.md's own example registry is `registry.internal:5000`; its cleanup
     # takes the lock of that host and registry, whatever the key makes of the ':'.
-    job = started_job(jobs(7561, werf_env=fake.env(sleep=1), scripts={"build_script": [
+    job = started_job(jobs(7561, werf_env=fake.env(gate=fake.gate), scripts={"build_script": [
         f"WERF_REPO=registry.internal:5000/reg/proja {berth_cmd} werf cleanup"]}))
     stage = job.start("build_script")
     wait_werf_or_end(fake, 7561, stage)
     keys = [e["key"] for e in hand.locks()]
     assert len(keys) == 1 and keys[0].startswith("cleanup/registry.internal") and \
         keys[0].endswith("/reg") and "5000" in keys[0], keys
+    fake.open_gate()
     expect(stage.wait(), rn.OK)
 
 
@@ -686,7 +704,7 @@ def test_lock_timeout_by_hand_is_a_system_failure(hand, settings, fake):
     fake.wait_started(7701)
     b = hand.werf("converge", env={**contender_env(fake, 7702), "SYSTEM_FAILURE_EXIT_CODE": "78",
                                    "BUILD_FAILURE_EXIT_CODE": "77"})
-    status = b.wait(10)
+    status = b.wait(60)
     assert status == 78, b.report()
     assert 0.8 <= b.duration <= 3.5, f"lock_timeout 1 gave up after {b.duration:.2f}s"
     assert key in b.stderr, f"the message does not name the key:\n{b.report()}"
@@ -707,7 +725,7 @@ def test_sigterm_while_waiting_for_the_lock_leaves_nothing_behind(hand, fake, tm
     hand.wait_queue(key, ["7801", "7802"])
     sent = time.monotonic()
     os.kill(b.pid, signal.SIGTERM)
-    status = b.wait(5)
+    status = b.wait(60)
     took = time.monotonic() - sent
     assert status == 78, b.report()
     assert took < PROMPT, f"berth took {took:.2f}s to leave the queue"
@@ -798,7 +816,12 @@ def enter_leave(log, body="sleep 1"):
             f"echo leave $CI_JOB_ID $(date +%s%N) >> {f}"]
 
 
-def wait_entered(log, job_id, timeout=10):
+def until_exists(gate):
+    """A script line that waits until GATE exists: the test's event, not a sleep's length."""
+    return f"while [ ! -e {shlex.quote(str(gate))} ]; do sleep 0.01; done"
+
+
+def wait_entered(log, job_id, timeout=60):
     def entered():
         try:
             return f"enter {job_id} " in Path(log).read_text()
@@ -811,20 +834,25 @@ def wait_entered(log, job_id, timeout=10):
 def test_run_stage_holds_the_deploy_lock(runner, settings, hand, jobs, scratch, case):
     if case == "lock_deploys-off":
         settings.write(lock_deploys=False)
-    log = scratch / "log"
+    log, gate = scratch / "log", scratch / "gate"
     envs = {"same-environment": ("production", "production"),
             "other-environment": ("production", "staging"),
             "lock_deploys-off": ("production", "production")}[case]
+    # The first script runs until the test opens the gate: once the second one is queued, or
+    # has entered beside it.
     a, b = (started_job(jobs(8001 + i, concurrent_id=i, concurrent_project_id=i,
                              variables={"CI_ENVIRONMENT_SLUG": env},
-                             scripts={"build_script": enter_leave(log)}))
-            for i, env in enumerate(envs))
+                             scripts={"build_script": enter_leave(log, body)}))
+            for i, (env, body) in enumerate(zip(envs, (until_exists(gate), "true"))))
     sa = a.start("build_script")
     wait_entered(log, 8001)
     sb = b.start("build_script")
     if case == "same-environment":
         hand.wait_queue("deploy/1000/production", ["8001", "8002"])
         assert "enter 8002" not in log.read_text()
+    else:
+        wait_entered(log, 8002)
+    gate.touch()
     expect(sa.wait(), rn.OK)
     expect(sb.wait(), rn.OK)
     got = intervals(log)
@@ -854,7 +882,7 @@ def test_run_stage_deploy_lock_is_released_on_cancel(runner, hand, jobs, scratch
     _, (sa, sb) = holder_and_waiter(hand, jobs, log, 8101)
     canceled = time.time_ns()
     sa.cancel(grace=5)
-    wait_entered(log, 8102, timeout=5)
+    wait_entered(log, 8102, timeout=60)
     entered = intervals(log)["8102"][0]
     assert (entered - canceled) / 1e9 < PROMPT + KILL_GRACE, (
         f"the next job entered {(entered - canceled) / 1e9:.2f}s after the holder was canceled")
@@ -866,7 +894,7 @@ def test_run_stage_deploy_lock_outlives_a_killed_berth_until_the_script_ends(
     log = scratch / "log"
     (a, _), (sa, sb) = holder_and_waiter(hand, jobs, log, 8151)
     sa._signal_group(signal.SIGKILL)
-    sa.proc.wait(5)
+    sa.proc.wait(60)
     if executor == "bwrap":
         # The sandbox dies with berth (--die-with-parent), and the lock with its last holder.
         assert rn.wait_for(lambda: not job_processes(a), PROMPT), (
@@ -892,11 +920,11 @@ def test_run_stage_deploy_lock_outlives_a_killed_berth_until_the_script_ends(
 
 def test_run_stage_lock_timeout_is_a_system_failure(runner, settings, hand, jobs, scratch):
     settings.write(lock_timeout=1)
-    log = scratch / "log"
+    log, gate = scratch / "log", scratch / "gate"
     a, b = (started_job(jobs(8171 + i, concurrent_id=i, concurrent_project_id=i,
                              variables={"CI_ENVIRONMENT_SLUG": "production"},
                              scripts={"build_script": enter_leave(log, body)}, **ODD_CODES))
-            for i, body in enumerate(("sleep 2", "true")))
+            for i, body in enumerate((until_exists(gate), "true")))
     sa = a.start("build_script")
     wait_entered(log, 8171)
     result = b.run("build_script")
@@ -904,6 +932,7 @@ def test_run_stage_lock_timeout_is_a_system_failure(runner, settings, hand, jobs
     assert 0.8 <= result.duration <= 3.5, result.report()
     assert "deploy/1000/production" in result.stdout + result.stderr, result.report()
     assert "enter 8172" not in log.read_text(), "the script ran without the lock"
+    gate.touch()
     expect(sa.wait(), rn.OK)
 
 
@@ -916,17 +945,18 @@ def test_werf_inside_the_locked_script_does_not_wait_for_itself(
     if emptied_env:
         keep = {"PATH": "$PATH", "BERTH_CONFIG": "$BERTH_CONFIG", "BERTH_JOB_DIR": "$BERTH_JOB_DIR", "CI_JOB_ID": "$CI_JOB_ID",
                 "CI_ENVIRONMENT_SLUG": "production"}
-        keep.update({k: shlex.quote(v) for k, v in fake.env(sleep=1).items()})
+        keep.update({k: shlex.quote(v) for k, v in fake.env(sleep=1, gate=fake.gate).items()})
         prefix = "env -i " + " ".join(f'{k}="{v}"' if v.startswith("$") else f"{k}={v}"
                                       for k, v in keep.items()) + " "
-    job = started_job(jobs(8201, werf_env=fake.env(sleep=1),
+    job = started_job(jobs(8201, werf_env=fake.env(sleep=1, gate=fake.gate),
                            variables={"CI_ENVIRONMENT_SLUG": "production"},
                            scripts={"build_script": [f"{prefix}{berth_cmd} werf converge"]}))
-    stage = job.start("build_script", timeout=15)
-    fake.wait_started(8201, timeout=5)
+    stage = job.start("build_script", timeout=60)
+    fake.wait_started(8201)
     entry = hand.entry("deploy/1000/production")
     assert entry and entry["holder"] and str(entry["holder"]["job"]) == "8201", hand.locks()
     assert entry.get("waiters") == [], f"berth werf queued behind its own job: {entry}"
+    fake.open_gate()
     result = stage.wait()
     expect(result, rn.OK)
     assert result.duration < 1 + 3, f"the stage took {result.duration:.1f}s"
@@ -935,12 +965,13 @@ def test_werf_inside_the_locked_script_does_not_wait_for_itself(
 
 
 def test_job_without_environment_holds_no_lock(runner, hand, jobs, scratch):
-    started = scratch / "started"
+    started, gate = scratch / "started", scratch / "gate"
     job = started_job(jobs(8301, scripts={"build_script": [
-        f"touch {shlex.quote(str(started))}", "sleep 0.5"]}))
+        f"touch {shlex.quote(str(started))}", until_exists(gate)]}))
     stage = job.start("build_script")
-    assert rn.wait_for(started.exists, 5)
+    assert rn.wait_for(started.exists, 60)
     assert hand.locks() == [], hand.locks()
+    gate.touch()
     expect(stage.wait(), rn.OK)
 
 
@@ -991,9 +1022,11 @@ def test_stop_while_checking_the_cluster_still_wipes_the_credentials(hand, setti
         run = hand.werf("converge", env={"CI_PROJECT_ID": PROJECT,
                                          "WERF_KUBECONFIG_BASE64": b64(kubeconfig),
                                          **fake.env()})
-        time.sleep(0.7)
+        listener.settimeout(60)
+        checking, _ = listener.accept()  # berth is in the check now, the kubeconfig decoded
         os.kill(run.pid, signal.SIGTERM)
-        status = run.wait(10)
+        checking.close()
+        status = run.wait(60)
         assert status != 0, run.report()
         assert not fake.records(), "werf ran although berth was stopped"
         left = [p for p in Path(hand.tmpdir).glob("berth-werf-*")]

@@ -268,17 +268,17 @@ def test_the_network_helper_ends_with_the_stage_and_with_berth(runner, default_n
     assert found, result.report()
     ns = found.group(1)
     assert ns != os.readlink("/proc/self/ns/net"), "the job shares the host's network namespace"
-    assert rn.wait_for(lambda: not holders_of(ns), 2), \
+    assert rn.wait_for(lambda: not holders_of(ns), 60), \
         f"{ns} is still held after the stage: {holders_of(ns)}"
     # While a stage runs, slirp4netns is berth's child.
     running = job.start("build_script")
-    assert rn.wait_for(ready.exists, 10), running.wait()
+    assert rn.wait_for(ready.exists, 60), running.wait()
     helpers = slirp_children(running.proc.pid)
     assert len(helpers) == 1, f"no slirp4netns beside the sandbox: {helpers}"
     runner.extra_pids.update(helpers)
     # berth killed outright (the runner's SIGKILL, an OOM kill): the helper dies with it.
     os.kill(running.proc.pid, signal.SIGKILL)
-    running.proc.wait(5)
-    assert rn.wait_for(lambda: not any(rn.alive(p) for p in helpers), 2), \
+    running.proc.wait(60)
+    assert rn.wait_for(lambda: not any(rn.alive(p) for p in helpers), 60), \
         f"slirp4netns {helpers} outlived berth"
     expect(job.cleanup(), rn.OK)

@@ -77,7 +77,7 @@ def start_lock(berth, settings, user):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (SOFT, hard)))
     # setpriv execs berth: one process, one PID. Berth has run main() once its command runs.
-    sleeps = rn.wait_for(lambda: children(proc.pid, "sleep"), 10)
+    sleeps = rn.wait_for(lambda: children(proc.pid, "sleep"), 60)
     if not sleeps:
         proc.kill()
         out, err = proc.communicate()
