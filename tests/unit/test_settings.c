@@ -6,7 +6,7 @@
 
 #include "capture.h"
 
-#include "settings.h"
+#include "conf/settings.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "workspace.h"
+#include "job/workspace.h"
 
 #include <fcntl.h>
 #include <stdio.h>
