@@ -18,6 +18,7 @@
 #include "executors/executor.h"
 
 #include "executors/bwrap_net.h"
+#include "base/fs.h"
 #include "base/job_user.h"
 #include "base/log.h"
 #include "base/proc.h"

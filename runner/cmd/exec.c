@@ -7,6 +7,7 @@
  */
 #include "cmd/commands.h"
 #include "pipeline/local.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/secret.h"
 #include "conf/settings.h"

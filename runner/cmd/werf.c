@@ -8,6 +8,7 @@
 #include "job/env.h"
 #include "kube/kubeconfig.h"
 #include "lock/lock.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "registry/login.h"
 #include "base/proc.h"

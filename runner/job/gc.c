@@ -1,6 +1,7 @@
 #include "job/gc.h"
 
 #include "job/env.h"
+#include "base/fs.h"
 #include "base/job_user.h"
 #include "base/log.h"
 #include "base/proc.h"

@@ -66,17 +66,4 @@ void workspace_touch(const struct workspace *ws);
  */
 int workspace_recorded(const char *dir, const char *key, char *out, size_t size);
 
-/*
- * mkdir -p; the directories it creates get `mode` whatever the umask, existing ones are left
- * as they are. 0, or -1 after reporting.
- */
-int make_dirs(const char *path, mode_t mode);
-
-/*
- * Removes `path` and everything below it without following symlinks, making what a job made
- * read-only writable again. With `wipe`, regular files are overwritten with zeros first
- * (credentials). 0 when it is gone.
- */
-int remove_tree(const char *path, int wipe);
-
 #endif

@@ -6,9 +6,9 @@
  */
 #include "lock/lock.h"
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/proc.h"
-#include "job/workspace.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,9 +1,9 @@
 #include "tools/tools.h"
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/sha256.h"
 #include "tools/unpack.h"
-#include "job/workspace.h"
 
 #include <dirent.h>
 #include <errno.h>

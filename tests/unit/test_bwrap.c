@@ -8,6 +8,7 @@
 #include "base/job_user.h"
 #include "conf/settings.h"
 #include "job/workspace.h"
+#include "base/fs.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,7 +11,7 @@
 
 #include "registry/docker_config.h"
 #include "base/secret.h"
-#include "job/workspace.h"
+#include "base/fs.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "pipeline/model.h"
-#include "job/workspace.h"
+#include "base/fs.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "pipeline/git.h"
-#include "job/workspace.h"
+#include "base/fs.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "job/workspace.h"
+#include "base/fs.h"
 
 #include <fcntl.h>
 #include <stdio.h>
