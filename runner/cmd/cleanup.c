@@ -6,7 +6,7 @@
  */
 #include "cmd/commands.h"
 #include "job/context.h"
-#include "job/env.h"
+#include "conf/vars.h"
 #include "base/job_user.h"
 #include "base/log.h"
 #include "base/proc.h"

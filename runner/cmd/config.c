@@ -4,7 +4,7 @@
  */
 #include "cmd/commands.h"
 #include "job/context.h"
-#include "job/env.h"
+#include "conf/vars.h"
 #include "base/log.h"
 
 #include <jansson.h>

@@ -5,7 +5,7 @@
  */
 #include "cmd/commands.h"
 #include "registry/docker_config.h"
-#include "job/env.h"
+#include "conf/vars.h"
 #include "kube/kubeconfig.h"
 #include "lock/lock.h"
 #include "base/fs.h"

@@ -11,6 +11,12 @@ struct vars {
 	const char *kind;   /* what a user calls them, for messages: "CI/CD variable" */
 };
 
+/*
+ * The one variable berth adds to a job's environment: "NAME=<workspace>" marks every process
+ * of the job, for cleanup, and tells berth in the job's scripts where its workspace is.
+ */
+#define JOB_MARKER "BERTH_JOB_DIR"
+
 extern const struct vars vars_runner; /* CUSTOM_ENV_<NAME>: config, prepare, cleanup */
 extern const struct vars vars_script; /* <NAME>: login, logout, kubeconfig */
 

@@ -1,4 +1,5 @@
 #include "job/env.h"
+#include "conf/vars.h"
 
 #include "base/job_user.h"
 #include "base/log.h"

@@ -7,9 +7,6 @@
 struct job_user;
 struct workspace;
 
-/* The name whose "NAME=<workspace>" entry marks every process of a job, for cleanup. */
-#define JOB_MARKER "BERTH_JOB_DIR"
-
 /*
  * The runner's environment `in` minus what is berth's alone (the response file with the job
  * token, the exit-code protocol, CUSTOM_ENV_*: the script exports the job's variables itself),

@@ -1,6 +1,6 @@
 #include "job/gc.h"
 
-#include "job/env.h"
+#include "conf/vars.h"
 #include "base/fs.h"
 #include "base/job_user.h"
 #include "base/log.h"

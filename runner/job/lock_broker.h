@@ -14,9 +14,6 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
-/* The socket, in the job's workspace: the scripts' berth finds it through BERTH_JOB_DIR. */
-#define LOCK_BROKER_SOCKET "lock.sock"
-
 #define LOCK_BROKER_WAITS 16 /* requests one job may have in the broker at once */
 
 struct lock_broker {
@@ -38,8 +35,5 @@ int lock_broker_start(struct lock_broker *b, const struct context *ctx, uid_t pe
 void lock_broker_serve(void *b);
 /* Closes the socket. The processes still serving requests are the stage's leftovers. */
 void lock_broker_stop(struct lock_broker *b);
-
-/* The client, for `berth lock`, `berth werf` and `berth locks` in a job's scripts. */
-extern const struct lock_backend lock_broker;
 
 #endif

@@ -1,6 +1,7 @@
 #include "job/werf.h"
 
 #include "job/env.h"
+#include "conf/vars.h"
 #include "job/job.h"
 #include "lock/lock.h"
 #include "base/log.h"

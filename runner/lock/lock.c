@@ -1,8 +1,5 @@
 #include "lock/lock.h"
 
-#include "job/env.h"
-#include "job/lock_broker.h"
-
 #include "base/log.h"
 #include "base/proc.h"
 

@@ -61,6 +61,9 @@ struct lock_backend {
 
 extern const struct lock_backend lock_file;
 extern const struct lock_backend lock_kube;
+/* The client of the stage's lock broker, for `berth lock`, `berth werf` and `berth locks` in a
+ * job's scripts (lock/broker.c). */
+extern const struct lock_backend lock_broker;
 
 /*
  * The backend the settings choose, as a job's script or a person uses it: with the file

@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "job/env.h"
+#include "conf/vars.h"
 #include "base/strvec.h"
 #include "job/workspace.h"
 
