@@ -7,7 +7,7 @@
 #include "registry/docker_config.h"
 #include "base/log.h"
 #include "registry/login.h"
-#include "registry/reference.h"
+#include "conf/reference.h"
 #include "base/secret.h"
 
 #include <stdio.h>

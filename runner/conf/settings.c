@@ -1,9 +1,9 @@
 #include "conf/settings.h"
 
 #include "executors/executor.h"
-#include "lock/lock.h"
+#include "conf/lock_key.h"
 #include "base/log.h"
-#include "registry/reference.h"
+#include "conf/reference.h"
 #include "base/secret.h"
 #include "base/suggest.h"
 #include "base/ydoc.h"

@@ -5,7 +5,7 @@
 #include "job/job.h"
 #include "lock/lock.h"
 #include "base/log.h"
-#include "registry/reference.h"
+#include "conf/reference.h"
 #include "job/workspace.h"
 
 #include <stdio.h>

@@ -7,12 +7,11 @@
 #define LOCK_H
 
 #include "base/berth.h"
+#include "conf/lock_key.h"
 #include "conf/settings.h"
 #include "conf/vars.h"
 
 #include <sys/types.h>
-
-#define LOCK_KEY_MAX 200
 
 /* Who is in a lock's queue; from the job's CI_* variables, informational only. */
 struct lock_owner {
@@ -67,19 +66,12 @@ extern const struct lock_backend lock_broker;
 
 /*
  * The backend the settings choose, as a job's script or a person uses it: with the file
- * backend, inside a job (BERTH_JOB_DIR set), the stage's lock broker (job/lock_broker.h).
+ * backend, inside a job (BERTH_JOB_DIR set), the stage's lock broker (lock/broker.c).
  */
 const struct lock_backend *lock_backend_for(const struct settings *s);
 /* The backend itself, for the run stage and the broker, which own the store. */
 const struct lock_backend *lock_store_for(const struct settings *s);
-/*
- * deploy/<project>/<environment slug> (an empty slug: "default"), the key that serializes
- * deploys. 0, or -1 after reporting a slug that is not [a-z0-9-].
- */
-int lock_deploy_key(const char *project, const char *slug, char *key, size_t size);
 
-/* 0 when `key` is a valid lock key (docs/locks.md), else -1 with a reason in `why`. */
-int lock_valid_key(const char *key, const char **why);
 /* Fills `me` from the job's CI_JOB_ID, CI_PROJECT_PATH, CI_PIPELINE_URL, the host and pid. */
 void lock_owner_init(struct lock_owner *me, const struct vars *v);
 /* "job 42 (group/app) on host since 16:40:01" for messages. */

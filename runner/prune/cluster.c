@@ -2,7 +2,7 @@
 
 #include "kube/kube.h"
 #include "base/log.h"
-#include "registry/reference.h"
+#include "conf/reference.h"
 
 #include <ctype.h>
 #include <jansson.h>

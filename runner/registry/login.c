@@ -2,7 +2,7 @@
 
 #include "registry/docker_config.h"
 #include "base/log.h"
-#include "registry/reference.h"
+#include "conf/reference.h"
 #include "registry/registry.h"
 
 #include <stdio.h>

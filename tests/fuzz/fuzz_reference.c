@@ -2,7 +2,7 @@
 #include "fuzz.h"
 
 #include "prune/cluster.h"
-#include "registry/reference.h"
+#include "conf/reference.h"
 
 #define TERMINATED(a) (memchr((a), '\0', sizeof(a)) != NULL)
 

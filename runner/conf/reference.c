@@ -1,4 +1,4 @@
-#include "registry/reference.h"
+#include "conf/reference.h"
 
 #include <stdlib.h>
 #include <string.h>
