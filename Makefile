@@ -48,7 +48,7 @@ BIN     := $(O)/berth
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all deps deps-build fresh-debian check unit e2e infra terraform-check ansible-check package-check lint demo bench install deb clean kube-apiserver fuzz
+.PHONY: all deps deps-build fresh-debian check unit e2e infra terraform-check ansible-check package-check layers-check lint demo bench install deb clean kube-apiserver fuzz
 all: $(BIN)
 
 # -MMD -MP: each object depends on the headers it includes (build/**/*.d), not on all of them.
@@ -122,8 +122,11 @@ check: deps kube-apiserver
 fresh-debian:
 	@scripts/fresh-debian.sh
 
-# The fleet and the package (tests/infra): terraform/, ansible/ and `make deb`.
-infra: terraform-check ansible-check package-check
+# The fleet and the package (tests/infra): terraform/, ansible/ and `make deb`; and the
+# layering check's own test.
+infra: terraform-check ansible-check package-check layers-check
+layers-check:
+	$(PYTHON) -m pytest -q tests/infra/test_layers.py
 terraform-check:
 	$(PYTHON) -m pytest -q tests/infra/test_terraform.py
 ansible-check: $(BIN)
@@ -136,7 +139,9 @@ package-check: $(BIN)
 kube-apiserver:
 	@scripts/kube-apiserver.sh >/dev/null
 
+# The layers: docs/hacking.md's table, checked by scripts/check-layers.py.
 lint:
+	$(PYTHON) scripts/check-layers.py
 	clang-format --dry-run --Werror $(C_SRC) $(C_HDR) tests/unit/*.[ch] tests/fuzz/*.[ch]
 	shellcheck scripts/*.sh tests/bench/reference/*.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
