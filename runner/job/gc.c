@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -81,8 +82,10 @@ static int sees_every_environment(void)
 		return 1; /* a job of an unprivileged berth runs as berth's own user */
 	f = fopen("/proc/self/status", "re");
 	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+		if (!strncmp(line, "CapEff:", 7)) {
+			caps = strtoull(line + 7, NULL, 16);
 			break;
+		}
 	if (f)
 		fclose(f);
 	return (caps >> SYS_PTRACE & 1) &&
