@@ -17,10 +17,13 @@ HARDEN    := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -fcf-protection
 CFLAGS    ?= -O2 -g
 # The libraries' flags are asked for when a recipe runs (`=`, not `:=`): `make demo` and
 # `make check` install the libraries (deps) in the same run, after make has read this file.
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) -Irunner -Iexecutors -Ipipeline -Iprune \
+# One include root: a header is named by its folder, "base/log.h" under runner/ and
+# "executors/executor.h" from the top.
+INCLUDES  := -Irunner -I.
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARNINGS) $(CFLAGS) $(INCLUDES) \
              -DBERTH_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
-TIDY_FLAGS = -std=c11 -D_GNU_SOURCE -Irunner -Iexecutors -Ipipeline -Iprune -DBERTH_VERSION='"$(VERSION)"'
-# libcurl, libgit2 and PCRE2 are compiled against but loaded on first use (runner/dl.c), not
+TIDY_FLAGS = -std=c11 -D_GNU_SOURCE $(INCLUDES) -DBERTH_VERSION='"$(VERSION)"'
+# libcurl, libgit2 and PCRE2 are compiled against but loaded on first use (runner/base/dl.c), not
 # linked: every exec of `berth run` would pay for mapping them and the dozen libraries the
 # first two pull in.
 LDLIBS     = $(shell pkg-config --libs $(filter-out libcurl libgit2 libpcre2-8,$(PKGS)) 2>/dev/null) -ldl
@@ -34,27 +37,32 @@ else
   ALL_CFLAGS += $(HARDEN)
 endif
 
-# Every module but main.c: unit tests link against these.
-LIB_SRC := $(filter-out runner/main.c,$(wildcard runner/*.c)) $(wildcard executors/*.c) \
-           $(wildcard pipeline/*.c) $(wildcard prune/*.c)
+# The source folders (docs/hacking.md has the map); every module but main.c goes into LIB_OBJ,
+# which the unit tests and fuzz targets link against.
+SRC_DIRS := runner $(wildcard runner/*/) executors
+C_SRC    := $(foreach d,$(SRC_DIRS),$(wildcard $(d:/=)/*.c))
+C_HDR    := $(foreach d,$(SRC_DIRS),$(wildcard $(d:/=)/*.h))
+LIB_SRC := $(filter-out runner/main.c,$(C_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
 BIN     := $(O)/berth
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all deps deps-build fresh-debian check unit e2e infra terraform-check ansible-check package-check lint demo bench install deb clean kube-apiserver fuzz
+.PHONY: all deps deps-build fresh-debian check unit e2e infra terraform-check ansible-check package-check layers-check lint demo bench install deb clean kube-apiserver fuzz
 all: $(BIN)
 
-$(O)/%.o: %.c $(wildcard runner/*.h executors/*.h pipeline/*.h prune/*.h) Makefile
+# -MMD -MP: each object depends on the headers it includes (build/**/*.d), not on all of them.
+$(O)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BIN): $(O)/runner/main.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) $(wildcard runner/*.h executors/*.h pipeline/*.h prune/*.h)
+$(O)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -MMD -MP -MF $@.d -MT $@ $(LDFLAGS) -o $@ $(filter %.c %.o,$^) \
+	  $(LDLIBS) -lcmocka
 
 # libFuzzer targets (tests/fuzz/fuzz_<target>.c, seeds in tests/fuzz/corpus/<target>/), built
 # with clang into build/fuzz and run FUZZ_SECONDS each on a temporary copy of their corpus, so
@@ -64,9 +72,10 @@ FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(O)/fuzz/%)
 
-$(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_OBJ) $(wildcard runner/*.h executors/*.h pipeline/*.h prune/*.h)
+$(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_OBJ) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -MF $@.d -MT $@ $(LDFLAGS) -fsanitize=fuzzer -o $@ \
+	  $(filter %.c %.o,$^) $(LDLIBS)
 
 fuzz:
 	$(MAKE) O=build/fuzz CC=clang SANITIZE=fuzzer-no-link,address,undefined \
@@ -113,8 +122,11 @@ check: deps kube-apiserver
 fresh-debian:
 	@scripts/fresh-debian.sh
 
-# The fleet and the package (tests/infra): terraform/, ansible/ and `make deb`.
-infra: terraform-check ansible-check package-check
+# The fleet and the package (tests/infra): terraform/, ansible/ and `make deb`; and the
+# layering check's own test.
+infra: terraform-check ansible-check package-check layers-check
+layers-check:
+	$(PYTHON) -m pytest -q tests/infra/test_layers.py
 terraform-check:
 	$(PYTHON) -m pytest -q tests/infra/test_terraform.py
 ansible-check: $(BIN)
@@ -127,15 +139,15 @@ package-check: $(BIN)
 kube-apiserver:
 	@scripts/kube-apiserver.sh >/dev/null
 
+# The layers: docs/hacking.md's table, checked by scripts/check-layers.py.
 lint:
-	clang-format --dry-run --Werror runner/*.[ch] executors/*.[ch] pipeline/*.[ch] prune/*.[ch] \
-	  tests/unit/*.c tests/fuzz/*.[ch]
+	$(PYTHON) scripts/check-layers.py
+	clang-format --dry-run --Werror $(C_SRC) $(C_HDR) tests/unit/*.[ch] tests/fuzz/*.[ch]
 	shellcheck scripts/*.sh tests/bench/reference/*.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	  --inline-suppr --suppress=missingIncludeSystem -Irunner -Iexecutors -Ipipeline -Iprune \
-	  runner executors pipeline prune
+	  --inline-suppr --suppress=missingIncludeSystem $(INCLUDES) runner executors
 	@# clang-tidy counts suppressed system-header warnings on stderr; findings go to stdout.
-	clang-tidy --quiet runner/*.c executors/*.c pipeline/*.c prune/*.c -- $(TIDY_FLAGS) 2>/dev/null
+	clang-tidy --quiet $(C_SRC) -- $(TIDY_FLAGS) 2>/dev/null
 
 # The build runs in a make of its own, after deps-build: plain `make` never installs anything.
 demo: deps-build
@@ -185,3 +197,6 @@ install: $(BIN)
 
 clean:
 	rm -rf build
+
+# The header dependencies the compiler wrote (-MMD); absent before the first build.
+-include $(LIB_OBJ:.o=.d) $(O)/runner/main.d $(UNIT_BIN:=.d) $(FUZZ_BIN:=.d)

@@ -15,14 +15,15 @@
  * supervise` inside catches it again and passes it on to the script's group, as `berth run`
  * does outside.
  */
-#include "executor.h"
+#include "executors/executor.h"
 
-#include "bwrap_net.h"
-#include "job_user.h"
-#include "log.h"
-#include "proc.h"
-#include "settings.h"
-#include "workspace.h"
+#include "executors/bwrap_net.h"
+#include "base/fs.h"
+#include "base/job_user.h"
+#include "base/log.h"
+#include "base/proc.h"
+#include "conf/settings.h"
+#include "job/workspace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -188,7 +189,7 @@ static int bwrap_command(struct strvec *argv, const char *script, const struct w
 		return -1;
 	if (PUSH(argv, "--", self, "supervise") < 0 || strvec_pushf(argv, "%u", s->kill_grace) < 0)
 		return -1;
-	/* The script is a descriptor berth passes (cmd_run.c), which --proc shows inside. */
+	/* The script is a descriptor berth passes (cmd/run.c), which --proc shows inside. */
 	return PUSH(argv, "--", "bash", script);
 }
 

@@ -15,13 +15,13 @@
  * the host's first resolver, which may listen on 127.0.0.1): the sandbox asks the host's
  * resolvers directly, like any other server.
  */
-#include "bwrap_net.h"
+#include "executors/bwrap_net.h"
 
-#include "executor.h"
-#include "job_user.h"
-#include "log.h"
-#include "proc.h"
-#include "settings.h"
+#include "executors/executor.h"
+#include "base/job_user.h"
+#include "base/log.h"
+#include "base/proc.h"
+#include "conf/settings.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -9,7 +9,7 @@
 #ifndef BWRAP_NET_H
 #define BWRAP_NET_H
 
-#include "strvec.h"
+#include "base/strvec.h"
 
 struct job_user;
 struct proc;

@@ -1,4 +1,4 @@
-#include "executor.h"
+#include "executors/executor.h"
 
 #include <stdio.h>
 #include <stdlib.h>

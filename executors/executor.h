@@ -1,13 +1,13 @@
 /*
  * Executor backends: how a stage script is started. A backend builds the command line and
- * checks it can work, and may start a helper beside the command (`start`); cmd_run.c
+ * checks it can work, and may start a helper beside the command (`start`); cmd/run.c
  * supervises and maps the result the same way for all. Adding a backend means one new file and
  * one line in executor.c's table.
  */
 #ifndef EXECUTOR_H
 #define EXECUTOR_H
 
-#include "strvec.h"
+#include "base/strvec.h"
 
 struct job_user;
 struct proc;

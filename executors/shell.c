@@ -1,7 +1,7 @@
 /* The plain backend: `bash SCRIPT` as the job user (or berth's), in its own process group. */
-#include "executor.h"
+#include "executors/executor.h"
 
-#include "log.h"
+#include "base/log.h"
 
 #include <stdlib.h>
 

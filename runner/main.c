@@ -2,14 +2,14 @@
  * berth: a GitLab Runner custom-executor driver. This file holds the command table and is the
  * only place where a command's result becomes the runner's exit code.
  */
-#include "berth.h"
-#include "args.h"
-#include "commands.h"
-#include "local.h"
-#include "log.h"
-#include "proc.h"
-#include "report.h"
-#include "secret.h"
+#include "base/berth.h"
+#include "base/args.h"
+#include "cmd/commands.h"
+#include "pipeline/local.h"
+#include "base/log.h"
+#include "base/proc.h"
+#include "job/report.h"
+#include "base/secret.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -76,9 +76,9 @@ chmod 0644 "$doc/changelog.gz"
 
 # Depends: what the binary links, from dpkg-shlibdeps (it wants a debian/control naming the
 # package, so it gets a stub beside the root), plus the libraries berth dlopen()s on first use
-# and that no tool can see in the ELF file: libcurl (runner/http.c, libcurl.so.4), libarchive
-# (runner/unpack.c, libarchive.so.13), libgit2 (pipeline/repo.c, libgit2.so.1.5) and PCRE2
-# (pipeline/pcre2_lazy.c, libpcre2-8.so.0). Versions are those of their Debian 12 shlibs files.
+# and that no tool can see in the ELF file: libcurl (runner/base/http.c, libcurl.so.4), libarchive
+# (runner/tools/unpack.c, libarchive.so.13), libgit2 (runner/pipeline/git.c, libgit2.so.1.5) and PCRE2
+# (runner/base/pcre2_lazy.c, libpcre2-8.so.0). Versions are those of their Debian 12 shlibs files.
 # tests/infra/test_package.py checks that each soname the source loads is listed here.
 dlopened="libcurl4 (>= 7.88.1), libarchive13 (>= 3.6.2), libgit2-1.5 (>= 1.5.1+ds),"
 dlopened="$dlopened libpcre2-8-0 (>= 10.42)"

@@ -8,7 +8,7 @@ named in the report; a Pod beyond the first page of 500 proves that prune follow
 an unreferenced tag is deleted. A cluster that refuses or does not answer stops prune before it
 deletes anything.
 
-The tests skip while `berth prune` does not exist (runner/cmd_prune.c).
+The tests skip while `berth prune` does not exist (runner/cmd/prune.c).
 """
 
 import concurrent.futures
@@ -43,7 +43,7 @@ def prune_bin(berth_bin, tmp_path_factory):
     probe = subprocess.run([str(berth_bin), "prune"], capture_output=True, text=True,
                            stdin=subprocess.DEVNULL, env=env, timeout=60, check=False)
     if "unknown command" in probe.stderr:
-        pytest.skip("berth has no prune command yet (runner/cmd_prune.c)")
+        pytest.skip("berth has no prune command yet (runner/cmd/prune.c)")
     return berth_bin
 
 

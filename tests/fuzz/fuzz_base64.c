@@ -1,7 +1,7 @@
 /* base64_decode on any bytes (not NUL-terminated); what decodes must round-trip. */
 #include "fuzz.h"
 
-#include "base64.h"
+#include "base/base64.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

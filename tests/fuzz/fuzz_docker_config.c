@@ -5,8 +5,8 @@
  */
 #include "fuzz.h"
 
-#include "docker_config.h"
-#include "secret.h"
+#include "registry/docker_config.h"
+#include "base/secret.h"
 
 static char file[4200];
 

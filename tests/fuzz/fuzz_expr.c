@@ -4,7 +4,7 @@
  */
 #include "fuzz.h"
 
-#include "expr.h"
+#include "pipeline/expr.h"
 
 static const char *lookup(const char *name, void *data)
 {

@@ -1,7 +1,7 @@
 /* The runner's job response file: job_load with JOB_RESPONSE_FILE holding the input. */
 #include "fuzz.h"
 
-#include "job.h"
+#include "job/job.h"
 
 static char file[4200];
 

@@ -5,11 +5,11 @@
  */
 #include "fuzz.h"
 
-#include "base64.h"
-#include "kubeconfig.h"
-#include "secret.h"
-#include "settings.h"
-#include "vars.h"
+#include "base/base64.h"
+#include "kube/kubeconfig.h"
+#include "base/secret.h"
+#include "conf/settings.h"
+#include "conf/vars.h"
 
 static struct settings settings;
 

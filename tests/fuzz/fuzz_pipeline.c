@@ -5,9 +5,9 @@
  */
 #include "fuzz.h"
 
-#include "model.h"
-#include "node.h"
-#include "strvec.h"
+#include "pipeline/model.h"
+#include "pipeline/node.h"
+#include "base/strvec.h"
 
 static char file[4200];
 static FILE *devnull;

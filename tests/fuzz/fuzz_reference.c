@@ -1,8 +1,8 @@
 /* Image references: reference_parse (what berth logs in to) and image_ref_parse (prune). */
 #include "fuzz.h"
 
-#include "cluster.h"
-#include "reference.h"
+#include "prune/cluster.h"
+#include "conf/reference.h"
 
 #define TERMINATED(a) (memchr((a), '\0', sizeof(a)) != NULL)
 

@@ -1,7 +1,7 @@
 /* Registry response headers: WWW-Authenticate challenges and Retry-After values. */
 #include "fuzz.h"
 
-#include "registry.h"
+#include "registry/registry.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,7 +1,7 @@
 /* berth.yaml: settings_parse on any bytes, and what parses prints and parses again. */
 #include "fuzz.h"
 
-#include "settings.h"
+#include "conf/settings.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

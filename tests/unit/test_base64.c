@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "base64.h"
+#include "base/base64.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,10 +4,11 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "executor.h"
-#include "job_user.h"
-#include "settings.h"
-#include "workspace.h"
+#include "executors/executor.h"
+#include "base/job_user.h"
+#include "conf/settings.h"
+#include "job/workspace.h"
+#include "base/fs.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "cluster.h"
+#include "prune/cluster.h"
 
 #include <stdio.h>
 #include <stdlib.h>

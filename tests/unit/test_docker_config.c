@@ -9,9 +9,9 @@
 
 #include "capture.h"
 
-#include "docker_config.h"
-#include "secret.h"
-#include "workspace.h"
+#include "registry/docker_config.h"
+#include "base/secret.h"
+#include "base/fs.h"
 
 #include <dirent.h>
 #include <fcntl.h>

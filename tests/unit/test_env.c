@@ -4,9 +4,10 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "env.h"
-#include "strvec.h"
-#include "workspace.h"
+#include "job/env.h"
+#include "conf/vars.h"
+#include "base/strvec.h"
+#include "job/workspace.h"
 
 #include <stdlib.h>
 #include <string.h>

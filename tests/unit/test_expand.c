@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "expand.h"
+#include "pipeline/expand.h"
 
 #include <stdlib.h>
 #include <string.h>

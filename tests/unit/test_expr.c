@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "expr.h"
+#include "pipeline/expr.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "model.h"
-#include "workspace.h"
+#include "pipeline/model.h"
+#include "base/fs.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "job.h"
+#include "job/job.h"
 
 #include <stdio.h>
 #include <stdlib.h>

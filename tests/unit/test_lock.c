@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "lock.h"
+#include "lock/lock.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "node.h"
+#include "pipeline/node.h"
 
 #include <stdio.h>
 #include <stdlib.h>

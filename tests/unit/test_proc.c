@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "proc.h"
+#include "base/proc.h"
 
 #include <fcntl.h>
 #include <signal.h>

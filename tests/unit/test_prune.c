@@ -4,8 +4,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "pacer.h"
-#include "prune.h"
+#include "prune/pacer.h"
+#include "prune/prune.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "reference.h"
+#include "conf/reference.h"
 
 #include <stdio.h>
 #include <string.h>

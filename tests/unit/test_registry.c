@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "registry.h"
+#include "registry/registry.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,8 @@
 
 #include "capture.h"
 
-#include "settings.h"
+#include "conf/settings.h"
+#include "executors/executor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -776,6 +777,32 @@ static void test_unknown_key_lists_every_setting(void **state)
 	}
 }
 
+/*
+ * The settings name the executors themselves (executors/ is a layer above them): the names
+ * they accept and list are exactly those of the executors' table.
+ */
+static void test_executors_are_the_tables(void **state)
+{
+	char err[1024], want[300], yaml[128];
+	const char *p, *end;
+	struct settings s;
+
+	(void)state;
+	parse_error("executor: docker\n", err, sizeof(err));
+	snprintf(want, sizeof(want), "unknown executor 'docker' (known: %s)\n", executor_names());
+	if (!strstr(err, want))
+		fail_msg("want the table's executors, as '%s', in:\n%s", want, err);
+	for (p = executor_names(); *p; p = *end ? end + 2 : end) {
+		end = strchr(p, ',');
+		if (!end)
+			end = p + strlen(p);
+		snprintf(yaml, sizeof(yaml), "executor: %.*s\n", (int)(end - p), p);
+		assert_int_equal(parse(&s, yaml), 0);
+		assert_non_null(executor_find(s.executor));
+		settings_release(&s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -801,6 +828,7 @@ int main(void)
 		cmocka_unit_test(test_job_users),
 		cmocka_unit_test(test_unknown_key_suggests_the_nearest),
 		cmocka_unit_test(test_unknown_key_lists_every_setting),
+		cmocka_unit_test(test_executors_are_the_tables),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

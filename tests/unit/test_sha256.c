@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "sha256.h"
+#include "base/sha256.h"
 
 #include <string.h>
 

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "slug.h"
+#include "pipeline/slug.h"
 
 #include <string.h>
 

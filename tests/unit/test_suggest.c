@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "suggest.h"
+#include "base/suggest.h"
 
 #include <string.h>
 

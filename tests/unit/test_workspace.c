@@ -4,7 +4,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "workspace.h"
+#include "job/workspace.h"
+#include "base/fs.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "yload.h"
+#include "base/yload.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,698 @@
+#include "base/proc.h"
+
+#include "base/berth.h"
+
+#include "base/job_user.h"
+#include "base/log.h"
+#include "base/secret.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How long SIGKILL may take before berth stops waiting: only a process stuck in the kernel
+ * (uninterruptible sleep on a hung mount) outlives it. */
+#define KILL_TIMEOUT_MS 5000
+
+/* Signal handlers only note the signal and wake the wait loop through this pipe. */
+static volatile sig_atomic_t stop_requested; /* the signal berth was asked to stop with */
+static int wake_pipe[2] = {-1, -1};
+/* For proc_abort, which a lock's renewing thread calls. */
+static _Atomic pid_t running; /* the group proc_supervise waits for, 0 when none */
+static _Atomic int aborted;
+static int die_with_berth;
+static int ignore_stops;
+/* What proc_start_helper started for the command: ended as soon as the command ends. */
+#define HELPERS_MAX 4
+static pid_t helpers[HELPERS_MAX];
+static int nr_helpers;
+static struct rlimit core_limit; /* RLIMIT_CORE as berth was started with */
+static int core_limit_saved;
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	char c = 0;
+
+	if (sig == SIGTERM || sig == SIGINT)
+		stop_requested = sig;
+	if (write(wake_pipe[1], &c, 1) < 0) {
+		/* the pipe is full: the loop is awake already */
+	}
+	errno = saved;
+}
+
+int proc_catch_stops(void)
+{
+	struct sigaction sa;
+
+	if (wake_pipe[0] >= 0)
+		return 0;
+	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return error_errno("cannot create a pipe");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
+	    sigaction(SIGCHLD, &sa, NULL) < 0)
+		return error_errno("cannot install signal handlers");
+	return 0;
+}
+
+int proc_stop_requested(void)
+{
+	return stop_requested;
+}
+
+long long proc_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Sleeps until a signal arrives or `timeout_ms` passes (-1: no timeout); while the command `p`
+ * runs, a request on its serve_fd is served too.
+ */
+static void wait_serving(const struct proc *p, long long timeout_ms)
+{
+	struct pollfd pfd[2] = {{wake_pipe[0], POLLIN, 0}, {p ? p->serve_fd : -1, POLLIN, 0}};
+	char buf[64];
+
+	if (timeout_ms > INT_MAX)
+		timeout_ms = INT_MAX;
+	if (poll(pfd, p && p->serve ? 2 : 1, (int)timeout_ms) <= 0)
+		return;
+	if (pfd[0].revents)
+		while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
+			;
+	if (p && p->serve && pfd[1].revents)
+		p->serve(p->serve_arg);
+}
+
+static void wait_event(long long timeout_ms)
+{
+	wait_serving(NULL, timeout_ms);
+}
+
+int proc_no_core_dumps(void)
+{
+	struct rlimit none;
+
+	if (getrlimit(RLIMIT_CORE, &core_limit) < 0)
+		return error_errno("cannot read the core file size limit");
+	core_limit_saved = 1;
+	none = (struct rlimit){0, core_limit.rlim_max};
+	if (setrlimit(RLIMIT_CORE, &none) < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
+		return error_errno("cannot turn core dumps off");
+	return 0;
+}
+
+/* How a child starts: what proc_start and proc_start_helper do differently. */
+struct spawn {
+	int err_fd; /* exec's errno goes here */
+	int helper; /* proc_start_helper's: keeps SIGTERM, dies with berth */
+	int out_fd; /* the child's stdout and stderr, or -1: berth's */
+	pid_t parent;
+};
+
+/*
+ * Gives the child the descriptors of `p` at their numbers (PROC_SCRIPT_FD, then p->fds in
+ * order). Each first moves above every number handed out, so that none overwrites another
+ * that is still to be given; *err_fd moves too. Async-signal-safe.
+ */
+static int give_fds(const struct proc *p, int *err_fd)
+{
+	int fds[1 + PROC_FDS_MAX], above = PROC_SCRIPT_FD + 1 + (int)p->nr_fds, fd;
+	size_t i, n = 0;
+
+	fds[n++] = p->script_fd;
+	for (i = 0; i < p->nr_fds; i++)
+		fds[n++] = p->fds[i];
+	if (*err_fd < above) {
+		if ((fd = fcntl(*err_fd, F_DUPFD_CLOEXEC, above)) < 0)
+			return -1;
+		*err_fd = fd;
+	}
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0 && fds[i] < above &&
+		    (fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, above)) < 0)
+			return -1;
+	/* dup2 clears close-on-exec on the copy: these, and only these, outlive exec. */
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0 && dup2(fds[i], PROC_SCRIPT_FD + (int)i) < 0)
+			return -1;
+	return 0;
+}
+
+/* Runs in the child between fork and exec: async-signal-safe calls only. */
+static void child(const struct proc *p, struct spawn *sp)
+{
+	int e, null_fd;
+
+	setpgid(0, 0);
+	/*
+	 * The command is the job's (a script, werf): it gets the core size limit berth was given,
+	 * so a program of the job's may still dump core where the admin lets it, as without berth.
+	 * Its memory is the job's own; this copy of berth's stays undumpable until execve, which
+	 * makes the new program dumpable again (a raw syscall: safe here).
+	 */
+	if (core_limit_saved)
+		setrlimit(RLIMIT_CORE, &core_limit);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGXFSZ, SIG_DFL); /* main ignores it for berth alone */
+	if (ignore_stops && !sp->helper) {
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
+	}
+	null_fd = open("/dev/null", O_RDONLY);
+	if (null_fd < 0 || dup2(null_fd, 0) < 0)
+		goto fail;
+	if (null_fd > 2)
+		close(null_fd);
+	if (sp->out_fd >= 0 && (dup2(sp->out_fd, 1) < 0 || dup2(sp->out_fd, 2) < 0))
+		goto fail;
+	if (give_fds(p, &sp->err_fd) < 0)
+		goto fail;
+	if ((p->dir && chdir(p->dir) < 0) || (p->user && job_user_become(p->user) < 0))
+		goto fail;
+	/* After the user change, which clears the parent-death signal. */
+	if ((die_with_berth || sp->helper) &&
+	    (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != sp->parent))
+		goto fail; /* berth is gone already */
+	execvpe(p->argv[0], p->argv, p->env);
+fail:
+	e = errno;
+	if (write(sp->err_fd, &e, sizeof(e)) < 0) {
+		/* nothing left to tell anyone */
+	}
+	_exit(127);
+}
+
+/* proc_start and proc_start_helper: fork, and exec's errno through a close-on-exec pipe. */
+static int start(struct proc *p, int helper, int out_fd)
+{
+	struct spawn sp = {-1, helper, out_fd, getpid()};
+	int err_pipe[2], child_errno = 0;
+	ssize_t n;
+
+	if (proc_catch_stops() < 0)
+		return -1;
+	if (aborted)
+		return error("not starting '%s': the lock it needs is lost", p->argv[0]);
+	if (p->nr_fds > PROC_FDS_MAX)
+		return error("cannot give '%s' %zu descriptors: at most %d", p->argv[0], p->nr_fds,
+			     PROC_FDS_MAX);
+	if (helper && nr_helpers == HELPERS_MAX)
+		return error("cannot start '%s': %d helpers run already", p->argv[0], HELPERS_MAX);
+	/* Orphans of the script become our children, so none escapes the end-of-stage sweep. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		return error_errno("cannot become a subreaper");
+	if (pipe2(err_pipe, O_CLOEXEC) < 0)
+		return error_errno("cannot create a pipe");
+	sp.err_fd = err_pipe[1];
+	p->pid = fork();
+	if (p->pid < 0) {
+		close(err_pipe[0]);
+		close(err_pipe[1]);
+		return error_errno("cannot start '%s'", p->argv[0]);
+	}
+	if (p->pid == 0)
+		child(p, &sp);
+	close(err_pipe[1]);
+	setpgid(p->pid, p->pid); /* both sides set it: no window where a signal misses */
+	if (helper)
+		helpers[nr_helpers++] = p->pid;
+	else
+		running = p->pid;
+	if (aborted)
+		kill(-p->pid, SIGKILL); /* proc_abort came between the check and the fork */
+	do
+		n = read(err_pipe[0], &child_errno, sizeof(child_errno));
+	while (n < 0 && errno == EINTR);
+	close(err_pipe[0]);
+	if (n > 0) {
+		waitpid(p->pid, NULL, 0);
+		if (helper)
+			nr_helpers--;
+		else
+			running = 0;
+		p->pid = 0;
+		errno = child_errno;
+		return error_errno("cannot run '%s'", p->argv[0]);
+	}
+	return 0;
+}
+
+int proc_start(struct proc *p)
+{
+	return start(p, 0, -1);
+}
+
+int proc_start_helper(struct proc *h, int out_fd)
+{
+	return start(h, 1, out_fd);
+}
+
+/* A decimal pid at the start of `s`, ended by a space or the string's end. */
+static int parse_pid(const char *s, pid_t *pid)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno || end == s || (*end && *end != ' ') || n < 0 || n > INT_MAX)
+		return -1;
+	*pid = (pid_t)n;
+	return 0;
+}
+
+/* Parses /proc/PID/stat past the command name, which may hold spaces and parentheses. */
+static int read_stat(pid_t pid, char *state, pid_t *ppid)
+{
+	char path[64], buf[512], *end;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* After the name: " S PPID ...". */
+	end = strrchr(buf, ')');
+	if (!end || end[1] != ' ' || !end[2] || end[3] != ' ')
+		return -1;
+	*state = end[2];
+	return parse_pid(end + 4, ppid);
+}
+
+int proc_alive(pid_t pid)
+{
+	pid_t ppid;
+	char state;
+
+	return read_stat(pid, &state, &ppid) == 0 && state != 'Z' && state != 'X';
+}
+
+typedef int (*pid_visitor)(pid_t pid, void *data);
+
+/* Calls `visit` for every process but this one; stops early when it returns non-zero. */
+static int each_process(pid_visitor visit, void *data)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t self = getpid();
+	int ret = 0;
+
+	if (!d)
+		return error_errno("cannot list processes in '/proc'");
+	while (!ret && (e = readdir(d))) {
+		pid_t pid;
+
+		if (parse_pid(e->d_name, &pid) < 0)
+			continue;
+		if (pid != self)
+			ret = visit(pid, data);
+	}
+	closedir(d);
+	return ret;
+}
+
+static int signal_if_child(pid_t pid, void *data)
+{
+	int sig = *(int *)data;
+	pid_t ppid;
+	char state;
+
+	if (read_stat(pid, &state, &ppid) == 0 && ppid == getpid() && state != 'Z') {
+		kill(pid, sig);
+		kill(pid, SIGCONT); /* a stopped process would never act on SIGTERM */
+	}
+	return 0;
+}
+
+static void signal_leftovers(pid_t pgid, int sig)
+{
+	kill(-pgid, sig);
+	kill(-pgid, SIGCONT);
+	each_process(signal_if_child, &sig);
+}
+
+/* Reaps finished children; 1 while any child or any member of the group remains. */
+static int leftovers_remain(pid_t pgid)
+{
+	siginfo_t si;
+
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0)
+		return 1;
+	return kill(-pgid, 0) == 0;
+}
+
+/*
+ * The helpers of the command that has just ended: SIGKILL, for nothing of the stage needs them
+ * now, and waited for by pid, so that the sweep after finds no child left to look for in /proc.
+ */
+static void end_helpers(void)
+{
+	long long give_up = proc_now_ms() + KILL_TIMEOUT_MS;
+	int i;
+
+	for (i = 0; i < nr_helpers; i++)
+		kill(helpers[i], SIGKILL);
+	for (i = 0; i < nr_helpers; i++)
+		while (waitpid(helpers[i], NULL, WNOHANG) == 0 && proc_now_ms() < give_up)
+			wait_event(
+				100); /* SIGCHLD wakes it; one stuck in the kernel: the sweep's */
+	nr_helpers = 0;
+}
+
+/* What the script started and left running: SIGTERM, then SIGKILL after grace. */
+static void end_leftovers(pid_t pgid, long long kill_at)
+{
+	int sig = SIGTERM;
+
+	if (!leftovers_remain(pgid))
+		return;
+	signal_leftovers(pgid, sig);
+	while (leftovers_remain(pgid)) {
+		long long left = kill_at - proc_now_ms();
+
+		if (left <= 0 && sig != SIGKILL)
+			sig = SIGKILL;
+		if (left <= -KILL_TIMEOUT_MS) {
+			warning("processes the stage left are still there %lld ms after SIGKILL "
+				"(stuck in the kernel?); cleanup tries again",
+				(long long)KILL_TIMEOUT_MS);
+			return;
+		}
+		wait_event(left > 100 || left <= 0 ? 100 : left);
+		signal_leftovers(pgid, sig);
+	}
+}
+
+int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped)
+{
+	long long kill_at = -1;
+
+	for (;;) {
+		pid_t r = waitpid(p->pid, status, WNOHANG);
+
+		if (r == p->pid) {
+			running = 0;
+			break;
+		}
+		if (r < 0 && errno != EINTR)
+			return error_errno("cannot wait for '%s'", p->argv[0]);
+		if (stop_requested && kill_at < 0) {
+			kill(-p->pid, stop_requested); /* as asked: SIGINT stays SIGINT */
+			kill(-p->pid, SIGCONT);
+			kill_at = proc_now_ms() + grace * 1000LL;
+		}
+		if (kill_at >= 0 && proc_now_ms() >= kill_at) {
+			kill(-p->pid, SIGKILL);
+			wait_serving(p, -1); /* SIGCHLD wakes us */
+		} else {
+			wait_serving(p, kill_at < 0 ? -1 : kill_at - proc_now_ms() + 1);
+		}
+	}
+	*stopped = stop_requested != 0;
+	end_helpers();
+	if (aborted)
+		kill_at = proc_now_ms(); /* no grace: the next holder of the lock may be starting */
+	end_leftovers(p->pid, kill_at >= 0 ? kill_at : proc_now_ms() + grace * 1000LL);
+	return 0;
+}
+
+void proc_die_with_berth(void)
+{
+	die_with_berth = 1;
+}
+
+void proc_ignore_stops(void)
+{
+	ignore_stops = 1;
+}
+
+void proc_abort(void)
+{
+	pid_t pgid = running;
+	char c = 0;
+
+	aborted = 1;
+	if (pgid > 0) {
+		kill(-pgid, SIGKILL);
+		if (write(wake_pipe[1], &c, 1) < 0) {
+			/* SIGCHLD wakes the wait loop anyway */
+		}
+	}
+}
+
+int proc_aborted(void)
+{
+	return aborted;
+}
+
+/* In a new process: forget the parent's signal state, then run fn. */
+int proc_call(int (*fn)(void *), void *arg, pid_t *pid)
+{
+	pid_t parent = getpid();
+
+	*pid = fork();
+	if (*pid < 0)
+		return error_errno("cannot start a process");
+	if (*pid > 0)
+		return 0;
+	/* The child: none of the parent's signal state, and no life beyond the parent's. */
+	if (wake_pipe[0] >= 0) {
+		close(wake_pipe[0]);
+		close(wake_pipe[1]);
+		wake_pipe[0] = wake_pipe[1] = -1;
+	}
+	stop_requested = 0;
+	running = 0;
+	nr_helpers = 0;
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGALRM, SIG_DFL);
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(1);
+	_exit(fn(arg) == 0 ? 0 : 1);
+}
+
+int berth_exit_status = -1; /* berth.h */
+
+int proc_exit_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return 255;
+}
+
+/* 1 when the environment of `pid` holds `entry` exactly; 0 otherwise or when unreadable. */
+static int environ_has(pid_t pid, const char *entry)
+{
+	char path[64], *buf = NULL, *p;
+	size_t len = 0, cap = 0, want = strlen(entry) + 1;
+	ssize_t n;
+	int fd, found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	do {
+		if (len + 65536 > cap) {
+			char *grown =
+				cap < (8u << 20) ? secret_realloc_hook(buf, cap + 65536) : NULL;
+
+			if (!grown)
+				break;
+			buf = grown;
+			cap += 65536;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n > 0)
+			len += (size_t)n;
+	} while (n > 0);
+	close(fd);
+	for (p = buf; p && p < buf + len; p += strnlen(p, (size_t)(buf + len - p)) + 1)
+		if ((size_t)(buf + len - p) >= want && !memcmp(p, entry, want))
+			found = 1;
+	/* Another job's environment holds its passwords and token. */
+	if (buf)
+		explicit_bzero(buf, cap);
+	free(buf);
+	return found;
+}
+
+#define ANCESTORS_MAX 64
+
+struct marked {
+	const char *entry;
+	uid_t uid; /* also every process of this real uid; (uid_t)-1: none */
+	int sig;
+	int found;
+	pid_t ancestors[ANCESTORS_MAX]; /* ours: whoever started us may carry the mark too */
+	int nr_ancestors;
+};
+
+static void find_ancestors(struct marked *m)
+{
+	pid_t pid = getppid(), ppid;
+	char state;
+
+	while (pid > 1 && m->nr_ancestors < ANCESTORS_MAX) {
+		m->ancestors[m->nr_ancestors++] = pid;
+		if (read_stat(pid, &state, &ppid) < 0)
+			break;
+		pid = ppid;
+	}
+}
+
+static int is_ancestor(const struct marked *m, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < m->nr_ancestors; i++)
+		if (m->ancestors[i] == pid)
+			return 1;
+	return 0;
+}
+
+int proc_is_ancestor(pid_t pid)
+{
+	struct marked m;
+
+	memset(&m, 0, sizeof(m));
+	find_ancestors(&m);
+	return pid > 1 && is_ancestor(&m, pid);
+}
+
+/* 1 when the real uid of `pid` is `uid`. */
+static int uid_is(pid_t pid, uid_t uid)
+{
+	char path[64], line[256];
+	unsigned long real = (unsigned long)-1;
+	FILE *f;
+
+	if (uid == (uid_t)-1)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Uid:", 4)) {
+			real = strtoul(line + 4, NULL, 10);
+			break;
+		}
+	if (f)
+		fclose(f);
+	return real == (unsigned long)uid;
+}
+
+static int is_marked(const struct marked *m, pid_t pid)
+{
+	pid_t ppid;
+	char state;
+
+	return !is_ancestor(m, pid) && read_stat(pid, &state, &ppid) == 0 && state != 'Z' &&
+	       (uid_is(pid, m->uid) || environ_has(pid, m->entry));
+}
+
+static int signal_if_marked(pid_t pid, void *data)
+{
+	struct marked *m = data;
+
+	if (!is_marked(m, pid))
+		return 0;
+	kill(pid, m->sig);
+	kill(pid, SIGCONT);
+	m->found++;
+	return 0;
+}
+
+static int count_if_marked(pid_t pid, void *data)
+{
+	struct marked *m = data;
+
+	if (is_marked(m, pid))
+		m->found++;
+	return 0;
+}
+
+int proc_count_marked(const char *entry, uid_t uid)
+{
+	struct marked m = {entry, uid, 0, 0, {0}, 0};
+
+	find_ancestors(&m);
+	return each_process(count_if_marked, &m) < 0 ? -1 : m.found;
+}
+
+int proc_kill_marked(const char *entry, uid_t uid, unsigned grace)
+{
+	struct marked m = {entry, uid, SIGTERM, 0, {0}, 0};
+	long long kill_at = proc_now_ms() + grace * 1000LL;
+	int total;
+
+	find_ancestors(&m);
+	if (each_process(signal_if_marked, &m) < 0)
+		return -1;
+	total = m.found;
+	/* Poll until they are gone; switch to SIGKILL at the deadline and for late forks. */
+	while (m.found) {
+		struct timespec pause = {0, 50000000L};
+
+		nanosleep(&pause, NULL);
+		if (proc_now_ms() >= kill_at)
+			m.sig = SIGKILL;
+		if (proc_now_ms() >= kill_at + KILL_TIMEOUT_MS)
+			return error(
+				"%d process(es) of the job are still there %lld ms after SIGKILL "
+				"(stuck in the kernel, e.g. on a hung mount): look for processes "
+				"with %s in their environment or of uid %ld",
+				m.found, (long long)KILL_TIMEOUT_MS, entry,
+				uid == (uid_t)-1 ? -1L : (long)uid);
+		m.found = 0;
+		if (each_process(signal_if_marked, &m) < 0)
+			return -1;
+	}
+	return total;
+}
+
+int proc_self_path(char *buf, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+
+	if (n < 0)
+		return error_errno("cannot find the berth binary in /proc/self/exe");
+	if ((size_t)n >= size - 1)
+		return error("the berth binary's path is too long");
+	buf[n] = '\0';
+	return 0;
+}

@@ -1,0 +1,124 @@
+/*
+ * Child processes: the only module that forks. A stage script runs in its own process group
+ * with stdin on /dev/null; berth stays its parent, forwards SIGTERM/SIGINT to the group, and
+ * does not return until the script and everything it started are gone.
+ */
+#ifndef PROC_H
+#define PROC_H
+
+#include <sys/types.h>
+
+struct job_user;
+
+/* The stage script reaches the child on this descriptor (see cmd/run.c). */
+#define PROC_SCRIPT_FD 3
+/* How many more descriptors a child may be given (proc.fds). */
+#define PROC_FDS_MAX 4
+
+struct proc {
+	char *const *argv; /* argv[0] is looked up in PATH */
+	char *const *env;
+	const struct job_user *user; /* the child becomes this user, or NULL: stays berth's */
+	const char *dir;	     /* the child's working directory, or NULL: berth's */
+	int script_fd;		     /* given to the child as PROC_SCRIPT_FD, or -1 */
+	const int *fds;		     /* given to the child as PROC_SCRIPT_FD + 1, + 2, ... */
+	size_t nr_fds;		     /* how many: at most PROC_FDS_MAX */
+	/* While the command runs, serve(serve_arg) is called each time serve_fd (a listening
+	 * socket) is readable; NULL: nothing to serve. */
+	void (*serve)(void *arg);
+	void *serve_arg;
+	int serve_fd;
+	pid_t pid; /* also the id of its process group */
+};
+
+/*
+ * From now on SIGTERM and SIGINT only note a stop (and wake a supervise loop): a command calls
+ * this first, so a stop that comes while it prepares or waits for a lock is not lost.
+ * proc_start does it too. 0, or -1 after reporting.
+ */
+int proc_catch_stops(void);
+/* The signal berth was asked to stop with since proc_catch_stops, or 0. */
+int proc_stop_requested(void);
+/* Monotonic milliseconds, for deadlines. */
+long long proc_now_ms(void);
+
+/*
+ * No core file of this process: RLIMIT_CORE's soft limit 0 and PR_SET_DUMPABLE 0 (which also
+ * gives its /proc files to root and refuses ptrace to its own user). main calls it first: berth
+ * holds tokens, passwords and kubeconfigs. Children started by proc_start get the limit back.
+ * 0, or -1 after reporting.
+ */
+int proc_no_core_dumps(void);
+
+/* Starts the child. An exec failure (no such program) is reported here, not later. */
+int proc_start(struct proc *p);
+/*
+ * Starts `h`, a helper that the command proc_start started needs beside it (executors/bwrap_net.c:
+ * the sandbox's network), with its stdout and stderr on `out_fd`. It runs in a process group
+ * of its own, so the stops proc_supervise passes on to the command's group do not reach it, and
+ * keeps SIGTERM even after proc_ignore_stops. It gets SIGKILL as soon as the command ends
+ * (proc_supervise), or when berth dies. 0, or -1 after reporting.
+ */
+int proc_start_helper(struct proc *h, int out_fd);
+
+/*
+ * Waits for the child. SIGTERM or SIGINT to berth is passed on, as it came, to the child's
+ * group, and SIGKILL follows `grace` seconds later. When the child exits, what it left running gets
+ * SIGTERM and, after `grace`, SIGKILL. Sets *status to the child's wait status; *stopped to 1 when
+ * berth was asked to stop. Returns 0, or -1 when waiting itself failed.
+ */
+int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped);
+
+/*
+ * Ends every process whose environment holds `entry` ("NAME=value") or whose real uid is `uid`
+ * (a job user's: one that cleared its environment is caught too; (uid_t)-1 for none), but for
+ * this one and its ancestors (a wrapper or a shell that started berth may carry the same
+ * entry): SIGTERM, then SIGKILL for those still there after `grace` seconds. Returns how many
+ * were found.
+ */
+int proc_kill_marked(const char *entry, uid_t uid, unsigned grace);
+
+/*
+ * From any thread: the command berth runs must end now (the lock it ran under is lost). Its
+ * process group gets SIGKILL, what it left gets SIGKILL without grace, and no command starts
+ * after this.
+ */
+void proc_abort(void);
+/*
+ * Commands started from now on get SIGKILL if berth dies: a lock that lives only as long as
+ * berth renews it (kubernetes) must not leave its command running unprotected.
+ */
+void proc_die_with_berth(void);
+/*
+ * Commands started from now on ignore SIGTERM and SIGINT, and SIGKILL still ends them: for a
+ * command with a process of its own that passes stops on (executors/bwrap.c).
+ */
+void proc_ignore_stops(void);
+/* 1 while process `pid` runs (a zombie has ended). */
+int proc_alive(pid_t pid);
+/*
+ * The path of the berth binary running now (/proc/self/exe), into `buf`: what the runner
+ * invoked, symlinks resolved. 0, or -1 after reporting.
+ */
+int proc_self_path(char *buf, size_t size);
+/* 1 after proc_abort. */
+int proc_aborted(void);
+/* 1 when `pid` is this process's parent, or its parent's parent, and so on. */
+int proc_is_ancestor(pid_t pid);
+
+/* How many live processes carry `entry` in their environment or run as `uid` ((uid_t)-1: no
+ * uid), this one and its ancestors not counted; -1 after reporting. */
+int proc_count_marked(const char *entry, uid_t uid);
+
+/* The exit code a shell would report for a wait status: the code, or 128 + signal. */
+int proc_exit_code(int status);
+
+/*
+ * Runs fn(arg) in a child process, which exits with 0 when fn returns 0, else 1. The child
+ * starts with none of berth's signal handling (SIGTERM ends it unless fn catches stops again),
+ * is no subreaper, and gets SIGKILL when berth dies. A child of a running stage counts among
+ * what the stage leaves: its end sweeps it. 0, or -1 after reporting.
+ */
+int proc_call(int (*fn)(void *), void *arg, pid_t *pid);
+
+#endif

@@ -1,0 +1,101 @@
+#include "base/strvec.h"
+
+#include "base/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int grow(struct strvec *sv)
+{
+	size_t alloc;
+	char **v;
+
+	if (sv->nr + 2 <= sv->alloc)
+		return 0;
+	alloc = sv->alloc ? 2 * sv->alloc : 16;
+	v = realloc(sv->v, alloc * sizeof(*v));
+	if (!v)
+		return error("out of memory");
+	sv->v = v;
+	sv->alloc = alloc;
+	return 0;
+}
+
+static int push_owned(struct strvec *sv, char *s)
+{
+	if (!s || grow(sv) < 0) {
+		free(s);
+		return error("out of memory");
+	}
+	sv->v[sv->nr++] = s;
+	sv->v[sv->nr] = NULL;
+	return 0;
+}
+
+int strvec_push(struct strvec *sv, const char *s)
+{
+	return push_owned(sv, strdup(s));
+}
+
+int strvec_pushf(struct strvec *sv, const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return push_owned(sv, n < 0 ? NULL : s);
+}
+
+static int is_entry(const char *entry, const char *name, size_t len)
+{
+	return !strncmp(entry, name, len) && entry[len] == '=';
+}
+
+size_t strvec_unsetenv(struct strvec *sv, const char *name)
+{
+	size_t len = strlen(name), i, kept = 0, gone;
+
+	for (i = 0; i < sv->nr; i++) {
+		if (is_entry(sv->v[i], name, len))
+			free(sv->v[i]);
+		else
+			sv->v[kept++] = sv->v[i];
+	}
+	gone = sv->nr - kept;
+	sv->nr = kept;
+	if (sv->v)
+		sv->v[kept] = NULL;
+	return gone;
+}
+
+int strvec_setenv(struct strvec *sv, const char *name, const char *value)
+{
+	strvec_unsetenv(sv, name);
+	return strvec_pushf(sv, "%s=%s", name, value);
+}
+
+const char *strvec_getenv(const struct strvec *sv, const char *name)
+{
+	size_t len = strlen(name), i;
+
+	for (i = 0; i < sv->nr; i++)
+		if (is_entry(sv->v[i], name, len))
+			return sv->v[i] + len + 1;
+	return NULL;
+}
+
+void strvec_clear(struct strvec *sv)
+{
+	size_t i;
+
+	for (i = 0; i < sv->nr; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->nr = sv->alloc = 0;
+}

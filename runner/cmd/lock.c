@@ -1,0 +1,136 @@
+/*
+ * `berth lock KEY [--timeout S] -- CMD...` and `berth locks [--json]` (docs/locks.md): run a
+ * command holding a resource-group lock, and show who holds and waits.
+ */
+#include "cmd/commands.h"
+#include "lock/lock.h"
+#include "base/log.h"
+#include "base/proc.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern char **environ;
+
+static int parse_timeout(const char *v, unsigned *out)
+{
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+
+	if (*v < '0' || *v > '9' || *end || n > 86400)
+		return -1;
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* Runs argv holding the lock; the command's status becomes berth's. */
+static enum berth_result run_locked(const struct settings *s, char **argv)
+{
+	struct proc p = {.argv = argv, .env = environ, .script_fd = -1};
+	int status = 0, stopped = 0;
+
+	if (proc_start(&p) < 0) {
+		berth_exit_status = 127; /* as a shell says "command not found" */
+		return BERTH_OK;
+	}
+	if (proc_supervise(&p, s->kill_grace, &status, &stopped) < 0)
+		return BERTH_SYSTEM_FAILURE;
+	berth_exit_status = proc_exit_code(status);
+	return BERTH_OK;
+}
+
+enum berth_result cmd_lock(const struct args *a, const char *settings_file)
+{
+	const struct lock_backend *b;
+	const char *why = NULL, *key = a->operand[0], *t = args_value(a, "--timeout");
+	struct settings s;
+	struct lock l;
+	enum berth_result r;
+	unsigned timeout = 0;
+
+	if (lock_valid_key(key, &why) < 0)
+		return args_error(a, "invalid lock key '%s': %s", key, why);
+	if (t && parse_timeout(t, &timeout) < 0)
+		return args_error(a, "--timeout takes whole seconds from 0 to 86400, not '%s'", t);
+	memset(&s, 0, sizeof(s));
+	if (settings_load(&s, settings_file) < 0)
+		return BERTH_SYSTEM_FAILURE;
+	memset(&l, 0, sizeof(l));
+	l.settings = &s;
+	snprintf(l.key, sizeof(l.key), "%s", key);
+	lock_owner_init(&l.me, &vars_script);
+	b = lock_backend_for(&s);
+	r = b->acquire(&l, timeout);
+	if (r == BERTH_OK) {
+		r = run_locked(&s, a->command);
+		if (b->release(&l) < 0)
+			r = BERTH_SYSTEM_FAILURE;
+	}
+	settings_release(&s);
+	return r;
+}
+
+static json_t *owner_json(const struct lock_owner *o)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I}", "job", o->job, "project",
+			 o->project, "pipeline_url", o->pipeline_url, "host", o->host, "pid",
+			 (int)o->pid, "queued", (json_int_t)o->queued, "since",
+			 (json_int_t)o->since, "ticket", (json_int_t)o->ticket);
+}
+
+static int add_json(const struct lock_entry *e, void *data)
+{
+	json_t *waiters = json_array(), *entry;
+	size_t i;
+
+	for (i = e->held ? 1 : 0; i < e->nr; i++)
+		json_array_append_new(waiters, owner_json(&e->owners[i]));
+	entry = json_pack("{s:s, s:o, s:o}", "key", e->key, "holder",
+			  e->held ? owner_json(&e->owners[0]) : json_null(), "waiters", waiters);
+	if (!entry)
+		return error("cannot list lock '%s' as JSON: a holder's job, project or pipeline "
+			     "is not valid UTF-8",
+			     e->key);
+	return json_array_append_new(data, entry);
+}
+
+/* Prints one lock; `data` counts them. */
+static int print_text(const struct lock_entry *e, void *data)
+{
+	char buf[1024];
+	size_t i;
+
+	++*(size_t *)data;
+	printf("%s\n", e->key);
+	for (i = 0; i < e->nr; i++)
+		printf("  %-8s %s\n", i == 0 && e->held ? "holding" : "waiting",
+		       lock_owner_describe(&e->owners[i], buf, sizeof(buf)));
+	return 0;
+}
+
+enum berth_result cmd_locks(const struct args *a, const char *settings_file)
+{
+	int as_json = args_flag(a, "--json"), ret;
+	json_t *all = as_json ? json_array() : NULL;
+	struct settings s;
+	size_t listed = 0;
+
+	memset(&s, 0, sizeof(s));
+	if (settings_load(&s, settings_file) < 0) {
+		json_decref(all);
+		return BERTH_SYSTEM_FAILURE;
+	}
+	ret = lock_backend_for(&s)->list(&s, as_json ? add_json : print_text,
+					 as_json ? (void *)all : &listed);
+	if (ret == 0 && as_json) {
+		json_dumpf(all, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else if (ret == 0 && !listed) {
+		printf("no locks held or waited for\n");
+	}
+	json_decref(all);
+	settings_release(&s);
+	return ret == 0 ? BERTH_OK : BERTH_SYSTEM_FAILURE;
+}

@@ -1,0 +1,134 @@
+/*
+ * `berth pipeline [--source S] [--json] [--preview JOB]` (docs/pipeline.md): the jobs of the
+ * local repository's `.gitlab-ci.yml` in stage order, each with its `when` and, for jobs that
+ * would not run, why; or one job fully resolved, as YAML.
+ */
+#include "cmd/commands.h"
+#include "pipeline/local.h"
+#include "base/log.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+static void print_job(const struct local_job *lj, const char **stage)
+{
+	const struct verdict *v = &lj->verdict;
+
+	if (!*stage || strcmp(*stage, lj->job->stage) != 0) {
+		*stage = lj->job->stage;
+		printf("%s:\n", *stage);
+	}
+	printf("  %-32s %s", lj->job->name, v->when);
+	if (!strcmp(v->when, "never"))
+		printf(": %s", v->why);
+	else if (v->allow_failure)
+		printf(" (allowed to fail)");
+	if (!strcmp(v->when, "delayed") && v->start_in[0])
+		printf(" in %s", v->start_in);
+	putchar('\n');
+}
+
+static json_t *job_json(const struct local_job *lj)
+{
+	const struct verdict *v = &lj->verdict;
+
+	return json_pack("{s:s, s:s, s:s, s:b, s:s?}", "name", lj->job->name, "stage",
+			 lj->job->stage, "when", v->when, "allow_failure", v->allow_failure, "why",
+			 strcmp(v->when, "never") ? NULL : v->why);
+}
+
+static enum berth_result list(struct local *l)
+{
+	json_t *jobs = json_array();
+	const char *stage = NULL;
+	char no_pipeline[512];
+	enum berth_result r = local_workflow(l, no_pipeline, sizeof(no_pipeline));
+	size_t i;
+
+	if (!l->json && r == BERTH_OK)
+		printf("# %s pipeline for %s '%s' at %s%s%s\n", l->in.source,
+		       l->repo.is_tag ? "tag" : "branch", l->repo.ref_name, l->repo.short_sha,
+		       no_pipeline[0] ? ": no pipeline, " : "", no_pipeline);
+	for (i = 0; r == BERTH_OK && !no_pipeline[0] && i < l->pipeline.nr_jobs; i++) {
+		struct local_job lj;
+
+		r = local_job(l, &l->pipeline.jobs[i], &lj);
+		if (r != BERTH_OK)
+			break;
+		if (l->json)
+			json_array_append_new(jobs, job_json(&lj));
+		else
+			print_job(&lj, &stage);
+		local_job_release(&lj);
+	}
+	if (r == BERTH_OK && l->json) {
+		json_t *out = json_pack("{s:s, s:s, s:b, s:s?, s:o}", "source", l->in.source, "ref",
+					l->repo.ref_name, "tag", l->repo.is_tag, "workflow",
+					no_pipeline[0] ? no_pipeline : NULL, "jobs", jobs);
+
+		json_dumpf(out, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(out);
+	} else {
+		json_decref(jobs);
+	}
+	return r;
+}
+
+/* The job as it would run: its definition, and the verdict in place of rules/only/except. */
+static enum berth_result preview(struct local *l)
+{
+	const struct ci_job *j = pipeline_job(&l->pipeline, l->preview);
+	struct local_job lj;
+	struct node *def, *top, *flag;
+	enum berth_result r;
+
+	if (!j) {
+		error("no job '%s' in %s (hidden jobs, whose names start with '.', never run)",
+		      l->preview, l->file);
+		return BERTH_BUILD_FAILURE;
+	}
+	r = local_job(l, j, &lj);
+	if (r != BERTH_OK)
+		return r;
+	def = node_copy(j->def);
+	top = node_new(NODE_MAP, l->file, 0);
+	if (!def || !top) {
+		node_free(def);
+		node_free(top);
+		local_job_release(&lj);
+		return error("out of memory"), BERTH_SYSTEM_FAILURE;
+	}
+	node_del(def, "rules");
+	node_del(def, "only");
+	node_del(def, "except");
+	node_set(def, "stage", node_scalar(j->stage, l->file, 0));
+	node_set(def, "when", node_scalar(lj.verdict.when, l->file, 0));
+	flag = node_scalar(lj.verdict.allow_failure ? "true" : "false", l->file, 0);
+	if (flag)
+		flag->plain = 1; /* a boolean, not the string "true" */
+	node_set(def, "allow_failure", flag);
+	if (lj.verdict.variables)
+		node_set(def, "variables",
+			 node_merge(node_get(j->def, "variables"), lj.verdict.variables));
+	node_set(top, j->name, def);
+	printf("# %s: %s\n", j->name, lj.verdict.why);
+	node_print(top, stdout, 0);
+	node_free(top);
+	local_job_release(&lj);
+	return BERTH_OK;
+}
+
+enum berth_result cmd_pipeline(const struct args *a, const char *settings_file)
+{
+	struct local l;
+	enum berth_result r;
+
+	(void)settings_file;
+	r = local_open(&l, a);
+	if (r == BERTH_OK)
+		r = l.preview ? preview(&l) : list(&l);
+	local_close(&l);
+	return r;
+}

@@ -1,0 +1,119 @@
+#include "job/gc.h"
+
+#include "conf/vars.h"
+#include "base/fs.h"
+#include "base/job_user.h"
+#include "base/log.h"
+#include "base/proc.h"
+#include "job/workspace.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Seconds since the workspace last saw a stage: its state record, else the directory. */
+static long long idle_seconds(const char *dir)
+{
+	char state[4500];
+	struct stat st;
+
+	snprintf(state, sizeof(state), "%s/state", dir);
+	if (lstat(state, &st) < 0 && lstat(dir, &st) < 0)
+		return -1;
+	return (long long)time(NULL) - (long long)st.st_mtime;
+}
+
+/*
+ * 1 when some process still works in the workspace, or runs as its job user: gc must leave it
+ * alone (the user would be free for the next job while the old one's process lives on).
+ */
+static int in_use(const char *dir)
+{
+	char marker[4600], user[64];
+	int has_user = workspace_recorded(dir, "user", user, sizeof(user)) == 0;
+
+	snprintf(marker, sizeof(marker), "%s=%s", JOB_MARKER, dir);
+	/* -1 (cannot tell) counts as in use */
+	return proc_count_marked(marker, job_user_uid(has_user ? user : NULL)) != 0;
+}
+
+static int consider(const struct settings *s, const char *jobs, const char *name, FILE *out,
+		    int dry_run)
+{
+	char dir[4400], project[64] = "-", user[64];
+	long long idle;
+
+	if (strspn(name, "0123456789") != strlen(name) || !*name)
+		return 0; /* not a job's workspace */
+	snprintf(dir, sizeof(dir), "%s/%s", jobs, name);
+	idle = idle_seconds(dir);
+	if (idle < 0 || idle < (long long)s->gc_age || in_use(dir))
+		return 0;
+	workspace_recorded(dir, "project_id", project, sizeof(project));
+	if (!dry_run && workspace_recorded(dir, "user", user, sizeof(user)) == 0 &&
+	    workspace_scrub_user(user, s) < 0)
+		return error("cannot reset the job user of the stale workspace '%s'", dir);
+	if (!dry_run && remove_tree(dir, 1) < 0)
+		return error("cannot remove the stale workspace '%s'", dir);
+	fprintf(out, "%s %s (job %s, project %s, no stage for %lld h %02lld min)\n",
+		dry_run ? "would remove" : "removed", dir, name, project, idle / 3600,
+		idle % 3600 / 60);
+	return 1;
+}
+
+/*
+ * in_use() reads the environment of every process. As root, a process of another user shows it
+ * only with CAP_SYS_PTRACE and CAP_DAC_OVERRIDE (or CAP_DAC_READ_SEARCH); without them gc could
+ * not tell a busy workspace from a stale one, so it removes none.
+ */
+static int sees_every_environment(void)
+{
+	enum { DAC_OVERRIDE = 1, DAC_READ_SEARCH = 2, SYS_PTRACE = 19 };
+	unsigned long long caps = 0;
+	char line[256];
+	FILE *f;
+
+	if (geteuid() != 0)
+		return 1; /* a job of an unprivileged berth runs as berth's own user */
+	f = fopen("/proc/self/status", "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "CapEff:", 7)) {
+			caps = strtoull(line + 7, NULL, 16);
+			break;
+		}
+	if (f)
+		fclose(f);
+	return (caps >> SYS_PTRACE & 1) &&
+	       (caps >> DAC_OVERRIDE & 1 || caps >> DAC_READ_SEARCH & 1);
+}
+
+int gc_run(const struct settings *s, FILE *out, int dry_run)
+{
+	char jobs[4096];
+	struct dirent *e;
+	DIR *d;
+	int removed = 0, failed = 0;
+
+	if (!sees_every_environment())
+		return error(
+			"gc cannot read other users' processes (it needs CAP_SYS_PTRACE and "
+			"CAP_DAC_OVERRIDE), so it cannot tell a workspace in use from a stale "
+			"one: run it as root with those capabilities (the berth-gc service has them)");
+	snprintf(jobs, sizeof(jobs), "%s/jobs", s->state_dir);
+	d = opendir(jobs);
+	if (!d)
+		return errno == ENOENT ? 0 : error_errno("cannot read '%s'", jobs);
+	while ((e = readdir(d))) {
+		int r = consider(s, jobs, e->d_name, out, dry_run);
+
+		removed += r > 0;
+		failed |= r < 0;
+	}
+	closedir(d);
+	return failed ? -1 : removed;
+}

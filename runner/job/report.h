@@ -1,0 +1,30 @@
+/*
+ * What a stage tells the operators (docs/operations.md): one JSON line per stage in a log
+ * (a file in the state dir, or syslog), and Prometheus textfile metrics (jobs by result, stage
+ * durations, lock waits, login and kubeconfig failures) when settings name a directory. Only
+ * ids, names, times and results: never a variable's value.
+ */
+#ifndef REPORT_H
+#define REPORT_H
+
+#include "base/berth.h"
+#include "job/job.h"
+#include "conf/settings.h"
+
+enum report_event {
+	REPORT_LOGIN_FAILED,
+	REPORT_KUBECONFIG_FAILED,
+};
+
+/* main: the command starts; only the runner's stages (prepare, run, cleanup) report. */
+void report_begin(const char *command);
+/* context_load: whose stage this is, and where to report (copied; `dir` is the workspace). */
+void report_job(const struct settings *s, const struct job *job, const char *dir);
+/* run: the runner's name for the stage (step_script, after_script, ...). */
+void report_stage(const char *name);
+void report_lock_wait(long long ms);
+void report_event(enum report_event e);
+/* main: the command ended; writes the log line and updates the metrics. Never fails a stage. */
+void report_end(enum berth_result r, int exit_code);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * A pipeline read from the developer's own repository, for `berth pipeline`, `berth dry-run` and
+ * `berth exec` (docs/pipeline.md): the options they share, the repository's facts, the loaded
+ * pipeline and the developer's variables. Messages go to stderr; the user's mistakes (a bad
+ * file, an unknown job) are build failures.
+ */
+#ifndef LOCAL_H
+#define LOCAL_H
+
+#include "base/args.h"
+#include "base/berth.h"
+#include "pipeline/civars.h"
+#include "pipeline/model.h"
+#include "pipeline/git.h"
+#include "pipeline/rules.h"
+
+struct local {
+	const char *dir;     /* -C DIR: where to look for the repository (default ".") */
+	const char *file;    /* --file F: the pipeline file (default .gitlab-ci.yml) */
+	int json;	     /* --json */
+	const char *job;     /* the JOB argument, when the command takes one */
+	const char *preview; /* --preview JOB (berth pipeline) */
+	struct civars_input in;
+	struct repo_facts repo;
+	struct pipeline pipeline;
+	struct rules_context rules;
+	int repo_open, pipeline_open;
+};
+
+/* A job as the pipeline would have it: its variables and whether (and how) it runs. */
+struct local_job {
+	const struct ci_job *job;
+	struct civars vars;
+	struct verdict verdict;
+};
+
+/* The options the three commands share, for their entries in main.c's command table: one
+ * option a line, which clang-format would not keep. */
+/* clang-format off */
+#define LOCAL_OPTIONS                                                                              \
+	{"-C", NULL, "DIR", 0, "the repository (searched upwards like git; default .)"},           \
+	{"--file", NULL, "F", 0, "the pipeline file (default .gitlab-ci.yml)"},                    \
+	{"--source", NULL, "S", 0, "push (default), web, schedule, api, merge_request_event, "     \
+				   "trigger or pipeline"},                                         \
+	{"--var", NULL, "K=V", 1, "set variable K (over every other source)"},                     \
+	{"--vars-file", NULL, "F", 1, "read variables (secrets) from a dotenv file"},              \
+	{"--env", NULL, "NAME", 1, "take the secret NAME from this environment"}
+/* clang-format on */
+
+/*
+ * Takes the shared options (LOCAL_OPTIONS, and --json and --preview of berth pipeline) and
+ * the JOB operand, when the command has one, from `a`, then reads the repository and the
+ * pipeline. BERTH_OK, or a failure reported.
+ */
+enum berth_result local_open(struct local *l, const struct args *a);
+void local_close(struct local *l);
+
+/* workflow:rules for this pipeline: BERTH_OK, with *why set when no pipeline would run. */
+enum berth_result local_workflow(struct local *l, char *why, size_t size);
+/* Decides one job (its variables, rules, the rule's variables). */
+enum berth_result local_job(struct local *l, const struct ci_job *j, struct local_job *out);
+void local_job_release(struct local_job *lj);
+
+#endif

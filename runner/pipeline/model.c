@@ -1,0 +1,728 @@
+#include "pipeline/model.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <linux/openat2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_FILE_SIZE  (4 << 20)
+#define MAX_INCLUDES   150 /* GitLab's limit on included files */
+#define MAX_EXTENDS    11  /* GitLab's limit on an extends chain */
+#define MAX_REFERENCES 10  /* GitLab's limit on nested !reference */
+
+static const char *const global_keys[] = {"include",	   "stages",	   "variables", "default",
+					  "workflow",	   "image",	   "services",	"cache",
+					  "before_script", "after_script", "types",	NULL};
+/* Old globals that act as `default:` entries. */
+static const char *const legacy_defaults[] = {"image",	       "services",     "cache",
+					      "before_script", "after_script", NULL};
+static const char *const default_keys[] = {
+	"after_script",	 "artifacts", "before_script", "cache", "hooks",   "id_tokens", "image",
+	"interruptible", "retry",     "services",      "tags",	"timeout", NULL};
+static const char *const job_keys[] = {"after_script",
+				       "allow_failure",
+				       "artifacts",
+				       "before_script",
+				       "cache",
+				       "coverage",
+				       "dast_configuration",
+				       "dependencies",
+				       "environment",
+				       "except",
+				       "extends",
+				       "hooks",
+				       "id_tokens",
+				       "identity",
+				       "image",
+				       "inherit",
+				       "interruptible",
+				       "manual_confirmation",
+				       "needs",
+				       "only",
+				       "pages",
+				       "parallel",
+				       "release",
+				       "resource_group",
+				       "retry",
+				       "rules",
+				       "run",
+				       "script",
+				       "secrets",
+				       "services",
+				       "stage",
+				       "start_in",
+				       "tags",
+				       "timeout",
+				       "trigger",
+				       "variables",
+				       "when",
+				       NULL};
+
+struct loader {
+	struct pipeline *p;
+	int root; /* the work tree: every file is opened below it */
+	char *err;
+	size_t err_size;
+};
+
+static int failf(struct loader *ld, const struct node *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int failf(struct loader *ld, const struct node *at, const char *fmt, ...)
+{
+	int n = at ? snprintf(ld->err, ld->err_size, "%s:%zu: ", at->file, at->line) : 0;
+	va_list ap;
+
+	if (n < 0 || (size_t)n >= ld->err_size)
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(ld->err + n, ld->err_size - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int listed(const char *const *list, const char *name)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, name))
+			return 1;
+	return 0;
+}
+
+/* ---- files and includes -------------------------------------------------------------- */
+
+/* A FIFO a repository's work tree holds must not block the read: it is refused as not a file. */
+#define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+
+/* open_beneath's rules by hand, one component at a time, for Linux before 5.6. */
+static int open_walk(int root, const char *rel)
+{
+	char buf[4096], *save = NULL, *part, *next;
+	int fd;
+
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", rel) >= sizeof(buf))
+		return errno = ENAMETOOLONG, -1;
+	fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
+	for (part = strtok_r(buf, "/", &save); fd >= 0 && part; part = next) {
+		struct stat st;
+		int sub, e;
+
+		next = strtok_r(NULL, "/", &save);
+		if (!strcmp(part, "."))
+			continue;
+		sub = strcmp(part, "..")
+			      ? openat(fd, part, OPEN_FLAGS | O_NOFOLLOW | (next ? O_DIRECTORY : 0))
+			      : (errno = EXDEV, -1);
+		e = errno;
+		/* O_DIRECTORY on a link says ENOTDIR: say ELOOP, as openat2 does. */
+		if (sub < 0 && fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(st.st_mode))
+			e = ELOOP;
+		close(fd);
+		fd = sub;
+		errno = e;
+	}
+	return fd;
+}
+
+/*
+ * Opens `rel` below the work tree `root` as GitLab reads the repository: never leaving it, and
+ * never through a symlink (GitLab reads a link's blob, the name it points to, not the file).
+ * -1 with errno ELOOP for a symlink, EXDEV for a path out, or what open says.
+ */
+static int open_beneath(int root, const char *rel)
+{
+	struct open_how how = {.flags = OPEN_FLAGS,
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+	long fd;
+	int tries = 0;
+
+	do /* EAGAIN: something was renamed under the work tree meanwhile */
+		fd = syscall(SYS_openat2, root, rel, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN && ++tries < 8);
+	if (fd < 0 && errno == ENOSYS)
+		return open_walk(root, rel);
+	return (int)fd;
+}
+
+static int read_text(int root, const char *rel, char **text, size_t *len)
+{
+	int fd = open_beneath(root, rel);
+	struct stat st;
+	ssize_t got;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE_SIZE) {
+		close(fd);
+		errno = S_ISREG(st.st_mode) ? EFBIG : EISDIR;
+		return -1;
+	}
+	*text = malloc((size_t)st.st_size + 1);
+	got = *text ? read(fd, *text, (size_t)st.st_size) : -1;
+	close(fd);
+	if (got != st.st_size) {
+		free(*text);
+		return -1;
+	}
+	(*text)[got] = '\0';
+	*len = (size_t)got;
+	return 0;
+}
+
+/* Parses `rel` (a path under the work tree) into *root; its name joins the file list. */
+static int load_file(struct loader *ld, const struct node *from, const char *rel,
+		     struct node **root)
+{
+	const char *name, *what = from ? "include " : "";
+	char *text = NULL;
+	size_t len;
+	int ret;
+
+	while (*rel == '/')
+		rel++;
+	if (strstr(rel, "../") || !strcmp(rel, ".."))
+		return failf(ld, from, "%s'%s' leaves the repository", what, rel);
+	if (read_text(ld->root, rel, &text, &len) < 0) {
+		if (errno == ELOOP)
+			return failf(ld, from,
+				     "%s'%s' is a symlink, or has one in its path: GitLab reads "
+				     "only the repository's files, and a symlink's content is the "
+				     "name it points to",
+				     what, rel);
+		if (errno == EXDEV)
+			return failf(ld, from, "%s'%s' leaves the repository", what, rel);
+		return failf(ld, from, "cannot read '%s': %s", rel, strerror(errno));
+	}
+	if (strvec_push(&ld->p->files, rel) < 0) {
+		free(text);
+		return failf(ld, from, "out of memory");
+	}
+	name = ld->p->files.v[ld->p->files.nr - 1];
+	ret = node_parse(name, text, len, root, ld->err, ld->err_size);
+	free(text);
+	return ret;
+}
+
+static int already_read(const struct pipeline *p, const char *rel)
+{
+	size_t i;
+
+	while (*rel == '/')
+		rel++;
+	for (i = 0; i < p->files.nr; i++)
+		if (!strcmp(p->files.v[i], rel))
+			return 1;
+	return 0;
+}
+
+static int load_with_includes(struct loader *ld, const struct node *from, const char *rel,
+			      struct node **out);
+
+/* One `include:` entry's local files, merged onto *acc in order. */
+static int include_local(struct loader *ld, const struct node *at, const char *pattern,
+			 struct node **acc)
+{
+	char path[4096];
+	glob_t g;
+	size_t i, skip = strlen(ld->p->dir) + 1;
+	int ret = 0;
+
+	while (*pattern == '/')
+		pattern++;
+	if (!strpbrk(pattern, "*?["))
+		return load_with_includes(ld, at, pattern, acc);
+	snprintf(path, sizeof(path), "%s/%s", ld->p->dir, pattern);
+	if (glob(path, 0, NULL, &g) != 0)
+		return failf(ld, at, "include '%s' matches no file", pattern);
+	for (i = 0; ret == 0 && i < g.gl_pathc; i++)
+		ret = load_with_includes(ld, at, g.gl_pathv[i] + skip, acc);
+	globfree(&g);
+	return ret;
+}
+
+static int include_entry(struct loader *ld, const struct node *e, struct node **acc)
+{
+	static const char *const remote[] = {"project", "remote", "template", "component", NULL};
+	const struct node *local;
+	size_t i;
+
+	if (e->kind == NODE_SCALAR) {
+		if (strstr(e->str, "://"))
+			return failf(ld, e,
+				     "include '%s' is remote: not available locally (only "
+				     "local includes are)",
+				     e->str);
+		return include_local(ld, e, e->str, acc);
+	}
+	if (e->kind != NODE_MAP)
+		return failf(ld, e, "an include is a path or a mapping such as {local: path}");
+	for (i = 0; remote[i]; i++)
+		if (node_get(e, remote[i]))
+			return failf(ld, e,
+				     "include:%s is not available locally (only include:local "
+				     "is)",
+				     remote[i]);
+	local = node_get(e, "local");
+	if (!local || local->kind != NODE_SCALAR)
+		return failf(ld, e, "an include mapping needs 'local: PATH'");
+	return include_local(ld, local, local->str, acc);
+}
+
+/* The file `rel`, with its includes merged under it (the including file wins). */
+static int load_with_includes(struct loader *ld, const struct node *from, const char *rel,
+			      struct node **out)
+{
+	struct node *root = NULL, *acc = NULL, *inc, *merged;
+	size_t i;
+
+	if (already_read(ld->p, rel))
+		return 0; /* included twice: once is enough */
+	if (ld->p->files.nr >= MAX_INCLUDES)
+		return failf(ld, from, "more than 150 included files");
+	if (load_file(ld, from, rel, &root) < 0)
+		return -1;
+	inc = node_get(root, "include");
+	if (inc && inc->kind != NODE_SEQ && include_entry(ld, inc, &acc) < 0)
+		goto fail;
+	for (i = 0; inc && inc->kind == NODE_SEQ && i < inc->n; i++)
+		if (include_entry(ld, inc->items[i], &acc) < 0)
+			goto fail;
+	node_del(root, "include");
+	merged = acc ? node_merge(acc, root) : root;
+	if (acc) {
+		node_free(acc);
+		node_free(root);
+	}
+	acc = *out ? node_merge(*out, merged) : merged;
+	if (*out) {
+		node_free(*out);
+		node_free(merged);
+	}
+	*out = acc;
+	return acc ? 0 : failf(ld, from, "out of memory");
+fail:
+	node_free(root);
+	node_free(acc);
+	return -1;
+}
+
+/* ---- !reference ---------------------------------------------------------------------- */
+
+static int resolve_refs(struct loader *ld, struct node *n, int depth);
+
+/* The value a `!reference [job, key, ...]` names, resolved itself, as a new tree. */
+static struct node *dereference(struct loader *ld, const struct node *ref, int depth)
+{
+	const struct node *at = ld->p->root;
+	struct node *copy;
+	size_t i;
+
+	if (depth > MAX_REFERENCES)
+		return failf(ld, ref, "!reference nested more than 10 deep"), NULL;
+	if (ref->n == 0)
+		return failf(ld, ref, "!reference needs [job, key, ...]"), NULL;
+	for (i = 0; i < ref->n; i++) {
+		if (ref->items[i]->kind != NODE_SCALAR)
+			return failf(ld, ref, "!reference takes names only"), NULL;
+		at = node_get(at, ref->items[i]->str);
+		if (!at)
+			return failf(ld, ref, "!reference target '%s' does not exist",
+				     ref->items[i]->str),
+			       NULL;
+	}
+	copy = node_copy(at);
+	if (copy && resolve_refs(ld, copy, depth + 1) < 0) {
+		node_free(copy);
+		return NULL;
+	}
+	return copy;
+}
+
+static int resolve_refs(struct loader *ld, struct node *n, int depth)
+{
+	size_t i;
+
+	if (!n)
+		return 0;
+	for (i = 0; i < n->n; i++) {
+		struct node *item = n->items[i];
+
+		if (item->reference) {
+			struct node *value = dereference(ld, item, depth);
+
+			if (!value)
+				return -1;
+			node_free(item);
+			n->items[i] = value;
+		} else if (resolve_refs(ld, item, depth) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- extends ------------------------------------------------------------------------- */
+
+struct pending {
+	const char *name;
+	struct node *resolved; /* NULL until done */
+	int visiting;
+};
+
+static struct pending *find_pending(struct pending *all, size_t nr, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nr; i++)
+		if (!strcmp(all[i].name, name))
+			return &all[i];
+	return NULL;
+}
+
+static int resolve_job(struct loader *ld, struct pending *all, size_t nr, struct pending *job,
+		       int depth);
+
+/* The parents' merge, in `extends` order, with the job itself on top. */
+static int merge_parents(struct loader *ld, struct pending *all, size_t nr, struct node *def,
+			 const struct node *ext, int depth, struct node **out)
+{
+	struct node *acc = NULL, *next;
+	size_t i, n = ext->kind == NODE_SEQ ? ext->n : 1;
+
+	for (i = 0; i < n; i++) {
+		const struct node *name = ext->kind == NODE_SEQ ? ext->items[i] : ext;
+		struct pending *parent;
+
+		if (name->kind != NODE_SCALAR)
+			return node_free(acc), failf(ld, name, "extends takes job names");
+		parent = find_pending(all, nr, name->str);
+		if (!parent)
+			return node_free(acc),
+			       failf(ld, name, "extends: no job or template '%s'", name->str);
+		if (resolve_job(ld, all, nr, parent, depth + 1) < 0)
+			return node_free(acc), -1;
+		next = acc ? node_merge(acc, parent->resolved) : node_copy(parent->resolved);
+		node_free(acc);
+		acc = next;
+	}
+	*out = acc ? node_merge(acc, def) : node_copy(def);
+	node_free(acc);
+	if (*out)
+		node_del(*out, "extends");
+	return *out ? 0 : failf(ld, def, "out of memory");
+}
+
+static int resolve_job(struct loader *ld, struct pending *all, size_t nr, struct pending *job,
+		       int depth)
+{
+	struct node *def = node_get(ld->p->root, job->name);
+	const struct node *ext = node_get(def, "extends");
+
+	if (job->resolved)
+		return 0;
+	if (job->visiting)
+		return failf(ld, ext ? ext : def, "extends: '%s' extends itself (a cycle)",
+			     job->name);
+	if (depth > MAX_EXTENDS)
+		return failf(ld, ext, "extends: chain deeper than 11 at '%s'", job->name);
+	if (!ext)
+		return (job->resolved = node_copy(def)) ? 0 : failf(ld, def, "out of memory");
+	job->visiting = 1;
+	if (merge_parents(ld, all, nr, def, ext, depth, &job->resolved) < 0)
+		return -1;
+	job->visiting = 0;
+	return 0;
+}
+
+/* ---- globals, defaults, jobs --------------------------------------------------------- */
+
+static int read_stages(struct loader *ld)
+{
+	static const char *const standard[] = {"build", "test", "deploy", NULL};
+	const struct node *s = node_get(ld->p->root, "stages");
+	size_t i;
+
+	if (!s)
+		s = node_get(ld->p->root, "types"); /* the old name */
+	if (strvec_push(&ld->p->stages, ".pre") < 0)
+		return -1;
+	if (s && s->kind != NODE_SEQ)
+		return failf(ld, s, "stages is a list of names");
+	for (i = 0; s ? i < s->n : standard[i] != NULL; i++) {
+		const char *name = s ? s->items[i]->str : standard[i];
+
+		if (s && s->items[i]->kind != NODE_SCALAR)
+			return failf(ld, s->items[i], "a stage is a name");
+		if (strcmp(name, ".pre") != 0 && strcmp(name, ".post") != 0 &&
+		    strvec_push(&ld->p->stages, name) < 0)
+			return -1;
+	}
+	return strvec_push(&ld->p->stages, ".post");
+}
+
+/* `default:`, with the old top-level image, services, ... under it. */
+static struct node *defaults_of(struct loader *ld)
+{
+	const struct node *d = node_get(ld->p->root, "default");
+	struct node *out;
+	size_t i;
+
+	if (d && node_is_null(d)) /* `default:` with nothing under it: as if absent */
+		d = NULL;
+	if (d && d->kind != NODE_MAP)
+		return failf(ld, d, "default is a mapping of keywords"), NULL;
+	out = d ? node_copy(d) : node_new(NODE_MAP, "(defaults)", 0);
+	for (i = 0; out && legacy_defaults[i]; i++) {
+		const struct node *v = node_get(ld->p->root, legacy_defaults[i]);
+
+		if (v && !node_get(out, legacy_defaults[i]) &&
+		    node_set(out, legacy_defaults[i], node_copy(v)) < 0)
+			return node_free(out), NULL;
+	}
+	return out;
+}
+
+/* `inherit: default:` true, false, or a list of the keys to inherit. */
+static int inherits(const struct node *def, const char *what, const char *key)
+{
+	const struct node *inh = node_get(node_get(def, "inherit"), what);
+	size_t i;
+
+	if (!inh)
+		return 1;
+	if (inh->kind == NODE_SCALAR)
+		return node_bool(inh) != 0;
+	for (i = 0; inh->kind == NODE_SEQ && i < inh->n; i++)
+		if (inh->items[i]->kind == NODE_SCALAR && !strcmp(inh->items[i]->str, key))
+			return 1;
+	return 0;
+}
+
+static int check_job(struct loader *ld, const char *name, const struct node *def)
+{
+	size_t i;
+
+	for (i = 0; i < def->n; i++)
+		if (!listed(job_keys, def->keys[i])) {
+			struct node key = {.file = def->items[i]->file,
+					   .line = node_key_line(def, i)};
+
+			return failf(ld, &key, "job '%.100s': unknown keyword '%.100s'", name,
+				     def->keys[i]);
+		}
+	if (!node_get(def, "script") && !node_get(def, "trigger") && !node_get(def, "run"))
+		return failf(ld, def, "job '%s' needs a script (or a trigger)", name);
+	return 0;
+}
+
+static int apply_defaults(struct loader *ld, struct ci_job *j, const struct node *defaults)
+{
+	size_t i;
+
+	for (i = 0; i < defaults->n; i++) {
+		const char *key = defaults->keys[i];
+
+		if (!listed(default_keys, key))
+			return failf(ld, defaults->items[i], "default: unknown keyword '%s'", key);
+		if (!node_get(j->def, key) && inherits(j->def, "default", key) &&
+		    node_set(j->def, key, node_copy(defaults->items[i])) < 0)
+			return failf(ld, defaults, "out of memory");
+	}
+	return 0;
+}
+
+static int place_stage(struct loader *ld, struct ci_job *j)
+{
+	const struct node *s = node_get(j->def, "stage");
+	size_t i;
+
+	if (s && s->kind != NODE_SCALAR)
+		return failf(ld, s, "job '%s': stage is a name", j->name);
+	for (i = 0; i < ld->p->stages.nr; i++)
+		if (!strcmp(ld->p->stages.v[i], s ? s->str : "test")) {
+			j->stage = ld->p->stages.v[i];
+			j->stage_index = i;
+			return 0;
+		}
+	return failf(ld, s ? s : j->def, "job '%s': stage is not in 'stages'", j->name);
+}
+
+static int by_stage(const void *a, const void *b)
+{
+	const struct ci_job *x = a, *y = b;
+
+	if (x->stage_index != y->stage_index)
+		return x->stage_index < y->stage_index ? -1 : 1;
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+/* Lists GitLab flattens: script lines from aliases and !reference, rules spliced in. */
+static int flatten_lists(struct loader *ld, struct node *def)
+{
+	static const char *const lists[] = {"before_script", "script", "after_script", "rules",
+					    NULL};
+	size_t i;
+
+	for (i = 0; lists[i]; i++) {
+		struct node *l = node_get(def, lists[i]);
+
+		if (l && l->kind == NODE_SEQ && node_flatten(l) < 0)
+			return failf(ld, l, "out of memory");
+	}
+	return 0;
+}
+
+static int add_job(struct loader *ld, const char *name, const struct node *resolved,
+		   const struct node *defaults)
+{
+	struct ci_job *j = &ld->p->jobs[ld->p->nr_jobs];
+
+	j->name = strdup(name);
+	j->def = node_copy(resolved);
+	if (!j->name || !j->def) {
+		free(j->name);
+		node_free(j->def);
+		return failf(ld, resolved, "out of memory");
+	}
+	j->order = ld->p->nr_jobs++;
+	if (check_job(ld, name, j->def) < 0 || apply_defaults(ld, j, defaults) < 0 ||
+	    flatten_lists(ld, j->def) < 0)
+		return -1;
+	return place_stage(ld, j);
+}
+
+/* Resolves every job's extends; keeps the visible ones, checked, with defaults, by stage. */
+static int build_jobs(struct loader *ld, const struct node *defaults)
+{
+	struct node *root = ld->p->root;
+	struct pending *all = calloc(root->n + 1, sizeof(*all));
+	size_t i, nr = 0;
+	int ret = 0;
+
+	if (!all)
+		return failf(ld, root, "out of memory");
+	for (i = 0; i < root->n; i++) {
+		if (listed(global_keys, root->keys[i]))
+			continue;
+		if (root->items[i]->kind != NODE_MAP) {
+			if (root->keys[i][0] == '.')
+				continue; /* a hidden value, e.g. an anchor's holder */
+			ret = failf(ld, root->items[i],
+				    "'%s' is not a keyword, and a job is a mapping", root->keys[i]);
+			goto out;
+		}
+		all[nr++].name = root->keys[i];
+	}
+	ld->p->jobs = calloc(nr + 1, sizeof(*ld->p->jobs));
+	if (!ld->p->jobs)
+		ret = failf(ld, root, "out of memory");
+	for (i = 0; ret == 0 && i < nr; i++) {
+		ret = resolve_job(ld, all, nr, &all[i], 0);
+		if (ret == 0 && all[i].name[0] != '.')
+			ret = add_job(ld, all[i].name, all[i].resolved, defaults);
+	}
+	if (ret == 0)
+		qsort(ld->p->jobs, ld->p->nr_jobs, sizeof(*ld->p->jobs), by_stage);
+out:
+	for (i = 0; i < nr; i++)
+		node_free(all[i].resolved);
+	free(all);
+	return ret;
+}
+
+int pipeline_load(struct pipeline *p, const char *dir, const char *file, char *err, size_t err_size)
+{
+	struct loader ld = {p, -1, err, err_size};
+	struct node *defaults = NULL;
+	const struct node *v;
+	int ret = -1;
+
+	memset(p, 0, sizeof(*p));
+	if (!(p->dir = strdup(dir)))
+		return snprintf(err, err_size, "out of memory"), -1;
+	ld.root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ld.root < 0) {
+		failf(&ld, NULL, "cannot open the work tree '%s': %s", dir, strerror(errno));
+		goto out;
+	}
+	if (load_with_includes(&ld, NULL, file, &p->root) < 0 ||
+	    resolve_refs(&ld, p->root, 0) < 0 || read_stages(&ld) < 0)
+		goto out;
+	v = node_get(p->root, "variables");
+	if (v && v->kind != NODE_MAP) {
+		failf(&ld, v, "variables is a mapping of names to values");
+		goto out;
+	}
+	p->variables = v ? node_copy(v) : node_new(NODE_MAP, file, 0);
+	p->workflow = node_copy(node_get(p->root, "workflow"));
+	defaults = defaults_of(&ld);
+	if (p->variables && defaults)
+		ret = build_jobs(&ld, defaults);
+out:
+	node_free(defaults);
+	if (ld.root >= 0)
+		close(ld.root);
+	if (ret < 0)
+		pipeline_release(p);
+	return ret;
+}
+
+void pipeline_release(struct pipeline *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nr_jobs; i++) {
+		free(p->jobs[i].name);
+		node_free(p->jobs[i].def);
+	}
+	free(p->jobs);
+	node_free(p->root);
+	node_free(p->variables);
+	node_free(p->workflow);
+	strvec_clear(&p->stages);
+	strvec_clear(&p->files);
+	free(p->dir);
+	memset(p, 0, sizeof(*p));
+}
+
+const struct ci_job *pipeline_job(const struct pipeline *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->nr_jobs; i++)
+		if (!strcmp(p->jobs[i].name, name))
+			return &p->jobs[i];
+	return NULL;
+}
+
+static int flatten(const struct node *n, struct strvec *lines, char *err, size_t err_size)
+{
+	size_t i;
+
+	if (n->kind == NODE_SCALAR)
+		return strvec_push(lines, n->str);
+	if (n->kind == NODE_MAP)
+		return snprintf(err, err_size, "%s:%zu: a script line is a string, not a mapping",
+				n->file, n->line),
+		       -1;
+	for (i = 0; i < n->n; i++)
+		if (flatten(n->items[i], lines, err, err_size) < 0)
+			return -1;
+	return 0;
+}
+
+int job_script(const struct ci_job *j, const char *key, struct strvec *lines, char *err,
+	       size_t err_size)
+{
+	const struct node *s = node_get(j->def, key);
+
+	return s ? flatten(s, lines, err, err_size) : 0;
+}

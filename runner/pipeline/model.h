@@ -1,0 +1,50 @@
+/*
+ * A pipeline as GitLab builds it from `.gitlab-ci.yml` (docs/pipeline.md): local includes
+ * merged, `!reference` tags resolved, `extends` chains deep-merged, `default:` applied, stages
+ * checked. What is left are the jobs, each a resolved mapping with the file and line of every
+ * value, in stage order.
+ */
+#ifndef MODEL_H
+#define MODEL_H
+
+#include "pipeline/node.h"
+#include "base/strvec.h"
+
+struct ci_job {
+	char *name;
+	struct node *def;  /* the resolved mapping: script, rules, environment, ... */
+	const char *stage; /* points into pipeline.stages */
+	size_t stage_index;
+	size_t order; /* place in the file (qsort is not stable) */
+};
+
+struct pipeline {
+	char *dir;		/* the repository's work tree: local includes are under it */
+	struct strvec files;	/* every file read, in order: nodes point at these names */
+	struct node *root;	/* the merged file, references resolved */
+	struct strvec stages;	/* .pre, the declared (or default) stages, .post */
+	struct node *variables; /* global `variables:` (a mapping, may be empty) */
+	struct node *workflow;	/* `workflow:`, or NULL */
+	struct ci_job *jobs;	/* visible jobs, in stage order, then file order */
+	size_t nr_jobs;
+};
+
+/*
+ * Reads FILE (relative to DIR, usually ".gitlab-ci.yml") and what it includes. 0, or -1 with
+ * "FILE:LINE: what is wrong" in err: bad YAML, an unknown keyword, a cycle in extends, a missing
+ * !reference target, an undefined stage, an include that cannot be read here.
+ */
+int pipeline_load(struct pipeline *p, const char *dir, const char *file, char *err,
+		  size_t err_size);
+void pipeline_release(struct pipeline *p);
+
+const struct ci_job *pipeline_job(const struct pipeline *p, const char *name);
+
+/*
+ * A script keyword (`before_script`, `script`, `after_script`) flattened into lines: a string is
+ * one line, nested lists are flattened. 0, or -1 with err when an item is not a string.
+ */
+int job_script(const struct ci_job *j, const char *key, struct strvec *lines, char *err,
+	       size_t err_size);
+
+#endif
