@@ -65,9 +65,7 @@ $(O)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) Makefile
 	  $(LDLIBS) -lcmocka
 
 # libFuzzer targets (tests/fuzz/fuzz_<target>.c, seeds in tests/fuzz/corpus/<target>/), built
-# with clang into build/fuzz and run FUZZ_SECONDS each on a temporary copy of their corpus, so
-# the checked-in one never grows. Any crash, leak, sanitizer report or timeout fails; the input
-# is left in build/fuzz/crashes/<target>/. Berth's own messages (stderr) are dropped.
+# with clang into build/fuzz; scripts/fuzz.sh runs each for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(O)/fuzz/%)
@@ -80,19 +78,7 @@ $(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_OBJ) Makefile
 fuzz:
 	$(MAKE) O=build/fuzz CC=clang SANITIZE=fuzzer-no-link,address,undefined \
 	  $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/fuzz/%)
-	@set -e; for src in $(FUZZ_SRC); do \
-	  t=$$(basename $$src .c); t=$${t#fuzz_}; \
-	  corpus=$$(mktemp -d); crashes=build/fuzz/crashes/$$t; mkdir -p $$crashes; \
-	  cp -R tests/fuzz/corpus/$$t/. $$corpus/ 2>/dev/null || true; \
-	  scratch=$$(mktemp -d); rc=0; TMPDIR=$$scratch build/fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=25 \
-	    -print_final_stats=1 -close_fd_mask=2 -artifact_prefix=$$crashes/ \
-	    $$corpus >build/fuzz/$$t.log 2>&1 || rc=$$?; \
-	  rm -rf $$corpus $$scratch; \
-	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$$t.log); \
-	  echo "fuzz $$t: $${execs:-?} executions in $(FUZZ_SECONDS) s"; \
-	  if [ $$rc -ne 0 ]; then tail -n 60 build/fuzz/$$t.log; \
-	    echo "fuzz $$t: failed (exit $$rc), input in $$crashes/"; exit 1; fi; \
-	done
+	@scripts/fuzz.sh build/fuzz $(FUZZ_SECONDS)
 
 # Installs the Debian packages the build and the tests need; a no-op when all are present.
 # deps-build is only what `make` and `make demo` need (scripts/deps.sh says which).
