@@ -170,8 +170,11 @@ add_newcomer() { # ROOT
 # dependency shows, so the package's Depends must name them.
 check_dlopened() { # ROOT SOURCE-DIR
   local lib libs missing=""
-  libs=$(grep -rhoE '_LIBRARY "lib[^"]+"' "$2"/runner "$2"/pipeline "$2"/executors "$2"/prune |
-    cut -d'"' -f2 | sort -u)
+  libs=$(grep -rhoE '_LIBRARY "lib[^"]+"' "$2"/runner "$2"/executors | cut -d'"' -f2 | sort -u)
+  if [ -z "$libs" ]; then
+    echo "fresh-debian: found no *_LIBRARY name in the source: has dl.h moved?" >&2
+    return 1
+  fi
   for lib in $libs; do
     inroot "$1" ldconfig -p | grep -F "$lib " >/dev/null || missing="$missing $lib"
   done
