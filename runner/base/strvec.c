@@ -89,6 +89,14 @@ const char *strvec_getenv(const struct strvec *sv, const char *name)
 	return NULL;
 }
 
+int str_listed(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, s))
+			return 1;
+	return 0;
+}
+
 void strvec_clear(struct strvec *sv)
 {
 	size_t i;

@@ -26,4 +26,7 @@ int strvec_setenv(struct strvec *sv, const char *name, const char *value);
 const char *strvec_getenv(const struct strvec *sv, const char *name);
 void strvec_clear(struct strvec *sv);
 
+/* 1 when `s` is one of the strings of the NULL-terminated `list`. */
+int str_listed(const char *const *list, const char *s);
+
 #endif

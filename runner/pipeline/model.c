@@ -1,5 +1,7 @@
 #include "pipeline/model.h"
 
+#include "base/strvec.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -86,14 +88,6 @@ static int failf(struct loader *ld, const struct node *at, const char *fmt, ...)
 	vsnprintf(ld->err + n, ld->err_size - (size_t)n, fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-static int listed(const char *const *list, const char *name)
-{
-	for (; *list; list++)
-		if (!strcmp(*list, name))
-			return 1;
-	return 0;
 }
 
 /* ---- files and includes -------------------------------------------------------------- */
@@ -511,7 +505,7 @@ static int check_job(struct loader *ld, const char *name, const struct node *def
 	size_t i;
 
 	for (i = 0; i < def->n; i++)
-		if (!listed(job_keys, def->keys[i])) {
+		if (!str_listed(job_keys, def->keys[i])) {
 			struct node key = {.file = def->items[i]->file,
 					   .line = node_key_line(def, i)};
 
@@ -530,7 +524,7 @@ static int apply_defaults(struct loader *ld, struct ci_job *j, const struct node
 	for (i = 0; i < defaults->n; i++) {
 		const char *key = defaults->keys[i];
 
-		if (!listed(default_keys, key))
+		if (!str_listed(default_keys, key))
 			return failf(ld, defaults->items[i], "default: unknown keyword '%s'", key);
 		if (!node_get(j->def, key) && inherits(j->def, "default", key) &&
 		    node_set(j->def, key, node_copy(defaults->items[i])) < 0)
@@ -610,7 +604,7 @@ static int build_jobs(struct loader *ld, const struct node *defaults)
 	if (!all)
 		return failf(ld, root, "out of memory");
 	for (i = 0; i < root->n; i++) {
-		if (listed(global_keys, root->keys[i]))
+		if (str_listed(global_keys, root->keys[i]))
 			continue;
 		if (root->items[i]->kind != NODE_MAP) {
 			if (root->keys[i][0] == '.')

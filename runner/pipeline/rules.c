@@ -1,5 +1,6 @@
 #include "pipeline/rules.h"
 
+#include "base/strvec.h"
 #include "pipeline/expand.h"
 #include "pipeline/expr.h"
 
@@ -23,14 +24,6 @@ static int at(char *err, size_t size, const struct node *n, const char *what, co
 	return -1;
 }
 
-static int listed(const char *const *list, const char *name)
-{
-	for (; *list; list++)
-		if (!strcmp(*list, name))
-			return 1;
-	return 0;
-}
-
 /* A `when:` value, checked. */
 static int read_when(const struct node *n, const char *fallback, char *out, char *err, size_t size)
 {
@@ -38,7 +31,7 @@ static int read_when(const struct node *n, const char *fallback, char *out, char
 		snprintf(out, 16, "%s", fallback);
 		return 0;
 	}
-	if (n->kind != NODE_SCALAR || !listed(whens, n->str))
+	if (n->kind != NODE_SCALAR || !str_listed(whens, n->str))
 		return at(err, size, n, "when is one of on_success, manual, always, never, delayed",
 			  NULL);
 	snprintf(out, 16, "%s", n->str);
@@ -179,7 +172,7 @@ static int rule_matches(struct rules_context *c, const struct node *rule, const 
 	size_t i;
 
 	for (i = 0; i < rule->n; i++)
-		if (!listed(rule_keys, rule->keys[i]))
+		if (!str_listed(rule_keys, rule->keys[i]))
 			return at(err, size, rule->items[i],
 				  "unknown rules keyword: ", rule->keys[i]);
 	*result = 1;
