@@ -45,7 +45,9 @@ C_HDR    := $(foreach d,$(SRC_DIRS),$(wildcard $(d:/=)/*.h))
 LIB_SRC := $(filter-out runner/main.c,$(C_SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
 BIN     := $(O)/berth
-UNIT_SRC := $(wildcard tests/unit/test_*.c)
+# Unit tests sit in the folder of the module they test: tests/unit/base/test_log.c tests
+# runner/base/log.c; each includes tests/unit/unit.h.
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
 .PHONY: all deps deps-build fresh-debian check unit e2e infra terraform-check ansible-check package-check layers-check lint demo bench install deb clean kube-apiserver fuzz
@@ -59,9 +61,9 @@ $(O)/%.o: %.c Makefile
 $(BIN): $(O)/runner/main.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) Makefile
+$(O)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJ) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -MF $@.d -MT $@ $(LDFLAGS) -o $@ $(filter %.c %.o,$^) \
+	$(CC) $(ALL_CFLAGS) -Itests/unit -MMD -MP -MF $@.d -MT $@ $(LDFLAGS) -o $@ $(filter %.c %.o,$^) \
 	  $(LDLIBS) -lcmocka
 
 # libFuzzer targets (tests/fuzz/fuzz_<target>.c, seeds in tests/fuzz/corpus/<target>/), built
@@ -128,7 +130,7 @@ kube-apiserver:
 # The layers: docs/hacking.md's table, checked by scripts/check-layers.py.
 lint:
 	$(PYTHON) scripts/check-layers.py
-	clang-format --dry-run --Werror $(C_SRC) $(C_HDR) tests/unit/*.[ch] tests/fuzz/*.[ch]
+	clang-format --dry-run --Werror $(C_SRC) $(C_HDR) tests/unit/*.h tests/unit/*/*.c tests/fuzz/*.[ch]
 	shellcheck scripts/*.sh tests/bench/reference/*.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem $(INCLUDES) runner executors

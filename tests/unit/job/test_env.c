@@ -1,8 +1,5 @@
 /* The stage environment and the string vectors it is built from. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "job/env.h"
 #include "conf/vars.h"

@@ -1,8 +1,5 @@
 /* SHA-256 against FIPS 180-4 test vectors and sha256sum, and every padding boundary. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "base/sha256.h"
 

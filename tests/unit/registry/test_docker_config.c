@@ -2,12 +2,7 @@
  * config.json in a docker config dir: created 0700/0600, entries added and removed without
  * touching anything else in the file, atomic rewrites, and a corrupt file left alone.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-
-#include "capture.h"
+#include "unit.h"
 
 #include "registry/docker_config.h"
 #include "base/secret.h"

@@ -1,14 +1,9 @@
 /* "did you mean": the distance between two names, and which known name is close enough. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "base/suggest.h"
 
 #include <string.h>
-
-#define NR(a) (sizeof(a) / sizeof((a)[0]))
 
 static void test_distance(void **state)
 {
@@ -32,7 +27,7 @@ static void test_distance(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++)
+	for (i = 0; i < ARRAY_SIZE(cases); i++)
 		if (suggest_distance(cases[i].a, cases[i].b) != cases[i].d)
 			fail_msg("'%s' to '%s': %zu, want %zu", cases[i].a, cases[i].b,
 				 suggest_distance(cases[i].a, cases[i].b), cases[i].d);
@@ -62,8 +57,8 @@ static void test_closest(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
-		const char *got = suggest_closest(cases[i].word, names, NR(names));
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *got = suggest_closest(cases[i].word, names, ARRAY_SIZE(names));
 
 		if (cases[i].want ? !got || strcmp(got, cases[i].want) : got != NULL)
 			fail_msg("'%s': got %s, want %s", cases[i].word, got ? got : "none",

@@ -1,8 +1,5 @@
 /* Child processes: exit codes, exec errors, and what a script leaves behind. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "base/proc.h"
 

@@ -1,8 +1,5 @@
 /* YAML from events: the bounds on depth and values, aliases, and the tree it builds. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "base/yload.h"
 
@@ -10,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define NR(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct yload_limits small = {4, 20, 1}, no_aliases = {4, 20, 0},
 				 berth = {64, 100000, 0};
@@ -72,7 +67,7 @@ static void test_bounds_and_refusals(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		char *text = cases[i].text ? strdup(cases[i].text)
 					   : generate(cases[i].nest, cases[i].items);
 		struct yload_error err;

@@ -1,8 +1,5 @@
 /* base64: RFC 4648 vectors, whitespace, every rejection, the size cap, and round trips. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "base/base64.h"
 
@@ -21,8 +18,6 @@ static const struct {
 	{"foobar", "Zm9vYmFy"},
 };
 
-#define NR(a) (sizeof(a) / sizeof((a)[0]))
-
 static unsigned char *decode(const char *in, size_t max, size_t *len, const char **why)
 {
 	*why = NULL;
@@ -35,7 +30,7 @@ static void test_rfc4648_decode(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(vectors); i++) {
+	for (i = 0; i < ARRAY_SIZE(vectors); i++) {
 		const char *why;
 		size_t len;
 		unsigned char *out = decode(vectors[i].encoded, 1024, &len, &why);
@@ -54,7 +49,7 @@ static void test_rfc4648_encode(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(vectors); i++) {
+	for (i = 0; i < ARRAY_SIZE(vectors); i++) {
 		char *out = base64_encode((const unsigned char *)vectors[i].plain,
 					  strlen(vectors[i].plain));
 
@@ -80,7 +75,7 @@ static void test_whitespace_ignored(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		const char *why;
 		size_t len;
 		unsigned char *out = decode(cases[i].in, 1024, &len, &why);
@@ -114,7 +109,7 @@ static void test_rejected(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(bad); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		const char *why;
 		size_t len;
 		unsigned char *out = decode(bad[i], 1024, &len, &why);
@@ -145,7 +140,7 @@ static void test_reasons(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		const char *why;
 		size_t len;
 

@@ -1,8 +1,5 @@
 /* Lock keys and the owner record. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "lock/lock.h"
 

@@ -1,14 +1,9 @@
 /* What messages print: credentials in URLs masked, control characters escaped. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "base/log.h"
 
 #include <string.h>
-
-#define NR(a) (sizeof(a) / sizeof((a)[0]))
 
 struct printed {
 	const char *in, *want;
@@ -54,7 +49,7 @@ static void test_userinfo_is_masked(void **state)
 	};
 
 	(void)state;
-	check(cases, NR(cases));
+	check(cases, ARRAY_SIZE(cases));
 }
 
 /* A variable quoted in a message cannot end the line, rewrite it, or drive the terminal. */
@@ -77,7 +72,7 @@ static void test_control_characters_are_escaped(void **state)
 	};
 
 	(void)state;
-	check(cases, NR(cases));
+	check(cases, ARRAY_SIZE(cases));
 }
 
 static void test_output_is_cut_to_size(void **state)

@@ -1,8 +1,5 @@
 /* Workspaces: paths, permissions, repeated prepare, and removal that follows no symlink. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "job/workspace.h"
 #include "base/fs.h"

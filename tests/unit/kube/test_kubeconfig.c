@@ -3,12 +3,7 @@
  * (with messages that name the field and line but never a value), and loading from the job's
  * variables: precedence, gzip, the size cap, and a required kubeconfig.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-
-#include "capture.h"
+#include "unit.h"
 
 #include "base/base64.h"
 #include "kube/kubeconfig.h"
@@ -23,8 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
-
-#define NR(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Appears in every file below; no message may ever contain it. */
 #define CANARY "canary-tok-5d1e8b0a93c7"
@@ -221,7 +214,7 @@ static void test_parse_context_choice(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct kubeconfig k;
 		struct captured err;
 
@@ -252,7 +245,7 @@ static void test_parse_insecure_only_when_true(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		char yaml[1024];
 		struct kubeconfig k;
 		struct captured err;
@@ -361,7 +354,7 @@ static void test_parse_rejected(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct kubeconfig k;
 		struct captured err;
 		enum berth_result r = parse(&k, cases[i].yaml, cases[i].context, &err);
@@ -424,7 +417,7 @@ static void test_parse_missing_inner_mapping_names_its_line(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct kubeconfig k;
 		struct captured err;
 

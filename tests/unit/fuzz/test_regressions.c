@@ -2,10 +2,7 @@
  * Inputs the fuzz targets (tests/fuzz) found crashing, each through the same entry point,
  * asserting the sane outcome. The inputs are in the targets' corpora too.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "pipeline/model.h"
 #include "base/fs.h"

@@ -2,16 +2,11 @@
  * slug: CI_COMMIT_REF_SLUG and CI_ENVIRONMENT_SLUG against values computed from GitLab's Ruby
  * rules, and the limits of the output buffer.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "pipeline/slug.h"
 
 #include <string.h>
-
-#define NR(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Non-ASCII bytes are written in octal, whose escapes end after three digits. */
 struct pair {
@@ -55,7 +50,7 @@ static void test_ref(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(refs); i++) {
+	for (i = 0; i < ARRAY_SIZE(refs); i++) {
 		char out[64];
 
 		memset(out, 'x', sizeof(out));
@@ -143,7 +138,7 @@ static void test_environment(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(environments); i++) {
+	for (i = 0; i < ARRAY_SIZE(environments); i++) {
 		char out[25];
 
 		memset(out, 'x', sizeof(out));

@@ -3,10 +3,7 @@
  * git under /tmp, every origin URL form, the failures' messages, and GitLab's glob (with cases
  * from Ruby's own test_fnmatch.rb, under the flags GitLab passes).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "pipeline/git.h"
 #include "base/fs.h"

@@ -2,10 +2,7 @@
  * expr: GitLab's own statement_spec.rb table, Ruby's value semantics, precedence, regexes and
  * their flags, regexes held in variables, every error message, and the backtracking bound.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "pipeline/expr.h"
 
@@ -13,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define NR(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct {
 	const char *name, *value;
@@ -59,7 +54,7 @@ static const char *lookup(const char *name, void *data)
 	size_t i;
 
 	(void)data;
-	for (i = 0; i < NR(vars); i++)
+	for (i = 0; i < ARRAY_SIZE(vars); i++)
 		if (!strcmp(vars[i].name, name))
 			return vars[i].value;
 	return NULL;
@@ -190,7 +185,7 @@ static void test_gitlab_statement_spec(void **state)
 	};
 
 	(void)state;
-	check_all(cases, NR(cases));
+	check_all(cases, ARRAY_SIZE(cases));
 }
 
 /* && and || yield an operand, where "" is true; only the end result is tested for present?. */
@@ -240,7 +235,7 @@ static void test_ruby_values(void **state)
 	};
 
 	(void)state;
-	check_all(cases, NR(cases));
+	check_all(cases, ARRAY_SIZE(cases));
 }
 
 static void test_precedence(void **state)
@@ -276,7 +271,7 @@ static void test_precedence(void **state)
 	};
 
 	(void)state;
-	check_all(cases, NR(cases));
+	check_all(cases, ARRAY_SIZE(cases));
 }
 
 static void test_regex(void **state)
@@ -332,7 +327,7 @@ static void test_regex(void **state)
 	};
 
 	(void)state;
-	check_all(cases, NR(cases));
+	check_all(cases, ARRAY_SIZE(cases));
 }
 
 /* A string on the right is a regex when it reads /pattern/flags and compiles, else the text. */
@@ -375,7 +370,7 @@ static void test_regex_in_strings(void **state)
 	};
 
 	(void)state;
-	check_all(cases, NR(cases));
+	check_all(cases, ARRAY_SIZE(cases));
 }
 
 static const struct {
@@ -443,7 +438,7 @@ static void test_errors(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(errors); i++) {
+	for (i = 0; i < ARRAY_SIZE(errors); i++) {
 		char err[256] = "";
 		int got = expr_eval(errors[i].text, lookup, NULL, err, sizeof(err));
 
@@ -551,7 +546,7 @@ static void test_catastrophic_backtracking(void **state)
 
 	(void)state;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &start);
-	check_all(cases, NR(cases));
+	check_all(cases, ARRAY_SIZE(cases));
 	/* A backreference has no DFA: then the limit is an error, still quick. */
 	assert_int_equal(expr_eval("$CATASTROPHE =~ /^(a+)+\\1$/", lookup, NULL, err, sizeof(err)),
 			 -1);

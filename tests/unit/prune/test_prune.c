@@ -1,8 +1,5 @@
 /* berth prune's pure parts: the pacer on a made-up clock, the policies, times and plans. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "prune/pacer.h"
 #include "prune/prune.h"

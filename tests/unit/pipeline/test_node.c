@@ -1,8 +1,5 @@
 /* The YAML tree of a pipeline: merge keys, aliases, !reference marks, lines, limits, merging. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "pipeline/node.h"
 

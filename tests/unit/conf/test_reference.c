@@ -1,15 +1,11 @@
 /* Image references: what parses into which fields, what is refused, and registry hosts. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "conf/reference.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define NR(a)	   (sizeof(a) / sizeof((a)[0]))
 #define DIGEST_HEX "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static void test_parse_accepts(void **state)
@@ -36,7 +32,7 @@ static void test_parse_accepts(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct reference ref;
 		const char *why = NULL;
 
@@ -91,7 +87,7 @@ static void test_parse_rejects(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct reference ref;
 		const char *why = NULL;
 
@@ -187,7 +183,7 @@ static void test_valid_host(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++)
+	for (i = 0; i < ARRAY_SIZE(cases); i++)
 		if ((reference_valid_host(cases[i].host) == 0) != cases[i].ok)
 			fail_msg("reference_valid_host('%s') should %s", cases[i].host,
 				 cases[i].ok ? "accept" : "refuse");

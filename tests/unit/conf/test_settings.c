@@ -1,10 +1,5 @@
 /* Settings: every key, defaults, and the errors an admin gets for a bad file. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-
-#include "capture.h"
+#include "unit.h"
 
 #include "conf/settings.h"
 #include "executors/executor.h"
@@ -147,8 +142,6 @@ static void test_load_missing_named_file_fails(void **state)
 	settings_release(&s);
 }
 
-#define NR(a) (sizeof(a) / sizeof((a)[0]))
-
 static void test_craas_hosts(void **state)
 {
 	struct settings s;
@@ -282,7 +275,7 @@ static void test_registries_rejected(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(bad); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct settings s;
 
 		if (parse(&s, bad[i]) != -1)
@@ -307,7 +300,7 @@ static void test_craas_hosts_rejected(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(bad); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct settings s;
 
 		if (parse(&s, bad[i]) != -1)
@@ -342,7 +335,7 @@ static void test_kubeconfig_max_bytes(void **state)
 	assert_int_equal(parse(&s, ""), 0);
 	assert_int_equal(s.kubeconfig_max_bytes, 1048576);
 	settings_release(&s);
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		char yaml[64];
 
 		snprintf(yaml, sizeof(yaml), "kubeconfig_max_bytes: %s\n", cases[i].text);
@@ -375,7 +368,7 @@ static void test_kube_bools(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct settings s;
 
 		if (parse(&s, cases[i].yaml) != (cases[i].ok ? 0 : -1))
@@ -506,7 +499,7 @@ static void test_print_round_trips_paths_needing_quotes(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(paths); i++) {
+	for (i = 0; i < ARRAY_SIZE(paths); i++) {
 		char yaml[256], state_dir[256] = "", ca_file[256] = "";
 		struct settings a, b;
 		int reparsed;
@@ -745,7 +738,7 @@ static void test_unknown_key_suggests_the_nearest(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		parse_error(cases[i].yaml, err, sizeof(err));
 		if (!strstr(err, cases[i].want))
 			fail_msg("for %s want '%s' in:\n%s", cases[i].yaml, cases[i].want, err);

@@ -1,15 +1,10 @@
 /* expand: $VAR and ${VAR}, $$, what stays literal, one pass only, and expand_has_refs. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "pipeline/expand.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define NR(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct {
 	const char *name, *value;
@@ -24,7 +19,7 @@ static const char *lookup(const char *name, void *data)
 
 	if (data)
 		(*(int *)data)++;
-	for (i = 0; i < NR(vars); i++)
+	for (i = 0; i < ARRAY_SIZE(vars); i++)
 		if (!strcmp(vars[i].name, name))
 			return vars[i].value;
 	return NULL;
@@ -82,7 +77,7 @@ static void test_expand(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		char *got = expand_vars(cases[i].text, lookup, NULL);
 
 		assert_non_null(got);
@@ -154,7 +149,7 @@ static void test_has_refs(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++)
+	for (i = 0; i < ARRAY_SIZE(cases); i++)
 		if (expand_has_refs(cases[i].text) != cases[i].want)
 			fail_msg("'%s': want %d", cases[i].text, cases[i].want);
 	assert_int_equal(expand_has_refs(NULL), 0);

@@ -1,16 +1,11 @@
 /* Registry helpers: WWW-Authenticate challenges and Retry-After values. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "registry/registry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define NR(a) (sizeof(a) / sizeof((a)[0]))
 
 static void test_challenge_accepted(void **state)
 {
@@ -41,7 +36,7 @@ static void test_challenge_accepted(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct challenge ch;
 
 		if (registry_parse_challenge(cases[i].header, &ch) != 0)
@@ -73,7 +68,7 @@ static void test_challenge_rejected(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(bad); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct challenge ch;
 
 		if (registry_parse_challenge(bad[i], &ch) == 0)
@@ -156,7 +151,7 @@ static void test_retry_after(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		long got = registry_retry_after(cases[i].value, now);
 
 		if (got != cases[i].seconds)

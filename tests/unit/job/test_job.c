@@ -1,8 +1,5 @@
 /* Job identity: validation rules, and where each value may come from. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "job/job.h"
 

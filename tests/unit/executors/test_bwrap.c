@@ -1,8 +1,5 @@
 /* The bwrap executor: what its command line shows the script, hides from it, and runs last. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "executors/executor.h"
 #include "base/job_user.h"

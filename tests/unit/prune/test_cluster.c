@@ -1,8 +1,5 @@
 /* Image references as a container runtime normalizes them, and finding them again. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "unit.h"
 
 #include "prune/cluster.h"
 
@@ -10,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NR(a)	  (sizeof(a) / sizeof((a)[0]))
 #define HEX	  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define DIGEST	  "sha256:" HEX
 #define OTHER_HEX "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
@@ -85,7 +81,7 @@ static void test_parse(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct image_ref ref;
 		int got = image_ref_parse(cases[i].in, &ref);
 
@@ -191,7 +187,7 @@ static void test_find(void **state)
 	add(&refs, "reg.io/group/app", "ns-e/Job/bare");
 	add(&refs, "nginx", "ns-f/Pod/nginx");
 	add(&refs, "reg.io/group/app:t1", "ns-g/Pod/second");
-	for (i = 0; i < NR(cases); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		const struct image_ref *r = image_refs_find(&refs, cases[i].host, cases[i].path,
 							    cases[i].tag, cases[i].digest);
 
