@@ -141,7 +141,7 @@ lint:
 demo: deps-build
 	$(MAKE) $(BIN)
 	@scripts/job-users.sh 1
-	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/e2e/runner.py --demo
+	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/e2e/lib/runner.py --demo
 	BERTH_BIN=$(abspath $(BIN)) scripts/demo-dry-run.sh
 
 bench: deps $(BIN)

@@ -9,8 +9,8 @@ DOCKER_CONFIG, BERTH_* or CUSTOM_ENV_* from the machine running the tests), with
 BUILD_FAILURE_EXIT_CODE=77 and a TMPDIR of the test's own that must be empty again afterwards.
 The repositories are built with the git CLI the way test_pipeline.py builds its cases.
 
-werf is tests/e2e/fake_werf/werf (settings `werf_path`): it records its argv and environment.
-One test logs in to a real docker-registry (htpasswd Basic auth, registry.py).
+werf is tests/e2e/bin/werf (settings `werf_path`): it records its argv and environment.
+One test logs in to a real docker-registry (htpasswd Basic auth, lib/registry.py).
 
 PYTEST_DONT_REWRITE: the assertion messages below already show berth's command and output.
 """
@@ -29,7 +29,7 @@ from types import SimpleNamespace
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 from test_credentials import canary_user
 from test_pipeline import build_repo, git
 
@@ -37,7 +37,7 @@ E2E = Path(__file__).resolve().parent
 REPO_ROOT = E2E.parents[1]
 OWN_CI = REPO_ROOT / ".gitlab-ci.yml"
 WERF_DEPLOY_CI = REPO_ROOT / "examples" / "werf-deploy" / ".gitlab-ci.yml"
-FAKE_WERF = E2E / "fake_werf" / "werf"
+FAKE_WERF = E2E / "bin" / "werf"
 
 FAILURE_CODE = 77   # BUILD_FAILURE_EXIT_CODE in berth's environment
 TIMEOUT = 60        # seconds for one berth run

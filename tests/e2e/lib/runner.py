@@ -14,7 +14,8 @@ end-to-end tests (and `make demo`) exercise berth exactly as production does:
 - exit codes are classified like the runner does; cancel is SIGTERM to berth's process group,
   then SIGKILL after a grace.
 
-Standard library only: `python3 tests/e2e/runner.py --demo` runs one job with no pytest around.
+Standard library only: `python3 tests/e2e/lib/runner.py --demo` runs one job with no pytest
+around.
 """
 
 import argparse
@@ -32,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 # Result classes, as the runner sees them.
 OK = "ok"
