@@ -1,7 +1,8 @@
 /*
  * Child processes: the only module that forks. A stage script runs in its own process group
  * with stdin on /dev/null; berth stays its parent, forwards SIGTERM/SIGINT to the group, and
- * does not return until the script and everything it started are gone.
+ * does not return until the script and everything it started are gone. Finding a job's
+ * processes in /proc is procscan.h's.
  */
 #ifndef PROC_H
 #define PROC_H
@@ -70,15 +71,6 @@ int proc_start_helper(struct proc *h, int out_fd);
 int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped);
 
 /*
- * Ends every process whose environment holds `entry` ("NAME=value") or whose real uid is `uid`
- * (a job user's: one that cleared its environment is caught too; (uid_t)-1 for none), but for
- * this one and its ancestors (a wrapper or a shell that started berth may carry the same
- * entry): SIGTERM, then SIGKILL for those still there after `grace` seconds. Returns how many
- * were found.
- */
-int proc_kill_marked(const char *entry, uid_t uid, unsigned grace);
-
-/*
  * From any thread: the command berth runs must end now (the lock it ran under is lost). Its
  * process group gets SIGKILL, what it left gets SIGKILL without grace, and no command starts
  * after this.
@@ -103,12 +95,6 @@ int proc_alive(pid_t pid);
 int proc_self_path(char *buf, size_t size);
 /* 1 after proc_abort. */
 int proc_aborted(void);
-/* 1 when `pid` is this process's parent, or its parent's parent, and so on. */
-int proc_is_ancestor(pid_t pid);
-
-/* How many live processes carry `entry` in their environment or run as `uid` ((uid_t)-1: no
- * uid), this one and its ancestors not counted; -1 after reporting. */
-int proc_count_marked(const char *entry, uid_t uid);
 
 /* The exit code a shell would report for a wait status: the code, or 128 + signal. */
 int proc_exit_code(int status);

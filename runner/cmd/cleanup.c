@@ -9,7 +9,7 @@
 #include "conf/vars.h"
 #include "base/job_user.h"
 #include "base/log.h"
-#include "base/proc.h"
+#include "base/procscan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +35,7 @@ enum berth_result cmd_cleanup(const struct args *a, const char *settings_file)
 		r = BERTH_SYSTEM_FAILURE;
 		goto out;
 	}
-	killed = proc_kill_marked(marker, job_user_uid(ctx.ws.user), ctx.settings.kill_grace);
+	killed = procscan_kill_marked(marker, job_user_uid(ctx.ws.user), ctx.settings.kill_grace);
 	if (killed > 0)
 		info("job %s: ended %d leftover process(es)", ctx.job.id, killed);
 	/* Before the workspace goes: then the user is free for the next job. */

@@ -90,22 +90,6 @@ static void test_leftovers_are_ended(void **state)
 	assert_int_equal(kill(pids[1], 0), -1);
 }
 
-static void test_kill_marked(void **state)
-{
-	char *argv[] = {"sleep", "1000", NULL};
-	char *env[] = {"BERTH_TEST_MARK=unit-7", NULL};
-	struct proc p = {.argv = argv, .env = env, .script_fd = -1};
-	int status;
-
-	(void)state;
-	assert_int_equal(proc_start(&p), 0);
-	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit-7", (uid_t)-1, 1), 1);
-	assert_int_equal(waitpid(p.pid, &status, 0), p.pid);
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit-7", (uid_t)-1, 1), 0);
-	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit", (uid_t)-1, 1), 0);
-}
-
 /* After proc_ignore_stops, children start with SIGINT and SIGTERM ignored (SigIgn 0x4002). */
 static void test_ignore_stops(void **state)
 {
@@ -207,7 +191,6 @@ int main(void)
 		cmocka_unit_test(test_own_process_group),
 		cmocka_unit_test(test_missing_program),
 		cmocka_unit_test(test_leftovers_are_ended),
-		cmocka_unit_test(test_kill_marked),
 		cmocka_unit_test(test_fds_are_given_in_order),
 		cmocka_unit_test(test_ignore_stops), /* it stays set from here */
 		cmocka_unit_test(test_helper),
