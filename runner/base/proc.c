@@ -1,7 +1,5 @@
 #include "base/proc.h"
 
-#include "base/berth.h"
-
 #include "base/job_user.h"
 #include "base/log.h"
 #include "base/procscan.h"
@@ -436,8 +434,6 @@ int proc_call(int (*fn)(void *), void *arg, pid_t *pid)
 		_exit(1);
 	_exit(fn(arg) == 0 ? 0 : 1);
 }
-
-int berth_exit_status = -1; /* berth.h */
 
 int proc_exit_code(int status)
 {

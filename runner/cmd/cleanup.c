@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-enum berth_result cmd_cleanup(const struct args *a, const char *settings_file)
+enum berth_result cmd_cleanup(const struct args *a, const char *settings_file, int *exit_status)
 {
 	enum berth_result r;
 	struct context ctx;
@@ -22,6 +22,7 @@ enum berth_result cmd_cleanup(const struct args *a, const char *settings_file)
 	int killed;
 
 	(void)a;
+	(void)exit_status;
 	r = context_load(&ctx, settings_file);
 	if (r == BERTH_BUILD_FAILURE) {
 		/* config and prepare refused the same identity: nothing was ever created. */

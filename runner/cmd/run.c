@@ -192,13 +192,14 @@ static enum berth_result locked_stage(const struct context *ctx, const char *scr
 	return r;
 }
 
-enum berth_result cmd_run(const struct args *a, const char *settings_file)
+enum berth_result cmd_run(const struct args *a, const char *settings_file, int *exit_status)
 {
 	const char *script = a->operand[0], *stage = a->operand[1];
 	struct context ctx;
 	enum berth_result r;
 	int exists;
 
+	(void)exit_status;
 	r = context_load(&ctx, settings_file);
 	if (r != BERTH_OK)
 		return r;

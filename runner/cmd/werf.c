@@ -88,7 +88,9 @@ static void drop_credentials(struct werf_creds *c)
 	remove_tree(c->temp, 1);
 }
 
-static enum berth_result run_werf(const struct settings *s, char **argv, char *const *env)
+/* Runs werf, its exit status into *exit_status. */
+static enum berth_result run_werf(const struct settings *s, char **argv, char *const *env,
+				  int *exit_status)
 {
 	struct proc p = {.argv = argv, .env = env, .script_fd = -1};
 	int status = 0, stopped = 0;
@@ -104,11 +106,11 @@ static enum berth_result run_werf(const struct settings *s, char **argv, char *c
 	if (WIFSIGNALED(status))
 		info("werf was killed by signal %d (%s)", WTERMSIG(status),
 		     strsignal(WTERMSIG(status)));
-	berth_exit_status = proc_exit_code(status);
+	*exit_status = proc_exit_code(status);
 	return BERTH_OK;
 }
 
-enum berth_result cmd_werf(const struct args *a, const char *settings_file)
+enum berth_result cmd_werf(const struct args *a, const char *settings_file, int *exit_status)
 {
 	struct strvec env = STRVEC_INIT, args = STRVEC_INIT;
 	struct werf_creds creds;
@@ -148,7 +150,7 @@ enum berth_result cmd_werf(const struct args *a, const char *settings_file)
 		locked = r == BERTH_OK;
 	}
 	if (r == BERTH_OK)
-		r = run_werf(&s, args.v, env.v);
+		r = run_werf(&s, args.v, env.v, exit_status);
 	if (locked && lock_backend_for(&s)->release(&l) < 0)
 		r = BERTH_SYSTEM_FAILURE;
 	drop_credentials(&creds);
