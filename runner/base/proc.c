@@ -24,8 +24,6 @@ static int wake_pipe[2] = {-1, -1};
 /* For proc_abort, which a lock's renewing thread calls. */
 static _Atomic pid_t running; /* the group proc_supervise waits for, 0 when none */
 static _Atomic int aborted;
-static int die_with_berth;
-static int ignore_stops;
 /* What proc_start_helper started for the command: ended as soon as the command ends. */
 #define HELPERS_MAX 4
 static pid_t helpers[HELPERS_MAX];
@@ -115,20 +113,26 @@ int proc_no_core_dumps(void)
 	return 0;
 }
 
-/* How a child starts: what proc_start and proc_start_helper do differently. */
+/* What a child is to berth: what proc_start, proc_start_helper and proc_run do differently. */
+enum role {
+	ROLE_COMMAND, /* proc_start: the group proc_supervise waits for and proc_abort kills */
+	ROLE_HELPER,  /* proc_start_helper: beside the command, ended with it, dies with berth */
+	ROLE_RUN,     /* proc_run: waited for at once; berth's signal handling left as it is */
+};
+
+/* How a child starts, for the child. */
 struct spawn {
-	int err_fd; /* exec's errno goes here */
-	int helper; /* proc_start_helper's: keeps SIGTERM, dies with berth */
-	int out_fd; /* the child's stdout and stderr, or -1: berth's */
+	int errno_fd; /* exec's errno goes here */
+	enum role role;
 	pid_t parent;
 };
 
 /*
  * Gives the child the descriptors of `p` at their numbers (PROC_SCRIPT_FD, then p->fds in
  * order). Each first moves above every number handed out, so that none overwrites another
- * that is still to be given; *err_fd moves too. Async-signal-safe.
+ * that is still to be given; *errno_fd moves too. Async-signal-safe.
  */
-static int give_fds(const struct proc *p, int *err_fd)
+static int give_fds(const struct proc *p, int *errno_fd)
 {
 	int fds[1 + PROC_FDS_MAX], above = PROC_SCRIPT_FD + 1 + (int)p->nr_fds, fd;
 	size_t i, n = 0;
@@ -136,10 +140,10 @@ static int give_fds(const struct proc *p, int *err_fd)
 	fds[n++] = p->script_fd;
 	for (i = 0; i < p->nr_fds; i++)
 		fds[n++] = p->fds[i];
-	if (*err_fd < above) {
-		if ((fd = fcntl(*err_fd, F_DUPFD_CLOEXEC, above)) < 0)
+	if (*errno_fd < above) {
+		if ((fd = fcntl(*errno_fd, F_DUPFD_CLOEXEC, above)) < 0)
 			return -1;
-		*err_fd = fd;
+		*errno_fd = fd;
 	}
 	for (i = 0; i < n; i++)
 		if (fds[i] >= 0 && fds[i] < above &&
@@ -168,7 +172,7 @@ static void child(const struct proc *p, struct spawn *sp)
 		setrlimit(RLIMIT_CORE, &core_limit);
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGXFSZ, SIG_DFL); /* main ignores it for berth alone */
-	if (ignore_stops && !sp->helper) {
+	if (p->ignore_stops) {
 		signal(SIGTERM, SIG_IGN);
 		signal(SIGINT, SIG_IGN);
 	}
@@ -177,47 +181,47 @@ static void child(const struct proc *p, struct spawn *sp)
 		goto fail;
 	if (null_fd > 2)
 		close(null_fd);
-	if (sp->out_fd >= 0 && (dup2(sp->out_fd, 1) < 0 || dup2(sp->out_fd, 2) < 0))
+	if ((p->out_fd > 0 && dup2(p->out_fd, 1) < 0) || (p->err_fd > 0 && dup2(p->err_fd, 2) < 0))
 		goto fail;
-	if (give_fds(p, &sp->err_fd) < 0)
+	if (give_fds(p, &sp->errno_fd) < 0)
 		goto fail;
 	if ((p->dir && chdir(p->dir) < 0) || (p->user && job_user_become(p->user) < 0))
 		goto fail;
 	/* After the user change, which clears the parent-death signal. */
-	if ((die_with_berth || sp->helper) &&
+	if ((p->die_with_berth || sp->role == ROLE_HELPER) &&
 	    (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != sp->parent))
 		goto fail; /* berth is gone already */
 	execvpe(p->argv[0], p->argv, p->env);
 fail:
 	e = errno;
-	if (write(sp->err_fd, &e, sizeof(e)) < 0) {
+	if (write(sp->errno_fd, &e, sizeof(e)) < 0) {
 		/* nothing left to tell anyone */
 	}
 	_exit(127);
 }
 
-/* proc_start and proc_start_helper: fork, and exec's errno through a close-on-exec pipe. */
-static int start(struct proc *p, int helper, int out_fd)
+/* Forks the child `p` in its `role`; exec's errno comes back through a close-on-exec pipe. */
+static int start(struct proc *p, enum role role)
 {
-	struct spawn sp = {-1, helper, out_fd, getpid()};
+	struct spawn sp = {-1, role, getpid()};
 	int err_pipe[2], child_errno = 0;
 	ssize_t n;
 
-	if (proc_catch_stops() < 0)
+	if (role != ROLE_RUN && proc_catch_stops() < 0)
 		return -1;
 	if (aborted)
 		return error("not starting '%s': the lock it needs is lost", p->argv[0]);
 	if (p->nr_fds > PROC_FDS_MAX)
 		return error("cannot give '%s' %zu descriptors: at most %d", p->argv[0], p->nr_fds,
 			     PROC_FDS_MAX);
-	if (helper && nr_helpers == HELPERS_MAX)
+	if (role == ROLE_HELPER && nr_helpers == HELPERS_MAX)
 		return error("cannot start '%s': %d helpers run already", p->argv[0], HELPERS_MAX);
 	/* Orphans of the script become our children, so none escapes the end-of-stage sweep. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+	if (role != ROLE_RUN && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		return error_errno("cannot become a subreaper");
 	if (pipe2(err_pipe, O_CLOEXEC) < 0)
 		return error_errno("cannot create a pipe");
-	sp.err_fd = err_pipe[1];
+	sp.errno_fd = err_pipe[1];
 	p->pid = fork();
 	if (p->pid < 0) {
 		close(err_pipe[0]);
@@ -228,9 +232,9 @@ static int start(struct proc *p, int helper, int out_fd)
 		child(p, &sp);
 	close(err_pipe[1]);
 	setpgid(p->pid, p->pid); /* both sides set it: no window where a signal misses */
-	if (helper)
+	if (role == ROLE_HELPER)
 		helpers[nr_helpers++] = p->pid;
-	else
+	else if (role == ROLE_COMMAND)
 		running = p->pid;
 	if (aborted)
 		kill(-p->pid, SIGKILL); /* proc_abort came between the check and the fork */
@@ -240,9 +244,9 @@ static int start(struct proc *p, int helper, int out_fd)
 	close(err_pipe[0]);
 	if (n > 0) {
 		waitpid(p->pid, NULL, 0);
-		if (helper)
+		if (role == ROLE_HELPER)
 			nr_helpers--;
-		else
+		else if (role == ROLE_COMMAND)
 			running = 0;
 		p->pid = 0;
 		errno = child_errno;
@@ -253,12 +257,25 @@ static int start(struct proc *p, int helper, int out_fd)
 
 int proc_start(struct proc *p)
 {
-	return start(p, 0, -1);
+	return start(p, ROLE_COMMAND);
 }
 
-int proc_start_helper(struct proc *h, int out_fd)
+int proc_start_helper(struct proc *h)
 {
-	return start(h, 1, out_fd);
+	return start(h, ROLE_HELPER);
+}
+
+int proc_run(struct proc *p, int *status)
+{
+	pid_t r;
+
+	if (start(p, ROLE_RUN) < 0)
+		return -1;
+	while ((r = waitpid(p->pid, status, 0)) < 0 && errno == EINTR)
+		;
+	if (r < 0)
+		return error_errno("cannot wait for '%s'", p->argv[0]);
+	return 0;
 }
 
 int proc_alive(pid_t pid)
@@ -375,16 +392,6 @@ int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped)
 		kill_at = proc_now_ms(); /* no grace: the next holder of the lock may be starting */
 	end_leftovers(p->pid, kill_at >= 0 ? kill_at : proc_now_ms() + grace * 1000LL);
 	return 0;
-}
-
-void proc_die_with_berth(void)
-{
-	die_with_berth = 1;
-}
-
-void proc_ignore_stops(void)
-{
-	ignore_stops = 1;
 }
 
 void proc_abort(void)

@@ -25,10 +25,12 @@ static int parse_timeout(const char *v, unsigned *out)
 	return 0;
 }
 
-/* Runs argv holding the lock; its exit status goes to *exit_status, to become berth's. */
-static enum berth_result run_locked(const struct settings *s, char **argv, int *exit_status)
+/* Runs argv holding the lock `l`; its exit status goes to *exit_status, to become berth's. */
+static enum berth_result run_locked(const struct settings *s, const struct lock *l, char **argv,
+				    int *exit_status)
 {
-	struct proc p = {.argv = argv, .env = environ, .script_fd = -1};
+	struct proc p = {
+		.argv = argv, .env = environ, .script_fd = -1, .die_with_berth = l->die_with_berth};
 	int status = 0, stopped = 0;
 
 	if (proc_start(&p) < 0) {
@@ -64,7 +66,7 @@ enum berth_result cmd_lock(const struct args *a, const char *settings_file, int 
 	b = lock_backend_for(&s);
 	r = b->acquire(&l, timeout);
 	if (r == BERTH_OK) {
-		r = run_locked(&s, a->command, exit_status);
+		r = run_locked(&s, &l, a->command, exit_status);
 		if (b->release(&l) < 0)
 			r = BERTH_SYSTEM_FAILURE;
 	}

@@ -1017,7 +1017,7 @@ static enum berth_result acquire(struct lock *l, unsigned timeout)
 	}
 	if (r == BERTH_OK) {
 		delete_ticket(kl); /* the next in line is now the head of the queue */
-		proc_die_with_berth();
+		l->die_with_berth = 1;
 		return BERTH_OK;
 	}
 fail:
