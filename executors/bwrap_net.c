@@ -362,7 +362,8 @@ static int start_slirp(int netns, int userns, const struct job_user *u)
 	h.argv = argv.v;
 	h.fds = fds;
 	h.nr_fds = 3;
-	if (proc_start_helper(&h, said[1]) < 0)
+	h.out_fd = h.err_fd = said[1];
+	if (proc_start_helper(&h) < 0)
 		goto out;
 	close(ready[1]);
 	ready[1] = -1;

@@ -207,7 +207,7 @@ static enum berth_result plan(struct local *l, const struct local_job *lj, const
 	return r;
 }
 
-enum berth_result cmd_dry_run(const struct args *a, const char *settings_file)
+enum berth_result cmd_dry_run(const struct args *a, const char *settings_file, int *exit_status)
 {
 	struct settings s;
 	struct local l;
@@ -216,6 +216,7 @@ enum berth_result cmd_dry_run(const struct args *a, const char *settings_file)
 	char no_pipeline[512];
 	enum berth_result r = local_open(&l, a);
 
+	(void)exit_status;
 	memset(&s, 0, sizeof(s));
 	if (r == BERTH_OK)
 		r = local_workflow(&l, no_pipeline, sizeof(no_pipeline));

@@ -254,14 +254,16 @@ static enum berth_result run_stage(struct exec_dir *d, const struct local *l,
 	r = write_script(script, l->repo.dir, &lines) < 0 ? BERTH_SYSTEM_FAILURE : BERTH_OK;
 	strvec_clear(&lines);
 	if (r == BERTH_OK)
-		r = cmd_run(&run, d->settings);
+		r = cmd_run(&run, d->settings, NULL);
 	if (r == BERTH_BUILD_FAILURE)
 		info("%s failed with exit code %d", stage, read_exit_code(d));
 	return r;
 }
 
+/* Runs the job's stages; the job's exit code goes to *exit_status. */
 static enum berth_result run_job(struct exec_dir *d, const struct local *l,
-				 const struct local_job *lj, const char *settings_file)
+				 const struct local_job *lj, const char *settings_file,
+				 int *exit_status)
 {
 	static const char *const main_keys[] = {"before_script", "script", NULL};
 	static const char *const after_keys[] = {"after_script", NULL};
@@ -270,25 +272,25 @@ static enum berth_result run_job(struct exec_dir *d, const struct local *l,
 
 	if (write_settings(d, settings_file) < 0 || runner_env(d, l, lj) < 0)
 		return BERTH_SYSTEM_FAILURE;
-	r = cmd_prepare(&none, d->settings);
+	r = cmd_prepare(&none, d->settings, NULL);
 	if (r == BERTH_OK) {
 		r = run_stage(d, l, lj, "step_script", main_keys);
 		after = run_stage(d, l, lj, "after_script", after_keys);
 		if (after != BERTH_OK)
 			warning("after_script failed; as on GitLab, the job's result does not change");
 	}
-	cmd_cleanup(&none, d->settings);
+	cmd_cleanup(&none, d->settings, NULL);
 	/* The job failing is the user's news, not berth's: exit with the script's code. */
 	if (r == BERTH_BUILD_FAILURE && read_exit_code(d) > 0) {
-		berth_exit_status = read_exit_code(d);
+		*exit_status = read_exit_code(d);
 		return BERTH_OK;
 	}
 	if (r == BERTH_OK)
-		berth_exit_status = 0;
+		*exit_status = 0;
 	return r;
 }
 
-enum berth_result cmd_exec(const struct args *a, const char *settings_file)
+enum berth_result cmd_exec(const struct args *a, const char *settings_file, int *exit_status)
 {
 	struct exec_dir d;
 	struct local l;
@@ -321,7 +323,7 @@ enum berth_result cmd_exec(const struct args *a, const char *settings_file)
 		} else {
 			info("running job '%s' (%s) from %s in %s", j->name, lj.verdict.when,
 			     l.file, l.repo.dir);
-			r = run_job(&d, &l, &lj, settings_file);
+			r = run_job(&d, &l, &lj, settings_file, exit_status);
 			remove_tree(d.root, 0);
 		}
 		local_job_release(&lj);

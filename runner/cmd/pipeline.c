@@ -120,12 +120,13 @@ static enum berth_result preview(struct local *l)
 	return BERTH_OK;
 }
 
-enum berth_result cmd_pipeline(const struct args *a, const char *settings_file)
+enum berth_result cmd_pipeline(const struct args *a, const char *settings_file, int *exit_status)
 {
 	struct local l;
 	enum berth_result r;
 
 	(void)settings_file;
+	(void)exit_status;
 	r = local_open(&l, a);
 	if (r == BERTH_OK)
 		r = l.preview ? preview(&l) : list(&l);

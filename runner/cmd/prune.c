@@ -493,13 +493,14 @@ static void finish(struct prune_run *run)
 	settings_release(&run->s);
 }
 
-enum berth_result cmd_prune(const struct args *a, const char *settings_file)
+enum berth_result cmd_prune(const struct args *a, const char *settings_file, int *exit_status)
 {
 	struct prune_run run;
 	enum berth_result r, worst = BERTH_OK;
 	double seconds;
 	size_t i;
 
+	(void)exit_status;
 	memset(&run, 0, sizeof(run));
 	run.started_ms = proc_now_ms();
 	r = start(&run, a, settings_file);

@@ -88,9 +88,15 @@ static void drop_credentials(struct werf_creds *c)
 	remove_tree(c->temp, 1);
 }
 
-static enum berth_result run_werf(const struct settings *s, char **argv, char *const *env)
+/*
+ * Runs werf, its exit status into *exit_status; `die_with_berth` when the lock it holds lives
+ * only while berth renews it.
+ */
+static enum berth_result run_werf(const struct settings *s, char **argv, char *const *env,
+				  int die_with_berth, int *exit_status)
 {
-	struct proc p = {.argv = argv, .env = env, .script_fd = -1};
+	struct proc p = {
+		.argv = argv, .env = env, .script_fd = -1, .die_with_berth = die_with_berth};
 	int status = 0, stopped = 0;
 
 	if (proc_start(&p) < 0) {
@@ -104,11 +110,11 @@ static enum berth_result run_werf(const struct settings *s, char **argv, char *c
 	if (WIFSIGNALED(status))
 		info("werf was killed by signal %d (%s)", WTERMSIG(status),
 		     strsignal(WTERMSIG(status)));
-	berth_exit_status = proc_exit_code(status);
+	*exit_status = proc_exit_code(status);
 	return BERTH_OK;
 }
 
-enum berth_result cmd_werf(const struct args *a, const char *settings_file)
+enum berth_result cmd_werf(const struct args *a, const char *settings_file, int *exit_status)
 {
 	struct strvec env = STRVEC_INIT, args = STRVEC_INIT;
 	struct werf_creds creds;
@@ -138,8 +144,8 @@ enum berth_result cmd_werf(const struct args *a, const char *settings_file)
 		error("stopped before werf started");
 		r = BERTH_SYSTEM_FAILURE;
 	}
+	memset(&l, 0, sizeof(l));
 	if (r == BERTH_OK && key[0]) {
-		memset(&l, 0, sizeof(l));
 		l.settings = &s;
 		snprintf(l.key, sizeof(l.key), "%s", key);
 		l.kubeconfig = creds.kubeconfig;
@@ -148,7 +154,7 @@ enum berth_result cmd_werf(const struct args *a, const char *settings_file)
 		locked = r == BERTH_OK;
 	}
 	if (r == BERTH_OK)
-		r = run_werf(&s, args.v, env.v);
+		r = run_werf(&s, args.v, env.v, l.die_with_berth, exit_status);
 	if (locked && lock_backend_for(&s)->release(&l) < 0)
 		r = BERTH_SYSTEM_FAILURE;
 	drop_credentials(&creds);

@@ -11,6 +11,7 @@
 #include "kube/kube.h"
 #include "base/log.h"
 #include "base/proc.h"
+#include "base/procscan.h"
 #include "base/sha256.h"
 
 #include <errno.h>
@@ -918,7 +919,7 @@ static int held_by_ancestor(struct kube_lock *kl)
 	host = annotation(r.body, "host");
 	pid = annotation(r.body, "pid");
 	found = r.status == 200 && field(r.body, "spec", "holderIdentity") && host && pid &&
-		!strcmp(host, kl->l->me.host) && proc_is_ancestor((pid_t)strtol(pid, NULL, 10));
+		!strcmp(host, kl->l->me.host) && procscan_is_ancestor((pid_t)strtol(pid, NULL, 10));
 	kube_reply_release(&r);
 	return found;
 }
@@ -1016,7 +1017,7 @@ static enum berth_result acquire(struct lock *l, unsigned timeout)
 	}
 	if (r == BERTH_OK) {
 		delete_ticket(kl); /* the next in line is now the head of the queue */
-		proc_die_with_berth();
+		l->die_with_berth = 1;
 		return BERTH_OK;
 	}
 fail:
