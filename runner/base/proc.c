@@ -1,6 +1,7 @@
 #include "base/proc.h"
 
 #include "base/berth.h"
+#include "base/clock.h"
 
 #include "base/job_user.h"
 #include "base/log.h"
@@ -18,7 +19,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 /* How long SIGKILL may take before berth stops waiting: only a process stuck in the kernel
@@ -78,10 +78,7 @@ int proc_stop_requested(void)
 
 long long proc_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_now_ms();
 }
 
 /*
@@ -666,9 +663,7 @@ int proc_kill_marked(const char *entry, uid_t uid, unsigned grace)
 	total = m.found;
 	/* Poll until they are gone; switch to SIGKILL at the deadline and for late forks. */
 	while (m.found) {
-		struct timespec pause = {0, 50000000L};
-
-		nanosleep(&pause, NULL);
+		clock_sleep_ms(50);
 		if (proc_now_ms() >= kill_at)
 			m.sig = SIGKILL;
 		if (proc_now_ms() >= kill_at + KILL_TIMEOUT_MS)

@@ -1,6 +1,7 @@
 #include "prune/v2.h"
 
 #include "registry/docker_config.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "conf/settings.h"
 #include "base/sha256.h"
@@ -412,7 +413,7 @@ static int fetch_page(struct v2 *v, struct http_client *c, const char *url,
 			return error("registry %s: cannot list the tags of %s: %s", v->repo->host,
 				     v->repo->path, got < 0 ? why : "it kept failing");
 		wait = wait < 0 ? 500LL * attempt : wait;
-		nanosleep(&(struct timespec){wait / 1000, (wait % 1000) * 1000000L}, NULL);
+		clock_sleep_ms(wait);
 	}
 	return -1;
 }
