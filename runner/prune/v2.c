@@ -346,11 +346,11 @@ enum pool_step v2_delete(void *arg, size_t i, struct http_client *c, unsigned at
 			       "them in its configuration (distribution: storage.delete.enabled: "
 			       "true, or REGISTRY_STORAGE_DELETE_ENABLED=true)",
 			       v->repo->host);
-	else if (s == STEP_DONE && res.status == 403)
+	else if (s == STEP_DONE && http_status_result(res.status) == BERTH_BUILD_FAILURE)
 		s = pool_abort(&v->mu, v->fatal, sizeof(v->fatal),
-			       "registry %s refused to delete from %s (HTTP 403): the login for %s "
+			       "registry %s refused to delete from %s (HTTP %ld): the login for %s "
 			       "needs delete permission there",
-			       v->repo->host, v->repo->path, v->user);
+			       v->repo->host, v->repo->path, res.status, v->user);
 	else if (s == STEP_DONE)
 		snprintf(result, sizeof(result), "failed: HTTP %ld", res.status);
 	if (s == STEP_ABORT)

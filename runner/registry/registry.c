@@ -229,7 +229,7 @@ static enum berth_result fetch_token(struct attempt *a, const struct challenge *
 	}
 	if (request(a, url, basic, TOKEN_MAX_BODY, &res) < 0)
 		goto out;
-	if (res.status == 401 || res.status == 403) {
+	if (http_status_result(res.status) == BERTH_BUILD_FAILURE) {
 		r = rejected(l, res.status);
 	} else if (res.status != 200) {
 		error("registry %s: its token service answered HTTP %ld", l->host, res.status);
@@ -290,7 +290,7 @@ static enum berth_result answer_challenge(struct attempt *a, const char *url, st
 	} else if (res.status == 200) {
 		r = secret_set(used, (const char *)auth->data) < 0 ? BERTH_SYSTEM_FAILURE
 								   : BERTH_OK;
-	} else if (res.status == 401 || res.status == 403) {
+	} else if (http_status_result(res.status) == BERTH_BUILD_FAILURE) {
 		r = rejected(a->l, res.status);
 	} else {
 		error("registry %s answered HTTP %ld to an authenticated GET /v2/", a->l->host,
