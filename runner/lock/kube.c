@@ -9,6 +9,8 @@
 #include "lock/lock.h"
 
 #include "kube/kube.h"
+#include "base/clock.h"
+#include "base/http.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "base/sha256.h"
@@ -218,58 +220,43 @@ static void describe(json_t *obj, char *buf, size_t size)
 
 /* ---- Requests -------------------------------------------------------------------------- */
 
-static void pause_ms(long long ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /*
- * One request, tried again while the server fails (5xx, 429) or does not answer. 0 with an
- * answer the caller handles (2xx, 404, 409...); -1 after reporting, with *class set.
+ * One request, tried again while the server fails (5xx, 429) or does not answer. BERTH_OK
+ * with an answer the caller handles (2xx, 404, 409...); else the class after reporting.
  */
-static int request(struct kube_lock *kl, const char *method, const char *path, json_t *body,
-		   struct kube_reply *r, enum berth_result *class)
+static enum berth_result request(struct kube_lock *kl, const char *method, const char *path,
+				 json_t *body, struct kube_reply *r)
 {
-	int i, got = -1;
+	struct backoff b = BACKOFF_INIT(500, 2, 0, ATTEMPTS);
+	int got = kube_call_retry(&kl->api, &b, method, path, body, r);
 
-	*class = BERTH_SYSTEM_FAILURE;
-	for (i = 0; i < ATTEMPTS; i++) {
-		if (i && proc_stop_requested()) /* between tries; callers look at stops too */
-			return error("stopped while the Kubernetes API at %s was failing for lock "
-				     "'%s': %s",
-				     kl->api.config->server, kl->l->key, r->message);
-		if (i)
-			pause_ms(250LL << i);
-		got = kube_call(&kl->api, method, path, body, 0, r);
-		if (got == 0 && r->status != 429 && r->status < 500)
-			break;
-		if (got == 0 && i + 1 < ATTEMPTS)
-			kube_reply_release(r);
+	if (proc_stop_requested() && (got < 0 || kube_status_transient(r->status))) {
+		kube_reply_release(r);
+		error("stopped while the Kubernetes API at %s was failing for lock '%s': %s",
+		      kl->api.config->server, kl->l->key, r->message);
+		return BERTH_SYSTEM_FAILURE;
 	}
-	if (got < 0)
-		return error("cannot reach the Kubernetes API at %s for lock '%s' (%s) after %d "
-			     "tries: %s",
-			     kl->api.config->server, kl->l->key, kl->api.source, ATTEMPTS,
-			     r->message);
-	if (r->status == 401 || r->status == 403) {
-		*class = kl->refused;
+	if (got < 0) {
+		error("cannot reach the Kubernetes API at %s for lock '%s' (%s) after %u tries: %s",
+		      kl->api.config->server, kl->l->key, kl->api.source, b.tried, r->message);
+		return BERTH_SYSTEM_FAILURE;
+	}
+	if (http_status_result(r->status) == BERTH_BUILD_FAILURE) {
 		error("the Kubernetes API at %s refused %s for lock '%s' (HTTP %ld: %s): the "
 		      "credentials need get, list, watch, create, update and delete on "
 		      "leases.coordination.k8s.io in namespace '%s'",
 		      kl->api.config->server, kl->api.source, kl->l->key, r->status, r->message,
 		      kl->ns);
 		kube_reply_release(r);
-		return -1;
+		return kl->refused; /* whose credentials: the job's, or the admin's */
 	}
-	if (r->status >= 500 || r->status == 429) {
-		error("the Kubernetes API at %s failed %d times for lock '%s': HTTP %ld: %s",
-		      kl->api.config->server, ATTEMPTS, kl->l->key, r->status, r->message);
+	if (kube_status_transient(r->status)) {
+		error("the Kubernetes API at %s failed %u times for lock '%s': HTTP %ld: %s",
+		      kl->api.config->server, b.tried, kl->l->key, r->status, r->message);
 		kube_reply_release(r);
-		return -1;
+		return BERTH_SYSTEM_FAILURE;
 	}
-	return 0;
+	return BERTH_OK;
 }
 
 static int lease_path(const struct kube_lock *kl, const char *name, char *buf, size_t size)
@@ -303,7 +290,7 @@ static long long renewed(struct kube_lock *kl, struct kube *api, struct kube_rep
 			 long long sent)
 {
 	unsigned d = kl->l->settings->lock_lease_seconds;
-	long long now = proc_now_ms();
+	long long now = clock_now_ms();
 	char path[256];
 
 	if (r->status == 200 && r->body) {
@@ -351,7 +338,7 @@ static long long kill_deadline(const struct kube_lock *kl)
 static void wait_until(struct kube_lock *kl, long long at)
 {
 	struct timespec ts;
-	long long now = proc_now_ms();
+	long long now = clock_now_ms();
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += (time_t)((at - now) / 1000);
@@ -368,7 +355,7 @@ static void *renew_loop(void *arg)
 	struct kube_lock *kl = arg;
 	unsigned d = kl->l->settings->lock_lease_seconds;
 	struct kube api;
-	long long next = proc_now_ms() + d * 1000LL / 3;
+	long long next = clock_now_ms() + d * 1000LL / 3;
 	char path[256], now[40];
 
 	pthread_mutex_lock(&kl->mu);
@@ -385,11 +372,11 @@ static void *renew_loop(void *arg)
 
 		if (kl->holding && !kl->lost && kill_deadline(kl) < at)
 			at = kill_deadline(kl);
-		if (proc_now_ms() < at) {
+		if (clock_now_ms() < at) {
 			wait_until(kl, at);
 			continue;
 		}
-		if (kl->holding && !kl->lost && proc_now_ms() >= kill_deadline(kl)) {
+		if (kl->holding && !kl->lost && clock_now_ms() >= kill_deadline(kl)) {
 			char why[400];
 
 			snprintf(why, sizeof(why), "its lease went %u s without a renewal (%s)",
@@ -397,15 +384,15 @@ static void *renew_loop(void *arg)
 			lose(kl, why);
 		}
 		if (kl->lost || !kl->renewing) {
-			next = proc_now_ms() + 3600 * 1000LL;
+			next = clock_now_ms() + 3600 * 1000LL;
 			continue;
 		}
 		obj = json_deep_copy(kl->renewing);
 		generation = kl->generation;
 		/* A request must not outlast the deadline: the kill cannot wait for an answer. */
 		api.timeout_ms = d * 1000L / 3;
-		if (kl->holding && kill_deadline(kl) - proc_now_ms() < api.timeout_ms)
-			api.timeout_ms = (long)(kill_deadline(kl) - proc_now_ms());
+		if (kl->holding && kill_deadline(kl) - clock_now_ms() < api.timeout_ms)
+			api.timeout_ms = (long)(kill_deadline(kl) - clock_now_ms());
 		if (api.timeout_ms < 50)
 			api.timeout_ms = 50;
 		pthread_mutex_unlock(&kl->mu);
@@ -413,13 +400,13 @@ static void *renew_loop(void *arg)
 		microtime(now, sizeof(now));
 		json_object_set_new(json_object_get(obj, "spec"), "renewTime", json_string(now));
 		lease_path(kl, field(obj, "metadata", "name"), path, sizeof(path));
-		sent = proc_now_ms();
+		sent = clock_now_ms();
 		if (kube_call(&api, "PUT", path, obj, 0, &r) < 0)
 			r.status = 0;
 		json_decref(obj);
 
 		pthread_mutex_lock(&kl->mu);
-		next = generation == kl->generation ? renewed(kl, &api, &r, sent) : proc_now_ms();
+		next = generation == kl->generation ? renewed(kl, &api, &r, sent) : clock_now_ms();
 		kube_reply_release(&r);
 	}
 	pthread_mutex_unlock(&kl->mu);
@@ -439,7 +426,7 @@ static int start_renewing(struct kube_lock *kl, json_t *ticket)
 	pthread_condattr_destroy(&attr);
 	pthread_mutex_init(&kl->mu, NULL);
 	kl->renewing = json_incref(ticket);
-	kl->ok_ms = proc_now_ms();
+	kl->ok_ms = clock_now_ms();
 	/* Signals are berth's main thread's business: the thread starts with all blocked. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -474,7 +461,7 @@ static void renew_instead(struct kube_lock *kl, json_t *obj, int holding)
 	json_decref(kl->renewing);
 	kl->renewing = json_incref(obj);
 	kl->holding = holding;
-	kl->ok_ms = proc_now_ms();
+	kl->ok_ms = clock_now_ms();
 	kl->generation++;
 	pthread_mutex_unlock(&kl->mu);
 }
@@ -551,26 +538,28 @@ static void sight(struct kube_lock *kl, json_t *obj, struct item *it, struct sig
 	it->unchanged_ms = now - seen->since_ms;
 }
 
-/* Lists the lock's Leases: the lock and the tickets in order. 0, or -1 with *class. */
-static int look(struct kube_lock *kl, struct view *v, enum berth_result *class)
+/* Lists the lock's Leases: the lock and the tickets in order. */
+static enum berth_result look(struct kube_lock *kl, struct view *v)
 {
 	struct kube_reply r;
 	struct sighting *seen;
 	json_t *items, *obj;
-	long long now = proc_now_ms();
+	long long now = clock_now_ms();
+	enum berth_result res;
 	char path[512];
 	size_t i, n;
 
 	memset(v, 0, sizeof(*v));
 	n = (size_t)lease_path(kl, NULL, path, sizeof(path));
 	snprintf(path + n, sizeof(path) - n, "?labelSelector=" LABEL_LOCK "%%3D%s", kl->hash);
-	if (request(kl, "GET", path, NULL, &r, class) < 0)
-		return -1;
+	res = request(kl, "GET", path, NULL, &r);
+	if (res != BERTH_OK)
+		return res;
 	items = json_object_get(r.body, "items");
 	if (r.status != 200 || !json_is_array(items)) {
 		unexpected(kl, "list the queue", &r);
 		kube_reply_release(&r);
-		return -1;
+		return BERTH_SYSTEM_FAILURE;
 	}
 	v->list = r.body;
 	v->version = field(v->list, "metadata", "resourceVersion");
@@ -580,7 +569,8 @@ static int look(struct kube_lock *kl, struct view *v, enum berth_result *class)
 	if (!v->tickets || !seen) {
 		free(seen);
 		view_release(v);
-		return error("out of memory");
+		error("out of memory");
+		return BERTH_SYSTEM_FAILURE;
 	}
 	json_array_foreach(items, i, obj)
 	{
@@ -601,7 +591,7 @@ static int look(struct kube_lock *kl, struct view *v, enum berth_result *class)
 	kl->seen = seen;
 	kl->nr_seen = n;
 	qsort(v->tickets, v->nr_tickets, sizeof(*v->tickets), by_ticket);
-	return 0;
+	return BERTH_OK;
 }
 
 static int dead(const struct item *it)
@@ -633,27 +623,28 @@ static void remove_dead(struct kube_lock *kl, const struct item *it)
 
 /* ---- Joining the queue, taking the lock ------------------------------------------------ */
 
-static int create_namespace(struct kube_lock *kl, enum berth_result *class)
+static enum berth_result create_namespace(struct kube_lock *kl)
 {
 	json_t *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
 			       "metadata", "name", kl->ns);
 	struct kube_reply r;
-	int ret = -1;
+	enum berth_result ret = BERTH_SYSTEM_FAILURE;
 
-	*class = BERTH_SYSTEM_FAILURE;
 	if (!kl->l->settings->lock_create_namespace) {
 		json_decref(ns);
-		return error("namespace '%s' for lock Leases does not exist: create it (kubectl "
-			     "create namespace %s), or let berth (lock_create_namespace: true)",
-			     kl->ns, kl->ns);
+		error("namespace '%s' for lock Leases does not exist: create it (kubectl create "
+		      "namespace %s), or let berth (lock_create_namespace: true)",
+		      kl->ns, kl->ns);
+		return BERTH_SYSTEM_FAILURE;
 	}
-	if (request(kl, "POST", "/api/v1/namespaces", ns, &r, class) == 0) {
-		if (r.status == 201 || r.status == 409)
-			ret = 0;
-		else
+	ret = request(kl, "POST", "/api/v1/namespaces", ns, &r);
+	if (ret == BERTH_OK) {
+		if (r.status != 201 && r.status != 409) {
 			unexpected(kl, "create the namespace for lock Leases", &r);
-		if (ret == 0 && r.status == 201)
+			ret = BERTH_SYSTEM_FAILURE;
+		} else if (r.status == 201) {
 			info("created namespace '%s' for lock Leases", kl->ns);
+		}
 		kube_reply_release(&r);
 	}
 	json_decref(ns);
@@ -661,7 +652,7 @@ static int create_namespace(struct kube_lock *kl, enum berth_result *class)
 }
 
 /* Creates our ticket, numbered after the last one, and starts renewing it. */
-static int enqueue(struct kube_lock *kl, enum berth_result *class)
+static enum berth_result enqueue(struct kube_lock *kl)
 {
 	char path[256];
 	int tries, created_ns = 0;
@@ -671,10 +662,10 @@ static int enqueue(struct kube_lock *kl, enum berth_result *class)
 		struct view v;
 		struct kube_reply r;
 		json_t *obj;
-		int got;
+		enum berth_result got = look(kl, &v);
 
-		if (look(kl, &v, class) < 0)
-			return -1;
+		if (got != BERTH_OK)
+			return got;
 		/* After the last ticket, and after the holder's, whose ticket is gone. */
 		kl->n = (v.nr_tickets ? v.tickets[v.nr_tickets - 1].ticket : 0) + 1;
 		if (v.lease.obj && v.lease.ticket >= kl->n)
@@ -683,53 +674,60 @@ static int enqueue(struct kube_lock *kl, enum berth_result *class)
 		kl->l->me.ticket = kl->n;
 		snprintf(kl->ticket, sizeof(kl->ticket), "%.60s-%llu", kl->lease, kl->n);
 		obj = new_lease(kl, kl->ticket, "ticket");
-		got = obj ? request(kl, "POST", path, obj, &r, class) : -1;
+		if (!obj)
+			error("out of memory");
+		got = obj ? request(kl, "POST", path, obj, &r) : BERTH_SYSTEM_FAILURE;
 		json_decref(obj);
-		if (got < 0) {
+		if (got != BERTH_OK) {
 			kl->ticket[0] = '\0';
-			return -1;
+			return got;
 		}
 		if (r.status == 201) {
-			got = start_renewing(kl, r.body);
+			int started = start_renewing(kl, r.body);
+
 			kube_reply_release(&r);
-			return got;
+			return started < 0 ? BERTH_SYSTEM_FAILURE : BERTH_OK;
 		}
 		kl->ticket[0] = '\0';
 		if (r.status == 404 && !created_ns) {
 			kube_reply_release(&r);
 			created_ns = 1;
-			if (create_namespace(kl, class) < 0)
-				return -1;
+			got = create_namespace(kl);
+			if (got != BERTH_OK)
+				return got;
 			continue;
 		}
 		if (r.status != 409) {
 			unexpected(kl, "join the queue", &r);
 			kube_reply_release(&r);
-			return -1;
+			return BERTH_SYSTEM_FAILURE;
 		}
 		kube_reply_release(&r); /* another arrival took that number */
 	}
-	return error("cannot join the queue of lock '%s': 50 tries lost to other arrivals",
-		     kl->l->key);
+	error("cannot join the queue of lock '%s': 50 tries lost to other arrivals", kl->l->key);
+	return BERTH_SYSTEM_FAILURE;
 }
 
 /*
  * At the head of the queue: takes the lock when its Lease is missing, free, or unchanged for
- * its duration on our clock. 1 when taken, 0 when not now, -1 with *class.
+ * its duration on our clock. BERTH_OK when taken (kl->holding is set then) or not now.
  */
-static int try_take(struct kube_lock *kl, const struct item *lease, enum berth_result *class)
+static enum berth_result try_take(struct kube_lock *kl, const struct item *lease)
 {
-	int takeover = lease->obj && lease->holder && *lease->holder, ret = -1;
+	int takeover = lease->obj && lease->holder && *lease->holder;
+	enum berth_result ret;
 	char path[256], who[1024];
 	struct kube_reply r;
 	json_t *obj, *spec;
 
 	if (takeover && !dead(lease))
-		return 0;
+		return BERTH_OK;
 	kl->l->me.since = (long long)time(NULL);
 	obj = lease->obj ? json_deep_copy(lease->obj) : new_lease(kl, kl->lease, "lock");
-	if (!obj)
-		return error("out of memory");
+	if (!obj) {
+		error("out of memory");
+		return BERTH_SYSTEM_FAILURE;
+	}
 	lease_path(kl, lease->obj ? kl->lease : NULL, path, sizeof(path));
 	if (lease->obj) {
 		spec = json_object_get(obj, "spec");
@@ -740,7 +738,8 @@ static int try_take(struct kube_lock *kl, const struct item *lease, enum berth_r
 							 "leaseTransitions")) +
 						 1));
 	}
-	if (request(kl, lease->obj ? "PUT" : "POST", path, obj, &r, class) < 0)
+	ret = request(kl, lease->obj ? "PUT" : "POST", path, obj, &r);
+	if (ret != BERTH_OK)
 		goto out;
 	if (r.status == 200 || r.status == 201) {
 		if (takeover) {
@@ -749,11 +748,9 @@ static int try_take(struct kube_lock *kl, const struct item *lease, enum berth_r
 				kl->l->key, who, lease->duration);
 		}
 		renew_instead(kl, r.body, 1);
-		ret = 1;
-	} else if (r.status == 409) {
-		ret = 0; /* it changed since we looked: look again */
-	} else {
+	} else if (r.status != 409) { /* 409: it changed since we looked: look again */
 		unexpected(kl, "take the lock", &r);
+		ret = BERTH_SYSTEM_FAILURE;
 	}
 	kube_reply_release(&r);
 out:
@@ -771,15 +768,15 @@ static void watch(struct kube_lock *kl, const char *name, const char *version, l
 	char path[512];
 	size_t n = (size_t)lease_path(kl, NULL, path, sizeof(path));
 
-	if (deadline && deadline - proc_now_ms() < 1000) {
-		pause_ms(deadline > proc_now_ms() ? deadline - proc_now_ms() : 0);
+	if (deadline && deadline - clock_now_ms() < 1000) {
+		clock_sleep_ms(deadline - clock_now_ms());
 		return;
 	}
 	snprintf(path + n, sizeof(path) - n,
 		 "?watch=1&fieldSelector=metadata.name%%3D%s&resourceVersion=%s&timeoutSeconds=1",
 		 name, version ? version : "0");
 	if (kube_call(&kl->api, "GET", path, NULL, 1, &r) < 0 || r.status != 200)
-		pause_ms(200); /* a failing watch must not spin */
+		clock_sleep_ms(200); /* a failing watch must not spin */
 	kube_reply_release(&r);
 }
 
@@ -818,7 +815,7 @@ static int still_waiting(struct kube_lock *kl, const struct view *v, size_t nr_a
 			 long long deadline, long long *next_status)
 {
 	int held = v->lease.holder && *v->lease.holder;
-	long long now = proc_now_ms();
+	long long now = clock_now_ms();
 	char who[1024];
 
 	describe(held ? v->lease.obj : NULL, who, sizeof(who));
@@ -839,19 +836,19 @@ static int still_waiting(struct kube_lock *kl, const struct view *v, size_t nr_a
 
 static enum berth_result wait_turn(struct kube_lock *kl, long long deadline)
 {
-	long long next_status = proc_now_ms() + STATUS_EVERY * 1000LL;
-	enum berth_result class = BERTH_SYSTEM_FAILURE;
+	long long next_status = clock_now_ms() + STATUS_EVERY * 1000LL;
 
 	for (;;) {
 		const struct item *last;
 		struct view v;
 		size_t nr;
-		int took = 0;
+		enum berth_result r;
 
 		if (lost_now(kl))
 			return BERTH_SYSTEM_FAILURE;
-		if (look(kl, &v, &class) < 0)
-			return class;
+		r = look(kl, &v);
+		if (r != BERTH_OK)
+			return r;
 		if (!v.mine_seen) {
 			view_release(&v);
 			error("the ticket of this job in the queue of lock '%s' was removed: its "
@@ -861,14 +858,15 @@ static enum berth_result wait_turn(struct kube_lock *kl, long long deadline)
 		}
 		nr = ahead_of_us(kl, &v, &last);
 		if (nr == 0)
-			took = try_take(kl, &v.lease, &class);
-		if (took == 0 && still_waiting(kl, &v, nr, deadline, &next_status) < 0)
-			took = -1, class = BERTH_SYSTEM_FAILURE;
-		if (took == 0)
+			r = try_take(kl, &v.lease);
+		if (r == BERTH_OK && !kl->holding &&
+		    still_waiting(kl, &v, nr, deadline, &next_status) < 0)
+			r = BERTH_SYSTEM_FAILURE;
+		if (r == BERTH_OK && !kl->holding)
 			watch(kl, last ? last->name : kl->lease, v.version, deadline);
 		view_release(&v);
-		if (took)
-			return took > 0 ? BERTH_OK : class;
+		if (r != BERTH_OK || kl->holding)
+			return r;
 	}
 }
 
@@ -926,7 +924,6 @@ static int held_by_ancestor(struct kube_lock *kl)
 /* Clears the holder so that the next in line takes the lock at once; the thread is stopped. */
 static void free_lease(struct kube_lock *kl)
 {
-	enum berth_result class;
 	struct kube_reply r;
 	char path[256];
 	int tries, done = 0;
@@ -942,7 +939,7 @@ static void free_lease(struct kube_lock *kl)
 		json_object_set_new(json_object_get(obj, "metadata"), "annotations",
 				    json_pack("{s:s, s:o}", ANNOTATION "key", kl->l->key,
 					      ANNOTATION "ticket", number((long long)kl->n)));
-		if (request(kl, "PUT", path, obj, &r, &class) < 0) {
+		if (request(kl, "PUT", path, obj, &r) != BERTH_OK) {
 			json_decref(obj);
 			break;
 		}
@@ -987,7 +984,7 @@ static void discard(struct lock *l)
 static enum berth_result acquire(struct lock *l, unsigned timeout)
 {
 	struct kube_lock *kl = calloc(1, sizeof(*kl));
-	long long deadline = timeout ? proc_now_ms() + timeout * 1000LL : 0;
+	long long deadline = timeout ? clock_now_ms() + timeout * 1000LL : 0;
 	enum berth_result r = BERTH_SYSTEM_FAILURE;
 	char hash[SHA256_HEX_SIZE];
 
@@ -1005,8 +1002,8 @@ static enum berth_result acquire(struct lock *l, unsigned timeout)
 		kl->nested = 1;
 		return BERTH_OK;
 	}
-	r = BERTH_SYSTEM_FAILURE;
-	if (enqueue(kl, &r) == 0)
+	r = enqueue(kl);
+	if (r == BERTH_OK)
 		r = wait_turn(kl, deadline);
 	if (r == BERTH_OK && proc_stop_requested()) {
 		error("stopped while taking lock '%s'", l->key);
@@ -1098,7 +1095,6 @@ static int list(const struct settings *s, int (*each)(const struct lock_entry *,
 	struct lock l;
 	struct kube_reply r;
 	struct listed *all = NULL;
-	enum berth_result class;
 	json_t *items, *obj;
 	char path[512];
 	size_t i, n = 0, start;
@@ -1113,7 +1109,7 @@ static int list(const struct settings *s, int (*each)(const struct lock_entry *,
 		return -1;
 	i = (size_t)lease_path(&kl, NULL, path, sizeof(path));
 	snprintf(path + i, sizeof(path) - i, "?labelSelector=" MANAGED_BY "%%3Dberth");
-	if (request(&kl, "GET", path, NULL, &r, &class) < 0)
+	if (request(&kl, "GET", path, NULL, &r) != BERTH_OK)
 		goto out;
 	items = json_object_get(r.body, "items");
 	if (r.status != 200 || !json_is_array(items) ||
