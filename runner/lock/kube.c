@@ -7,6 +7,7 @@
  * command it protects before anyone may take over.
  */
 #include "lock/lock.h"
+#include "lock/kube_lease.h"
 
 #include "kube/kube.h"
 #include "base/clock.h"
@@ -27,37 +28,15 @@
 #include <unistd.h>
 
 #define LEASES	     "/apis/coordination.k8s.io/v1/namespaces/%s/leases"
-#define ANNOTATION   "berth.io/"
-#define LABEL_LOCK   "berth.io/lock"
-#define LABEL_ROLE   "berth.io/role"
-#define MANAGED_BY   "app.kubernetes.io/managed-by"
 #define HASH_LEN     40
-#define NAME_SIZE    96
 #define STATUS_EVERY 15 /* seconds between "still waiting" lines */
 #define ATTEMPTS     5	/* tries of one request while the server fails or does not answer */
 
-/* When a waiter first saw an object's current version: the clock that decides staleness. */
-struct sighting {
-	char name[NAME_SIZE];
-	char version[64];
-	long long since_ms;
-};
-
-/* One Lease of this lock as a LIST shows it. */
-struct item {
-	json_t *obj; /* borrowed from the list */
-	const char *name;
-	const char *holder; /* spec.holderIdentity, NULL or "" when free */
-	unsigned long long ticket;
-	unsigned duration;
-	long long unchanged_ms; /* how long this waiter has seen it as it is */
-};
-
 struct view {
 	json_t *list;
-	const char *version; /* the list's resourceVersion, for a watch */
-	struct item lease;   /* obj NULL when the lock's Lease does not exist */
-	struct item *tickets;
+	const char *version;	 /* the list's resourceVersion, for a watch */
+	struct lease_item lease; /* obj NULL when the lock's Lease does not exist */
+	struct lease_item *tickets;
 	size_t nr_tickets;
 	int mine_seen; /* our ticket is still there */
 };
@@ -68,11 +47,11 @@ struct kube_lock {
 	enum berth_result refused; /* the class of 401/403: whose credentials these are */
 	char ns[64];
 	char hash[HASH_LEN + 1];
-	char lease[NAME_SIZE];	/* the lock itself */
-	char ticket[NAME_SIZE]; /* our place in the queue, "" when we have none */
+	char lease[LEASE_NAME_SIZE];  /* the lock itself */
+	char ticket[LEASE_NAME_SIZE]; /* our place in the queue, "" when we have none */
 	unsigned long long n;
 	int nested; /* an enclosing berth of this job holds the lock */
-	struct sighting *seen;
+	struct lease_sighting *seen;
 	size_t nr_seen;
 
 	/* Shared with the renewing thread, under `mu`. */
@@ -88,135 +67,6 @@ struct kube_lock {
 	long long ok_ms;
 	char last_error[256];
 };
-
-/* ---- Lease objects --------------------------------------------------------------------- */
-
-/* A MicroTime: RFC 3339 with exactly six fractional digits, as the API server wants. */
-static void microtime(char *buf, size_t size)
-{
-	struct timespec ts;
-	struct tm tm;
-	char whole[32];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(whole, sizeof(whole), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, size, "%.19s.%06dZ", whole, (int)(ts.tv_nsec / 1000));
-}
-
-/* A JSON string of `v`, or of "-" when `v` is not UTF-8 (a CI variable may hold anything). */
-static json_t *text(const char *v)
-{
-	json_t *s = json_string(v);
-
-	return s ? s : json_string("-");
-}
-
-static void annotate(json_t *ann, const char *name, json_t *value)
-{
-	char key[64];
-
-	snprintf(key, sizeof(key), ANNOTATION "%s", name);
-	json_object_set_new(ann, key, value);
-}
-
-static json_t *number(long long v)
-{
-	char buf[32];
-
-	snprintf(buf, sizeof(buf), "%lld", v);
-	return json_string(buf);
-}
-
-/* Who we are, on a Lease: annotations for `berth locks`, and the holder identity host/job. */
-static void set_owner(json_t *obj, const struct kube_lock *kl)
-{
-	const struct lock_owner *o = &kl->l->me;
-	json_t *meta = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec");
-	json_t *ann = json_object();
-	char identity[300], now[40];
-
-	annotate(ann, "key", json_string(kl->l->key));
-	annotate(ann, "job", text(o->job));
-	annotate(ann, "project", text(o->project));
-	annotate(ann, "pipeline-url", text(o->pipeline_url));
-	annotate(ann, "host", text(o->host));
-	annotate(ann, "pid", number(o->pid));
-	annotate(ann, "queued", number(o->queued));
-	annotate(ann, "since", number(o->since));
-	annotate(ann, "ticket", number((long long)o->ticket));
-	json_object_set_new(meta, "annotations", ann);
-	snprintf(identity, sizeof(identity), "%s/%s", o->host, o->job);
-	microtime(now, sizeof(now));
-	json_object_set_new(spec, "holderIdentity", text(identity));
-	json_object_set_new(spec, "leaseDurationSeconds",
-			    json_integer(kl->l->settings->lock_lease_seconds));
-	json_object_set_new(spec, "acquireTime", json_string(now));
-	json_object_set_new(spec, "renewTime", json_string(now));
-}
-
-static json_t *new_lease(const struct kube_lock *kl, const char *name, const char *role)
-{
-	json_t *obj = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s, s:s}}, s:{}}", "apiVersion",
-				"coordination.k8s.io/v1", "kind", "Lease", "metadata", "name", name,
-				"namespace", kl->ns, "labels", MANAGED_BY, "berth", LABEL_LOCK,
-				kl->hash, LABEL_ROLE, role, "spec");
-
-	if (obj)
-		set_owner(obj, kl);
-	return obj;
-}
-
-static const char *field(json_t *obj, const char *part, const char *name)
-{
-	return json_string_value(json_object_get(json_object_get(obj, part), name));
-}
-
-static const char *annotation(json_t *obj, const char *name)
-{
-	json_t *all = json_object_get(json_object_get(obj, "metadata"), "annotations");
-	char key[64];
-
-	snprintf(key, sizeof(key), ANNOTATION "%s", name);
-	return json_string_value(json_object_get(all, key));
-}
-
-static void owner_of(json_t *obj, struct lock_owner *o)
-{
-	const char *v;
-
-	memset(o, 0, sizeof(*o));
-	snprintf(o->job, sizeof(o->job), "%s", (v = annotation(obj, "job")) ? v : "-");
-	snprintf(o->project, sizeof(o->project), "%s", (v = annotation(obj, "project")) ? v : "-");
-	snprintf(o->pipeline_url, sizeof(o->pipeline_url), "%s",
-		 (v = annotation(obj, "pipeline-url")) ? v : "-");
-	snprintf(o->host, sizeof(o->host), "%s", (v = annotation(obj, "host")) ? v : "-");
-	o->pid = (pid_t)((v = annotation(obj, "pid")) ? strtol(v, NULL, 10) : 0);
-	o->queued = (v = annotation(obj, "queued")) ? strtoll(v, NULL, 10) : 0;
-	o->since = (v = annotation(obj, "since")) ? strtoll(v, NULL, 10) : 0;
-	o->ticket = (v = annotation(obj, "ticket")) ? strtoull(v, NULL, 10) : 0;
-}
-
-/* 1 when `obj` names this process as its holder. */
-static int ours(const struct kube_lock *kl, json_t *obj)
-{
-	const char *host = annotation(obj, "host"), *pid = annotation(obj, "pid");
-
-	return field(obj, "spec", "holderIdentity") && host && pid &&
-	       !strcmp(host, kl->l->me.host) && strtol(pid, NULL, 10) == kl->l->me.pid;
-}
-
-static void describe(json_t *obj, char *buf, size_t size)
-{
-	struct lock_owner o;
-
-	if (!obj) {
-		snprintf(buf, size, "nobody");
-		return;
-	}
-	owner_of(obj, &o);
-	lock_owner_describe(&o, buf, size);
-}
 
 /* ---- Requests -------------------------------------------------------------------------- */
 
@@ -305,7 +155,7 @@ static long long renewed(struct kube_lock *kl, struct kube *api, struct kube_rep
 
 		lease_path(kl, kl->lease, path, sizeof(path));
 		if (kube_call(api, "GET", path, NULL, 0, &fresh) == 0 && fresh.status == 200) {
-			if (ours(kl, fresh.body)) {
+			if (lease_is_ours(fresh.body, &kl->l->me)) {
 				json_decref(kl->renewing);
 				kl->renewing = json_incref(fresh.body);
 				kube_reply_release(&fresh);
@@ -397,9 +247,9 @@ static void *renew_loop(void *arg)
 			api.timeout_ms = 50;
 		pthread_mutex_unlock(&kl->mu);
 
-		microtime(now, sizeof(now));
+		lease_microtime(now, sizeof(now));
 		json_object_set_new(json_object_get(obj, "spec"), "renewTime", json_string(now));
-		lease_path(kl, field(obj, "metadata", "name"), path, sizeof(path));
+		lease_path(kl, lease_field(obj, "metadata", "name"), path, sizeof(path));
 		sent = clock_now_ms();
 		if (kube_call(&api, "PUT", path, obj, 0, &r) < 0)
 			r.status = 0;
@@ -478,39 +328,6 @@ static int lost_now(struct kube_lock *kl)
 
 /* ---- Looking at the queue -------------------------------------------------------------- */
 
-static unsigned duration_of(json_t *obj, unsigned fallback)
-{
-	json_int_t d = json_integer_value(
-		json_object_get(json_object_get(obj, "spec"), "leaseDurationSeconds"));
-
-	return d >= 1 && d <= 3600 ? (unsigned)d : fallback;
-}
-
-static const char *role_of(json_t *obj)
-{
-	return json_string_value(json_object_get(
-		json_object_get(json_object_get(obj, "metadata"), "labels"), LABEL_ROLE));
-}
-
-/* Since when this waiter has seen `name` at `version`: from the last look, or now. */
-static long long sighted(const struct kube_lock *kl, const char *name, const char *version,
-			 long long now)
-{
-	size_t i;
-
-	for (i = 0; i < kl->nr_seen; i++)
-		if (!strcmp(kl->seen[i].name, name) && !strcmp(kl->seen[i].version, version))
-			return kl->seen[i].since_ms;
-	return now;
-}
-
-static int by_ticket(const void *a, const void *b)
-{
-	const struct item *x = a, *y = b;
-
-	return (x->ticket > y->ticket) - (x->ticket < y->ticket);
-}
-
 static void view_release(struct view *v)
 {
 	json_decref(v->list);
@@ -518,31 +335,11 @@ static void view_release(struct view *v)
 	memset(v, 0, sizeof(*v));
 }
 
-/* Fills an item from a listed Lease, and records the sighting in `seen`. */
-static void sight(struct kube_lock *kl, json_t *obj, struct item *it, struct sighting *seen,
-		  long long now)
-{
-	const char *version = field(obj, "metadata", "resourceVersion"), *n;
-
-	memset(it, 0, sizeof(*it));
-	it->obj = obj;
-	it->name = field(obj, "metadata", "name");
-	it->holder = field(obj, "spec", "holderIdentity");
-	it->ticket = (n = annotation(obj, "ticket")) ? strtoull(n, NULL, 10) : 0;
-	it->duration = duration_of(obj, kl->l->settings->lock_lease_seconds);
-	if (!it->name || !version)
-		return;
-	snprintf(seen->name, sizeof(seen->name), "%s", it->name);
-	snprintf(seen->version, sizeof(seen->version), "%s", version);
-	seen->since_ms = sighted(kl, it->name, version, now);
-	it->unchanged_ms = now - seen->since_ms;
-}
-
 /* Lists the lock's Leases: the lock and the tickets in order. */
 static enum berth_result look(struct kube_lock *kl, struct view *v)
 {
 	struct kube_reply r;
-	struct sighting *seen;
+	struct lease_sighting *seen;
 	json_t *items, *obj;
 	long long now = clock_now_ms();
 	enum berth_result res;
@@ -551,7 +348,7 @@ static enum berth_result look(struct kube_lock *kl, struct view *v)
 
 	memset(v, 0, sizeof(*v));
 	n = (size_t)lease_path(kl, NULL, path, sizeof(path));
-	snprintf(path + n, sizeof(path) - n, "?labelSelector=" LABEL_LOCK "%%3D%s", kl->hash);
+	snprintf(path + n, sizeof(path) - n, "?labelSelector=" LEASE_LABEL_LOCK "%%3D%s", kl->hash);
 	res = request(kl, "GET", path, NULL, &r);
 	if (res != BERTH_OK)
 		return res;
@@ -562,7 +359,7 @@ static enum berth_result look(struct kube_lock *kl, struct view *v)
 		return BERTH_SYSTEM_FAILURE;
 	}
 	v->list = r.body;
-	v->version = field(v->list, "metadata", "resourceVersion");
+	v->version = lease_field(v->list, "metadata", "resourceVersion");
 	n = json_array_size(items);
 	v->tickets = calloc(n + 1, sizeof(*v->tickets));
 	seen = calloc(n + 1, sizeof(*seen));
@@ -574,10 +371,11 @@ static enum berth_result look(struct kube_lock *kl, struct view *v)
 	}
 	json_array_foreach(items, i, obj)
 	{
-		const char *role = role_of(obj);
-		struct item it;
+		const char *role = lease_role(obj);
+		struct lease_item it;
 
-		sight(kl, obj, &it, &seen[i], now);
+		lease_sight(obj, kl->l->settings->lock_lease_seconds, kl->seen, kl->nr_seen, now,
+			    &it, &seen[i]);
 		if (!it.name || !role)
 			continue;
 		if (!strcmp(role, "lock") && !strcmp(it.name, kl->lease))
@@ -590,29 +388,24 @@ static enum berth_result look(struct kube_lock *kl, struct view *v)
 	free(kl->seen);
 	kl->seen = seen;
 	kl->nr_seen = n;
-	qsort(v->tickets, v->nr_tickets, sizeof(*v->tickets), by_ticket);
+	qsort(v->tickets, v->nr_tickets, sizeof(*v->tickets), lease_by_ticket);
 	return BERTH_OK;
 }
 
-static int dead(const struct item *it)
-{
-	return it->unchanged_ms >= (long long)it->duration * 1000;
-}
-
 /* Deletes a ticket nobody renewed for its duration, if it is still the version we saw. */
-static void remove_dead(struct kube_lock *kl, const struct item *it)
+static void remove_dead(struct kube_lock *kl, const struct lease_item *it)
 {
 	json_t *body =
 		json_pack("{s:s, s:s, s:{s:s?, s:s?}}", "apiVersion", "v1", "kind", "DeleteOptions",
-			  "preconditions", "uid", field(it->obj, "metadata", "uid"),
-			  "resourceVersion", field(it->obj, "metadata", "resourceVersion"));
+			  "preconditions", "uid", lease_field(it->obj, "metadata", "uid"),
+			  "resourceVersion", lease_field(it->obj, "metadata", "resourceVersion"));
 	struct kube_reply r;
 	char path[256], who[1024];
 
 	lease_path(kl, it->name, path, sizeof(path));
 	if (body && kube_call(&kl->api, "DELETE", path, body, 0, &r) == 0) {
 		if (r.status == 200) {
-			describe(it->obj, who, sizeof(who));
+			lease_describe(it->obj, who, sizeof(who));
 			info("lock '%s': removed the queue ticket of %s: not renewed for %u s",
 			     kl->l->key, who, it->duration);
 		}
@@ -673,7 +466,7 @@ static enum berth_result enqueue(struct kube_lock *kl)
 		view_release(&v);
 		kl->l->me.ticket = kl->n;
 		snprintf(kl->ticket, sizeof(kl->ticket), "%.60s-%llu", kl->lease, kl->n);
-		obj = new_lease(kl, kl->ticket, "ticket");
+		obj = lease_new(kl->l, kl->ns, kl->hash, kl->ticket, "ticket");
 		if (!obj)
 			error("out of memory");
 		got = obj ? request(kl, "POST", path, obj, &r) : BERTH_SYSTEM_FAILURE;
@@ -712,7 +505,7 @@ static enum berth_result enqueue(struct kube_lock *kl)
  * At the head of the queue: takes the lock when its Lease is missing, free, or unchanged for
  * its duration on our clock. BERTH_OK when taken (kl->holding is set then) or not now.
  */
-static enum berth_result try_take(struct kube_lock *kl, const struct item *lease)
+static enum berth_result try_take(struct kube_lock *kl, const struct lease_item *lease)
 {
 	int takeover = lease->obj && lease->holder && *lease->holder;
 	enum berth_result ret;
@@ -720,10 +513,11 @@ static enum berth_result try_take(struct kube_lock *kl, const struct item *lease
 	struct kube_reply r;
 	json_t *obj, *spec;
 
-	if (takeover && !dead(lease))
+	if (takeover && !lease_dead(lease))
 		return BERTH_OK;
 	kl->l->me.since = (long long)time(NULL);
-	obj = lease->obj ? json_deep_copy(lease->obj) : new_lease(kl, kl->lease, "lock");
+	obj = lease->obj ? json_deep_copy(lease->obj)
+			 : lease_new(kl->l, kl->ns, kl->hash, kl->lease, "lock");
 	if (!obj) {
 		error("out of memory");
 		return BERTH_SYSTEM_FAILURE;
@@ -731,7 +525,7 @@ static enum berth_result try_take(struct kube_lock *kl, const struct item *lease
 	lease_path(kl, lease->obj ? kl->lease : NULL, path, sizeof(path));
 	if (lease->obj) {
 		spec = json_object_get(obj, "spec");
-		set_owner(obj, kl);
+		lease_set_owner(obj, kl->l);
 		json_object_set_new(spec, "leaseTransitions",
 				    json_integer(json_integer_value(json_object_get(
 							 json_object_get(lease->obj, "spec"),
@@ -743,7 +537,7 @@ static enum berth_result try_take(struct kube_lock *kl, const struct item *lease
 		goto out;
 	if (r.status == 200 || r.status == 201) {
 		if (takeover) {
-			describe(lease->obj, who, sizeof(who));
+			lease_describe(lease->obj, who, sizeof(who));
 			warning("took over lock '%s' from %s: its lease went unrenewed for %u s",
 				kl->l->key, who, lease->duration);
 		}
@@ -794,13 +588,14 @@ static void delete_ticket(struct kube_lock *kl)
 }
 
 /* Counts the live tickets ahead of ours (removing dead ones); the last of them in *last. */
-static size_t ahead_of_us(struct kube_lock *kl, const struct view *v, const struct item **last)
+static size_t ahead_of_us(struct kube_lock *kl, const struct view *v,
+			  const struct lease_item **last)
 {
 	size_t i, nr = 0;
 
 	*last = NULL;
 	for (i = 0; i < v->nr_tickets && v->tickets[i].ticket < kl->n; i++) {
-		if (dead(&v->tickets[i])) {
+		if (lease_dead(&v->tickets[i])) {
 			remove_dead(kl, &v->tickets[i]);
 			continue;
 		}
@@ -818,7 +613,7 @@ static int still_waiting(struct kube_lock *kl, const struct view *v, size_t nr_a
 	long long now = clock_now_ms();
 	char who[1024];
 
-	describe(held ? v->lease.obj : NULL, who, sizeof(who));
+	lease_describe(held ? v->lease.obj : NULL, who, sizeof(who));
 	nr_ahead += (size_t)held;
 	if (proc_stop_requested())
 		return error("stopped while waiting for lock '%s', held by %s", kl->l->key, who);
@@ -839,7 +634,7 @@ static enum berth_result wait_turn(struct kube_lock *kl, long long deadline)
 	long long next_status = clock_now_ms() + STATUS_EVERY * 1000LL;
 
 	for (;;) {
-		const struct item *last;
+		const struct lease_item *last;
 		struct view v;
 		size_t nr;
 		enum berth_result r;
@@ -913,9 +708,9 @@ static int held_by_ancestor(struct kube_lock *kl)
 	lease_path(kl, kl->lease, path, sizeof(path));
 	if (kube_call(&kl->api, "GET", path, NULL, 0, &r) < 0)
 		return 0;
-	host = annotation(r.body, "host");
-	pid = annotation(r.body, "pid");
-	found = r.status == 200 && field(r.body, "spec", "holderIdentity") && host && pid &&
+	host = lease_annotation(r.body, "host");
+	pid = lease_annotation(r.body, "pid");
+	found = r.status == 200 && lease_field(r.body, "spec", "holderIdentity") && host && pid &&
 		!strcmp(host, kl->l->me.host) && proc_is_ancestor((pid_t)strtol(pid, NULL, 10));
 	kube_reply_release(&r);
 	return found;
@@ -937,8 +732,9 @@ static void free_lease(struct kube_lock *kl)
 		json_object_del(spec, "renewTime");
 		/* The last ticket stays: numbers keep growing for `berth locks`. */
 		json_object_set_new(json_object_get(obj, "metadata"), "annotations",
-				    json_pack("{s:s, s:o}", ANNOTATION "key", kl->l->key,
-					      ANNOTATION "ticket", number((long long)kl->n)));
+				    json_pack("{s:s, s:o}", LEASE_ANNOTATION "key", kl->l->key,
+					      LEASE_ANNOTATION "ticket",
+					      lease_number((long long)kl->n)));
 		if (request(kl, "PUT", path, obj, &r) != BERTH_OK) {
 			json_decref(obj);
 			break;
@@ -950,7 +746,7 @@ static void free_lease(struct kube_lock *kl)
 				&r); /* renewed meanwhile? then again on the new version */
 			if (kube_call(&kl->api, "GET", path, NULL, 0, &r) < 0)
 				break;
-			if (r.status != 200 || !ours(kl, r.body)) {
+			if (r.status != 200 || !lease_is_ours(r.body, &kl->l->me)) {
 				kube_reply_release(&r);
 				break;
 			}
@@ -1041,27 +837,8 @@ static int release(struct lock *l)
 
 /* ---- berth locks ----------------------------------------------------------------------- */
 
-struct listed {
-	const char *hash;
-	int is_lock;
-	unsigned long long ticket;
-	json_t *obj;
-};
-
-static int by_lock_then_ticket(const void *a, const void *b)
-{
-	const struct listed *x = a, *y = b;
-	int c = strcmp(x->hash, y->hash);
-
-	if (c)
-		return c;
-	if (x->is_lock != y->is_lock)
-		return y->is_lock - x->is_lock;
-	return (x->ticket > y->ticket) - (x->ticket < y->ticket);
-}
-
 /* One lock's entry from its sorted Leases (the lock's own first, when it exists). */
-static int list_group(const struct listed *g, size_t nr,
+static int list_group(const struct lease_listed *g, size_t nr,
 		      int (*each)(const struct lock_entry *, void *), void *data)
 {
 	struct lock_entry e;
@@ -1075,10 +852,10 @@ static int list_group(const struct listed *g, size_t nr,
 		return error("out of memory");
 	for (i = 0; i < nr; i++) {
 		if (!key)
-			key = annotation(g[i].obj, "key");
-		if (g[i].is_lock && !field(g[i].obj, "spec", "holderIdentity"))
+			key = lease_annotation(g[i].obj, "key");
+		if (g[i].is_lock && !lease_field(g[i].obj, "spec", "holderIdentity"))
 			continue; /* free: only its waiters count */
-		owner_of(g[i].obj, &e.owners[e.nr++]);
+		lease_owner(g[i].obj, &e.owners[e.nr++]);
 		e.held |= g[i].is_lock;
 	}
 	snprintf(e.key, sizeof(e.key), "%s", key ? key : g[0].hash);
@@ -1094,7 +871,7 @@ static int list(const struct settings *s, int (*each)(const struct lock_entry *,
 	struct kube_lock kl;
 	struct lock l;
 	struct kube_reply r;
-	struct listed *all = NULL;
+	struct lease_listed *all = NULL;
 	json_t *items, *obj;
 	char path[512];
 	size_t i, n = 0, start;
@@ -1108,7 +885,7 @@ static int list(const struct settings *s, int (*each)(const struct lock_entry *,
 	if (open_api(&kl, NULL) != BERTH_OK)
 		return -1;
 	i = (size_t)lease_path(&kl, NULL, path, sizeof(path));
-	snprintf(path + i, sizeof(path) - i, "?labelSelector=" MANAGED_BY "%%3Dberth");
+	snprintf(path + i, sizeof(path) - i, "?labelSelector=" LEASE_MANAGED_BY "%%3Dberth");
 	if (request(&kl, "GET", path, NULL, &r) != BERTH_OK)
 		goto out;
 	items = json_object_get(r.body, "items");
@@ -1119,9 +896,10 @@ static int list(const struct settings *s, int (*each)(const struct lock_entry *,
 	}
 	json_array_foreach(items, i, obj)
 	{
-		const char *hash = json_string_value(json_object_get(
-			json_object_get(json_object_get(obj, "metadata"), "labels"), LABEL_LOCK));
-		const char *role = role_of(obj), *t = annotation(obj, "ticket");
+		const char *hash = json_string_value(
+			json_object_get(json_object_get(json_object_get(obj, "metadata"), "labels"),
+					LEASE_LABEL_LOCK));
+		const char *role = lease_role(obj), *t = lease_annotation(obj, "ticket");
 
 		if (!hash || !role)
 			continue;
@@ -1130,7 +908,7 @@ static int list(const struct settings *s, int (*each)(const struct lock_entry *,
 		all[n].ticket = t ? strtoull(t, NULL, 10) : 0;
 		all[n++].obj = obj;
 	}
-	qsort(all, n, sizeof(*all), by_lock_then_ticket);
+	qsort(all, n, sizeof(*all), lease_by_lock_then_ticket);
 	ret = 0;
 	for (start = 0, i = 1; ret == 0 && start < n; i++) {
 		if (i < n && !strcmp(all[i].hash, all[start].hash))
