@@ -142,7 +142,7 @@ int kube_call(struct kube *k, const char *method, const char *path, json_t *body
 	if (res.body.len)
 		r->body = json_loadb((const char *)res.body.data, res.body.len,
 				     JSON_DISABLE_EOF_CHECK, NULL);
-	if (r->status >= 300)
+	if (http_status_result(r->status) != BERTH_OK)
 		failure_message(r, &res.body);
 	http_response_release(&res);
 	return 0;

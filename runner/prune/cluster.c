@@ -302,6 +302,22 @@ static int get_page(struct lister *l, const char *cont, struct kube_reply *r, un
 	}
 }
 
+/* Reports credentials the server refused (401 or 403): which fix the message names. */
+static enum berth_result refused(const struct lister *l, const struct kube_reply *r)
+{
+	const char *server = l->api.config->server, *what = l->kind->plural;
+
+	if (r->status == 401)
+		error("the Kubernetes API at %s did not accept the credentials of %s listing %s "
+		      "(HTTP 401: %s): renew its token or certificate; prune needs " NEED_RBAC,
+		      server, l->api.source, what, r->message);
+	else
+		error("the Kubernetes API at %s refused to list %s in all namespaces for %s (HTTP "
+		      "%ld: %s): prune needs " NEED_RBAC,
+		      server, what, l->api.source, r->status, r->message);
+	return BERTH_BUILD_FAILURE;
+}
+
 /* Reports a page that came without a list; the class of failure. */
 static enum berth_result failed(const struct lister *l, const struct kube_reply *r, int got,
 				unsigned tried)
@@ -310,23 +326,13 @@ static enum berth_result failed(const struct lister *l, const struct kube_reply 
 
 	if (got < 0) {
 		error("cannot list %s in the cluster of %s: no answer from the Kubernetes API at %s "
-		      "after %d tries: %s; prune deletes nothing without the cluster's images: check "
+		      "after %u tries: %s; prune deletes nothing without the cluster's images: check "
 		      "that the API server is up and reachable from this host",
 		      what, l->api.source, server, tried, r->message);
 		return BERTH_SYSTEM_FAILURE;
 	}
-	if (http_status_result(r->status) == BERTH_BUILD_FAILURE && r->status == 401) {
-		error("the Kubernetes API at %s did not accept the credentials of %s listing %s "
-		      "(HTTP 401: %s): renew its token or certificate; prune needs " NEED_RBAC,
-		      server, l->api.source, what, r->message);
-		return BERTH_BUILD_FAILURE;
-	}
-	if (http_status_result(r->status) == BERTH_BUILD_FAILURE) {
-		error("the Kubernetes API at %s refused to list %s in all namespaces for %s (HTTP "
-		      "%ld: %s): prune needs " NEED_RBAC,
-		      server, what, l->api.source, r->status, r->message);
-		return BERTH_BUILD_FAILURE;
-	}
+	if (http_status_result(r->status) == BERTH_BUILD_FAILURE)
+		return refused(l, r);
 	if (kube_status_transient(r->status)) {
 		error("the Kubernetes API at %s failed %u times to list %s (%s): HTTP %ld: %s; prune "
 		      "deletes nothing without the cluster's images: run it again when the API "
@@ -340,7 +346,7 @@ static enum berth_result failed(const struct lister *l, const struct kube_reply 
 		      server, what, l->path, l->api.source);
 		return BERTH_BUILD_FAILURE;
 	}
-	if (r->status >= 300)
+	if (http_status_result(r->status) != BERTH_OK)
 		error("cannot list %s in the cluster of %s: the Kubernetes API at %s answered HTTP "
 		      "%ld: %s",
 		      what, l->api.source, server, r->status, r->message);
