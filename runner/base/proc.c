@@ -1,5 +1,6 @@
 #include "base/proc.h"
 
+#include "base/clock.h"
 #include "base/job_user.h"
 #include "base/log.h"
 #include "base/procscan.h"
@@ -69,10 +70,7 @@ int proc_stop_requested(void)
 
 long long proc_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_now_ms();
 }
 
 /*

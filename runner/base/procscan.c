@@ -1,5 +1,6 @@
 #include "base/procscan.h"
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "base/secret.h"
@@ -225,9 +226,7 @@ int procscan_kill_marked(const char *entry, uid_t uid, unsigned grace)
 	total = m.found;
 	/* Poll until they are gone; switch to SIGKILL at the deadline and for late forks. */
 	while (m.found) {
-		struct timespec pause = {0, 50000000L};
-
-		nanosleep(&pause, NULL);
+		clock_sleep_ms(50);
 		if (proc_now_ms() >= kill_at)
 			m.sig = SIGKILL;
 		if (proc_now_ms() >= kill_at + PROCSCAN_KILL_TIMEOUT_MS)

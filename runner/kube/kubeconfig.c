@@ -4,6 +4,7 @@
 #include "base/http.h"
 #include "base/log.h"
 #include "base/ydoc.h"
+#include "kube/kube.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -382,65 +383,44 @@ int kubeconfig_write(const struct kubeconfig *k, const char *path)
 
 enum berth_result kubeconfig_preflight(const struct kubeconfig *k, unsigned timeout)
 {
-	struct secret bearer = SECRET_INIT;
-	struct http_client c = {NULL};
-	struct http_response res = {0};
-	struct http_request req;
 	const char *source = k->variable ? k->variable : "the kubeconfig";
-	char why[HTTP_ERROR_SIZE], *url = NULL;
+	struct kube api;
+	struct kube_reply r;
+	enum berth_result result = BERTH_SYSTEM_FAILURE;
 	int got;
-	size_t n = strlen(k->server);
-	enum berth_result r = BERTH_SYSTEM_FAILURE;
 
 	if (k->no_preflight) {
 		info("not checking cluster '%s' before the job: %s", k->cluster, k->no_preflight);
 		return BERTH_OK;
 	}
-	while (n && k->server[n - 1] == '/')
-		n--;
-	if (asprintf(&url, "%.*s/version", (int)n, k->server) < 0)
-		return error("out of memory"), r;
-	if (k->token.data && secret_printf(&bearer, "Bearer %s", (const char *)k->token.data) < 0)
-		goto out;
-	memset(&req, 0, sizeof(req));
-	req.url = url;
-	req.authorization = bearer.data ? &bearer : NULL;
-	req.tls.ca_pem = &k->ca;
-	req.tls.client_cert = &k->client_cert;
-	req.tls.client_key = &k->client_key;
-	req.tls.insecure = k->insecure;
-	req.timeout = timeout;
-	req.max_body = 64 << 10;
-	if (http_client_init(&c) < 0)
-		goto out;
-	got = http_do(&c, &req, &res, why, sizeof(why));
+	if (kube_init(&api, k, source, timeout) < 0)
+		return BERTH_SYSTEM_FAILURE;
+	got = kube_call(&api, "GET", "/version", NULL, 0, &r);
 	if (got == HTTP_TLS_REJECTED) {
 		error("cluster '%s' at %s: TLS failed with the kubeconfig's own certificates: %s; "
 		      "check certificate-authority-data, client-certificate-data and "
 		      "client-key-data of context '%s' in %s",
-		      k->cluster, k->server, why, k->context, source);
-		r = BERTH_BUILD_FAILURE;
+		      k->cluster, k->server, r.message, k->context, source);
+		result = BERTH_BUILD_FAILURE;
 	} else if (got < 0) {
 		error("cannot reach cluster '%s' at %s: %s; check the server address in %s and "
 		      "that this runner can reach it",
-		      k->cluster, k->server, why, source);
-	} else if (res.status == 401 || res.status == 403) {
+		      k->cluster, k->server, r.message, source);
+	} else if (http_status_result(r.status) == BERTH_BUILD_FAILURE) {
 		error("cluster '%s' at %s rejected the kubeconfig's credentials (HTTP %ld): check "
 		      "the token or client certificate of context '%s' in %s",
-		      k->cluster, k->server, res.status, k->context, source);
-		r = BERTH_BUILD_FAILURE;
-	} else if (res.status != 200) {
+		      k->cluster, k->server, r.status, k->context, source);
+		result = BERTH_BUILD_FAILURE;
+	} else if (r.status != 200) {
 		error("cluster '%s' at %s answered HTTP %ld to GET /version", k->cluster, k->server,
-		      res.status);
+		      r.status);
 	} else {
-		r = BERTH_OK;
+		result = BERTH_OK;
 	}
-out:
-	http_response_release(&res);
-	http_client_release(&c);
-	secret_release(&bearer);
-	free(url);
-	return r;
+	if (got == 0)
+		kube_reply_release(&r);
+	kube_close(&api);
+	return result;
 }
 
 void kubeconfig_release(struct kubeconfig *k)

@@ -1,6 +1,7 @@
 #include "prune/v2.h"
 
 #include "registry/docker_config.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "conf/settings.h"
 #include "base/sha256.h"
@@ -345,11 +346,11 @@ enum pool_step v2_delete(void *arg, size_t i, struct http_client *c, unsigned at
 			       "them in its configuration (distribution: storage.delete.enabled: "
 			       "true, or REGISTRY_STORAGE_DELETE_ENABLED=true)",
 			       v->repo->host);
-	else if (s == STEP_DONE && res.status == 403)
+	else if (s == STEP_DONE && http_status_result(res.status) == BERTH_BUILD_FAILURE)
 		s = pool_abort(&v->mu, v->fatal, sizeof(v->fatal),
-			       "registry %s refused to delete from %s (HTTP 403): the login for %s "
+			       "registry %s refused to delete from %s (HTTP %ld): the login for %s "
 			       "needs delete permission there",
-			       v->repo->host, v->repo->path, v->user);
+			       v->repo->host, v->repo->path, res.status, v->user);
 	else if (s == STEP_DONE)
 		snprintf(result, sizeof(result), "failed: HTTP %ld", res.status);
 	if (s == STEP_ABORT)
@@ -412,7 +413,7 @@ static int fetch_page(struct v2 *v, struct http_client *c, const char *url,
 			return error("registry %s: cannot list the tags of %s: %s", v->repo->host,
 				     v->repo->path, got < 0 ? why : "it kept failing");
 		wait = wait < 0 ? 500LL * attempt : wait;
-		nanosleep(&(struct timespec){wait / 1000, (wait % 1000) * 1000000L}, NULL);
+		clock_sleep_ms(wait);
 	}
 	return -1;
 }
