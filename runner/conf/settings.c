@@ -571,9 +571,9 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 		return *v ? set_string(FIELD(s, k, char *), v)
 			  : error("%s:%zu: '%s' needs a value", AT(sp), k->name);
 	if (k->kind == K_LOCK_KEY) {
-		const char *why = NULL;
+		char why[128];
 
-		if (lock_valid_key(v, &why) < 0)
+		if (lock_valid_key(v, why, sizeof(why)) < 0)
 			return error("%s:%zu: '%s' is not a lock key: %s", AT(sp), k->name, why);
 		return set_string(FIELD(s, k, char *), v);
 	}
