@@ -75,8 +75,13 @@ static int open_store_dir(int parent, const char *name, const char *path)
 		if (mkdirat(parent, name, 0700) < 0 && errno != EEXIST)
 			return error_errno("cannot create lock directory '%s'", path);
 		fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0 && is_ours(fd, S_IFDIR))
-			return fchmod(fd, 0700) == 0 ? fd : (close(fd), -1);
+		if (fd >= 0 && is_ours(fd, S_IFDIR)) {
+			if (fchmod(fd, 0700) == 0)
+				return fd;
+			error_errno("cannot make lock directory '%s' private", path);
+			close(fd);
+			return -1;
+		}
 		if (fd >= 0)
 			close(fd);
 		else if (errno != ELOOP && errno != ENOTDIR)

@@ -147,12 +147,16 @@ enum berth_result local_workflow(struct local *l, char *why, size_t size)
 	int ret;
 
 	why[0] = '\0';
-	if (civars_pipeline(&vars, &l->pipeline, &l->repo, &l->in, err, sizeof(err)) < 0)
-		return error("%s", err), BERTH_BUILD_FAILURE;
+	if (civars_pipeline(&vars, &l->pipeline, &l->repo, &l->in, err, sizeof(err)) < 0) {
+		error("%s", err);
+		return BERTH_BUILD_FAILURE;
+	}
 	ret = rules_workflow(&l->rules, &vars, &v, err, sizeof(err));
 	civars_release(&vars);
-	if (ret < 0)
-		return error("%s", err), BERTH_BUILD_FAILURE;
+	if (ret < 0) {
+		error("%s", err);
+		return BERTH_BUILD_FAILURE;
+	}
 	if (!strcmp(v.when, "never"))
 		snprintf(why, size, "%s", v.why);
 	return BERTH_OK;

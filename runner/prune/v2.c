@@ -99,7 +99,8 @@ static int call(struct v2 *v, struct http_client *c, const char *method, const c
 	generation = v->auth_generation;
 	if (v->auth.data && secret_set(&auth, (const char *)v->auth.data) < 0) {
 		pthread_mutex_unlock(&v->mu);
-		return snprintf(why, why_size, "out of memory"), -1;
+		snprintf(why, why_size, "out of memory");
+		return -1;
 	}
 	pthread_mutex_unlock(&v->mu);
 	req.authorization = auth.data ? &auth : NULL;
