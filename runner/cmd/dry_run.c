@@ -141,7 +141,8 @@ static enum berth_result plan_stage(const struct settings *s, const struct local
 	for (i = 0; keys[i]; i++)
 		if (job_script(lj->job, keys[i], &lines, err, sizeof(err)) < 0) {
 			strvec_clear(&lines);
-			return error("%s", err), BERTH_BUILD_FAILURE;
+			error("%s", err);
+			return BERTH_BUILD_FAILURE;
 		}
 	printf("== run %s: %zu line(s)\n", stage, lines.nr);
 	for (i = 0; r == BERTH_OK && i < lines.nr; i++) {

@@ -248,7 +248,8 @@ static enum berth_result run_stage(struct exec_dir *d, const struct local *l,
 	for (i = 0; keys[i]; i++)
 		if (job_script(lj->job, keys[i], &lines, err, sizeof(err)) < 0) {
 			strvec_clear(&lines);
-			return error("%s", err), BERTH_BUILD_FAILURE;
+			error("%s", err);
+			return BERTH_BUILD_FAILURE;
 		}
 	snprintf(script, sizeof(script), "%s/%s", d->root, stage);
 	r = write_script(script, l->repo.dir, &lines) < 0 ? BERTH_SYSTEM_FAILURE : BERTH_OK;

@@ -46,13 +46,14 @@ static enum berth_result run_locked(const struct settings *s, const struct lock 
 enum berth_result cmd_lock(const struct args *a, const char *settings_file, int *exit_status)
 {
 	const struct lock_backend *b;
-	const char *why = NULL, *key = a->operand[0], *t = args_value(a, "--timeout");
+	const char *key = a->operand[0], *t = args_value(a, "--timeout");
+	char why[128];
 	struct settings s;
 	struct lock l;
 	enum berth_result r;
 	unsigned timeout = 0;
 
-	if (lock_valid_key(key, &why) < 0)
+	if (lock_valid_key(key, why, sizeof(why)) < 0)
 		return args_error(a, "invalid lock key '%s': %s", key, why);
 	if (t && parse_timeout(t, &timeout) < 0)
 		return args_error(a, "--timeout takes whole seconds from 0 to 86400, not '%s'", t);

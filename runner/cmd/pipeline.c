@@ -98,7 +98,8 @@ static enum berth_result preview(struct local *l)
 		node_free(def);
 		node_free(top);
 		local_job_release(&lj);
-		return error("out of memory"), BERTH_SYSTEM_FAILURE;
+		error("out of memory");
+		return BERTH_SYSTEM_FAILURE;
 	}
 	node_del(def, "rules");
 	node_del(def, "only");

@@ -71,7 +71,8 @@ int image_ref_parse(const char *s, struct image_ref *out)
 {
 	char full[INPUT_MAX + 32];
 	struct reference ref;
-	const char *name = strip_scheme(s), *rest, *why = NULL;
+	const char *name = strip_scheme(s), *rest;
+	char why[128];
 	size_t host = 0, i;
 
 	memset(out, 0, sizeof(*out));
@@ -84,7 +85,7 @@ int image_ref_parse(const char *s, struct image_ref *out)
 	else /* a Docker Hub name of one component is an official image's */
 		snprintf(full, sizeof(full), "docker.io/%s%s", strchr(rest, '/') ? "" : "library/",
 			 rest);
-	if (reference_parse(full, &ref, &why) < 0)
+	if (reference_parse(full, &ref, why, sizeof(why)) < 0)
 		return -1;
 	for (i = 0; ref.host[i]; i++)
 		out->host[i] = (char)tolower((unsigned char)ref.host[i]);
