@@ -212,8 +212,8 @@ inside() { # WORK TARBALL REPO
   add_newcomer "$build"
   logged as_newcomer "$build" "make demo"
   expect_line "$LOGS/demo.log" "running as: $NEWCOMER" "make demo's job did not run the script"
-  expect_line "$LOGS/demo.log" ": succeeded" "make demo's job did not succeed"
-  grep -E '^job [0-9]+: |out\| running as: ' "$LOGS/demo.log"
+  expect_line "$LOGS/demo.log" "job hello: succeeded" "make demo's job did not succeed"
+  grep -E '^job hello: |^running as: ' "$LOGS/demo.log"
 
   phase deb
   logged as_newcomer "$build" "make deb"
