@@ -18,7 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static char *path_join(const char *a, const char *b)
+/* "A/B" on the heap, for the paths a struct workspace keeps. */
+static char *path_alloc(const char *a, const char *b)
 {
 	char *p = NULL;
 
@@ -36,13 +37,13 @@ static int set_job_dirs(struct workspace *ws, const struct settings *s)
 	free(ws->cache);
 	ws->builds = ws->cache = NULL;
 	if (s->builds_per_job)
-		ws->builds = path_join(ws->dir, "builds");
+		ws->builds = path_alloc(ws->dir, "builds");
 	else if (ws->user)
-		ws->builds = path_join(s->builds_dir, ws->user);
+		ws->builds = path_alloc(s->builds_dir, ws->user);
 	else
 		ws->builds = strdup(s->builds_dir);
 	if (ws->user)
-		ws->cache = path_join(s->cache_dir, ws->user);
+		ws->cache = path_alloc(s->cache_dir, ws->user);
 	else if (s->cache_dir)
 		ws->cache = strdup(s->cache_dir);
 	return ws->builds && (ws->cache || !s->cache_dir) ? 0 : -1;
@@ -50,17 +51,17 @@ static int set_job_dirs(struct workspace *ws, const struct settings *s)
 
 int workspace_init(struct workspace *ws, const struct settings *s, const struct job *job)
 {
-	char *jobs = path_join(s->state_dir, "jobs"), user[64];
+	char *jobs = path_alloc(s->state_dir, "jobs"), user[64];
 
 	memset(ws, 0, sizeof(*ws));
-	ws->dir = jobs ? path_join(jobs, job->id) : NULL;
+	ws->dir = jobs ? path_alloc(jobs, job->id) : NULL;
 	free(jobs);
-	if (!ws->dir || !(ws->tmp = path_join(ws->dir, "tmp")) ||
-	    !(ws->docker = path_join(ws->dir, "docker")) ||
-	    !(ws->kube = path_join(ws->dir, "kube")) ||
-	    !(ws->kubeconfig = path_join(ws->kube, "config")) ||
-	    !(ws->settings = path_join(ws->dir, "settings.yaml")) ||
-	    !(ws->bin = path_join(ws->dir, "bin")))
+	if (!ws->dir || !(ws->tmp = path_alloc(ws->dir, "tmp")) ||
+	    !(ws->docker = path_alloc(ws->dir, "docker")) ||
+	    !(ws->kube = path_alloc(ws->dir, "kube")) ||
+	    !(ws->kubeconfig = path_alloc(ws->kube, "config")) ||
+	    !(ws->settings = path_alloc(ws->dir, "settings.yaml")) ||
+	    !(ws->bin = path_alloc(ws->dir, "bin")))
 		goto fail;
 	if (s->job_users.nr && workspace_recorded(ws->dir, "user", user, sizeof(user)) == 0 &&
 	    !(ws->user = strdup(user)))
@@ -142,7 +143,7 @@ int workspace_link_berth(const struct workspace *ws, const char *self)
 /* Written to a temporary name and renamed, so a reader never sees half a record. */
 static int write_state(const struct workspace *ws, const struct job *job)
 {
-	char *file = path_join(ws->dir, "state"), *tmp = path_join(ws->dir, ".state.tmp");
+	char *file = path_alloc(ws->dir, "state"), *tmp = path_alloc(ws->dir, ".state.tmp");
 	FILE *f = NULL;
 	int fd, ret = -1;
 
@@ -308,7 +309,7 @@ static int evict(const char *dir, long keep)
 		closedir(d);
 		if (count <= keep)
 			return 0;
-		path = path_join(dir, oldest);
+		path = path_alloc(dir, oldest);
 		ret = path ? remove_tree(path, 0) : -1;
 		free(path);
 		if (ret < 0)
@@ -419,7 +420,7 @@ static int claim_user(struct workspace *ws, const struct settings *s, const char
 		      const struct job *job)
 {
 	struct strvec taken = STRVEC_INIT;
-	char *lock = path_join(s->state_dir, "users.lock");
+	char *lock = path_alloc(s->state_dir, "users.lock");
 	unsigned char *busy = NULL;
 	size_t i, j;
 	int fd = lock ? open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1, warm;
@@ -488,7 +489,7 @@ static int remove_owned(const char *dir, uid_t uid, int all)
 		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    (!all && st.st_uid != uid))
 			continue;
-		path = path_join(dir, e->d_name);
+		path = path_alloc(dir, e->d_name);
 		if (!path || remove_tree(path, 0) < 0)
 			ret = -1;
 		free(path);
