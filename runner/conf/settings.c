@@ -1,6 +1,7 @@
 #include "conf/settings.h"
 
 #include "conf/lock_key.h"
+#include "base/array.h"
 #include "base/log.h"
 #include "conf/reference.h"
 #include "base/secret.h"
@@ -92,8 +93,7 @@ static const struct key keys[] = {
 	{"craas_api", K_URL, offsetof(struct settings, craas_api)},
 };
 
-#define NR(a)		  (sizeof(a) / sizeof((a)[0]))
-#define NR_KEYS		  NR(keys)
+#define NR_KEYS		  ARRAY_SIZE(keys)
 #define FIELD(s, k, type) ((type *)((char *)(s) + (k)->offset))
 
 static const struct key *find_key(const char *name)
@@ -316,7 +316,7 @@ static int set_network(int *field, const char *v, const struct spot *sp)
 	int yes;
 	size_t i;
 
-	for (i = 0; i < sizeof(network_names) / sizeof(network_names[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(network_names); i++)
 		if (!strcmp(v, network_names[i]))
 			return *field = (int)i, 0;
 	if (parse_bool(v, &yes) < 0)
@@ -439,7 +439,7 @@ static int set_registry(struct registry_setting *r, const struct spot *sp)
 		int ret;
 
 		if (!k)
-			return unknown_key(&key, "registry setting", names, NR(names));
+			return unknown_key(&key, "registry setting", names, ARRAY_SIZE(names));
 		if (!strcmp(k, "host")) {
 			const char *v = scalar_or_error(&val, k);
 
@@ -460,7 +460,7 @@ static int set_registry(struct registry_setting *r, const struct spot *sp)
 		} else if (!strcmp(k, "plain_http")) {
 			ret = set_bool(&r->plain_http, &val, k);
 		} else {
-			return unknown_key(&key, "registry setting", names, NR(names));
+			return unknown_key(&key, "registry setting", names, ARRAY_SIZE(names));
 		}
 		if (ret < 0)
 			return -1;

@@ -1,5 +1,6 @@
 #include "job/report.h"
 
+#include "base/array.h"
 #include "base/log.h"
 #include "base/proc.h"
 
@@ -35,7 +36,7 @@ void report_begin(const char *command)
 	static const char *const stages[] = {"prepare", "run", "cleanup"};
 	size_t i;
 
-	for (i = 0; i < sizeof(stages) / sizeof(stages[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(stages); i++)
 		rep.enabled |= !strcmp(command, stages[i]);
 	snprintf(rep.command, sizeof(rep.command), "%s", command);
 	snprintf(rep.stage, sizeof(rep.stage), "%s", command);
@@ -193,7 +194,7 @@ static void render(json_t *all, FILE *out)
 	json_t *value;
 	size_t i;
 
-	for (i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(families); i++) {
 		size_t n = strlen(families[i].name);
 
 		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", families[i].name, families[i].help,

@@ -6,6 +6,7 @@
  */
 #include "lock/lock.h"
 
+#include "base/array.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/proc.h"
@@ -205,7 +206,7 @@ static int tickets(int dirfd, char (**names)[TICKET_NAME_LEN + 1], size_t *nr)
 	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
 	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *e;
-	size_t cap = 0;
+	size_t alloc = 0;
 
 	*names = NULL;
 	*nr = 0;
@@ -218,17 +219,11 @@ static int tickets(int dirfd, char (**names)[TICKET_NAME_LEN + 1], size_t *nr)
 	while ((e = readdir(d))) {
 		if (!is_ticket(e->d_name))
 			continue;
-		if (*nr == cap) {
-			char(*grown)[TICKET_NAME_LEN + 1] =
-				realloc(*names, (cap = cap ? cap * 2 : 16) * sizeof(**names));
-
-			if (!grown) {
-				closedir(d);
-				free(*names);
-				*names = NULL;
-				return error("out of memory");
-			}
-			*names = grown;
+		if (ALLOC_GROW(*names, *nr + 1, alloc) < 0) {
+			closedir(d);
+			free(*names);
+			*names = NULL;
+			return -1;
 		}
 		memcpy((*names)[(*nr)++], e->d_name, TICKET_NAME_LEN + 1);
 	}
