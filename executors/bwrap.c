@@ -167,9 +167,8 @@ static int push_berth(struct strvec *argv, const struct settings *s, const char 
 			return -1;
 	if (!s->tools_bundle)
 		return 0;
-	if ((size_t)snprintf(bundle, sizeof(bundle), "%s/tools/%s", s->state_dir,
-			     s->tools_bundle) >= sizeof(bundle))
-		return error("state_dir is too long");
+	if (path_join(bundle, sizeof(bundle), "%s/tools/%s", s->state_dir, s->tools_bundle) < 0)
+		return -1;
 	return push_readable(argv, bundle);
 }
 

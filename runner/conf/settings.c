@@ -2,6 +2,7 @@
 
 #include "conf/lock_key.h"
 #include "base/array.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "conf/reference.h"
 #include "base/secret.h"
@@ -627,11 +628,13 @@ static int defaults(struct settings *s)
 	if (geteuid() == 0)
 		base = "/var/lib/berth";
 	else if ((base = getenv("XDG_STATE_HOME")) && *base == '/')
-		snprintf(buf, sizeof(buf), "%s/berth", base), base = buf;
+		base = path_join(buf, sizeof(buf), "%s/berth", base) < 0 ? NULL : buf;
 	else if ((home = getenv("HOME")) && *home == '/')
-		snprintf(buf, sizeof(buf), "%s/.local/state/berth", home), base = buf;
+		base = path_join(buf, sizeof(buf), "%s/.local/state/berth", home) < 0 ? NULL : buf;
 	else
 		return error("no state directory: set 'state_dir' in the settings, or HOME");
+	if (!base)
+		return -1;
 	s->kill_grace = 10;
 	s->bwrap_network = BWRAP_NETWORK_PRIVATE;
 	s->kubeconfig_max_bytes = 1ul << 20;
@@ -681,13 +684,13 @@ static int derive(struct settings *s, const char *name)
 	}
 
 	if (!s->builds_dir) {
-		snprintf(buf, sizeof(buf), "%s/builds", s->state_dir);
-		if (set_string(&s->builds_dir, buf) < 0)
+		if (path_join(buf, sizeof(buf), "%s/builds", s->state_dir) < 0 ||
+		    set_string(&s->builds_dir, buf) < 0)
 			return -1;
 	}
 	if (!s->cache_dir) {
-		snprintf(buf, sizeof(buf), "%s/cache", s->state_dir);
-		if (set_string(&s->cache_dir, buf) < 0)
+		if (path_join(buf, sizeof(buf), "%s/cache", s->state_dir) < 0 ||
+		    set_string(&s->cache_dir, buf) < 0)
 			return -1;
 	}
 	return 0;
@@ -1033,8 +1036,8 @@ int settings_write_for_job(const struct settings *s, const char *path, int job_u
 	/* The admin's cluster credentials are root's: a job user's berth uses the job's own. */
 	if (job_user)
 		copy.lock_kubeconfig = NULL;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-		return error("cannot write '%s': path too long", path);
+	if (path_join(tmp, sizeof(tmp), "%s.tmp", path) < 0)
+		return -1;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0 || fchmod(fd, 0644) < 0 || !(f = fdopen(fd, "w"))) {
 		if (fd >= 0)

@@ -1,5 +1,6 @@
 #include "job/workspace.h"
 
+#include "base/array.h"
 #include "base/fs.h"
 #include "base/job_user.h"
 #include "base/log.h"
@@ -199,9 +200,9 @@ static int users_taken(const char *jobs, const char *mine, struct strvec *taken)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.' || !strcmp(e->d_name, mine))
 			continue;
-		snprintf(dir, sizeof(dir), "%s/%s", jobs, e->d_name);
-		if (workspace_recorded(dir, "user", user, sizeof(user)) == 0 &&
-		    strvec_push(taken, user) < 0) {
+		if (path_join(dir, sizeof(dir), "%s/%s", jobs, e->d_name) < 0 ||
+		    (workspace_recorded(dir, "user", user, sizeof(user)) == 0 &&
+		     strvec_push(taken, user) < 0)) {
 			closedir(d);
 			return -1;
 		}
@@ -221,8 +222,9 @@ static int read_domain(const char *state_dir, const char *user, char *buf, size_
 	ssize_t n = -1;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/users/%s", state_dir, user);
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = path_join(path, sizeof(path), "%s/users/%s", state_dir, user) < 0
+		     ? -1
+		     : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0) {
 		n = read(fd, buf, size - 1);
 		close(fd);
@@ -236,8 +238,9 @@ static int write_domain(const char *state_dir, const char *user, const char *dom
 	char dir[PATH_MAX], path[PATH_MAX + 64];
 	int fd, ret = 0;
 
-	snprintf(dir, sizeof(dir), "%s/users", state_dir);
-	snprintf(path, sizeof(path), "%s/%s", dir, user);
+	if (path_join(dir, sizeof(dir), "%s/users", state_dir) < 0 ||
+	    path_join(path, sizeof(path), "%s/%s", dir, user) < 0)
+		return -1;
 	if (!domain)
 		domain = "-"; /* no domain: matches none, so the next job resets the user */
 	if (make_dirs(dir, 0700) < 0)
@@ -518,11 +521,12 @@ int workspace_scrub_user(const char *name, const struct settings *s)
 	if (u.home[0] == '/' && u.home[1] && lstat(u.home, &st) == 0 && S_ISDIR(st.st_mode) &&
 	    st.st_uid == u.uid && remove_owned(u.home, u.uid, 1) < 0)
 		ret = -1;
-	for (i = 0; i < sizeof(shared_dirs) / sizeof(shared_dirs[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(shared_dirs); i++)
 		if (remove_owned(shared_dirs[i], u.uid, 0) < 0)
 			ret = -1;
-	snprintf(crontab, sizeof(crontab), "%s/%s", CRONTABS, u.name);
-	if (unlink(crontab) < 0 && errno != ENOENT)
+	if (path_join(crontab, sizeof(crontab), "%s/%s", CRONTABS, u.name) < 0)
+		ret = -1;
+	else if (unlink(crontab) < 0 && errno != ENOENT)
 		ret = error_errno("cannot remove '%s'", crontab);
 	job_user_release(&u);
 	return ret;
@@ -537,7 +541,8 @@ static int make_users_dir(const struct job_user *u, const char *path)
 	char parent[PATH_MAX];
 	struct stat st;
 
-	snprintf(parent, sizeof(parent), "%s", path);
+	if (path_join(parent, sizeof(parent), "%s", path) < 0)
+		return -1;
 	*strrchr(parent, '/') = '\0';
 	if (make_dirs(parent, 0711) < 0 || lstat(parent, &st) < 0)
 		return error_errno("cannot create '%s'", parent);
@@ -671,8 +676,8 @@ void workspace_touch(const struct workspace *ws)
 {
 	char path[4400];
 
-	snprintf(path, sizeof(path), "%s/state", ws->dir);
-	utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW);
+	if (path_join(path, sizeof(path), "%s/state", ws->dir) == 0)
+		utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW);
 }
 
 int workspace_recorded(const char *dir, const char *key, char *out, size_t size)
@@ -682,7 +687,8 @@ int workspace_recorded(const char *dir, const char *key, char *out, size_t size)
 	int found = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/state", dir);
+	if (path_join(path, sizeof(path), "%s/state", dir) < 0)
+		return -1;
 	f = fopen(path, "re");
 	while (f && fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';

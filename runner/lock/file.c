@@ -101,8 +101,8 @@ static int open_store(const struct settings *s, int create)
 	char path[PATH_MAX];
 	struct stat st;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/locks", s->state_dir) >= sizeof(path))
-		return error("state_dir is too long");
+	if (path_join(path, sizeof(path), "%s/locks", s->state_dir) < 0)
+		return -1;
 	if (!create && lstat(path, &st) < 0 && errno == ENOENT)
 		return NO_STORE;
 	if (create && make_dirs(s->state_dir, 0711) < 0)
@@ -415,7 +415,10 @@ static int open_queue(struct lock *l, struct file_lock *f)
 			close(store);
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/locks/%s", l->settings->state_dir, name);
+	if (path_join(path, sizeof(path), "%s/locks/%s", l->settings->state_dir, name) < 0) {
+		close(store);
+		return -1;
+	}
 	f->dirfd = open_store_dir(store, name, path);
 	close(store);
 	for (tries = 0; f->dirfd >= 0 && f->meta < 0 && tries < 2; tries++) {
