@@ -37,9 +37,9 @@ static int in_use(const char *dir)
 	char marker[4600], user[64];
 	int has_user = workspace_recorded(dir, "user", user, sizeof(user)) == 0;
 
-	/* -1 (cannot tell) counts as in use */
 	if (path_join(marker, sizeof(marker), "%s=%s", JOB_MARKER, dir) < 0)
-		return 1;
+		return 1; /* cannot tell: in use */
+	/* -1 (cannot tell) counts as in use */
 	return proc_count_marked(marker, job_user_uid(has_user ? user : NULL)) != 0;
 }
 
