@@ -21,6 +21,9 @@ int array_grow(void *ptrp, size_t size, size_t nr, size_t *alloc)
 	size_t grown = next_alloc(*alloc, nr, size);
 	void *old, *p;
 
+	/* Refused before the allocator sees it: sanitizers abort on an impossible size. */
+	if (nr > SIZE_MAX / size)
+		return error("out of memory: %zu elements of %zu bytes overflow", nr, size);
 	/* The pointer is read and written as bytes: ptrp points at a `T *`, not a `void *`. */
 	memcpy(&old, ptrp, sizeof(old));
 	p = reallocarray(old, grown, size);
