@@ -18,6 +18,7 @@
 #include "executors/executor.h"
 
 #include "executors/bwrap_net.h"
+#include "base/array.h"
 #include "base/fs.h"
 #include "base/job_user.h"
 #include "base/log.h"
@@ -92,7 +93,7 @@ static int push_system(struct strvec *argv)
 
 	if (PUSH(argv, "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc") < 0)
 		return -1;
-	for (i = 0; i < sizeof(root_dirs) / sizeof(root_dirs[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(root_dirs); i++)
 		if (push_root_dir(argv, root_dirs[i]) < 0)
 			return -1;
 	/* systemd-resolved links /etc/resolv.conf into /run: without its target, no DNS. */
@@ -166,9 +167,8 @@ static int push_berth(struct strvec *argv, const struct settings *s, const char 
 			return -1;
 	if (!s->tools_bundle)
 		return 0;
-	if ((size_t)snprintf(bundle, sizeof(bundle), "%s/tools/%s", s->state_dir,
-			     s->tools_bundle) >= sizeof(bundle))
-		return error("state_dir is too long");
+	if (path_join(bundle, sizeof(bundle), "%s/tools/%s", s->state_dir, s->tools_bundle) < 0)
+		return -1;
 	return push_readable(argv, bundle);
 }
 

@@ -1,5 +1,7 @@
 #include "executors/executor.h"
 
+#include "base/array.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,13 +12,11 @@ static const struct executor *const executors[] = {
 	&executor_bwrap,
 };
 
-#define EXECUTORS_NR (sizeof(executors) / sizeof(executors[0]))
-
 const struct executor *executor_find(const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < EXECUTORS_NR; i++)
+	for (i = 0; i < ARRAY_SIZE(executors); i++)
 		if (!strcmp(executors[i]->name, name))
 			return executors[i];
 	return NULL;
@@ -29,7 +29,7 @@ const char *executor_names(void)
 
 	if (names[0])
 		return names;
-	for (i = 0; i < EXECUTORS_NR; i++) {
+	for (i = 0; i < ARRAY_SIZE(executors); i++) {
 		if (i)
 			strncat(names, ", ", sizeof(names) - strlen(names) - 1);
 		strncat(names, executors[i]->name, sizeof(names) - strlen(names) - 1);

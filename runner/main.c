@@ -2,6 +2,7 @@
  * berth: a GitLab Runner custom-executor driver. This file holds the command table and is the
  * only place where a command's result becomes the runner's exit code.
  */
+#include "base/array.h"
 #include "base/berth.h"
 #include "base/args.h"
 #include "cmd/commands.h"
@@ -142,13 +143,11 @@ static const struct command commands[] = {
 	{.name = "version", .fn = cmd_version, .summary = "print berth's version"},
 };
 
-#define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
-
 static const struct command *find_command(const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < NR_COMMANDS; i++)
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
 		if (!strcmp(commands[i].name, name))
 			return &commands[i];
 	return NULL;
@@ -161,7 +160,7 @@ static void usage(FILE *out)
 	fprintf(out, "usage: berth [--config FILE] COMMAND [ARGS...]\n"
 		     "       berth help [COMMAND] | berth COMMAND --help | berth --version\n\n"
 		     "commands:\n");
-	for (i = 0; i < NR_COMMANDS; i++) {
+	for (i = 0; i < ARRAY_SIZE(commands); i++) {
 		fputs("  ", out);
 		args_usage_line(&commands[i], out);
 		fprintf(out, "      %s\n", commands[i].summary);

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,4 +257,22 @@ int remove_tree(const char *path, int wipe)
 	if (rmdir(path) < 0 && errno != ENOENT)
 		return error_errno("cannot remove '%s'", path);
 	return 0;
+}
+
+int path_join(char *out, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, size, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < size)
+		return 0;
+	if (n < 0 || !size)
+		return error("cannot make a path of '%s'", fmt);
+	error("path too long: '%s...' is over %zu bytes; shorten the directory or the name in it",
+	      out, size - 1);
+	out[0] = '\0';
+	return -1;
 }

@@ -6,6 +6,7 @@
 #ifndef FS_H
 #define FS_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /*
@@ -26,5 +27,13 @@ int make_dirs(const char *path, mode_t mode);
  * (credentials). 0 when it is gone.
  */
 int remove_tree(const char *path, int wipe);
+
+/*
+ * Formats a path into `out` (`size` bytes): 0, or -1 after error("path too long: ...") when it
+ * does not fit, with `out` empty, so a cut path is never used (a shorter one may name another
+ * file). Settings cap the lengths of what paths are made of; this is the check that does not
+ * depend on that.
+ */
+int path_join(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

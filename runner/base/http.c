@@ -1,5 +1,6 @@
 #include "base/http.h"
 
+#include "base/array.h"
 #include "base/dl.h"
 #include "base/log.h"
 #include "base/secret.h"
@@ -67,7 +68,7 @@ static int load_curl(void)
 	if (loaded)
 		return loaded > 0 ? 0 : -1;
 	loaded = -1;
-	if (dl_load(CURL_LIBRARY, symbols, sizeof(symbols) / sizeof(symbols[0]), &libcurl,
+	if (dl_load(CURL_LIBRARY, symbols, ARRAY_SIZE(symbols), &libcurl,
 		    "install libcurl4 (apt-get install libcurl4)",
 		    "berth needs libcurl 7.77 or later", why, sizeof(why)) < 0)
 		return error("%s", why);

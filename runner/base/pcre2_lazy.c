@@ -1,5 +1,6 @@
 #include "base/pcre2_lazy.h"
 
+#include "base/array.h"
 #include "base/dl.h"
 
 #include <stdio.h>
@@ -35,7 +36,7 @@ int pcre2_lazy_load(char *err, size_t err_size)
 		return -1;
 	}
 	loaded = -1;
-	if (dl_load(PCRE2_LIBRARY, symbols, sizeof(symbols) / sizeof(symbols[0]), &pcre2_lazy,
+	if (dl_load(PCRE2_LIBRARY, symbols, ARRAY_SIZE(symbols), &pcre2_lazy,
 		    "install libpcre2-8-0", NULL, err, err_size) < 0)
 		return -1;
 	loaded = 1;

@@ -1,5 +1,6 @@
 #include "base/secret.h"
 
+#include "base/fs.h"
 #include "base/log.h"
 
 #include <jansson.h>
@@ -136,8 +137,8 @@ int secret_write_file(const char *path, const void *data, size_t len)
 	struct stat st;
 	int fd, old;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
-		return error("cannot write '%s': path too long", path);
+	if (path_join(tmp, sizeof(tmp), "%s.XXXXXX", path) < 0)
+		return -1;
 	fd = mkostemp(tmp, O_CLOEXEC); /* 0600, O_EXCL: nobody else's file */
 	if (fd < 0)
 		return error_errno("cannot create a temporary file beside '%s'", path);

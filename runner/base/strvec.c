@@ -1,5 +1,6 @@
 #include "base/strvec.h"
 
+#include "base/array.h"
 #include "base/log.h"
 
 #include <stdarg.h>
@@ -7,20 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Room for one more string and the NULL after it. */
 static int grow(struct strvec *sv)
 {
-	size_t alloc;
-	char **v;
-
-	if (sv->nr + 2 <= sv->alloc)
-		return 0;
-	alloc = sv->alloc ? 2 * sv->alloc : 16;
-	v = realloc(sv->v, alloc * sizeof(*v));
-	if (!v)
-		return error("out of memory");
-	sv->v = v;
-	sv->alloc = alloc;
-	return 0;
+	return ALLOC_GROW(sv->v, sv->nr + 2, sv->alloc);
 }
 
 static int push_owned(struct strvec *sv, char *s)

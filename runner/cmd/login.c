@@ -5,6 +5,7 @@
  */
 #include "cmd/commands.h"
 #include "registry/docker_config.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "registry/login.h"
 #include "conf/reference.h"
@@ -28,8 +29,7 @@ static const char *docker_dir(char *buf, size_t size)
 		error("neither DOCKER_CONFIG nor HOME is set: berth does not know where to log in");
 		return NULL;
 	}
-	snprintf(buf, size, "%s/.docker", home);
-	return buf;
+	return path_join(buf, size, "%s/.docker", home) < 0 ? NULL : buf;
 }
 
 static int read_password(struct secret *out)

@@ -39,14 +39,17 @@ static enum berth_result own_credentials(const struct settings *s, struct werf_c
 	struct kubeconfig k;
 	enum berth_result r;
 
-	snprintf(c->temp, sizeof(c->temp), "%s/berth-werf-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (path_join(c->temp, sizeof(c->temp), "%s/berth-werf-XXXXXX",
+		      tmp && *tmp ? tmp : "/tmp") < 0)
+		return BERTH_SYSTEM_FAILURE;
 	if (!mkdtemp(c->temp)) {
 		error_errno("cannot create a private directory under '%s'", tmp ? tmp : "/tmp");
 		c->temp[0] = '\0';
 		return BERTH_SYSTEM_FAILURE;
 	}
-	snprintf(c->docker, sizeof(c->docker), "%s/docker", c->temp);
-	snprintf(c->kubeconfig, sizeof(c->kubeconfig), "%s/kubeconfig", c->temp);
+	if (path_join(c->docker, sizeof(c->docker), "%s/docker", c->temp) < 0 ||
+	    path_join(c->kubeconfig, sizeof(c->kubeconfig), "%s/kubeconfig", c->temp) < 0)
+		return BERTH_SYSTEM_FAILURE;
 	r = kubeconfig_load(&k, &vars_script, s);
 	if (r == BERTH_OK && k.variable) {
 		if (kubeconfig_write(&k, c->kubeconfig) < 0)
@@ -70,8 +73,9 @@ static enum berth_result find_credentials(const struct settings *s, struct werf_
 
 	memset(c, 0, sizeof(*c));
 	if (ws && *ws) {
-		snprintf(c->docker, sizeof(c->docker), "%s/docker", ws);
-		snprintf(c->kubeconfig, sizeof(c->kubeconfig), "%s/kube/config", ws);
+		if (path_join(c->docker, sizeof(c->docker), "%s/docker", ws) < 0 ||
+		    path_join(c->kubeconfig, sizeof(c->kubeconfig), "%s/kube/config", ws) < 0)
+			return BERTH_SYSTEM_FAILURE;
 		if (stat(c->docker, &st) == 0 && S_ISDIR(st.st_mode))
 			return BERTH_OK;
 		warning("%s='%s' has no docker config: logging in here instead", JOB_MARKER, ws);

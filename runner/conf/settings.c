@@ -1,6 +1,8 @@
 #include "conf/settings.h"
 
 #include "conf/lock_key.h"
+#include "base/array.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "conf/reference.h"
 #include "base/secret.h"
@@ -92,8 +94,7 @@ static const struct key keys[] = {
 	{"craas_api", K_URL, offsetof(struct settings, craas_api)},
 };
 
-#define NR(a)		  (sizeof(a) / sizeof((a)[0]))
-#define NR_KEYS		  NR(keys)
+#define NR_KEYS		  ARRAY_SIZE(keys)
 #define FIELD(s, k, type) ((type *)((char *)(s) + (k)->offset))
 
 static const struct key *find_key(const char *name)
@@ -322,7 +323,7 @@ static int set_network(int *field, const char *v, const struct spot *sp)
 	int yes;
 	size_t i;
 
-	for (i = 0; i < sizeof(network_names) / sizeof(network_names[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(network_names); i++)
 		if (!strcmp(v, network_names[i])) {
 			*field = (int)i;
 			return 0;
@@ -447,7 +448,7 @@ static int set_registry(struct registry_setting *r, const struct spot *sp)
 		int ret;
 
 		if (!k)
-			return unknown_key(&key, "registry setting", names, NR(names));
+			return unknown_key(&key, "registry setting", names, ARRAY_SIZE(names));
 		if (!strcmp(k, "host")) {
 			const char *v = scalar_or_error(&val, k);
 
@@ -468,7 +469,7 @@ static int set_registry(struct registry_setting *r, const struct spot *sp)
 		} else if (!strcmp(k, "plain_http")) {
 			ret = set_bool(&r->plain_http, &val, k);
 		} else {
-			return unknown_key(&key, "registry setting", names, NR(names));
+			return unknown_key(&key, "registry setting", names, ARRAY_SIZE(names));
 		}
 		if (ret < 0)
 			return -1;
@@ -635,11 +636,13 @@ static int defaults(struct settings *s)
 	if (geteuid() == 0)
 		base = "/var/lib/berth";
 	else if ((base = getenv("XDG_STATE_HOME")) && *base == '/')
-		snprintf(buf, sizeof(buf), "%s/berth", base), base = buf;
+		base = path_join(buf, sizeof(buf), "%s/berth", base) < 0 ? NULL : buf;
 	else if ((home = getenv("HOME")) && *home == '/')
-		snprintf(buf, sizeof(buf), "%s/.local/state/berth", home), base = buf;
+		base = path_join(buf, sizeof(buf), "%s/.local/state/berth", home) < 0 ? NULL : buf;
 	else
 		return error("no state directory: set 'state_dir' in the settings, or HOME");
+	if (!base)
+		return -1;
 	s->kill_grace = 10;
 	s->bwrap_network = BWRAP_NETWORK_PRIVATE;
 	s->kubeconfig_max_bytes = 1ul << 20;
@@ -689,13 +692,13 @@ static int derive(struct settings *s, const char *name)
 	}
 
 	if (!s->builds_dir) {
-		snprintf(buf, sizeof(buf), "%s/builds", s->state_dir);
-		if (set_string(&s->builds_dir, buf) < 0)
+		if (path_join(buf, sizeof(buf), "%s/builds", s->state_dir) < 0 ||
+		    set_string(&s->builds_dir, buf) < 0)
 			return -1;
 	}
 	if (!s->cache_dir) {
-		snprintf(buf, sizeof(buf), "%s/cache", s->state_dir);
-		if (set_string(&s->cache_dir, buf) < 0)
+		if (path_join(buf, sizeof(buf), "%s/cache", s->state_dir) < 0 ||
+		    set_string(&s->cache_dir, buf) < 0)
 			return -1;
 	}
 	return 0;
@@ -1045,8 +1048,8 @@ int settings_write_for_job(const struct settings *s, const char *path, int job_u
 	/* The admin's cluster credentials are root's: a job user's berth uses the job's own. */
 	if (job_user)
 		copy.lock_kubeconfig = NULL;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-		return error("cannot write '%s': path too long", path);
+	if (path_join(tmp, sizeof(tmp), "%s.tmp", path) < 0)
+		return -1;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0 || fchmod(fd, 0644) < 0 || !(f = fdopen(fd, "w"))) {
 		if (fd >= 0)

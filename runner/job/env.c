@@ -1,6 +1,7 @@
 #include "job/env.h"
 #include "conf/vars.h"
 
+#include "base/array.h"
 #include "base/job_user.h"
 #include "base/log.h"
 #include "job/workspace.h"
@@ -32,7 +33,7 @@ static int is_internal(const char *entry)
 
 	if (!strncmp(entry, "CUSTOM_ENV_", 11))
 		return 1;
-	for (i = 0; i < sizeof(internal) / sizeof(internal[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(internal); i++) {
 		n = strlen(internal[i]);
 		if (!strncmp(entry, internal[i], n) && entry[n] == '=')
 			return 1;
@@ -84,7 +85,7 @@ int env_pin_credentials(struct strvec *env, const char *docker_dir, const char *
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(other_kube) / sizeof(other_kube[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(other_kube); i++)
 		strvec_unsetenv(env, other_kube[i]);
 	/* KUBECONFIG even when the job has none: kubectl and werf must not fall back to the
 	 * runner's own ~/.kube/config and its cluster. */

@@ -22,8 +22,8 @@ static long long idle_seconds(const char *dir)
 	char state[4500];
 	struct stat st;
 
-	snprintf(state, sizeof(state), "%s/state", dir);
-	if (lstat(state, &st) < 0 && lstat(dir, &st) < 0)
+	if (path_join(state, sizeof(state), "%s/state", dir) < 0 ||
+	    (lstat(state, &st) < 0 && lstat(dir, &st) < 0))
 		return -1;
 	return (long long)time(NULL) - (long long)st.st_mtime;
 }
@@ -37,7 +37,8 @@ static int in_use(const char *dir)
 	char marker[4600], user[64];
 	int has_user = workspace_recorded(dir, "user", user, sizeof(user)) == 0;
 
-	snprintf(marker, sizeof(marker), "%s=%s", JOB_MARKER, dir);
+	if (path_join(marker, sizeof(marker), "%s=%s", JOB_MARKER, dir) < 0)
+		return 1; /* cannot tell: in use */
 	/* -1 (cannot tell) counts as in use */
 	return procscan_count_marked(marker, job_user_uid(has_user ? user : NULL)) != 0;
 }
@@ -50,7 +51,8 @@ static int consider(const struct settings *s, const char *jobs, const char *name
 
 	if (strspn(name, "0123456789") != strlen(name) || !*name)
 		return 0; /* not a job's workspace */
-	snprintf(dir, sizeof(dir), "%s/%s", jobs, name);
+	if (path_join(dir, sizeof(dir), "%s/%s", jobs, name) < 0)
+		return -1;
 	idle = idle_seconds(dir);
 	if (idle < 0 || idle < (long long)s->gc_age || in_use(dir))
 		return 0;
@@ -104,7 +106,8 @@ int gc_run(const struct settings *s, FILE *out, int dry_run)
 			"gc cannot read other users' processes (it needs CAP_SYS_PTRACE and "
 			"CAP_DAC_OVERRIDE), so it cannot tell a workspace in use from a stale "
 			"one: run it as root with those capabilities (the berth-gc service has them)");
-	snprintf(jobs, sizeof(jobs), "%s/jobs", s->state_dir);
+	if (path_join(jobs, sizeof(jobs), "%s/jobs", s->state_dir) < 0)
+		return -1;
 	d = opendir(jobs);
 	if (!d)
 		return errno == ENOENT ? 0 : error_errno("cannot read '%s'", jobs);

@@ -1,5 +1,6 @@
 #include "job/job.h"
 
+#include "base/array.h"
 #include "base/json_file.h"
 #include "base/log.h"
 #include "conf/vars.h"
@@ -162,7 +163,7 @@ enum berth_result job_load(struct job *job)
 			return BERTH_SYSTEM_FAILURE;
 		info = json_object_get(root, "job_info");
 	}
-	for (i = 0; i < sizeof(fields) / sizeof(fields[0]) && ret == BERTH_OK; i++) {
+	for (i = 0; i < ARRAY_SIZE(fields) && ret == BERTH_OK; i++) {
 		const struct field *f = &fields[i];
 		int got = 0;
 

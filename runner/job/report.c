@@ -1,5 +1,7 @@
 #include "job/report.h"
 
+#include "base/array.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/proc.h"
 
@@ -35,7 +37,7 @@ void report_begin(const char *command)
 	static const char *const stages[] = {"prepare", "run", "cleanup"};
 	size_t i;
 
-	for (i = 0; i < sizeof(stages) / sizeof(stages[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(stages); i++)
 		rep.enabled |= !strcmp(command, stages[i]);
 	snprintf(rep.command, sizeof(rep.command), "%s", command);
 	snprintf(rep.stage, sizeof(rep.stage), "%s", command);
@@ -55,10 +57,9 @@ void report_job(const struct settings *s, const struct job *job, const char *dir
 	snprintf(rep.metrics_dir, sizeof(rep.metrics_dir), "%s",
 		 s->metrics_dir ? s->metrics_dir : "");
 	snprintf(rep.log, sizeof(rep.log), "%s", s->stage_log);
-	snprintf(path, sizeof(path), "%s/" OUTCOME, dir);
 	snprintf(rep.outcome, sizeof(rep.outcome), "success");
 	rep.had_workspace = access(dir, F_OK) == 0;
-	f = fopen(path, "re");
+	f = path_join(path, sizeof(path), "%s/" OUTCOME, dir) < 0 ? NULL : fopen(path, "re");
 	if (f) {
 		if (!fgets(rep.outcome, sizeof(rep.outcome), f))
 			snprintf(rep.outcome, sizeof(rep.outcome), "success");
@@ -115,8 +116,9 @@ static void log_line(enum berth_result r, int exit_code, long long ms)
 		syslog(LOG_INFO, "%s", text);
 		closelog();
 	} else {
-		snprintf(path, sizeof(path), "%s/stages.log", rep.state_dir);
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		fd = path_join(path, sizeof(path), "%s/stages.log", rep.state_dir) < 0
+			     ? -1
+			     : open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 		/* One write with O_APPEND: concurrent stages never interleave inside a line. */
 		if (fd < 0 || dprintf(fd, "%s\n", text) < 0)
 			warning("cannot append to the stage log '%s'", path);
@@ -193,7 +195,7 @@ static void render(json_t *all, FILE *out)
 	json_t *value;
 	size_t i;
 
-	for (i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(families); i++) {
 		size_t n = strlen(families[i].name);
 
 		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", families[i].name, families[i].help,
@@ -214,8 +216,9 @@ static int publish(json_t *all)
 	FILE *f;
 	int fd;
 
-	snprintf(tmp, sizeof(tmp), "%s/.berth.prom.XXXXXX", rep.metrics_dir);
-	snprintf(final, sizeof(final), "%s/berth.prom", rep.metrics_dir);
+	if (path_join(tmp, sizeof(tmp), "%s/.berth.prom.XXXXXX", rep.metrics_dir) < 0 ||
+	    path_join(final, sizeof(final), "%s/berth.prom", rep.metrics_dir) < 0)
+		return -1;
 	fd = mkstemp(tmp);
 	f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!f) {
@@ -240,9 +243,10 @@ static void metrics(enum berth_result r, long long ms)
 
 	if (!rep.metrics_dir[0])
 		return;
-	snprintf(lock, sizeof(lock), "%s/.metrics.lock", rep.state_dir);
-	snprintf(store, sizeof(store), "%s/metrics.json", rep.state_dir);
-	snprintf(tmp, sizeof(tmp), "%s/.metrics.json.tmp", rep.state_dir);
+	if (path_join(lock, sizeof(lock), "%s/.metrics.lock", rep.state_dir) < 0 ||
+	    path_join(store, sizeof(store), "%s/metrics.json", rep.state_dir) < 0 ||
+	    path_join(tmp, sizeof(tmp), "%s/.metrics.json.tmp", rep.state_dir) < 0)
+		return;
 	/* Every stage is its own process: the counters live in one file, updated under a lock. */
 	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
@@ -273,9 +277,9 @@ static void remember_outcome(enum berth_result r)
 	FILE *f;
 
 	if (r == BERTH_OK || !strcmp(rep.stage, "after_script") || !rep.workspace[0] ||
-	    !strcmp(rep.outcome, "system_failure"))
+	    !strcmp(rep.outcome, "system_failure") ||
+	    path_join(path, sizeof(path), "%s/" OUTCOME, rep.workspace) < 0)
 		return;
-	snprintf(path, sizeof(path), "%s/" OUTCOME, rep.workspace);
 	f = fopen(path, "we");
 	if (f) {
 		fputs(r == BERTH_BUILD_FAILURE ? "failed\n" : "system_failure\n", f);

@@ -1,5 +1,6 @@
 #include "job/workspace.h"
 
+#include "base/array.h"
 #include "base/fs.h"
 #include "base/job_user.h"
 #include "base/log.h"
@@ -18,7 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static char *path_join(const char *a, const char *b)
+/* "A/B" on the heap, for the paths a struct workspace keeps. */
+static char *path_alloc(const char *a, const char *b)
 {
 	char *p = NULL;
 
@@ -36,13 +38,13 @@ static int set_job_dirs(struct workspace *ws, const struct settings *s)
 	free(ws->cache);
 	ws->builds = ws->cache = NULL;
 	if (s->builds_per_job)
-		ws->builds = path_join(ws->dir, "builds");
+		ws->builds = path_alloc(ws->dir, "builds");
 	else if (ws->user)
-		ws->builds = path_join(s->builds_dir, ws->user);
+		ws->builds = path_alloc(s->builds_dir, ws->user);
 	else
 		ws->builds = strdup(s->builds_dir);
 	if (ws->user)
-		ws->cache = path_join(s->cache_dir, ws->user);
+		ws->cache = path_alloc(s->cache_dir, ws->user);
 	else if (s->cache_dir)
 		ws->cache = strdup(s->cache_dir);
 	return ws->builds && (ws->cache || !s->cache_dir) ? 0 : -1;
@@ -50,17 +52,17 @@ static int set_job_dirs(struct workspace *ws, const struct settings *s)
 
 int workspace_init(struct workspace *ws, const struct settings *s, const struct job *job)
 {
-	char *jobs = path_join(s->state_dir, "jobs"), user[64];
+	char *jobs = path_alloc(s->state_dir, "jobs"), user[64];
 
 	memset(ws, 0, sizeof(*ws));
-	ws->dir = jobs ? path_join(jobs, job->id) : NULL;
+	ws->dir = jobs ? path_alloc(jobs, job->id) : NULL;
 	free(jobs);
-	if (!ws->dir || !(ws->tmp = path_join(ws->dir, "tmp")) ||
-	    !(ws->docker = path_join(ws->dir, "docker")) ||
-	    !(ws->kube = path_join(ws->dir, "kube")) ||
-	    !(ws->kubeconfig = path_join(ws->kube, "config")) ||
-	    !(ws->settings = path_join(ws->dir, "settings.yaml")) ||
-	    !(ws->bin = path_join(ws->dir, "bin")))
+	if (!ws->dir || !(ws->tmp = path_alloc(ws->dir, "tmp")) ||
+	    !(ws->docker = path_alloc(ws->dir, "docker")) ||
+	    !(ws->kube = path_alloc(ws->dir, "kube")) ||
+	    !(ws->kubeconfig = path_alloc(ws->kube, "config")) ||
+	    !(ws->settings = path_alloc(ws->dir, "settings.yaml")) ||
+	    !(ws->bin = path_alloc(ws->dir, "bin")))
 		goto fail;
 	if (s->job_users.nr && workspace_recorded(ws->dir, "user", user, sizeof(user)) == 0 &&
 	    !(ws->user = strdup(user)))
@@ -142,7 +144,7 @@ int workspace_link_berth(const struct workspace *ws, const char *self)
 /* Written to a temporary name and renamed, so a reader never sees half a record. */
 static int write_state(const struct workspace *ws, const struct job *job)
 {
-	char *file = path_join(ws->dir, "state"), *tmp = path_join(ws->dir, ".state.tmp");
+	char *file = path_alloc(ws->dir, "state"), *tmp = path_alloc(ws->dir, ".state.tmp");
 	FILE *f = NULL;
 	int fd, ret = -1;
 
@@ -198,9 +200,9 @@ static int users_taken(const char *jobs, const char *mine, struct strvec *taken)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.' || !strcmp(e->d_name, mine))
 			continue;
-		snprintf(dir, sizeof(dir), "%s/%s", jobs, e->d_name);
-		if (workspace_recorded(dir, "user", user, sizeof(user)) == 0 &&
-		    strvec_push(taken, user) < 0) {
+		if (path_join(dir, sizeof(dir), "%s/%s", jobs, e->d_name) < 0 ||
+		    (workspace_recorded(dir, "user", user, sizeof(user)) == 0 &&
+		     strvec_push(taken, user) < 0)) {
 			closedir(d);
 			return -1;
 		}
@@ -220,8 +222,9 @@ static int read_domain(const char *state_dir, const char *user, char *buf, size_
 	ssize_t n = -1;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/users/%s", state_dir, user);
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = path_join(path, sizeof(path), "%s/users/%s", state_dir, user) < 0
+		     ? -1
+		     : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0) {
 		n = read(fd, buf, size - 1);
 		close(fd);
@@ -235,8 +238,9 @@ static int write_domain(const char *state_dir, const char *user, const char *dom
 	char dir[PATH_MAX], path[PATH_MAX + 64];
 	int fd, ret = 0;
 
-	snprintf(dir, sizeof(dir), "%s/users", state_dir);
-	snprintf(path, sizeof(path), "%s/%s", dir, user);
+	if (path_join(dir, sizeof(dir), "%s/users", state_dir) < 0 ||
+	    path_join(path, sizeof(path), "%s/%s", dir, user) < 0)
+		return -1;
 	if (!domain)
 		domain = "-"; /* no domain: matches none, so the next job resets the user */
 	if (make_dirs(dir, 0700) < 0)
@@ -308,7 +312,7 @@ static int evict(const char *dir, long keep)
 		closedir(d);
 		if (count <= keep)
 			return 0;
-		path = path_join(dir, oldest);
+		path = path_alloc(dir, oldest);
 		ret = path ? remove_tree(path, 0) : -1;
 		free(path);
 		if (ret < 0)
@@ -419,7 +423,7 @@ static int claim_user(struct workspace *ws, const struct settings *s, const char
 		      const struct job *job)
 {
 	struct strvec taken = STRVEC_INIT;
-	char *lock = path_join(s->state_dir, "users.lock");
+	char *lock = path_alloc(s->state_dir, "users.lock");
 	unsigned char *busy = NULL;
 	size_t i, j;
 	int fd = lock ? open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1, warm;
@@ -488,7 +492,7 @@ static int remove_owned(const char *dir, uid_t uid, int all)
 		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    (!all && st.st_uid != uid))
 			continue;
-		path = path_join(dir, e->d_name);
+		path = path_alloc(dir, e->d_name);
 		if (!path || remove_tree(path, 0) < 0)
 			ret = -1;
 		free(path);
@@ -517,11 +521,12 @@ int workspace_scrub_user(const char *name, const struct settings *s)
 	if (u.home[0] == '/' && u.home[1] && lstat(u.home, &st) == 0 && S_ISDIR(st.st_mode) &&
 	    st.st_uid == u.uid && remove_owned(u.home, u.uid, 1) < 0)
 		ret = -1;
-	for (i = 0; i < sizeof(shared_dirs) / sizeof(shared_dirs[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(shared_dirs); i++)
 		if (remove_owned(shared_dirs[i], u.uid, 0) < 0)
 			ret = -1;
-	snprintf(crontab, sizeof(crontab), "%s/%s", CRONTABS, u.name);
-	if (unlink(crontab) < 0 && errno != ENOENT)
+	if (path_join(crontab, sizeof(crontab), "%s/%s", CRONTABS, u.name) < 0)
+		ret = -1;
+	else if (unlink(crontab) < 0 && errno != ENOENT)
 		ret = error_errno("cannot remove '%s'", crontab);
 	job_user_release(&u);
 	return ret;
@@ -536,7 +541,8 @@ static int make_users_dir(const struct job_user *u, const char *path)
 	char parent[PATH_MAX];
 	struct stat st;
 
-	snprintf(parent, sizeof(parent), "%s", path);
+	if (path_join(parent, sizeof(parent), "%s", path) < 0)
+		return -1;
 	*strrchr(parent, '/') = '\0';
 	if (make_dirs(parent, 0711) < 0 || lstat(parent, &st) < 0)
 		return error_errno("cannot create '%s'", parent);
@@ -670,8 +676,8 @@ void workspace_touch(const struct workspace *ws)
 {
 	char path[4400];
 
-	snprintf(path, sizeof(path), "%s/state", ws->dir);
-	utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW);
+	if (path_join(path, sizeof(path), "%s/state", ws->dir) == 0)
+		utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW);
 }
 
 int workspace_recorded(const char *dir, const char *key, char *out, size_t size)
@@ -681,7 +687,8 @@ int workspace_recorded(const char *dir, const char *key, char *out, size_t size)
 	int found = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/state", dir);
+	if (path_join(path, sizeof(path), "%s/state", dir) < 0)
+		return -1;
 	f = fopen(path, "re");
 	while (f && fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';

@@ -6,6 +6,7 @@
 #include "lock/broker.h"
 #include "lock/lock.h"
 
+#include "base/array.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "conf/vars.h"
@@ -143,7 +144,7 @@ static int client_release(struct lock *l)
 /* Gathers the listing's records into entries, one lock at a time. */
 struct listing {
 	struct lock_entry e;
-	size_t cap;
+	size_t alloc;
 	int (*each)(const struct lock_entry *, void *);
 	void *data;
 };
@@ -176,16 +177,9 @@ static int add_owner(const char *rec, void *data)
 		json_decref(j);
 		return -1;
 	}
-	if (ls->e.nr == ls->cap) {
-		size_t cap = ls->cap ? ls->cap * 2 : 8;
-		struct lock_owner *grown = reallocarray(ls->e.owners, cap, sizeof(*grown));
-
-		if (!grown) {
-			json_decref(j);
-			return error("out of memory");
-		}
-		ls->e.owners = grown;
-		ls->cap = cap;
+	if (ALLOC_GROW(ls->e.owners, ls->e.nr + 1, ls->alloc) < 0) {
+		json_decref(j);
+		return -1;
 	}
 	if (ls->e.nr == 0) {
 		snprintf(ls->e.key, sizeof(ls->e.key), "%s", key);

@@ -6,6 +6,7 @@
  */
 #include "lock/lock.h"
 
+#include "base/array.h"
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/proc.h"
@@ -100,9 +101,7 @@ static int open_store_dir(int parent, const char *name, const char *path)
 /* The store's path, state_dir's "locks"; 0, or -1 after reporting. */
 static int store_path(const struct settings *s, char *path, size_t size)
 {
-	if ((size_t)snprintf(path, size, "%s/locks", s->state_dir) >= size)
-		return error("state_dir is too long");
-	return 0;
+	return path_join(path, size, "%s/locks", s->state_dir);
 }
 
 /* The store's directory, created (and state_dir) when missing; -1 after reporting. */
@@ -211,7 +210,7 @@ static int tickets(int dirfd, char (**names)[TICKET_NAME_LEN + 1], size_t *nr)
 	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
 	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *e;
-	size_t cap = 0;
+	size_t alloc = 0;
 
 	*names = NULL;
 	*nr = 0;
@@ -224,17 +223,11 @@ static int tickets(int dirfd, char (**names)[TICKET_NAME_LEN + 1], size_t *nr)
 	while ((e = readdir(d))) {
 		if (!is_ticket(e->d_name))
 			continue;
-		if (*nr == cap) {
-			char(*grown)[TICKET_NAME_LEN + 1] =
-				realloc(*names, (cap = cap ? cap * 2 : 16) * sizeof(**names));
-
-			if (!grown) {
-				closedir(d);
-				free(*names);
-				*names = NULL;
-				return error("out of memory");
-			}
-			*names = grown;
+		if (ALLOC_GROW(*names, *nr + 1, alloc) < 0) {
+			closedir(d);
+			free(*names);
+			*names = NULL;
+			return -1;
 		}
 		memcpy((*names)[(*nr)++], e->d_name, TICKET_NAME_LEN + 1);
 	}
@@ -426,7 +419,10 @@ static int open_queue(struct lock *l, struct file_lock *f)
 			close(store);
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/locks/%s", l->settings->state_dir, name);
+	if (path_join(path, sizeof(path), "%s/locks/%s", l->settings->state_dir, name) < 0) {
+		close(store);
+		return -1;
+	}
 	f->dirfd = open_store_dir(store, name, path);
 	close(store);
 	for (tries = 0; f->dirfd >= 0 && f->meta < 0 && tries < 2; tries++) {

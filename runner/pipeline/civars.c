@@ -1,5 +1,6 @@
 #include "pipeline/civars.h"
 
+#include "base/array.h"
 #include "pipeline/expand.h"
 #include "pipeline/slug.h"
 
@@ -8,7 +9,6 @@
 
 int civars_set(struct civars *c, const char *name, const char *value, int masked)
 {
-	struct civar *grown;
 	char *n, *v;
 	size_t i;
 
@@ -22,10 +22,8 @@ int civars_set(struct civars *c, const char *name, const char *value, int masked
 			c->v[i].raw = 0;
 			return 0;
 		}
-	grown = realloc(c->v, (c->nr + 1) * sizeof(*c->v));
-	if (!grown)
+	if (ALLOC_GROW(c->v, c->nr + 1, c->alloc) < 0)
 		return -1;
-	c->v = grown;
 	n = strdup(name);
 	v = strdup(value);
 	if (!n || !v) {
@@ -195,7 +193,7 @@ static int predefined(struct civars *out, const struct pipeline *p, const struct
 				  {"CI_PIPELINE_SOURCE", source}};
 	size_t i;
 
-	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(fixed); i++)
 		if (set_checked(out, fixed[i][0], fixed[i][1], 0, err, err_size) < 0)
 			return -1;
 	slug_ref(r->ref_name, slug, sizeof(slug));

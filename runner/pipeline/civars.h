@@ -21,7 +21,7 @@ struct civar {
 
 struct civars {
 	struct civar *v;
-	size_t nr;
+	size_t nr, alloc;
 };
 
 /* Where the developer's variables come from, highest last. */

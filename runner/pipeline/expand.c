@@ -1,37 +1,10 @@
 #include "pipeline/expand.h"
 
+#include "base/log.h"
+#include "base/strbuf.h"
+
 #include <stdlib.h>
 #include <string.h>
-
-/* A growing string: memory failure is remembered and reported once, at the end. */
-struct buf {
-	char *p;
-	size_t len, cap;
-	int failed;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		char *p;
-
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->failed = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
 
 static int name_start(char c)
 {
@@ -62,53 +35,52 @@ static size_t reference(const char *s, size_t *name, size_t *name_len)
 	return 1 + n + 2 * brace;
 }
 
-static void put_value(struct buf *b, const char *name, size_t len, expr_lookup lookup, void *data)
+/* Appends the value of the variable NAME (LEN bytes); an undefined one adds nothing. */
+static int add_value(struct strbuf *sb, const char *name, size_t len, expr_lookup lookup,
+		     void *data)
 {
-	char *copy;
 	const char *value;
+	char *copy;
 
 	if (!lookup)
-		return;
+		return 0;
 	copy = strndup(name, len);
-	if (!copy) {
-		b->failed = 1;
-		return;
-	}
+	if (!copy)
+		return error("out of memory");
 	value = lookup(copy, data);
 	free(copy);
-	if (value)
-		put(b, value, strlen(value));
+	return value ? strbuf_addstr(sb, value) : 0;
 }
 
 char *expand_vars(const char *text, expr_lookup lookup, void *data)
 {
-	struct buf b = {0};
+	struct strbuf sb = STRBUF_INIT;
 	size_t i = 0;
+	int ret = 0;
 
-	put(&b, "", 0);
-	while (text && text[i]) {
+	while (ret == 0 && text && text[i]) {
 		size_t plain = strcspn(text + i, "$"), name = 0, name_len = 0, ref;
 
-		put(&b, text + i, plain);
+		ret = strbuf_add(&sb, text + i, plain);
 		i += plain;
-		if (!text[i])
+		if (ret < 0 || !text[i])
 			break;
 		if (text[i + 1] == '$') {
-			put(&b, "$", 1);
+			ret = strbuf_addch(&sb, '$');
 			i += 2;
 		} else if ((ref = reference(text + i, &name, &name_len))) {
-			put_value(&b, text + i + name, name_len, lookup, data);
+			ret = add_value(&sb, text + i + name, name_len, lookup, data);
 			i += ref;
 		} else {
-			put(&b, "$", 1);
+			ret = strbuf_addch(&sb, '$');
 			i++;
 		}
 	}
-	if (b.failed) {
-		free(b.p);
+	if (ret < 0) {
+		strbuf_release(&sb);
 		return NULL;
 	}
-	return b.p;
+	return strbuf_detach(&sb, NULL);
 }
 
 int expand_has_refs(const char *text)

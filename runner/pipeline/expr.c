@@ -31,6 +31,7 @@
  */
 #include "pipeline/expr.h"
 
+#include "base/array.h"
 #include "base/pcre2_lazy.h"
 
 #include <stdarg.h>
@@ -282,7 +283,7 @@ static int lex_operator(struct expr *e, struct token *t)
 	const char *s = e->text + t->at;
 	size_t i;
 
-	for (i = 0; i < sizeof(operators) / sizeof(operators[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(operators); i++) {
 		if (!strncmp(s, operators[i].text, 2)) {
 			t->type = operators[i].type;
 			t->len = 2;

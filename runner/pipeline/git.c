@@ -5,6 +5,7 @@
  */
 #include "pipeline/git.h"
 
+#include "base/array.h"
 #include "base/dl.h"
 
 #include <git2.h>
@@ -107,7 +108,7 @@ static int load_git(char *err, size_t err_size)
 	if (loaded)
 		return loaded > 0 ? 0 : fail(err, err_size, "%s", why);
 	loaded = -1;
-	if (dl_load(GIT_LIBRARY, symbols, sizeof(symbols) / sizeof(symbols[0]), &git,
+	if (dl_load(GIT_LIBRARY, symbols, ARRAY_SIZE(symbols), &git,
 		    "install it (apt-get install libgit2-1.5)", "berth needs libgit2 1.5", why,
 		    sizeof(why)) < 0)
 		return fail(err, err_size, "%s", why);

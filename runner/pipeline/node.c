@@ -1,5 +1,6 @@
 #include "pipeline/node.h"
 
+#include "base/array.h"
 #include "base/yload.h"
 
 #include <stdlib.h>
@@ -62,24 +63,14 @@ void node_free(struct node *n)
 	free(n);
 }
 
-/* Room for one more item (and key). The arrays hold pointers: sizeof a pointer is meant. */
+/* Room for one more item (and key). */
 static int grow(struct node *n)
 {
-	struct node **items = realloc(n->items, (n->n + 1) * sizeof(struct node *)); /* NOLINT */
-
-	if (!items)
+	if (ALLOC_GROW(n->items, n->n + 1, n->items_alloc) < 0)
 		return -1;
-	n->items = items;
-	if (n->kind == NODE_MAP) {
-		char **keys = realloc(n->keys, (n->n + 1) * sizeof(char *));
-		size_t *lines = keys ? realloc(n->key_lines, (n->n + 1) * sizeof(size_t)) : NULL;
-
-		if (keys)
-			n->keys = keys;
-		if (!lines)
-			return -1;
-		n->key_lines = lines;
-	}
+	if (n->kind == NODE_MAP && (ALLOC_GROW(n->keys, n->n + 1, n->keys_alloc) < 0 ||
+				    ALLOC_GROW(n->key_lines, n->n + 1, n->lines_alloc) < 0))
+		return -1;
 	return 0;
 }
 
@@ -155,17 +146,13 @@ int node_flatten(struct node *seq)
 
 	for (i = 0; i < seq->n; i++) {
 		struct node *inner = seq->items[i];
-		struct node **grown;
 
 		if (inner->kind != NODE_SEQ)
 			continue;
 		if (node_flatten(inner) < 0)
 			return -1;
-		grown = realloc(seq->items, /* NOLINT: an array of pointers */
-				(seq->n + inner->n) * sizeof(struct node *));
-		if (!grown)
+		if (ALLOC_GROW(seq->items, seq->n + inner->n, seq->items_alloc) < 0)
 			return -1;
-		seq->items = grown;
 		memmove(seq->items + i + inner->n, seq->items + i + 1,
 			(seq->n - i - 1) * sizeof(struct node *)); /* NOLINT */
 		for (k = 0; k < inner->n; k++)
@@ -441,7 +428,7 @@ static int plain_safe(const char *s)
 		return 0;
 	if (strspn(s, "0123456789.+-eE") == n)
 		return 0;
-	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(words); i++)
 		if (!strcasecmp(s, words[i]))
 			return 0;
 	for (i = 0; i < n; i++)

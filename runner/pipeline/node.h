@@ -22,6 +22,8 @@ struct node {
 	size_t n;	     /* how many */
 	const char *file;    /* where it came from (owned by the loader's file list) */
 	size_t line;	     /* 1-based */
+	/* ALLOC_GROW's capacities of items, keys and key_lines */
+	size_t items_alloc, keys_alloc, lines_alloc;
 };
 
 /*

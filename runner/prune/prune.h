@@ -33,7 +33,7 @@ struct prune_repo {
 	char *host; /* "registry.example.com:5000" */
 	char *path; /* "group/app"; CRaaS: the repository below the registry */
 	struct prune_tag *tags;
-	size_t nr_tags;
+	size_t nr_tags, alloc_tags;
 };
 
 struct prune_policy {

@@ -1,6 +1,7 @@
 /* A repository's tags and what becomes of them (docs/prune.md). */
 #include "prune/prune.h"
 
+#include "base/array.h"
 #include "base/log.h"
 
 #include <stdio.h>
@@ -10,14 +11,10 @@
 
 struct prune_tag *prune_repo_add(struct prune_repo *r, const char *tag)
 {
-	struct prune_tag *grown, *t;
+	struct prune_tag *t;
 
-	grown = realloc(r->tags, (r->nr_tags + 1) * sizeof(*r->tags));
-	if (!grown) {
-		error("out of memory");
+	if (ALLOC_GROW(r->tags, r->nr_tags + 1, r->alloc_tags) < 0)
 		return NULL;
-	}
-	r->tags = grown;
 	t = &r->tags[r->nr_tags];
 	memset(t, 0, sizeof(*t));
 	t->created = -1;

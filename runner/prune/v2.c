@@ -2,6 +2,7 @@
 
 #include "registry/docker_config.h"
 #include "base/clock.h"
+#include "base/array.h"
 #include "base/log.h"
 #include "conf/settings.h"
 #include "base/sha256.h"
@@ -221,14 +222,14 @@ static int cached_created(struct v2 *v, const char *digest, long long *created)
 
 static void cache_created(struct v2 *v, const char *digest, long long created)
 {
-	struct v2_config *grown;
+	struct v2_config *c;
 
 	pthread_mutex_lock(&v->mu);
-	grown = realloc(v->configs, (v->nr_configs + 1) * sizeof(*v->configs));
-	if (grown) {
-		v->configs = grown;
-		snprintf(grown[v->nr_configs].digest, sizeof(grown->digest), "%s", digest);
-		grown[v->nr_configs++].created = created;
+	/* Only a cache: when it cannot grow, the time is read again next time. */
+	if (ALLOC_GROW(v->configs, v->nr_configs + 1, v->alloc_configs) == 0) {
+		c = &v->configs[v->nr_configs++];
+		snprintf(c->digest, sizeof(c->digest), "%s", digest);
+		c->created = created;
 	}
 	pthread_mutex_unlock(&v->mu);
 }

@@ -34,7 +34,7 @@ struct v2 {
 	struct secret auth; /* the Authorization in use; empty for an open registry */
 	unsigned auth_generation;
 	struct v2_config *configs; /* creation times read, by config digest */
-	size_t nr_configs;
+	size_t nr_configs, alloc_configs;
 	char fatal[512]; /* why the run stopped (STEP_ABORT), or "" */
 	unsigned long requests;
 

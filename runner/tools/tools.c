@@ -53,8 +53,8 @@ static int copy_and_hash(const char *bundle, const char *copy, char hex[SHA256_H
 
 static int tools_dir(const struct settings *s, char *buf, size_t size)
 {
-	if ((size_t)snprintf(buf, size, "%s/tools", s->state_dir) >= size)
-		return error("state_dir is too long");
+	if (path_join(buf, size, "%s/tools", s->state_dir) < 0)
+		return -1;
 	return make_dirs(buf, 0755);
 }
 
@@ -64,8 +64,9 @@ static int install_checked(const char *dir, const char *copy, const char *sha256
 {
 	char tmp[4200], final[4200];
 
-	snprintf(tmp, sizeof(tmp), "%s/.unpack-XXXXXX", dir);
-	snprintf(final, sizeof(final), "%s/%s", dir, sha256);
+	if (path_join(tmp, sizeof(tmp), "%s/.unpack-XXXXXX", dir) < 0 ||
+	    path_join(final, sizeof(final), "%s/%s", dir, sha256) < 0)
+		return -1;
 	if (!mkdtemp(tmp))
 		return error_errno("cannot create '%s'", tmp);
 	if (chmod(tmp, 0755) < 0 || unpack(copy, tmp, bundle) < 0) {
@@ -97,8 +98,9 @@ int tools_install(const struct settings *s, const char *bundle, const char *sha2
 			     sha256);
 	if (tools_dir(s, dir, sizeof(dir)) < 0)
 		return -1;
-	snprintf(final, sizeof(final), "%s/%s", dir, sha256);
-	snprintf(copy, sizeof(copy), "%s/.incoming-%d", dir, (int)getpid());
+	if (path_join(final, sizeof(final), "%s/%s", dir, sha256) < 0 ||
+	    path_join(copy, sizeof(copy), "%s/.incoming-%d", dir, (int)getpid()) < 0)
+		return -1;
 	unlink(copy);
 	ret = copy_and_hash(bundle, copy, got);
 	if (ret == 0 && strcmp(got, sha256) != 0)
@@ -120,8 +122,7 @@ static void list_bin(const char *dir, FILE *out)
 	DIR *d;
 	int first = 1;
 
-	snprintf(bin, sizeof(bin), "%s/bin", dir);
-	d = opendir(bin);
+	d = path_join(bin, sizeof(bin), "%s/bin", dir) < 0 ? NULL : opendir(bin);
 	while (d && (e = readdir(d)))
 		if (e->d_name[0] != '.') {
 			fprintf(out, "%s%s", first ? "" : " ", e->d_name);
@@ -140,15 +141,16 @@ int tools_list(const struct settings *s, FILE *out)
 	struct stat st;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/tools", s->state_dir);
+	if (path_join(dir, sizeof(dir), "%s/tools", s->state_dir) < 0)
+		return -1;
 	d = opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 : error_errno("cannot read '%s'", dir);
 	while ((e = readdir(d))) {
 		if (!valid_sha256(e->d_name))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		if (path_join(path, sizeof(path), "%s/%s", dir, e->d_name) < 0 ||
+		    stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
 			continue;
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&st.st_mtime));
 		fprintf(out, "%s  %s%s  ", e->d_name, when,
@@ -167,8 +169,8 @@ int tools_bin_dir(const struct settings *s, char *buf, size_t size)
 	buf[0] = '\0';
 	if (!s->tools_bundle)
 		return 0;
-	if ((size_t)snprintf(buf, size, "%s/tools/%s/bin", s->state_dir, s->tools_bundle) >= size)
-		return error("state_dir is too long");
+	if (path_join(buf, size, "%s/tools/%s/bin", s->state_dir, s->tools_bundle) < 0)
+		return -1;
 	if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
 		return error("tool bundle %s (settings 'tools_bundle') is not installed here: run "
 			     "berth tools install BUNDLE --sha256 %s",

@@ -1,5 +1,6 @@
 #include "tools/unpack.h"
 
+#include "base/array.h"
 #include "base/dl.h"
 #include "base/log.h"
 
@@ -55,8 +56,8 @@ static int load_libarchive(void)
 	};
 	char why[512];
 
-	if (dl_load(ARCHIVE_LIBRARY, symbols, sizeof(symbols) / sizeof(symbols[0]), &la,
-		    "install libarchive13", NULL, why, sizeof(why)) < 0)
+	if (dl_load(ARCHIVE_LIBRARY, symbols, ARRAY_SIZE(symbols), &la, "install libarchive13",
+		    NULL, why, sizeof(why)) < 0)
 		return error("%s", why);
 	return 0;
 }
