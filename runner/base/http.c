@@ -166,6 +166,13 @@ static void keep_header(char **field, const char *line, size_t len, const char *
 		*field = header_value(line, len, name);
 }
 
+/* Sets `why` and ends the transfer: curl aborts when a callback takes less than it was given. */
+static size_t stop_transfer(int *why)
+{
+	*why = 1;
+	return 0;
+}
+
 static size_t on_header(char *line, size_t size, size_t nmemb, void *data)
 {
 	struct sink *s = data;
@@ -173,7 +180,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *data)
 
 	s->header_bytes += len;
 	if (s->header_bytes > HTTP_MAX_HEADERS)
-		return s->too_big = 1, 0; /* curl aborts the transfer */
+		return stop_transfer(&s->too_big);
 	/* A new response (after a redirect or 100-continue) starts with its status line. */
 	if (len > 5 && !strncmp(line, "HTTP/", 5)) {
 		struct http_response *res = s->res;
@@ -198,7 +205,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	size_t len = size * nmemb;
 
 	if (b->len + len > s->max_body)
-		return s->too_big = 1, 0;
+		return stop_transfer(&s->too_big);
 	if (b->len + len + 1 > s->body_cap) {
 		size_t cap = (b->len + len + 1) * 2;
 		unsigned char *grown = malloc(cap);
@@ -215,7 +222,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	b->len += len;
 	b->data[b->len] = '\0';
 	if (s->first_line && memchr(data, '\n', len))
-		return s->got_line = 1, 0; /* curl ends the transfer; http_do calls it a success */
+		return stop_transfer(&s->got_line); /* http_do calls it a success */
 	return len;
 }
 
@@ -303,38 +310,46 @@ static void free_headers(struct curl_slist *list)
 	libcurl.slist_free_all(list);
 }
 
-/* The request's own headers; NULL when it has none, or when memory ran out (*failed). */
-static struct curl_slist *request_headers(const struct http_request *req, int *failed)
+/* Appends `header` to *list: 0, or -1 (out of memory) with *list freed. */
+static int add_header(struct curl_slist **list, const char *header)
+{
+	struct curl_slist *grown = libcurl.slist_append(*list, header);
+
+	if (!grown) {
+		free_headers(*list);
+		*list = NULL;
+		return -1;
+	}
+	*list = grown;
+	return 0;
+}
+
+/* The request's own headers in *list (NULL when it has none): 0, or -1 when memory ran out. */
+static int request_headers(const struct http_request *req, struct curl_slist **list)
 {
 	struct secret line = SECRET_INIT;
-	struct curl_slist *list = NULL, *grown;
 	char buf[512];
+	int ret;
 
-	*failed = 0;
+	*list = NULL;
 	if (req->authorization && req->authorization->data) {
 		if (secret_printf(&line, "%s: %s",
 				  req->auth_header ? req->auth_header : "Authorization",
 				  (const char *)req->authorization->data) < 0)
-			return *failed = 1, NULL;
-		list = libcurl.slist_append(NULL, (const char *)line.data);
+			return -1;
+		ret = add_header(list, (const char *)line.data);
 		secret_release(&line);
-		if (!list)
-			return *failed = 1, NULL;
+		if (ret < 0)
+			return -1;
 	}
-	if (req->body) {
-		grown = libcurl.slist_append(list, "Content-Type: application/json");
-		if (!grown)
-			return free_headers(list), *failed = 1, NULL;
-		list = grown;
-	}
+	if (req->body && add_header(list, "Content-Type: application/json") < 0)
+		return -1;
 	if (req->accept) {
 		snprintf(buf, sizeof(buf), "Accept: %s", req->accept);
-		grown = libcurl.slist_append(list, buf);
-		if (!grown)
-			return free_headers(list), *failed = 1, NULL;
-		list = grown;
+		if (add_header(list, buf) < 0)
+			return -1;
 	}
-	return list;
+	return 0;
 }
 
 int http_do(struct http_client *c, const struct http_request *req, struct http_response *res,
@@ -343,14 +358,16 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
 	struct sink sink = {
 		res, req->max_body ? req->max_body : (1 << 20), 0, 0, 0, req->first_line, 0};
 	char errbuf[CURL_ERROR_SIZE] = "";
-	int failed;
-	struct curl_slist *headers = request_headers(req, &failed);
+	struct curl_slist *headers = NULL;
+	int failed = request_headers(req, &headers) < 0;
 	CURL *curl = c->curl;
 	CURLcode rc;
 
 	memset(res, 0, sizeof(*res));
-	if (failed)
-		return snprintf(why, why_size, "out of memory"), -1;
+	if (failed) {
+		snprintf(why, why_size, "out of memory");
+		return -1;
+	}
 	libcurl.easy_reset(curl);
 	if (set_options(curl, req, &sink, headers, errbuf)) {
 		free_headers(headers);

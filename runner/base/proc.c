@@ -68,11 +68,6 @@ int proc_stop_requested(void)
 	return stop_requested;
 }
 
-long long proc_now_ms(void)
-{
-	return clock_now_ms();
-}
-
 /*
  * Sleeps until a signal arrives or `timeout_ms` passes (-1: no timeout); while the command `p`
  * runs, a request on its serve_fd is served too.
@@ -323,13 +318,13 @@ static int leftovers_remain(pid_t pgid)
  */
 static void end_helpers(void)
 {
-	long long give_up = proc_now_ms() + PROCSCAN_KILL_TIMEOUT_MS;
+	long long give_up = clock_now_ms() + PROCSCAN_KILL_TIMEOUT_MS;
 	int i;
 
 	for (i = 0; i < nr_helpers; i++)
 		kill(helpers[i], SIGKILL);
 	for (i = 0; i < nr_helpers; i++)
-		while (waitpid(helpers[i], NULL, WNOHANG) == 0 && proc_now_ms() < give_up)
+		while (waitpid(helpers[i], NULL, WNOHANG) == 0 && clock_now_ms() < give_up)
 			wait_event(
 				100); /* SIGCHLD wakes it; one stuck in the kernel: the sweep's */
 	nr_helpers = 0;
@@ -344,7 +339,7 @@ static void end_leftovers(pid_t pgid, long long kill_at)
 		return;
 	signal_leftovers(pgid, sig);
 	while (leftovers_remain(pgid)) {
-		long long left = kill_at - proc_now_ms();
+		long long left = kill_at - clock_now_ms();
 
 		if (left <= 0 && sig != SIGKILL)
 			sig = SIGKILL;
@@ -375,20 +370,21 @@ int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped)
 		if (stop_requested && kill_at < 0) {
 			kill(-p->pid, stop_requested); /* as asked: SIGINT stays SIGINT */
 			kill(-p->pid, SIGCONT);
-			kill_at = proc_now_ms() + grace * 1000LL;
+			kill_at = clock_now_ms() + grace * 1000LL;
 		}
-		if (kill_at >= 0 && proc_now_ms() >= kill_at) {
+		if (kill_at >= 0 && clock_now_ms() >= kill_at) {
 			kill(-p->pid, SIGKILL);
 			wait_serving(p, -1); /* SIGCHLD wakes us */
 		} else {
-			wait_serving(p, kill_at < 0 ? -1 : kill_at - proc_now_ms() + 1);
+			wait_serving(p, kill_at < 0 ? -1 : kill_at - clock_now_ms() + 1);
 		}
 	}
 	*stopped = stop_requested != 0;
 	end_helpers();
 	if (aborted)
-		kill_at = proc_now_ms(); /* no grace: the next holder of the lock may be starting */
-	end_leftovers(p->pid, kill_at >= 0 ? kill_at : proc_now_ms() + grace * 1000LL);
+		kill_at =
+			clock_now_ms(); /* no grace: the next holder of the lock may be starting */
+	end_leftovers(p->pid, kill_at >= 0 ? kill_at : clock_now_ms() + grace * 1000LL);
 	return 0;
 }
 

@@ -48,8 +48,6 @@ struct proc {
 int proc_catch_stops(void);
 /* The signal berth was asked to stop with since proc_catch_stops, or 0. */
 int proc_stop_requested(void);
-/* clock_now_ms (base/clock.h) by its old name, until its last callers move to it. */
-long long proc_now_ms(void);
 
 /*
  * No core file of this process: RLIMIT_CORE's soft limit 0 and PR_SET_DUMPABLE 0 (which also

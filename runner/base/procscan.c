@@ -217,7 +217,7 @@ int procscan_count_marked(const char *entry, uid_t uid)
 int procscan_kill_marked(const char *entry, uid_t uid, unsigned grace)
 {
 	struct marked m = {entry, uid, SIGTERM, 0, {0}, 0};
-	long long kill_at = proc_now_ms() + grace * 1000LL;
+	long long kill_at = clock_now_ms() + grace * 1000LL;
 	int total;
 
 	find_ancestors(&m);
@@ -227,9 +227,9 @@ int procscan_kill_marked(const char *entry, uid_t uid, unsigned grace)
 	/* Poll until they are gone; switch to SIGKILL at the deadline and for late forks. */
 	while (m.found) {
 		clock_sleep_ms(50);
-		if (proc_now_ms() >= kill_at)
+		if (clock_now_ms() >= kill_at)
 			m.sig = SIGKILL;
-		if (proc_now_ms() >= kill_at + PROCSCAN_KILL_TIMEOUT_MS)
+		if (clock_now_ms() >= kill_at + PROCSCAN_KILL_TIMEOUT_MS)
 			return error(
 				"%d process(es) of the job are still there %lld ms after SIGKILL "
 				"(stuck in the kernel, e.g. on a hung mount): look for processes "

@@ -6,6 +6,7 @@
 #include "job/context.h"
 #include "job/env.h"
 #include "executors/executor.h"
+#include "base/clock.h"
 #include "base/job_user.h"
 #include "lock/lock.h"
 #include "job/lock_broker.h"
@@ -179,9 +180,9 @@ static enum berth_result locked_stage(const struct context *ctx, const char *scr
 	l.settings = &ctx->settings;
 	l.kubeconfig = ctx->ws.kubeconfig;
 	lock_owner_init(&l.me, &vars_runner);
-	waited = proc_now_ms();
+	waited = clock_now_ms();
 	r = b->acquire(&l, ctx->settings.lock_timeout);
-	report_lock_wait(proc_now_ms() - waited);
+	report_lock_wait(clock_now_ms() - waited);
 	if (r != BERTH_OK)
 		return r;
 	info("holding lock '%s' for stage '%s'", l.key, stage);

@@ -1,5 +1,6 @@
 #include "job/report.h"
 
+#include "base/clock.h"
 #include "base/array.h"
 #include "base/fs.h"
 #include "base/log.h"
@@ -41,7 +42,7 @@ void report_begin(const char *command)
 		rep.enabled |= !strcmp(command, stages[i]);
 	snprintf(rep.command, sizeof(rep.command), "%s", command);
 	snprintf(rep.stage, sizeof(rep.stage), "%s", command);
-	rep.start_ms = proc_now_ms();
+	rep.start_ms = clock_now_ms();
 }
 
 void report_job(const struct settings *s, const struct job *job, const char *dir)
@@ -289,7 +290,7 @@ static void remember_outcome(enum berth_result r)
 
 void report_end(enum berth_result r, int exit_code)
 {
-	long long ms = proc_now_ms() - rep.start_ms;
+	long long ms = clock_now_ms() - rep.start_ms;
 
 	if (!rep.enabled || !rep.job[0])
 		return;

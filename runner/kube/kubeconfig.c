@@ -1,4 +1,5 @@
 #include "kube/kubeconfig.h"
+#include "base/array.h"
 
 #include "base/base64.h"
 #include "base/http.h"
@@ -364,7 +365,7 @@ enum berth_result kubeconfig_load(struct kubeconfig *k, const struct vars *v,
 	size_t i;
 
 	memset(k, 0, sizeof(*k));
-	for (i = 0; i < sizeof(sources) / sizeof(sources[0]) && !text; i++)
+	for (i = 0; i < ARRAY_SIZE(sources) && !text; i++)
 		if ((text = vars_get(v, sources[i])))
 			k->variable = sources[i];
 	if (!text) {

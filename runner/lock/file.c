@@ -6,6 +6,7 @@
  */
 #include "lock/lock.h"
 
+#include "base/clock.h"
 #include "base/array.h"
 #include "base/fs.h"
 #include "base/log.h"
@@ -285,7 +286,7 @@ static int meta_lock(struct lock *l, int meta, long long deadline)
 			return error_errno("cannot lock the queue of lock '%s'", l->key);
 		if (proc_stop_requested())
 			return error("stopped while waiting for lock '%s'", l->key);
-		if (deadline && proc_now_ms() >= deadline)
+		if (deadline && clock_now_ms() >= deadline)
 			return error("cannot take lock '%s' within the timeout: its queue is busy",
 				     l->key);
 	}
@@ -379,7 +380,7 @@ static int wait_behind(struct lock *l, struct file_lock *f, const struct scan *s
 	if (fd < 0)
 		return 0; /* gone already: look again */
 	for (;;) {
-		long long now = proc_now_ms();
+		long long now = clock_now_ms();
 
 		if (flock(fd, LOCK_SH) == 0)
 			break;
@@ -454,7 +455,7 @@ static enum berth_result acquire(struct lock *l, unsigned timeout)
 {
 	struct file_lock f = {-1, -1, -1, ""};
 	/* Monotonic milliseconds: a wall-clock second would end a 1 s timeout up to 1 s early. */
-	long long start = proc_now_ms(), next_status = start + STATUS_EVERY * 1000LL;
+	long long start = clock_now_ms(), next_status = start + STATUS_EVERY * 1000LL;
 	long long deadline = timeout ? start + timeout * 1000LL : 0;
 	struct scan sc;
 	int ret = -1;

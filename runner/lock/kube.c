@@ -785,8 +785,10 @@ static enum berth_result acquire(struct lock *l, unsigned timeout)
 	enum berth_result r = BERTH_SYSTEM_FAILURE;
 	char hash[SHA256_HEX_SIZE];
 
-	if (!kl)
-		return error("out of memory"), BERTH_SYSTEM_FAILURE;
+	if (!kl) {
+		error("out of memory");
+		return BERTH_SYSTEM_FAILURE;
+	}
 	l->impl = kl;
 	kl->l = l;
 	sha256_hex(l->key, strlen(l->key), hash);

@@ -109,15 +109,8 @@ static int refs_add(struct image_refs *refs, const struct image_ref *ref)
 	for (i = 0; i < refs->nr; i++)
 		if (same_ref(&refs->v[i], ref))
 			return 0;
-	if (refs->nr == refs->alloc) {
-		size_t alloc = refs->alloc ? 2 * refs->alloc : 64;
-		struct image_ref *v = realloc(refs->v, alloc * sizeof(*v));
-
-		if (!v)
-			return error("out of memory");
-		refs->v = v;
-		refs->alloc = alloc;
-	}
+	if (ALLOC_GROW(refs->v, refs->nr + 1, refs->alloc) < 0)
+		return error("out of memory");
 	refs->v[refs->nr++] = *ref;
 	return 0;
 }

@@ -182,8 +182,10 @@ enum berth_result craas_list(struct craas *c, struct prune_repo *repo, struct ht
 	size_t i;
 
 	c->repo = repo;
-	if (!name)
-		return error("out of memory"), r;
+	if (!name) {
+		error("out of memory");
+		return r;
+	}
 	snprintf(path, sizeof(path), "/registries/%s/repositories/%s/images", c->id, name);
 	free(name);
 	r = get_list(c, http, path, &list);

@@ -1,5 +1,6 @@
 #include "prune/pool.h"
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/proc.h"
 
@@ -24,7 +25,7 @@ void pool_init(struct pool *p, unsigned parallel, double max_rps)
 {
 	memset(p, 0, sizeof(*p));
 	p->parallel = parallel ? parallel : 1;
-	pacer_init(&p->pacer, p->parallel, max_rps, proc_now_ms());
+	pacer_init(&p->pacer, p->parallel, max_rps, clock_now_ms());
 }
 
 enum pool_step pool_abort(pthread_mutex_t *mu, char *reason, size_t size, const char *fmt, ...)
@@ -75,7 +76,7 @@ static int acquire(struct run *r)
 {
 	long long wait;
 
-	while (!stopping(r) && (wait = pacer_acquire(&r->pool->pacer, proc_now_ms())) > 0)
+	while (!stopping(r) && (wait = pacer_acquire(&r->pool->pacer, clock_now_ms())) > 0)
 		wait_ms(r, wait);
 	return r->pool->aborted ? -1 : 0;
 }
@@ -83,10 +84,10 @@ static int acquire(struct run *r)
 /* Sleeps `ms` (unlocked in effect: the wait lets the lock go) unless the run stops. */
 static void back_off(struct run *r, long long ms)
 {
-	long long until = proc_now_ms() + ms;
+	long long until = clock_now_ms() + ms;
 
-	while (!stopping(r) && proc_now_ms() < until)
-		wait_ms(r, until - proc_now_ms());
+	while (!stopping(r) && clock_now_ms() < until)
+		wait_ms(r, until - clock_now_ms());
 }
 
 static enum pace_outcome outcome_of(enum pool_step s)
@@ -118,7 +119,7 @@ static void work_on(struct run *r, size_t i, struct http_client *c)
 		pthread_mutex_unlock(&r->mu);
 		s = p->step(p->ctx, i, c, attempt, &retry_after);
 		pthread_mutex_lock(&r->mu);
-		delay = pacer_done(&p->pacer, outcome_of(s), retry_after, attempt, proc_now_ms());
+		delay = pacer_done(&p->pacer, outcome_of(s), retry_after, attempt, clock_now_ms());
 		pthread_cond_broadcast(&r->changed);
 		if (s == STEP_ABORT)
 			p->aborted = 1;
@@ -177,11 +178,11 @@ static int init_run(struct run *r, struct pool *p, size_t n)
 static void watch(struct run *r, size_t started)
 {
 	struct pool *p = r->pool;
-	long long next = proc_now_ms() + PROGRESS_EVERY_MS;
+	long long next = clock_now_ms() + PROGRESS_EVERY_MS;
 
 	pthread_mutex_lock(&r->mu);
 	while (r->finished < started && !(stopping(r) && r->finished >= r->next)) {
-		long long now = proc_now_ms();
+		long long now = clock_now_ms();
 
 		if (now >= next) {
 			if (p->progress)

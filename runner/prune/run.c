@@ -6,6 +6,7 @@
  * line is cmd/prune.c's.
  */
 #include "prune/run.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "conf/settings.h"
@@ -397,7 +398,7 @@ static void finish(struct run *run)
 /* The summary line, the report and the tags that could not go; the worst result. */
 static enum berth_result conclude(struct run *run, enum berth_result worst)
 {
-	double seconds = (double)(proc_now_ms() - run->started_ms) / 1000.0;
+	double seconds = (double)(clock_now_ms() - run->started_ms) / 1000.0;
 
 	printf("prune: %lu %s, %lu kept, %lu failed in %.1f s (%lu requests, %.1f req/s)\n",
 	       run->o->dry_run ? run->would : run->deleted,
@@ -424,7 +425,7 @@ enum berth_result prune_run(const struct settings *s, struct prune_options *o)
 	run.s = s;
 	run.o = o;
 	run.policy = &o->policy;
-	run.started_ms = proc_now_ms();
+	run.started_ms = clock_now_ms();
 	r = start(&run);
 	for (i = 0; r == BERTH_OK && i < o->repos.nr; i++) {
 		enum berth_result one = prune_one(&run, o->repos.v[i]);
