@@ -280,6 +280,30 @@ static int run_command(const struct command *c, int argc, char **argv, const cha
 	return code;
 }
 
+/*
+ * berth called as `werf` (the wrapper in every job's PATH, docs/werf.md): `berth werf` with
+ * every argument werf's, none berth's.
+ */
+static int run_as_werf(int argc, char **argv)
+{
+	struct args a = {.operand = argv + 1, .nr_operand = argc - 1};
+	enum berth_result r;
+	int code;
+
+	report_begin("werf");
+	r = cmd_werf(&a, NULL);
+	code = to_exit_code(r);
+	report_end(r, code);
+	return code;
+}
+
+static int called_as(const char *argv0, const char *name)
+{
+	const char *base = argv0 ? strrchr(argv0, '/') : NULL;
+
+	return argv0 && !strcmp(base ? base + 1 : argv0, name);
+}
+
 int main(int argc, char **argv)
 {
 	const struct args none = {0};
@@ -296,6 +320,8 @@ int main(int argc, char **argv)
 	 * disk, instead of killing berth mid-way with no message; scripts get the default back. */
 	signal(SIGXFSZ, SIG_IGN);
 	secret_wipe_json_memory();
+	if (called_as(argv[0], "werf"))
+		return run_as_werf(argc, argv);
 	name = global_options(argc, argv, &arg, &settings_file);
 	if (name && !(c = find_command(name)))
 		args_error(&none, "unknown command '%s'", name);
