@@ -129,20 +129,43 @@ static int export_wrapper(struct strvec *env, const char *wrapper)
 	return ret;
 }
 
+/*
+ * Marks a WERF_PARALLEL that berth set, not the job: the stage's was for the job's WERF_REPO,
+ * and `werf` in its script may run for another registry.
+ */
+#define PARALLEL_MARK "BERTH_WERF_PARALLEL"
+
+/* WERF_PARALLEL=0 when werf's registry is in settings rate_limited_hosts and the job set none. */
+static int rate_limit(struct strvec *env, const struct settings *s, const struct vars *v)
+{
+	const char *mark = strvec_getenv(env, PARALLEL_MARK), *job = vars_get(v, "WERF_PARALLEL");
+	char host[256], registry[256];
+
+	if (mark && job && !strcmp(job, mark))
+		job = NULL;
+	if (mark && !job)
+		strvec_unsetenv(env, "WERF_PARALLEL");
+	strvec_unsetenv(env, PARALLEL_MARK);
+	if (job || strvec_getenv(env, "WERF_PARALLEL"))
+		return 0;
+	repo_host(werf_repo(env, v), host, sizeof(host), registry, sizeof(registry));
+	if (!*host || !settings_is_rate_limited(s, host))
+		return 0;
+	if (strvec_setenv(env, "WERF_PARALLEL", "0") < 0 ||
+	    strvec_setenv(env, PARALLEL_MARK, "0") < 0)
+		return -1;
+	return 0;
+}
+
 int werf_env(struct strvec *env, const struct settings *s, const struct vars *v,
 	     const struct werf_places *p)
 {
-	char host[256], registry[256];
-
 	if (ci_env_mapping(env, v) < 0 ||
 	    set_default(env, "WERF_SYNCHRONIZATION", s->werf_synchronization) < 0 ||
-	    set_default(env, "WERF_TELEMETRY", "0") < 0)
+	    set_default(env, "WERF_TELEMETRY", "0") < 0 || rate_limit(env, s, v) < 0 ||
+	    pin_places(env, p) < 0)
 		return -1;
-	repo_host(werf_repo(env, v), host, sizeof(host), registry, sizeof(registry));
-	if (*host && settings_is_rate_limited(s, host) && !vars_get(v, "WERF_PARALLEL") &&
-	    set_default(env, "WERF_PARALLEL", "0") < 0)
-		return -1;
-	return pin_places(env, p) < 0 ? -1 : export_wrapper(env, p->wrapper);
+	return export_wrapper(env, p->wrapper);
 }
 
 /* 1 when `path` is an executable file other than berth's own binary `self`. */
