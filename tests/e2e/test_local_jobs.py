@@ -303,7 +303,7 @@ def test_werf_deploy_example_listing_and_dry_runs(berth, tmp_path):
         assert f"lock: 'deploy/local/{slug}'" in out, shown(res)
         in_order(out, ["== run step_script: 1 line(s)", "  $ berth werf converge\n",
                        f"berth werf converge: holds lock 'deploy/local/{slug}'",
-                       "== run after_script: 0 line(s)", "== werf's environment under berth werf",
+                       "== run after_script: 0 line(s)", "== werf's environment in every stage",
                        "== cleanup", "== variables"])
         for line in ("WERF_REPO=cr.selcloud.ru/myreg/group/app", f"WERF_ENV={slug}",
                      "WERF_PARALLEL=0", "DOCKER_CONFIG=$STATE/jobs/<job id>/docker",
