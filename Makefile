@@ -138,11 +138,12 @@ lint:
 	clang-tidy --quiet $(C_SRC) -- $(TIDY_FLAGS) 2>/dev/null
 
 # The build runs in a make of its own, after deps-build: plain `make` never installs anything.
+# scripts/demo.sh: one job through `berth exec` (as root, as the job user berth-job-1), then
+# the seed's pipeline and a dry run of its deploy.
 demo: deps-build
 	$(MAKE) $(BIN)
 	@scripts/job-users.sh 1
-	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/e2e/runner.py --demo
-	BERTH_BIN=$(abspath $(BIN)) scripts/demo-dry-run.sh
+	BERTH_BIN=$(abspath $(BIN)) scripts/demo.sh
 
 bench: deps $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py

@@ -25,15 +25,15 @@
 #include "conf/settings.h"
 #include "job/workspace.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 /*
  * Directories at / that are links into /usr on Debian 12 (merged /usr) and real directories on
@@ -193,84 +193,47 @@ static int bwrap_command(struct strvec *argv, const char *script, const struct w
 	return PUSH(argv, "--", "bash", script);
 }
 
-/* Reads `fd` to its end, keeping the first line in `msg`. */
-static void read_message(int fd, char *msg, size_t size)
-{
-	char rest[512];
-	size_t len = 0;
-	ssize_t n;
-
-	for (;;) {
-		if (len < size - 1)
-			n = read(fd, msg + len, size - 1 - len);
-		else
-			n = read(fd, rest,
-				 sizeof(rest)); /* the child must not block on a full pipe */
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (len < size - 1)
-			len += (size_t)n;
-	}
-	msg[len] = '\0';
-	msg[strcspn(msg, "\n")] = '\0';
-}
-
 /*
  * Runs bwrap with every namespace on a copy of /, as the job user when there is one (then the
- * namespaces are unprivileged ones): the wait status, and what it said on stderr in `msg`;
- * -1 when it could not even start (errno set).
+ * namespaces are unprivileged ones): 0 with its wait status in *status and the first line it
+ * said in `msg`, or -1 after reporting when it could not run.
  */
-static int probe(const struct job_user *u, char *msg, size_t size)
+static int probe(const struct job_user *u, int *status, char *msg, size_t size)
 {
 	static char *const args[] = {
 		"bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true", NULL};
-	int pipefd[2], status = -1;
-	pid_t pid;
+	/* A file, not a pipe: read after bwrap is gone, its output cannot block it. */
+	int fd = memfd_create("berth-bwrap-probe", MFD_CLOEXEC), ret;
+	struct proc p = {.argv = args, .env = environ, .user = u, .script_fd = -1};
+	ssize_t n = 0;
 
 	msg[0] = '\0';
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		int null_fd = open("/dev/null", O_RDWR);
-
-		if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 ||
-		    dup2(pipefd[1], 2) < 0 || (u && job_user_become(u) < 0))
-			_exit(126);
-		execvp(args[0], args);
-		_exit(errno == ENOENT ? 127 : 126);
+	if (fd < 0)
+		return error_errno(
+			"cannot try executor 'bwrap': no in-memory file for its messages");
+	p.out_fd = p.err_fd = fd;
+	ret = proc_run(&p, status);
+	if (ret == 0 && (n = pread(fd, msg, size - 1, 0)) > 0) {
+		msg[n] = '\0';
+		msg[strcspn(msg, "\n")] = '\0';
 	}
-	close(pipefd[1]);
-	if (pid < 0) {
-		close(pipefd[0]);
-		return -1;
-	}
-	read_message(pipefd[0], msg, size);
-	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) >= 126 && !msg[0]) {
-		errno = WEXITSTATUS(status) == 127 ? ENOENT : EACCES;
-		return -1;
-	}
-	return status;
+	close(fd);
+	return ret;
 }
 
 static int bwrap_check(const struct settings *s, const struct job_user *u)
 {
 	char msg[512];
-	int status = probe(u, msg, sizeof(msg));
+	int status = -1;
 
-	if (status == 0)
-		return bwrap_net_check(s, u);
-	if (status == -1 && errno == ENOENT)
+	if (!executor_on_path("bwrap"))
 		return error("executor 'bwrap' needs bubblewrap, and there is no 'bwrap' on PATH "
 			     "'%s': install it (apt-get install bubblewrap)",
 			     getenv("PATH") ? getenv("PATH") : "");
-	if (status == -1)
-		return error_errno("cannot run 'bwrap' to try it");
+	if (probe(u, &status, msg, sizeof(msg)) < 0)
+		return -1;
+	if (status == 0)
+		return bwrap_net_check(s, u);
 	if (u)
 		return error("executor 'bwrap' cannot create namespaces as job user '%s' (bwrap: "
 			     "%s): enable unprivileged user namespaces (sysctl -w "

@@ -18,6 +18,7 @@
 #include "executors/bwrap_net.h"
 
 #include "executors/executor.h"
+#include "base/clock.h"
 #include "base/job_user.h"
 #include "base/log.h"
 #include "base/proc.h"
@@ -37,7 +38,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* bwrap gets these two from bwrap_net_start, right after the script's (proc.fds). */
@@ -155,7 +155,7 @@ int bwrap_net_check(const struct settings *s, const struct job_user *u)
 }
 
 /*
- * Reads from `fd` until its end or until `deadline_ms` (proc_now_ms): how many bytes, at most
+ * Reads from `fd` until its end or until `deadline_ms` (clock_now_ms): how many bytes, at most
  * size - 1 and NUL-terminated; -1 with errno ETIMEDOUT when the deadline passed.
  */
 static ssize_t read_until_end(int fd, char *buf, size_t size, long long deadline_ms)
@@ -164,7 +164,7 @@ static ssize_t read_until_end(int fd, char *buf, size_t size, long long deadline
 
 	for (;;) {
 		struct pollfd pfd = {fd, POLLIN, 0};
-		long long left = deadline_ms - proc_now_ms();
+		long long left = deadline_ms - clock_now_ms();
 		char rest[256];
 		ssize_t n;
 
@@ -200,7 +200,7 @@ static int sandbox_pid(int info_fd, pid_t *pid, unsigned long long *netns)
 	char buf[4096];
 	json_error_t err;
 	json_t *info, *v;
-	ssize_t n = read_until_end(info_fd, buf, sizeof(buf), proc_now_ms() + SETUP_TIMEOUT_MS);
+	ssize_t n = read_until_end(info_fd, buf, sizeof(buf), clock_now_ms() + SETUP_TIMEOUT_MS);
 
 	if (n < 0)
 		return error_errno("bwrap did not say where its sandbox is");
@@ -273,18 +273,17 @@ static int file_holds(const char *path, const char *text)
  */
 static int wait_for_loopback(pid_t pid)
 {
-	long long deadline = proc_now_ms() + SETUP_TIMEOUT_MS;
-	struct timespec pause = {0, 500000L};
+	long long deadline = clock_now_ms() + SETUP_TIMEOUT_MS;
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/net/fib_trie", (int)pid);
 	while (!file_holds(path, "-- 127.0.0.1\n")) {
 		if (!proc_alive(pid))
 			return -1;
-		if (proc_now_ms() >= deadline)
+		if (clock_now_ms() >= deadline)
 			return error("bwrap did not set up the sandbox's loopback within %d ms",
 				     SETUP_TIMEOUT_MS);
-		nanosleep(&pause, NULL);
+		clock_sleep_ms(1);
 	}
 	return 0;
 }
@@ -362,13 +361,14 @@ static int start_slirp(int netns, int userns, const struct job_user *u)
 	h.argv = argv.v;
 	h.fds = fds;
 	h.nr_fds = 3;
-	if (proc_start_helper(&h, said[1]) < 0)
+	h.out_fd = h.err_fd = said[1];
+	if (proc_start_helper(&h) < 0)
 		goto out;
 	close(ready[1]);
 	ready[1] = -1;
 	close(said[1]);
 	said[1] = -1;
-	n = read_until_end(ready[0], up, sizeof(up), proc_now_ms() + SETUP_TIMEOUT_MS);
+	n = read_until_end(ready[0], up, sizeof(up), clock_now_ms() + SETUP_TIMEOUT_MS);
 	if (n == 1 && up[0] == '1') {
 		ret = 0;
 		goto out;

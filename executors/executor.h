@@ -27,7 +27,7 @@ struct executor {
 	 */
 	int (*command)(struct strvec *argv, const char *script, const struct workspace *ws,
 		       const struct settings *s, const struct job_user *u);
-	/* 1: the command's own processes ignore SIGTERM and SIGINT (proc_ignore_stops). */
+	/* 1: the command's own processes ignore SIGTERM and SIGINT (proc.ignore_stops). */
 	int ignore_stops;
 	/*
 	 * Optional, in place of proc_start: starts `p`, the command as `command` made it, and

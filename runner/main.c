@@ -18,8 +18,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static enum berth_result cmd_help(const struct args *a, const char *settings_file);
-static enum berth_result cmd_version(const struct args *a, const char *settings_file);
+static enum berth_result cmd_help(const struct args *a, const char *settings_file,
+				  int *exit_status);
+static enum berth_result cmd_version(const struct args *a, const char *settings_file,
+				     int *exit_status);
 
 /* Every command with everything it takes: the one source of usage (args.h). */
 static const struct command commands[] = {
@@ -168,11 +170,12 @@ static void usage(FILE *out)
 		     "when present, else defaults (berth config --show-settings)\n");
 }
 
-static enum berth_result cmd_help(const struct args *a, const char *settings_file)
+static enum berth_result cmd_help(const struct args *a, const char *settings_file, int *exit_status)
 {
 	const struct command *c = a->nr_operand ? find_command(a->operand[0]) : NULL;
 
 	(void)settings_file;
+	(void)exit_status;
 	if (a->nr_operand && !c)
 		return args_error(a, "unknown command '%s'", a->operand[0]);
 	if (c)
@@ -182,10 +185,12 @@ static enum berth_result cmd_help(const struct args *a, const char *settings_fil
 	return BERTH_OK;
 }
 
-static enum berth_result cmd_version(const struct args *a, const char *settings_file)
+static enum berth_result cmd_version(const struct args *a, const char *settings_file,
+				     int *exit_status)
 {
 	(void)a;
 	(void)settings_file;
+	(void)exit_status;
 	printf("berth %s\n", BERTH_VERSION);
 	return BERTH_OK;
 }
@@ -208,11 +213,12 @@ static int exit_code(const char *name, int fallback)
 	return (int)n;
 }
 
-static int to_exit_code(enum berth_result r)
+/* `exit_status`: of the child the command ran for the user (commands.h), or -1: none. */
+static int to_exit_code(enum berth_result r, int exit_status)
 {
 	switch (r) {
 	case BERTH_OK:
-		return berth_exit_status >= 0 ? berth_exit_status : 0;
+		return exit_status >= 0 ? exit_status : 0;
 	case BERTH_BUILD_FAILURE:
 		return exit_code("BUILD_FAILURE_EXIT_CODE", 1);
 	case BERTH_USAGE_ERROR:
@@ -258,24 +264,33 @@ static const char *global_options(int argc, char **argv, int *arg, const char **
 	return argv[*arg];
 }
 
+/* Runs `c` with its parsed arguments; the exit code. */
+static int run_parsed(const struct command *c, const struct args *a, const char *settings_file)
+{
+	enum berth_result r;
+	int code, exit_status = -1;
+
+	/* Only what ran goes to the stage log and metrics: a usage error is no job's outcome. */
+	report_begin(c->name);
+	r = c->fn(a, settings_file, &exit_status);
+	code = to_exit_code(r, exit_status);
+	report_end(r, code);
+	return code;
+}
+
 /* Parses the command line for `c` and runs it; the exit code. */
 static int run_command(const struct command *c, int argc, char **argv, const char *settings_file)
 {
 	struct args a;
-	enum berth_result r;
 	int code, parsed = args_parse(&a, c, argc, argv);
 
 	if (parsed != 0) {
 		if (parsed > 0)
 			args_help(c, stdout);
 		args_release(&a);
-		return to_exit_code(parsed > 0 ? BERTH_OK : BERTH_USAGE_ERROR);
+		return to_exit_code(parsed > 0 ? BERTH_OK : BERTH_USAGE_ERROR, -1);
 	}
-	/* Only what ran goes to the stage log and metrics: a usage error is no job's outcome. */
-	report_begin(c->name);
-	r = c->fn(&a, settings_file);
-	code = to_exit_code(r);
-	report_end(r, code);
+	code = run_parsed(c, &a, settings_file);
 	args_release(&a);
 	return code;
 }
@@ -286,15 +301,9 @@ static int run_command(const struct command *c, int argc, char **argv, const cha
  */
 static int run_as_werf(int argc, char **argv)
 {
-	struct args a = {.operand = argv + 1, .nr_operand = argc - 1};
-	enum berth_result r;
-	int code;
+	const struct args a = {.operand = argv + 1, .nr_operand = argc - 1};
 
-	report_begin("werf");
-	r = cmd_werf(&a, NULL);
-	code = to_exit_code(r);
-	report_end(r, code);
-	return code;
+	return run_parsed(find_command("werf"), &a, NULL);
 }
 
 static int called_as(const char *argv0, const char *name)
@@ -313,7 +322,7 @@ int main(int argc, char **argv)
 
 	/* Before anything holds a secret: no core file may ever show berth's memory. */
 	if (proc_no_core_dumps() < 0)
-		return to_exit_code(BERTH_SYSTEM_FAILURE);
+		return to_exit_code(BERTH_SYSTEM_FAILURE, -1);
 	/* Secrets are written by berth alone: nothing it creates is readable by others. */
 	umask(077);
 	/* A file-size limit (RLIMIT_FSIZE) makes a write fail with EFBIG, reported like a full
@@ -328,7 +337,7 @@ int main(int argc, char **argv)
 	if (!c) {
 		fprintf(stderr, "usage: berth [--config FILE] COMMAND [ARGS...] (berth help lists "
 				"every command)\n");
-		return to_exit_code(BERTH_USAGE_ERROR);
+		return to_exit_code(BERTH_USAGE_ERROR, -1);
 	}
 	return run_command(c, argc - arg, argv + arg, settings_file);
 }

@@ -11,7 +11,7 @@
 # 3. deb:     `make deb` there, then `apt-get install --no-install-recommends ./berth_*.deb`
 #             in a second, untouched copy of the root (so the build's -dev packages cannot hide
 #             a missing Depends), every library berth dlopens present, and one job run by
-#             tests/e2e/runner.py through the installed /usr/bin/berth with the installed
+#             tests/e2e/lib/runner.py through the installed /usr/bin/berth with the installed
 #             /etc/berth/berth.yaml: it must succeed with its script run as a job user.
 # 4. check:   `make deps` in the first root, then every program `make check` runs is there.
 #
@@ -212,8 +212,8 @@ inside() { # WORK TARBALL REPO
   add_newcomer "$build"
   logged as_newcomer "$build" "make demo"
   expect_line "$LOGS/demo.log" "running as: $NEWCOMER" "make demo's job did not run the script"
-  expect_line "$LOGS/demo.log" ": succeeded" "make demo's job did not succeed"
-  grep -E '^job [0-9]+: |out\| running as: ' "$LOGS/demo.log"
+  expect_line "$LOGS/demo.log" "job hello: succeeded" "make demo's job did not succeed"
+  grep -E '^job hello: |^running as: ' "$LOGS/demo.log"
 
   phase deb
   logged as_newcomer "$build" "make deb"
@@ -233,10 +233,10 @@ inside() { # WORK TARBALL REPO
   # The runner simulator needs python3, which the package does not (so only now).
   logged inroot "$install" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
     --no-install-recommends python3
-  install -D -m 0644 "$build/home/$NEWCOMER/berth/tests/e2e/runner.py" \
-    "$install/opt/berth-test/tests/e2e/runner.py"
-  logged inroot "$install" env BERTH_BIN=/usr/bin/berth python3 /opt/berth-test/tests/e2e/runner.py \
-    --demo --settings /etc/berth/berth.yaml
+  install -D -m 0644 "$build/home/$NEWCOMER/berth/tests/e2e/lib/runner.py" \
+    "$install/opt/berth-test/tests/e2e/lib/runner.py"
+  logged inroot "$install" env BERTH_BIN=/usr/bin/berth \
+    python3 /opt/berth-test/tests/e2e/lib/runner.py --demo --settings /etc/berth/berth.yaml
   expect_line "$LOGS/job.log" "running as: berth-job-" "the installed berth's job"
   expect_line "$LOGS/job.log" ": succeeded" "the installed berth's job"
   grep -E '^job [0-9]+: |out\| running as: ' "$LOGS/job.log"

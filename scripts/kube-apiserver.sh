@@ -1,6 +1,6 @@
 #!/bin/bash
 # Builds a real kube-apiserver (v1.20.2) from Debian 12's `kubernetes` source package for
-# berth's e2e tests (see the kube_api fixture in tests/e2e/kubeapi.py), once, into a cache
+# berth's e2e tests (see the kube_api fixture in tests/e2e/lib/kubeapi.py), once, into a cache
 # directory outside the checkout. Prints the binary's path as the last line of stdout.
 #
 #   scripts/kube-apiserver.sh          # fast path: the binary is there -> just print its path

@@ -30,7 +30,10 @@ struct command_option {
 #define ARGS_COMMAND 2
 
 struct args;
-typedef enum berth_result (*command_fn)(const struct args *a, const char *settings_file);
+/* A command (cmd/commands.h): what it returns, and in *exit_status the exit status of the
+ * child it ran for the user, when it ran one. */
+typedef enum berth_result (*command_fn)(const struct args *a, const char *settings_file,
+					int *exit_status);
 
 struct command {
 	const char *name;

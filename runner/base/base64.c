@@ -1,5 +1,6 @@
 #include "base/base64.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,15 +43,16 @@ static int put_group(const int sym[4], int pad, unsigned char *out)
 	return 3 - pad;
 }
 
-unsigned char *base64_decode(const char *in, size_t in_len, size_t max, size_t *out_len,
-			     const char **why)
+unsigned char *base64_decode(const char *in, size_t in_len, size_t max, size_t *out_len, char *why,
+			     size_t why_size)
 {
 	unsigned char *out = malloc(in_len / 4 * 3 + 4);
 	size_t i, n = 0;
 	int sym[4], have = 0, pad = 0;
+	const char *reason = "";
 
 	if (!out) {
-		*why = "out of memory";
+		snprintf(why, why_size, "out of memory");
 		return NULL;
 	}
 	for (i = 0; i < in_len; i++) {
@@ -60,42 +62,43 @@ unsigned char *base64_decode(const char *in, size_t in_len, size_t max, size_t *
 		if (is_space(c))
 			continue;
 		if (pad && c != '=') {
-			*why = "data after the '=' padding";
+			reason = "data after the '=' padding";
 			goto fail;
 		}
 		if (c == '=') {
 			if (have < 2) {
-				*why = "misplaced '=' padding";
+				reason = "misplaced '=' padding";
 				goto fail;
 			}
 			pad++;
 			sym[have++] = 0;
 		} else if ((sym[have++] = value_of(c)) < 0) {
-			*why = "a character outside the base64 alphabet";
+			reason = "a character outside the base64 alphabet";
 			goto fail;
 		}
 		if (have < 4)
 			continue;
 		got = put_group(sym, pad, out + n);
 		if (got < 0) {
-			*why = "non-canonical padding bits";
+			reason = "non-canonical padding bits";
 			goto fail;
 		}
 		n += (size_t)got;
 		have = 0;
 		if (n > max) {
-			*why = base64_too_large;
+			reason = base64_too_large;
 			goto fail;
 		}
 	}
 	if (have) {
-		*why = "truncated: the length is not a multiple of 4 (missing '=' padding?)";
+		reason = "truncated: the length is not a multiple of 4 (missing '=' padding?)";
 		goto fail;
 	}
 	out[n] = '\0';
 	*out_len = n;
 	return out;
 fail:
+	snprintf(why, why_size, "%s", reason);
 	explicit_bzero(out, in_len / 4 * 3 + 4);
 	free(out);
 	return NULL;

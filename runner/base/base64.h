@@ -7,13 +7,13 @@
 /*
  * Decodes `in`, skipping ASCII whitespace. Padding is required for a partial last group and
  * must end the input. At most `max` bytes are produced. Returns a malloc'd buffer (NUL
- * terminated, not counted in *out_len), or NULL with a reason in `why`.
+ * terminated, not counted in *out_len), or NULL with the reason in `why`.
  */
-/* The `why` of a decode that went over `max`, so callers can word it their way. */
+/* The `why` of a decode that went over `max` (compare with strcmp), so callers can word it. */
 extern const char base64_too_large[];
 
-unsigned char *base64_decode(const char *in, size_t in_len, size_t max, size_t *out_len,
-			     const char **why);
+unsigned char *base64_decode(const char *in, size_t in_len, size_t max, size_t *out_len, char *why,
+			     size_t why_size);
 /* Encodes `in`; a malloc'd NUL-terminated string, or NULL when out of memory. */
 char *base64_encode(const unsigned char *in, size_t len);
 

@@ -9,10 +9,4 @@ enum berth_result {
 	BERTH_USAGE_ERROR,    /* the command line is wrong, already said: exit 2 (args.h) */
 };
 
-/*
- * A command that runs a child for the user (berth lock, berth werf) sets its exit status here;
- * main exits with it when the command itself succeeded. -1: not set.
- */
-extern int berth_exit_status;
-
 #endif

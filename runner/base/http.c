@@ -124,6 +124,15 @@ long long http_parse_date(const char *s)
 	return (long long)libcurl.getdate(s, NULL);
 }
 
+enum berth_result http_status_result(long status)
+{
+	if (status >= 200 && status < 300)
+		return BERTH_OK;
+	if (status == 401 || status == 403)
+		return BERTH_BUILD_FAILURE;
+	return BERTH_SYSTEM_FAILURE;
+}
+
 void http_response_release(struct http_response *res)
 {
 	free(res->www_authenticate);
@@ -362,9 +371,12 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
 	if (rc != CURLE_OK) {
 		const char *what = *errbuf ? errbuf : libcurl.easy_strerror(rc);
 
-		if (sink.too_big)
-			what = "the answer is larger than berth accepts";
-		else if (rc == CURLE_OUT_OF_MEMORY) /* also a header line over libcurl's limit */
+		if (sink.too_big) {
+			snprintf(why, why_size, "the answer is larger than berth accepts");
+			http_response_release(res);
+			return HTTP_TOO_LARGE;
+		}
+		if (rc == CURLE_OUT_OF_MEMORY) /* also a header line over libcurl's limit */
 			what = "the answer has a header larger than libcurl accepts, or memory ran out";
 		snprintf(why, why_size, "%s", what);
 		http_response_release(res);

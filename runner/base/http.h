@@ -6,6 +6,7 @@
 #ifndef HTTP_H
 #define HTTP_H
 
+#include "base/berth.h"
 #include "base/secret.h"
 
 #include <stddef.h>
@@ -51,18 +52,34 @@ struct http_response {
 int http_client_init(struct http_client *c);
 void http_client_release(struct http_client *c);
 
-/* http_do's result when TLS failed on the caller's own material (see below). */
+/* http_do's results besides 0 and -1 (see below); both are below 0, like -1. */
 #define HTTP_TLS_REJECTED (-2)
+#define HTTP_TOO_LARGE	  (-3)
 
 /*
  * Performs the request. 0 when an answer came (any status), -1 when none did: the reason,
  * from curl, is copied to `why` (size `why_size`) for the caller's message. HTTP_TLS_REJECTED
  * when the request's TLS material is unusable or the server is not trusted by it: a bad
- * certificate, key or CA, which is the input's fault, not the network's.
+ * certificate, key or CA, which is the input's fault, not the network's. HTTP_TOO_LARGE when
+ * the body was longer than `max_body`: asking again gets the same answer.
  */
 int http_do(struct http_client *c, const struct http_request *req, struct http_response *res,
 	    char *why, size_t why_size);
 void http_response_release(struct http_response *res);
+
+/*
+ * The class of an answer's status, the one rule for every client of this module:
+ * - 2xx is BERTH_OK;
+ * - 401 and 403 are BERTH_BUILD_FAILURE: the credentials berth was given are wrong or lack a
+ *   permission, and they are the job's to fix;
+ * - every other status is BERTH_SYSTEM_FAILURE: the server fails (5xx), limits us (429), or
+ *   does not answer as the API says it must.
+ * A caller that knows more decides before it asks: a 404 for a name the user wrote (a
+ * registry's repository, a cluster's kind, a host that is no registry) is the user's fault;
+ * a 401 with the runner admin's credentials (lock_kubeconfig) is the infrastructure's. Whether
+ * to try again is the caller's too: a registry's 503 may carry a Retry-After.
+ */
+enum berth_result http_status_result(long status);
 
 /* `s` percent-encoded for a URL query (RFC 3986 unreserved kept); malloc'd, or NULL. */
 char *http_escape(const char *s);

@@ -28,10 +28,12 @@ int pcre2_lazy_load(char *err, size_t err_size)
 	};
 	static int loaded;
 
-	if (loaded)
-		return loaded > 0
-			       ? 0
-			       : (snprintf(err, err_size, "%s is not usable", PCRE2_LIBRARY), -1);
+	if (loaded > 0)
+		return 0;
+	if (loaded < 0) {
+		snprintf(err, err_size, "%s is not usable", PCRE2_LIBRARY);
+		return -1;
+	}
 	loaded = -1;
 	if (dl_load(PCRE2_LIBRARY, symbols, sizeof(symbols) / sizeof(symbols[0]), &pcre2_lazy,
 		    "install libpcre2-8-0", NULL, err, err_size) < 0)

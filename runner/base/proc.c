@@ -1,12 +1,10 @@
 #include "base/proc.h"
 
-#include "base/berth.h"
-
+#include "base/clock.h"
 #include "base/job_user.h"
 #include "base/log.h"
-#include "base/secret.h"
+#include "base/procscan.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,18 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* How long SIGKILL may take before berth stops waiting: only a process stuck in the kernel
- * (uninterruptible sleep on a hung mount) outlives it. */
-#define KILL_TIMEOUT_MS 5000
-
 /* Signal handlers only note the signal and wake the wait loop through this pipe. */
 static volatile sig_atomic_t stop_requested; /* the signal berth was asked to stop with */
 static int wake_pipe[2] = {-1, -1};
 /* For proc_abort, which a lock's renewing thread calls. */
 static _Atomic pid_t running; /* the group proc_supervise waits for, 0 when none */
 static _Atomic int aborted;
-static int die_with_berth;
-static int ignore_stops;
 /* What proc_start_helper started for the command: ended as soon as the command ends. */
 #define HELPERS_MAX 4
 static pid_t helpers[HELPERS_MAX];
@@ -78,10 +70,7 @@ int proc_stop_requested(void)
 
 long long proc_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_now_ms();
 }
 
 /*
@@ -122,20 +111,26 @@ int proc_no_core_dumps(void)
 	return 0;
 }
 
-/* How a child starts: what proc_start and proc_start_helper do differently. */
+/* What a child is to berth: what proc_start, proc_start_helper and proc_run do differently. */
+enum role {
+	ROLE_COMMAND, /* proc_start: the group proc_supervise waits for and proc_abort kills */
+	ROLE_HELPER,  /* proc_start_helper: beside the command, ended with it, dies with berth */
+	ROLE_RUN,     /* proc_run: waited for at once; berth's signal handling left as it is */
+};
+
+/* How a child starts, for the child. */
 struct spawn {
-	int err_fd; /* exec's errno goes here */
-	int helper; /* proc_start_helper's: keeps SIGTERM, dies with berth */
-	int out_fd; /* the child's stdout and stderr, or -1: berth's */
+	int errno_fd; /* exec's errno goes here */
+	enum role role;
 	pid_t parent;
 };
 
 /*
  * Gives the child the descriptors of `p` at their numbers (PROC_SCRIPT_FD, then p->fds in
  * order). Each first moves above every number handed out, so that none overwrites another
- * that is still to be given; *err_fd moves too. Async-signal-safe.
+ * that is still to be given; *errno_fd moves too. Async-signal-safe.
  */
-static int give_fds(const struct proc *p, int *err_fd)
+static int give_fds(const struct proc *p, int *errno_fd)
 {
 	int fds[1 + PROC_FDS_MAX], above = PROC_SCRIPT_FD + 1 + (int)p->nr_fds, fd;
 	size_t i, n = 0;
@@ -143,10 +138,10 @@ static int give_fds(const struct proc *p, int *err_fd)
 	fds[n++] = p->script_fd;
 	for (i = 0; i < p->nr_fds; i++)
 		fds[n++] = p->fds[i];
-	if (*err_fd < above) {
-		if ((fd = fcntl(*err_fd, F_DUPFD_CLOEXEC, above)) < 0)
+	if (*errno_fd < above) {
+		if ((fd = fcntl(*errno_fd, F_DUPFD_CLOEXEC, above)) < 0)
 			return -1;
-		*err_fd = fd;
+		*errno_fd = fd;
 	}
 	for (i = 0; i < n; i++)
 		if (fds[i] >= 0 && fds[i] < above &&
@@ -175,7 +170,7 @@ static void child(const struct proc *p, struct spawn *sp)
 		setrlimit(RLIMIT_CORE, &core_limit);
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGXFSZ, SIG_DFL); /* main ignores it for berth alone */
-	if (ignore_stops && !sp->helper) {
+	if (p->ignore_stops) {
 		signal(SIGTERM, SIG_IGN);
 		signal(SIGINT, SIG_IGN);
 	}
@@ -184,47 +179,47 @@ static void child(const struct proc *p, struct spawn *sp)
 		goto fail;
 	if (null_fd > 2)
 		close(null_fd);
-	if (sp->out_fd >= 0 && (dup2(sp->out_fd, 1) < 0 || dup2(sp->out_fd, 2) < 0))
+	if ((p->out_fd > 0 && dup2(p->out_fd, 1) < 0) || (p->err_fd > 0 && dup2(p->err_fd, 2) < 0))
 		goto fail;
-	if (give_fds(p, &sp->err_fd) < 0)
+	if (give_fds(p, &sp->errno_fd) < 0)
 		goto fail;
 	if ((p->dir && chdir(p->dir) < 0) || (p->user && job_user_become(p->user) < 0))
 		goto fail;
 	/* After the user change, which clears the parent-death signal. */
-	if ((die_with_berth || sp->helper) &&
+	if ((p->die_with_berth || sp->role == ROLE_HELPER) &&
 	    (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != sp->parent))
 		goto fail; /* berth is gone already */
 	execvpe(p->argv[0], p->argv, p->env);
 fail:
 	e = errno;
-	if (write(sp->err_fd, &e, sizeof(e)) < 0) {
+	if (write(sp->errno_fd, &e, sizeof(e)) < 0) {
 		/* nothing left to tell anyone */
 	}
 	_exit(127);
 }
 
-/* proc_start and proc_start_helper: fork, and exec's errno through a close-on-exec pipe. */
-static int start(struct proc *p, int helper, int out_fd)
+/* Forks the child `p` in its `role`; exec's errno comes back through a close-on-exec pipe. */
+static int start(struct proc *p, enum role role)
 {
-	struct spawn sp = {-1, helper, out_fd, getpid()};
+	struct spawn sp = {-1, role, getpid()};
 	int err_pipe[2], child_errno = 0;
 	ssize_t n;
 
-	if (proc_catch_stops() < 0)
+	if (role != ROLE_RUN && proc_catch_stops() < 0)
 		return -1;
 	if (aborted)
 		return error("not starting '%s': the lock it needs is lost", p->argv[0]);
 	if (p->nr_fds > PROC_FDS_MAX)
 		return error("cannot give '%s' %zu descriptors: at most %d", p->argv[0], p->nr_fds,
 			     PROC_FDS_MAX);
-	if (helper && nr_helpers == HELPERS_MAX)
+	if (role == ROLE_HELPER && nr_helpers == HELPERS_MAX)
 		return error("cannot start '%s': %d helpers run already", p->argv[0], HELPERS_MAX);
 	/* Orphans of the script become our children, so none escapes the end-of-stage sweep. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+	if (role != ROLE_RUN && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		return error_errno("cannot become a subreaper");
 	if (pipe2(err_pipe, O_CLOEXEC) < 0)
 		return error_errno("cannot create a pipe");
-	sp.err_fd = err_pipe[1];
+	sp.errno_fd = err_pipe[1];
 	p->pid = fork();
 	if (p->pid < 0) {
 		close(err_pipe[0]);
@@ -235,9 +230,9 @@ static int start(struct proc *p, int helper, int out_fd)
 		child(p, &sp);
 	close(err_pipe[1]);
 	setpgid(p->pid, p->pid); /* both sides set it: no window where a signal misses */
-	if (helper)
+	if (role == ROLE_HELPER)
 		helpers[nr_helpers++] = p->pid;
-	else
+	else if (role == ROLE_COMMAND)
 		running = p->pid;
 	if (aborted)
 		kill(-p->pid, SIGKILL); /* proc_abort came between the check and the fork */
@@ -247,9 +242,9 @@ static int start(struct proc *p, int helper, int out_fd)
 	close(err_pipe[0]);
 	if (n > 0) {
 		waitpid(p->pid, NULL, 0);
-		if (helper)
+		if (role == ROLE_HELPER)
 			nr_helpers--;
-		else
+		else if (role == ROLE_COMMAND)
 			running = 0;
 		p->pid = 0;
 		errno = child_errno;
@@ -260,50 +255,25 @@ static int start(struct proc *p, int helper, int out_fd)
 
 int proc_start(struct proc *p)
 {
-	return start(p, 0, -1);
+	return start(p, ROLE_COMMAND);
 }
 
-int proc_start_helper(struct proc *h, int out_fd)
+int proc_start_helper(struct proc *h)
 {
-	return start(h, 1, out_fd);
+	return start(h, ROLE_HELPER);
 }
 
-/* A decimal pid at the start of `s`, ended by a space or the string's end. */
-static int parse_pid(const char *s, pid_t *pid)
+int proc_run(struct proc *p, int *status)
 {
-	char *end;
-	long n;
+	pid_t r;
 
-	errno = 0;
-	n = strtol(s, &end, 10);
-	if (errno || end == s || (*end && *end != ' ') || n < 0 || n > INT_MAX)
+	if (start(p, ROLE_RUN) < 0)
 		return -1;
-	*pid = (pid_t)n;
+	while ((r = waitpid(p->pid, status, 0)) < 0 && errno == EINTR)
+		;
+	if (r < 0)
+		return error_errno("cannot wait for '%s'", p->argv[0]);
 	return 0;
-}
-
-/* Parses /proc/PID/stat past the command name, which may hold spaces and parentheses. */
-static int read_stat(pid_t pid, char *state, pid_t *ppid)
-{
-	char path[64], buf[512], *end;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* After the name: " S PPID ...". */
-	end = strrchr(buf, ')');
-	if (!end || end[1] != ' ' || !end[2] || end[3] != ' ')
-		return -1;
-	*state = end[2];
-	return parse_pid(end + 4, ppid);
 }
 
 int proc_alive(pid_t pid)
@@ -311,31 +281,7 @@ int proc_alive(pid_t pid)
 	pid_t ppid;
 	char state;
 
-	return read_stat(pid, &state, &ppid) == 0 && state != 'Z' && state != 'X';
-}
-
-typedef int (*pid_visitor)(pid_t pid, void *data);
-
-/* Calls `visit` for every process but this one; stops early when it returns non-zero. */
-static int each_process(pid_visitor visit, void *data)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t self = getpid();
-	int ret = 0;
-
-	if (!d)
-		return error_errno("cannot list processes in '/proc'");
-	while (!ret && (e = readdir(d))) {
-		pid_t pid;
-
-		if (parse_pid(e->d_name, &pid) < 0)
-			continue;
-		if (pid != self)
-			ret = visit(pid, data);
-	}
-	closedir(d);
-	return ret;
+	return procscan_stat(pid, &state, &ppid) == 0 && state != 'Z' && state != 'X';
 }
 
 static int signal_if_child(pid_t pid, void *data)
@@ -344,7 +290,7 @@ static int signal_if_child(pid_t pid, void *data)
 	pid_t ppid;
 	char state;
 
-	if (read_stat(pid, &state, &ppid) == 0 && ppid == getpid() && state != 'Z') {
+	if (procscan_stat(pid, &state, &ppid) == 0 && ppid == getpid() && state != 'Z') {
 		kill(pid, sig);
 		kill(pid, SIGCONT); /* a stopped process would never act on SIGTERM */
 	}
@@ -355,7 +301,7 @@ static void signal_leftovers(pid_t pgid, int sig)
 {
 	kill(-pgid, sig);
 	kill(-pgid, SIGCONT);
-	each_process(signal_if_child, &sig);
+	procscan_each(signal_if_child, &sig);
 }
 
 /* Reaps finished children; 1 while any child or any member of the group remains. */
@@ -377,7 +323,7 @@ static int leftovers_remain(pid_t pgid)
  */
 static void end_helpers(void)
 {
-	long long give_up = proc_now_ms() + KILL_TIMEOUT_MS;
+	long long give_up = proc_now_ms() + PROCSCAN_KILL_TIMEOUT_MS;
 	int i;
 
 	for (i = 0; i < nr_helpers; i++)
@@ -402,10 +348,10 @@ static void end_leftovers(pid_t pgid, long long kill_at)
 
 		if (left <= 0 && sig != SIGKILL)
 			sig = SIGKILL;
-		if (left <= -KILL_TIMEOUT_MS) {
+		if (left <= -PROCSCAN_KILL_TIMEOUT_MS) {
 			warning("processes the stage left are still there %lld ms after SIGKILL "
 				"(stuck in the kernel?); cleanup tries again",
-				(long long)KILL_TIMEOUT_MS);
+				(long long)PROCSCAN_KILL_TIMEOUT_MS);
 			return;
 		}
 		wait_event(left > 100 || left <= 0 ? 100 : left);
@@ -444,16 +390,6 @@ int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped)
 		kill_at = proc_now_ms(); /* no grace: the next holder of the lock may be starting */
 	end_leftovers(p->pid, kill_at >= 0 ? kill_at : proc_now_ms() + grace * 1000LL);
 	return 0;
-}
-
-void proc_die_with_berth(void)
-{
-	die_with_berth = 1;
-}
-
-void proc_ignore_stops(void)
-{
-	ignore_stops = 1;
 }
 
 void proc_abort(void)
@@ -504,8 +440,6 @@ int proc_call(int (*fn)(void *), void *arg, pid_t *pid)
 	_exit(fn(arg) == 0 ? 0 : 1);
 }
 
-int berth_exit_status = -1; /* berth.h */
-
 int proc_exit_code(int status)
 {
 	if (WIFEXITED(status))
@@ -513,176 +447,6 @@ int proc_exit_code(int status)
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return 255;
-}
-
-/* 1 when the environment of `pid` holds `entry` exactly; 0 otherwise or when unreadable. */
-static int environ_has(pid_t pid, const char *entry)
-{
-	char path[64], *buf = NULL, *p;
-	size_t len = 0, cap = 0, want = strlen(entry) + 1;
-	ssize_t n;
-	int fd, found = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	do {
-		if (len + 65536 > cap) {
-			char *grown =
-				cap < (8u << 20) ? secret_realloc_hook(buf, cap + 65536) : NULL;
-
-			if (!grown)
-				break;
-			buf = grown;
-			cap += 65536;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n > 0)
-			len += (size_t)n;
-	} while (n > 0);
-	close(fd);
-	for (p = buf; p && p < buf + len; p += strnlen(p, (size_t)(buf + len - p)) + 1)
-		if ((size_t)(buf + len - p) >= want && !memcmp(p, entry, want))
-			found = 1;
-	/* Another job's environment holds its passwords and token. */
-	if (buf)
-		explicit_bzero(buf, cap);
-	free(buf);
-	return found;
-}
-
-#define ANCESTORS_MAX 64
-
-struct marked {
-	const char *entry;
-	uid_t uid; /* also every process of this real uid; (uid_t)-1: none */
-	int sig;
-	int found;
-	pid_t ancestors[ANCESTORS_MAX]; /* ours: whoever started us may carry the mark too */
-	int nr_ancestors;
-};
-
-static void find_ancestors(struct marked *m)
-{
-	pid_t pid = getppid(), ppid;
-	char state;
-
-	while (pid > 1 && m->nr_ancestors < ANCESTORS_MAX) {
-		m->ancestors[m->nr_ancestors++] = pid;
-		if (read_stat(pid, &state, &ppid) < 0)
-			break;
-		pid = ppid;
-	}
-}
-
-static int is_ancestor(const struct marked *m, pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < m->nr_ancestors; i++)
-		if (m->ancestors[i] == pid)
-			return 1;
-	return 0;
-}
-
-int proc_is_ancestor(pid_t pid)
-{
-	struct marked m;
-
-	memset(&m, 0, sizeof(m));
-	find_ancestors(&m);
-	return pid > 1 && is_ancestor(&m, pid);
-}
-
-/* 1 when the real uid of `pid` is `uid`. */
-static int uid_is(pid_t pid, uid_t uid)
-{
-	char path[64], line[256];
-	unsigned long real = (unsigned long)-1;
-	FILE *f;
-
-	if (uid == (uid_t)-1)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "Uid:", 4)) {
-			real = strtoul(line + 4, NULL, 10);
-			break;
-		}
-	if (f)
-		fclose(f);
-	return real == (unsigned long)uid;
-}
-
-static int is_marked(const struct marked *m, pid_t pid)
-{
-	pid_t ppid;
-	char state;
-
-	return !is_ancestor(m, pid) && read_stat(pid, &state, &ppid) == 0 && state != 'Z' &&
-	       (uid_is(pid, m->uid) || environ_has(pid, m->entry));
-}
-
-static int signal_if_marked(pid_t pid, void *data)
-{
-	struct marked *m = data;
-
-	if (!is_marked(m, pid))
-		return 0;
-	kill(pid, m->sig);
-	kill(pid, SIGCONT);
-	m->found++;
-	return 0;
-}
-
-static int count_if_marked(pid_t pid, void *data)
-{
-	struct marked *m = data;
-
-	if (is_marked(m, pid))
-		m->found++;
-	return 0;
-}
-
-int proc_count_marked(const char *entry, uid_t uid)
-{
-	struct marked m = {entry, uid, 0, 0, {0}, 0};
-
-	find_ancestors(&m);
-	return each_process(count_if_marked, &m) < 0 ? -1 : m.found;
-}
-
-int proc_kill_marked(const char *entry, uid_t uid, unsigned grace)
-{
-	struct marked m = {entry, uid, SIGTERM, 0, {0}, 0};
-	long long kill_at = proc_now_ms() + grace * 1000LL;
-	int total;
-
-	find_ancestors(&m);
-	if (each_process(signal_if_marked, &m) < 0)
-		return -1;
-	total = m.found;
-	/* Poll until they are gone; switch to SIGKILL at the deadline and for late forks. */
-	while (m.found) {
-		struct timespec pause = {0, 50000000L};
-
-		nanosleep(&pause, NULL);
-		if (proc_now_ms() >= kill_at)
-			m.sig = SIGKILL;
-		if (proc_now_ms() >= kill_at + KILL_TIMEOUT_MS)
-			return error(
-				"%d process(es) of the job are still there %lld ms after SIGKILL "
-				"(stuck in the kernel, e.g. on a hung mount): look for processes "
-				"with %s in their environment or of uid %ld",
-				m.found, (long long)KILL_TIMEOUT_MS, entry,
-				uid == (uid_t)-1 ? -1L : (long)uid);
-		m.found = 0;
-		if (each_process(signal_if_marked, &m) < 0)
-			return -1;
-	}
-	return total;
 }
 
 int proc_self_path(char *buf, size_t size)

@@ -1,7 +1,9 @@
 /*
  * Child processes: the only module that forks. A stage script runs in its own process group
  * with stdin on /dev/null; berth stays its parent, forwards SIGTERM/SIGINT to the group, and
- * does not return until the script and everything it started are gone.
+ * does not return until the script and everything it started are gone. What a child does
+ * differently (ignore stops, die with berth, where its output goes) is in its struct proc.
+ * Finding a job's processes in /proc is procscan.h's.
  */
 #ifndef PROC_H
 #define PROC_H
@@ -28,7 +30,14 @@ struct proc {
 	void (*serve)(void *arg);
 	void *serve_arg;
 	int serve_fd;
-	pid_t pid; /* also the id of its process group */
+	/* Options: how the child behaves. Left 0, each is what berth's own children get. */
+	int ignore_stops;   /* SIGTERM and SIGINT ignored, SIGKILL still ends it: for a command
+			     * with a process of its own that passes stops on (executors/bwrap.c) */
+	int die_with_berth; /* SIGKILL when berth dies: for a command whose lock lives only as
+			     * long as berth renews it (lock.die_with_berth, lock/kube.c) */
+	int out_fd;	    /* the child's stdout, or 0: berth's */
+	int err_fd;	    /* the child's stderr, or 0: berth's */
+	pid_t pid;	    /* also the id of its process group */
 };
 
 /*
@@ -39,7 +48,7 @@ struct proc {
 int proc_catch_stops(void);
 /* The signal berth was asked to stop with since proc_catch_stops, or 0. */
 int proc_stop_requested(void);
-/* Monotonic milliseconds, for deadlines. */
+/* clock_now_ms (base/clock.h) by its old name, until its last callers move to it. */
 long long proc_now_ms(void);
 
 /*
@@ -54,12 +63,18 @@ int proc_no_core_dumps(void);
 int proc_start(struct proc *p);
 /*
  * Starts `h`, a helper that the command proc_start started needs beside it (executors/bwrap_net.c:
- * the sandbox's network), with its stdout and stderr on `out_fd`. It runs in a process group
- * of its own, so the stops proc_supervise passes on to the command's group do not reach it, and
- * keeps SIGTERM even after proc_ignore_stops. It gets SIGKILL as soon as the command ends
- * (proc_supervise), or when berth dies. 0, or -1 after reporting.
+ * the sandbox's network). It runs in a process group of its own, so the stops proc_supervise
+ * passes on to the command's group do not reach it. It gets SIGKILL as soon as the command ends
+ * (proc_supervise), or when berth dies (whatever h->die_with_berth says). 0, or -1 after
+ * reporting.
  */
-int proc_start_helper(struct proc *h, int out_fd);
+int proc_start_helper(struct proc *h);
+/*
+ * Runs `p` to its end, as a function call, for a short check (executors/bwrap.c's probe): berth
+ * keeps its signal handling (a stop ends berth, not the wait), and nothing the child leaves is
+ * swept. 0 with *status its wait status, or -1 after reporting (an exec failure included).
+ */
+int proc_run(struct proc *p, int *status);
 
 /*
  * Waits for the child. SIGTERM or SIGINT to berth is passed on, as it came, to the child's
@@ -70,30 +85,11 @@ int proc_start_helper(struct proc *h, int out_fd);
 int proc_supervise(struct proc *p, unsigned grace, int *status, int *stopped);
 
 /*
- * Ends every process whose environment holds `entry` ("NAME=value") or whose real uid is `uid`
- * (a job user's: one that cleared its environment is caught too; (uid_t)-1 for none), but for
- * this one and its ancestors (a wrapper or a shell that started berth may carry the same
- * entry): SIGTERM, then SIGKILL for those still there after `grace` seconds. Returns how many
- * were found.
- */
-int proc_kill_marked(const char *entry, uid_t uid, unsigned grace);
-
-/*
  * From any thread: the command berth runs must end now (the lock it ran under is lost). Its
  * process group gets SIGKILL, what it left gets SIGKILL without grace, and no command starts
  * after this.
  */
 void proc_abort(void);
-/*
- * Commands started from now on get SIGKILL if berth dies: a lock that lives only as long as
- * berth renews it (kubernetes) must not leave its command running unprotected.
- */
-void proc_die_with_berth(void);
-/*
- * Commands started from now on ignore SIGTERM and SIGINT, and SIGKILL still ends them: for a
- * command with a process of its own that passes stops on (executors/bwrap.c).
- */
-void proc_ignore_stops(void);
 /* 1 while process `pid` runs (a zombie has ended). */
 int proc_alive(pid_t pid);
 /*
@@ -103,12 +99,6 @@ int proc_alive(pid_t pid);
 int proc_self_path(char *buf, size_t size);
 /* 1 after proc_abort. */
 int proc_aborted(void);
-/* 1 when `pid` is this process's parent, or its parent's parent, and so on. */
-int proc_is_ancestor(pid_t pid);
-
-/* How many live processes carry `entry` in their environment or run as `uid` ((uid_t)-1: no
- * uid), this one and its ancestors not counted; -1 after reporting. */
-int proc_count_marked(const char *entry, uid_t uid);
 
 /* The exit code a shell would report for a wait status: the code, or 128 + signal. */
 int proc_exit_code(int status);

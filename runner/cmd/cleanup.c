@@ -9,12 +9,12 @@
 #include "conf/vars.h"
 #include "base/job_user.h"
 #include "base/log.h"
-#include "base/proc.h"
+#include "base/procscan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-enum berth_result cmd_cleanup(const struct args *a, const char *settings_file)
+enum berth_result cmd_cleanup(const struct args *a, const char *settings_file, int *exit_status)
 {
 	enum berth_result r;
 	struct context ctx;
@@ -22,6 +22,7 @@ enum berth_result cmd_cleanup(const struct args *a, const char *settings_file)
 	int killed;
 
 	(void)a;
+	(void)exit_status;
 	r = context_load(&ctx, settings_file);
 	if (r == BERTH_BUILD_FAILURE) {
 		/* config and prepare refused the same identity: nothing was ever created. */
@@ -35,7 +36,7 @@ enum berth_result cmd_cleanup(const struct args *a, const char *settings_file)
 		r = BERTH_SYSTEM_FAILURE;
 		goto out;
 	}
-	killed = proc_kill_marked(marker, job_user_uid(ctx.ws.user), ctx.settings.kill_grace);
+	killed = procscan_kill_marked(marker, job_user_uid(ctx.ws.user), ctx.settings.kill_grace);
 	if (killed > 0)
 		info("job %s: ended %d leftover process(es)", ctx.job.id, killed);
 	/* Before the workspace goes: then the user is free for the next job. */

@@ -39,12 +39,13 @@ static json_t *config_json(const struct context *ctx)
 			 "bash");
 }
 
-enum berth_result cmd_config(const struct args *a, const char *settings_file)
+enum berth_result cmd_config(const struct args *a, const char *settings_file, int *exit_status)
 {
 	struct context ctx;
 	enum berth_result r;
 	json_t *out;
 
+	(void)exit_status;
 	if (args_flag(a, "--show-settings"))
 		return show_settings(settings_file);
 	r = context_load(&ctx, settings_file);

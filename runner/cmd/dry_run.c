@@ -146,7 +146,8 @@ static enum berth_result plan_stage(const struct settings *s, const struct local
 	for (i = 0; keys[i]; i++)
 		if (job_script(lj->job, keys[i], &lines, err, sizeof(err)) < 0) {
 			strvec_clear(&lines);
-			return error("%s", err), BERTH_BUILD_FAILURE;
+			error("%s", err);
+			return BERTH_BUILD_FAILURE;
 		}
 	printf("== run %s: %zu line(s)\n", stage, lines.nr);
 	for (i = 0; r == BERTH_OK && i < lines.nr; i++) {
@@ -226,7 +227,7 @@ static enum berth_result plan(struct local *l, const struct local_job *lj, const
 	return r;
 }
 
-enum berth_result cmd_dry_run(const struct args *a, const char *settings_file)
+enum berth_result cmd_dry_run(const struct args *a, const char *settings_file, int *exit_status)
 {
 	struct settings s;
 	struct local l;
@@ -235,6 +236,7 @@ enum berth_result cmd_dry_run(const struct args *a, const char *settings_file)
 	char no_pipeline[512];
 	enum berth_result r = local_open(&l, a);
 
+	(void)exit_status;
 	memset(&s, 0, sizeof(s));
 	if (r == BERTH_OK)
 		r = local_workflow(&l, no_pipeline, sizeof(no_pipeline));

@@ -7,11 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 
-enum berth_result cmd_gc(const struct args *a, const char *settings_file)
+enum berth_result cmd_gc(const struct args *a, const char *settings_file, int *exit_status)
 {
 	int dry_run = args_flag(a, "--dry-run"), n;
 	struct settings s;
 
+	(void)exit_status;
 	memset(&s, 0, sizeof(s));
 	if (settings_load(&s, settings_file) < 0)
 		return BERTH_SYSTEM_FAILURE;

@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-enum berth_result cmd_kubeconfig(const struct args *a, const char *settings_file)
+enum berth_result cmd_kubeconfig(const struct args *a, const char *settings_file, int *exit_status)
 {
 	const char *output = args_value(a, "--output");
 	struct kubeconfig k;
@@ -17,6 +17,7 @@ enum berth_result cmd_kubeconfig(const struct args *a, const char *settings_file
 	enum berth_result r;
 	int preflight = !args_flag(a, "--no-preflight");
 
+	(void)exit_status;
 	memset(&s, 0, sizeof(s));
 	if (settings_load(&s, settings_file) < 0)
 		return BERTH_SYSTEM_FAILURE;

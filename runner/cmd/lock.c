@@ -25,32 +25,35 @@ static int parse_timeout(const char *v, unsigned *out)
 	return 0;
 }
 
-/* Runs argv holding the lock; the command's status becomes berth's. */
-static enum berth_result run_locked(const struct settings *s, char **argv)
+/* Runs argv holding the lock `l`; its exit status goes to *exit_status, to become berth's. */
+static enum berth_result run_locked(const struct settings *s, const struct lock *l, char **argv,
+				    int *exit_status)
 {
-	struct proc p = {.argv = argv, .env = environ, .script_fd = -1};
+	struct proc p = {
+		.argv = argv, .env = environ, .script_fd = -1, .die_with_berth = l->die_with_berth};
 	int status = 0, stopped = 0;
 
 	if (proc_start(&p) < 0) {
-		berth_exit_status = 127; /* as a shell says "command not found" */
+		*exit_status = 127; /* as a shell says "command not found" */
 		return BERTH_OK;
 	}
 	if (proc_supervise(&p, s->kill_grace, &status, &stopped) < 0)
 		return BERTH_SYSTEM_FAILURE;
-	berth_exit_status = proc_exit_code(status);
+	*exit_status = proc_exit_code(status);
 	return BERTH_OK;
 }
 
-enum berth_result cmd_lock(const struct args *a, const char *settings_file)
+enum berth_result cmd_lock(const struct args *a, const char *settings_file, int *exit_status)
 {
 	const struct lock_backend *b;
-	const char *why = NULL, *key = a->operand[0], *t = args_value(a, "--timeout");
+	const char *key = a->operand[0], *t = args_value(a, "--timeout");
+	char why[128];
 	struct settings s;
 	struct lock l;
 	enum berth_result r;
 	unsigned timeout = 0;
 
-	if (lock_valid_key(key, &why) < 0)
+	if (lock_valid_key(key, why, sizeof(why)) < 0)
 		return args_error(a, "invalid lock key '%s': %s", key, why);
 	if (t && parse_timeout(t, &timeout) < 0)
 		return args_error(a, "--timeout takes whole seconds from 0 to 86400, not '%s'", t);
@@ -64,7 +67,7 @@ enum berth_result cmd_lock(const struct args *a, const char *settings_file)
 	b = lock_backend_for(&s);
 	r = b->acquire(&l, timeout);
 	if (r == BERTH_OK) {
-		r = run_locked(&s, a->command);
+		r = run_locked(&s, &l, a->command, exit_status);
 		if (b->release(&l) < 0)
 			r = BERTH_SYSTEM_FAILURE;
 	}
@@ -110,13 +113,14 @@ static int print_text(const struct lock_entry *e, void *data)
 	return 0;
 }
 
-enum berth_result cmd_locks(const struct args *a, const char *settings_file)
+enum berth_result cmd_locks(const struct args *a, const char *settings_file, int *exit_status)
 {
 	int as_json = args_flag(a, "--json"), ret;
 	json_t *all = as_json ? json_array() : NULL;
 	struct settings s;
 	size_t listed = 0;
 
+	(void)exit_status;
 	memset(&s, 0, sizeof(s));
 	if (settings_load(&s, settings_file) < 0) {
 		json_decref(all);

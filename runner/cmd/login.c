@@ -109,7 +109,7 @@ static enum berth_result login_from_variables(const struct settings *s, char **h
 	return r;
 }
 
-enum berth_result cmd_login(const struct args *a, const char *settings_file)
+enum berth_result cmd_login(const struct args *a, const char *settings_file, int *exit_status)
 {
 	const char *user = args_value(a, "--username"), *dir;
 	struct settings s;
@@ -117,6 +117,7 @@ enum berth_result cmd_login(const struct args *a, const char *settings_file)
 	char buf[4096];
 	int password_stdin = args_flag(a, "--password-stdin");
 
+	(void)exit_status;
 	if (!user != !password_stdin || (password_stdin && a->nr_operand != 1))
 		return args_error(a, "--username and --password-stdin go together, with exactly "
 				     "one HOST");
@@ -131,13 +132,14 @@ enum berth_result cmd_login(const struct args *a, const char *settings_file)
 	return r;
 }
 
-enum berth_result cmd_logout(const struct args *a, const char *settings_file)
+enum berth_result cmd_logout(const struct args *a, const char *settings_file, int *exit_status)
 {
 	const char *dir;
 	char buf[4096];
 	int i, gone;
 
 	(void)settings_file;
+	(void)exit_status;
 	dir = docker_dir(buf, sizeof(buf));
 	if (!dir)
 		return BERTH_SYSTEM_FAILURE;

@@ -98,7 +98,8 @@ static enum berth_result preview(struct local *l)
 		node_free(def);
 		node_free(top);
 		local_job_release(&lj);
-		return error("out of memory"), BERTH_SYSTEM_FAILURE;
+		error("out of memory");
+		return BERTH_SYSTEM_FAILURE;
 	}
 	node_del(def, "rules");
 	node_del(def, "only");
@@ -120,12 +121,13 @@ static enum berth_result preview(struct local *l)
 	return BERTH_OK;
 }
 
-enum berth_result cmd_pipeline(const struct args *a, const char *settings_file)
+enum berth_result cmd_pipeline(const struct args *a, const char *settings_file, int *exit_status)
 {
 	struct local l;
 	enum berth_result r;
 
 	(void)settings_file;
+	(void)exit_status;
 	r = local_open(&l, a);
 	if (r == BERTH_OK)
 		r = l.preview ? preview(&l) : list(&l);

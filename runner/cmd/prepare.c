@@ -50,7 +50,7 @@ static enum berth_result check_root_scripts(const struct settings *s)
 	return BERTH_BUILD_FAILURE;
 }
 
-enum berth_result cmd_prepare(const struct args *a, const char *settings_file)
+enum berth_result cmd_prepare(const struct args *a, const char *settings_file, int *exit_status)
 {
 	const struct executor *ex;
 	struct context ctx;
@@ -58,6 +58,7 @@ enum berth_result cmd_prepare(const struct args *a, const char *settings_file)
 	char tools[4096]; /* a configured tool bundle must be installed before jobs rely on it */
 
 	(void)a;
+	(void)exit_status;
 	r = context_load(&ctx, settings_file);
 	if (r != BERTH_OK)
 		return r;

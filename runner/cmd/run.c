@@ -113,14 +113,16 @@ static int serve_locks(struct lock_broker *b, const struct context *ctx, const s
 	return 0;
 }
 
-static enum berth_result run_stage(const struct context *ctx, const char *script, const char *stage)
+/* `die_with_berth`: the lock the stage holds lives only while berth renews it. */
+static enum berth_result run_stage(const struct context *ctx, const char *script, const char *stage,
+				   int die_with_berth)
 {
 	const struct executor *ex = executor_find(ctx->settings.executor);
 	struct strvec argv = STRVEC_INIT, env = STRVEC_INIT;
 	enum berth_result r = BERTH_SYSTEM_FAILURE;
 	struct lock_broker broker = {.listen = -1};
 	struct job_user user, *u = NULL;
-	struct proc p = {.dir = ctx->ws.tmp, .script_fd = -1};
+	struct proc p = {.dir = ctx->ws.tmp, .script_fd = -1, .die_with_berth = die_with_berth};
 	char tools[4096], script_path[32], self[PATH_MAX];
 	int status = 0, stopped = 0, code;
 
@@ -137,8 +139,7 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	p.argv = argv.v;
 	p.env = env.v;
 	p.user = u;
-	if (ex->ignore_stops)
-		proc_ignore_stops();
+	p.ignore_stops = ex->ignore_stops;
 	if ((ex->start ? ex->start(&p, &ctx->settings, u) : proc_start(&p)) < 0 ||
 	    proc_supervise(&p, ctx->settings.kill_grace, &status, &stopped) < 0)
 		goto out;
@@ -174,7 +175,7 @@ static enum berth_result locked_stage(const struct context *ctx, const char *scr
 	if (deploy_key(ctx, stage, l.key, sizeof(l.key)) < 0)
 		return BERTH_BUILD_FAILURE;
 	if (!l.key[0])
-		return run_stage(ctx, script, stage);
+		return run_stage(ctx, script, stage, 0);
 	l.settings = &ctx->settings;
 	l.kubeconfig = ctx->ws.kubeconfig;
 	lock_owner_init(&l.me, &vars_runner);
@@ -186,19 +187,20 @@ static enum berth_result locked_stage(const struct context *ctx, const char *scr
 	info("holding lock '%s' for stage '%s'", l.key, stage);
 	/* file: the script inherits the lock, which lasts as long as the script even if berth
 	 * dies. kubernetes: berth renews the lease while the script runs. */
-	r = run_stage(ctx, script, stage);
+	r = run_stage(ctx, script, stage, l.die_with_berth);
 	if (b->release(&l) < 0)
 		r = BERTH_SYSTEM_FAILURE;
 	return r;
 }
 
-enum berth_result cmd_run(const struct args *a, const char *settings_file)
+enum berth_result cmd_run(const struct args *a, const char *settings_file, int *exit_status)
 {
 	const char *script = a->operand[0], *stage = a->operand[1];
 	struct context ctx;
 	enum berth_result r;
 	int exists;
 
+	(void)exit_status;
 	r = context_load(&ctx, settings_file);
 	if (r != BERTH_OK)
 		return r;

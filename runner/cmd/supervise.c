@@ -47,7 +47,7 @@ static void drop_terminal(void)
 	close(fd);
 }
 
-enum berth_result cmd_supervise(const struct args *a, const char *settings_file)
+enum berth_result cmd_supervise(const struct args *a, const char *settings_file, int *exit_status)
 {
 	struct proc p = {.env = environ, .script_fd = -1};
 	int status = 0, stopped = 0;
@@ -63,6 +63,6 @@ enum berth_result cmd_supervise(const struct args *a, const char *settings_file)
 	p.argv = a->command;
 	if (proc_start(&p) < 0 || proc_supervise(&p, grace, &status, &stopped) < 0)
 		return BERTH_SYSTEM_FAILURE;
-	berth_exit_status = proc_exit_code(status);
+	*exit_status = proc_exit_code(status);
 	return BERTH_OK;
 }

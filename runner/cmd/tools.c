@@ -38,12 +38,13 @@ static enum berth_result check_usage(const struct args *a, const char *sha256)
 	return BERTH_OK;
 }
 
-enum berth_result cmd_tools(const struct args *a, const char *settings_file)
+enum berth_result cmd_tools(const struct args *a, const char *settings_file, int *exit_status)
 {
 	const char *sha256 = args_value(a, "--sha256");
 	struct settings s;
 	enum berth_result r = check_usage(a, sha256);
 
+	(void)exit_status;
 	if (r != BERTH_OK)
 		return r;
 	r = BERTH_SYSTEM_FAILURE;

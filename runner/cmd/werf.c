@@ -96,9 +96,15 @@ static void drop_credentials(struct werf_creds *c)
 	remove_tree(c->temp, 1);
 }
 
-static enum berth_result run_werf(const struct settings *s, char **argv, char *const *env)
+/*
+ * Runs werf, its exit status into *exit_status; `die_with_berth` when the lock it holds lives
+ * only while berth renews it.
+ */
+static enum berth_result run_werf(const struct settings *s, char **argv, char *const *env,
+				  int die_with_berth, int *exit_status)
 {
-	struct proc p = {.argv = argv, .env = env, .script_fd = -1};
+	struct proc p = {
+		.argv = argv, .env = env, .script_fd = -1, .die_with_berth = die_with_berth};
 	int status = 0, stopped = 0;
 
 	if (proc_start(&p) < 0) {
@@ -112,7 +118,7 @@ static enum berth_result run_werf(const struct settings *s, char **argv, char *c
 	if (WIFSIGNALED(status))
 		info("werf was killed by signal %d (%s)", WTERMSIG(status),
 		     strsignal(WTERMSIG(status)));
-	berth_exit_status = proc_exit_code(status);
+	*exit_status = proc_exit_code(status);
 	return BERTH_OK;
 }
 
@@ -182,7 +188,6 @@ static int werf_argv(struct strvec *args, const struct args *a, const struct set
 static enum berth_result take_lock(struct lock *l, const struct settings *s, const char *key,
 				   const char *kubeconfig)
 {
-	memset(l, 0, sizeof(*l));
 	l->settings = s;
 	snprintf(l->key, sizeof(l->key), "%s", key);
 	l->kubeconfig = kubeconfig;
@@ -190,7 +195,7 @@ static enum berth_result take_lock(struct lock *l, const struct settings *s, con
 	return lock_backend_for(s)->acquire(l, s->lock_timeout);
 }
 
-enum berth_result cmd_werf(const struct args *a, const char *settings_file)
+enum berth_result cmd_werf(const struct args *a, const char *settings_file, int *exit_status)
 {
 	struct strvec env = STRVEC_INIT, args = STRVEC_INIT;
 	struct werf_creds creds;
@@ -217,13 +222,14 @@ enum berth_result cmd_werf(const struct args *a, const char *settings_file)
 		error("stopped before werf started");
 		r = BERTH_SYSTEM_FAILURE;
 	}
+	memset(&l, 0, sizeof(l));
 	if (r == BERTH_OK && key[0]) {
 		r = take_lock(&l, &s, key, creds.kubeconfig);
 		locked = r == BERTH_OK;
 	}
 	if (r == BERTH_OK)
-		r = run_werf(&s, args.v, env.v);
-	if (r == BERTH_OK && hosts && berth_exit_status == 0)
+		r = run_werf(&s, args.v, env.v, l.die_with_berth, exit_status);
+	if (r == BERTH_OK && hosts && *exit_status == 0)
 		forget_copied_logins(creds.tmp, hosts);
 	if (locked && lock_backend_for(&s)->release(&l) < 0)
 		r = BERTH_SYSTEM_FAILURE;

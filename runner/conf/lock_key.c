@@ -18,30 +18,32 @@ int lock_deploy_key(const char *project, const char *slug, char *key, size_t siz
 	return 0;
 }
 
-int lock_valid_key(const char *key, const char **why)
+int lock_valid_key(const char *key, char *why, size_t why_size)
 {
 	size_t n = strlen(key), i, part = 0;
+	const char *reason = NULL;
 
 	if (n == 0 || n > LOCK_KEY_MAX)
-		return *why = "a key has 1 to 200 bytes", -1;
-	for (i = 0; i <= n; i++) {
+		reason = "a key has 1 to 200 bytes";
+	for (i = 0; !reason && i <= n; i++) {
 		char c = key[i];
 
 		if (c == '/' || c == '\0') {
 			if (part == 0)
-				return *why = "a key has no empty part ('//', or '/' at an end)",
-				       -1;
-			if ((part == 1 && key[i - 1] == '.') ||
-			    (part == 2 && key[i - 1] == '.' && key[i - 2] == '.'))
-				return *why = "a key has no '.' or '..' part", -1;
+				reason = "a key has no empty part ('//', or '/' at an end)";
+			else if ((part == 1 && key[i - 1] == '.') ||
+				 (part == 2 && key[i - 1] == '.' && key[i - 2] == '.'))
+				reason = "a key has no '.' or '..' part";
 			part = 0;
 		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 			   (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == ':') {
 			part++; /* ':' for registry hosts with a port */
 		} else {
-			return *why = "a key is made of letters, digits, '.', '_', '-', ':' and '/'",
-			       -1;
+			reason = "a key is made of letters, digits, '.', '_', '-', ':' and '/'";
 		}
 	}
-	return 0;
+	if (!reason)
+		return 0;
+	snprintf(why, why_size, "%s", reason);
+	return -1;
 }

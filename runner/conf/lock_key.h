@@ -15,6 +15,6 @@
  */
 int lock_deploy_key(const char *project, const char *slug, char *key, size_t size);
 /* 0 when `key` is a valid lock key (docs/locks.md), else -1 with a reason in `why`. */
-int lock_valid_key(const char *key, const char **why);
+int lock_valid_key(const char *key, char *why, size_t why_size);
 
 #endif

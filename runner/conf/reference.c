@@ -1,5 +1,6 @@
 #include "conf/reference.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,7 +89,7 @@ static int copy(char *dst, size_t size, const char *src, size_t n)
 	return 0;
 }
 
-static int parse_path(const char *path, size_t n, struct reference *ref, const char **why)
+static int parse_path(const char *path, size_t n, struct reference *ref, char *why, size_t why_size)
 {
 	const char *part = path, *end = path + n;
 
@@ -98,37 +99,41 @@ static int parse_path(const char *path, size_t n, struct reference *ref, const c
 		size_t len = slash ? (size_t)(slash - part) : (size_t)(end - part);
 
 		if (valid_component(part, len) < 0) {
-			*why = "path components must be lowercase letters and digits, separated by "
-			       "'.', '_', '__' or '-'";
+			snprintf(
+				why, why_size,
+				"path components must be lowercase letters and digits, separated by "
+				"'.', '_', '__' or '-'");
 			return -1;
 		}
 		ref->components++;
 		part += len + (slash ? 1 : 0);
 		if (slash && part == end) {
-			*why = "the path must not end with '/'";
+			snprintf(why, why_size, "the path must not end with '/'");
 			return -1;
 		}
 	}
 	if (copy(ref->path, sizeof(ref->path), path, n) < 0) {
-		*why = "the name is longer than 255 characters";
+		snprintf(why, why_size, "the name is longer than 255 characters");
 		return -1;
 	}
 	return 0;
 }
 
-int reference_parse(const char *s, struct reference *ref, const char **why)
+int reference_parse(const char *s, struct reference *ref, char *why, size_t why_size)
 {
 	const char *slash = strchr(s, '/'), *at, *name_end, *colon;
 
 	memset(ref, 0, sizeof(*ref));
 	if (!slash || !looks_like_host(s, (size_t)(slash - s))) {
-		*why = "it must start with the registry host, such as "
-		       "registry.example.com/group/app";
+		snprintf(why, why_size,
+			 "it must start with the registry host, such as "
+			 "registry.example.com/group/app");
 		return -1;
 	}
 	if (copy(ref->host, sizeof(ref->host), s, (size_t)(slash - s)) < 0 ||
 	    reference_valid_host(ref->host) < 0) {
-		*why = "the registry host is not a valid host name with an optional port";
+		snprintf(why, why_size,
+			 "the registry host is not a valid host name with an optional port");
 		return -1;
 	}
 	at = strchr(slash, '@');
@@ -141,7 +146,7 @@ int reference_parse(const char *s, struct reference *ref, const char **why)
 		    strspn(colon + 1, "abcdefghijklmnopqrstuvwxyz"
 				      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") < n ||
 		    colon[1] == '.' || colon[1] == '-') {
-			*why = "the tag is not valid";
+			snprintf(why, why_size, "the tag is not valid");
 			return -1;
 		}
 		copy(ref->tag, sizeof(ref->tag), colon + 1, n);
@@ -149,18 +154,18 @@ int reference_parse(const char *s, struct reference *ref, const char **why)
 	}
 	if (at && (strncmp(at + 1, "sha256:", 7) != 0 || strlen(at + 8) != 64 ||
 		   strspn(at + 8, "0123456789abcdef") != 64)) {
-		*why = "the digest must be sha256: and 64 hex digits";
+		snprintf(why, why_size, "the digest must be sha256: and 64 hex digits");
 		return -1;
 	}
 	if (at)
 		copy(ref->digest, sizeof(ref->digest), at + 1, strlen(at + 1));
 	if (name_end == slash + 1) {
-		*why = "it names no repository after the host";
+		snprintf(why, why_size, "it names no repository after the host");
 		return -1;
 	}
 	if ((size_t)(name_end - s) > REFERENCE_NAME_MAX) {
-		*why = "the name is longer than 255 characters";
+		snprintf(why, why_size, "the name is longer than 255 characters");
 		return -1;
 	}
-	return parse_path(slash + 1, (size_t)(name_end - slash - 1), ref, why);
+	return parse_path(slash + 1, (size_t)(name_end - slash - 1), ref, why, why_size);
 }

@@ -21,7 +21,7 @@ struct reference {
  * Parses `s`, which must name its registry host explicitly (a dot, a port or "localhost" in the
  * first part). 0, or -1 with a reason in `why` (never quoting `s` beyond its shape).
  */
-int reference_parse(const char *s, struct reference *ref, const char **why);
+int reference_parse(const char *s, struct reference *ref, char *why, size_t why_size);
 /* 0 when `host` is a registry host: DNS labels or an IPv4 address, with an optional port. */
 int reference_valid_host(const char *host);
 

@@ -112,10 +112,14 @@ static int parse_bool(const char *v, int *out)
 	size_t i;
 
 	for (i = 0; i < 3; i++) {
-		if (!strcmp(v, yes[i]))
-			return *out = 1, 0;
-		if (!strcmp(v, no[i]))
-			return *out = 0, 0;
+		if (!strcmp(v, yes[i])) {
+			*out = 1;
+			return 0;
+		}
+		if (!strcmp(v, no[i])) {
+			*out = 0;
+			return 0;
+		}
 	}
 	return -1;
 }
@@ -275,10 +279,12 @@ static const char *scalar_or_error(const struct spot *sp, const char *what)
 {
 	const char *v = ydoc_scalar(sp->node);
 
-	if (!v)
+	if (!v) {
 		error("%s:%zu: '%s' must be a single value", AT(sp), what);
-	else if (!*v && sp->node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-		return error("%s:%zu: '%s' needs a value", AT(sp), what), NULL;
+	} else if (!*v && sp->node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+		error("%s:%zu: '%s' needs a value", AT(sp), what);
+		return NULL;
+	}
 	return v;
 }
 
@@ -317,8 +323,10 @@ static int set_network(int *field, const char *v, const struct spot *sp)
 	size_t i;
 
 	for (i = 0; i < sizeof(network_names) / sizeof(network_names[0]); i++)
-		if (!strcmp(v, network_names[i]))
-			return *field = (int)i, 0;
+		if (!strcmp(v, network_names[i])) {
+			*field = (int)i;
+			return 0;
+		}
 	if (parse_bool(v, &yes) < 0)
 		return error("%s:%zu: 'bwrap_network' is private, host or none, not '%s'", AT(sp),
 			     v);
@@ -571,9 +579,9 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 		return *v ? set_string(FIELD(s, k, char *), v)
 			  : error("%s:%zu: '%s' needs a value", AT(sp), k->name);
 	if (k->kind == K_LOCK_KEY) {
-		const char *why = NULL;
+		char why[128];
 
-		if (lock_valid_key(v, &why) < 0)
+		if (lock_valid_key(v, why, sizeof(why)) < 0)
 			return error("%s:%zu: '%s' is not a lock key: %s", AT(sp), k->name, why);
 		return set_string(FIELD(s, k, char *), v);
 	}
@@ -784,14 +792,18 @@ static uid_t root_uid(void)
 
 static const char *other_writer(const struct stat *st, char *buf, size_t size)
 {
-	if (st->st_uid != 0 && st->st_uid != geteuid() && st->st_uid != root_uid())
-		return snprintf(buf, size, "uid %u", (unsigned)st->st_uid), buf;
+	if (st->st_uid != 0 && st->st_uid != geteuid() && st->st_uid != root_uid()) {
+		snprintf(buf, size, "uid %u", (unsigned)st->st_uid);
+		return buf;
+	}
 	if (S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX))
 		return NULL;
 	if (st->st_mode & S_IWOTH)
 		return "every user";
-	if (st->st_mode & S_IWGRP)
-		return snprintf(buf, size, "group %u", (unsigned)st->st_gid), buf;
+	if (st->st_mode & S_IWGRP) {
+		snprintf(buf, size, "group %u", (unsigned)st->st_gid);
+		return buf;
+	}
 	return NULL;
 }
 

@@ -4,7 +4,7 @@
 #include "base/fs.h"
 #include "base/job_user.h"
 #include "base/log.h"
-#include "base/proc.h"
+#include "base/procscan.h"
 #include "job/workspace.h"
 
 #include <dirent.h>
@@ -39,7 +39,7 @@ static int in_use(const char *dir)
 
 	snprintf(marker, sizeof(marker), "%s=%s", JOB_MARKER, dir);
 	/* -1 (cannot tell) counts as in use */
-	return proc_count_marked(marker, job_user_uid(has_user ? user : NULL)) != 0;
+	return procscan_count_marked(marker, job_user_uid(has_user ? user : NULL)) != 0;
 }
 
 static int consider(const struct settings *s, const char *jobs, const char *name, FILE *out,

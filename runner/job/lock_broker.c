@@ -67,13 +67,13 @@ static int check_deploy_key(const struct job *job, const char *key)
 
 static enum berth_result serve_lock(struct lock_broker *sv, const char *req, int *fd)
 {
-	const char *why = "a key and a timeout of 0 to 86400 seconds";
+	char why[128] = "a key and a timeout of 0 to 86400 seconds";
 	struct lock l;
 	char *key;
 	unsigned long timeout = strtoul(req, &key, 10);
 	enum berth_result r;
 
-	if (*key != ' ' || timeout > 86400 || lock_valid_key(++key, &why) < 0) {
+	if (*key != ' ' || timeout > 86400 || lock_valid_key(++key, why, sizeof(why)) < 0) {
 		error("invalid lock request '%s': %s", req, why);
 		return BERTH_BUILD_FAILURE;
 	}

@@ -218,13 +218,16 @@ static int publish(json_t *all)
 	snprintf(final, sizeof(final), "%s/berth.prom", rep.metrics_dir);
 	fd = mkstemp(tmp);
 	f = fd < 0 ? NULL : fdopen(fd, "w");
-	if (!f)
-		return warning("cannot write metrics into '%s'", rep.metrics_dir), -1;
+	if (!f) {
+		warning("cannot write metrics into '%s'", rep.metrics_dir);
+		return -1;
+	}
 	render(all, f);
 	/* node_exporter reads the directory at any time: a whole file, renamed into place. */
 	if (fchmod(fd, 0644) < 0 || fclose(f) != 0 || rename(tmp, final) < 0) {
 		unlink(tmp);
-		return warning("cannot publish metrics into '%s'", final), -1;
+		warning("cannot publish metrics into '%s'", final);
+		return -1;
 	}
 	return 0;
 }

@@ -57,11 +57,11 @@ static const char *werf_repo(const struct strvec *env, const struct vars *v)
 
 static void repo_host(const char *repo, char *host, size_t size, char *registry, size_t rsize)
 {
+	char why[128];
 	struct reference ref;
-	const char *why;
 
 	host[0] = registry[0] = '\0';
-	if (repo && reference_parse(repo, &ref, &why) == 0) {
+	if (repo && reference_parse(repo, &ref, why, sizeof(why)) == 0) {
 		snprintf(host, size, "%s", ref.host);
 		snprintf(registry, rsize, "%.*s", (int)strcspn(ref.path, "/"), ref.path);
 	}
@@ -222,7 +222,8 @@ static void project_id(char *out, size_t size)
 int werf_lock_key(const char *sub, const struct settings *s, const struct strvec *env, char *key,
 		  size_t size)
 {
-	const char *slug = getenv("CI_ENVIRONMENT_SLUG"), *why = NULL;
+	const char *slug = getenv("CI_ENVIRONMENT_SLUG");
+	char why[128] = "too long";
 	char project[32], host[256], registry[256];
 	int n = 0;
 
@@ -250,7 +251,7 @@ int werf_lock_key(const char *sub, const struct settings *s, const struct strvec
 			return error("werf cleanup needs WERF_REPO (or CI_REGISTRY_IMAGE) to know "
 				     "which registry's lock to take");
 	}
-	if (key[0] && ((size_t)n >= size || lock_valid_key(key, &why) < 0))
-		return error("cannot make a lock key of '%s': %s", key, why ? why : "too long");
+	if (key[0] && ((size_t)n >= size || lock_valid_key(key, why, sizeof(why)) < 0))
+		return error("cannot make a lock key of '%s': %s", key, why);
 	return 0;
 }

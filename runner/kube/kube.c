@@ -1,6 +1,7 @@
 #include "kube/kube.h"
 
 #include "base/log.h"
+#include "base/proc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,40 +9,59 @@
 
 #define KUBE_MAX_BODY (8 << 20) /* a list of every lease of a busy namespace fits */
 
+/* What every client holds besides its kubeconfig: the bearer header and a connection. */
+static int start(struct kube *k, unsigned timeout)
+{
+	const struct kubeconfig *c = k->config;
+
+	k->owner = 1;
+	k->timeout = timeout;
+	k->bearer = calloc(1, sizeof(*k->bearer));
+	if (!k->bearer)
+		return error("out of memory");
+	if (c->token.data && secret_printf(k->bearer, "Bearer %s", (const char *)c->token.data) < 0)
+		return -1;
+	return http_client_init(&k->http);
+}
+
+int kube_init(struct kube *k, const struct kubeconfig *config, const char *source, unsigned timeout)
+{
+	memset(k, 0, sizeof(*k));
+	k->config = config;
+	snprintf(k->source, sizeof(k->source), "%s", source);
+	if (start(k, timeout) == 0)
+		return 0;
+	kube_close(k);
+	return -1;
+}
+
 enum berth_result kube_open(struct kube *k, const char *path, unsigned timeout,
 			    enum berth_result bad_input)
 {
-	enum berth_result r;
+	struct kubeconfig *own = calloc(1, sizeof(*own));
+	enum berth_result r = bad_input;
 
 	memset(k, 0, sizeof(*k));
+	if (!own) {
+		error("out of memory");
+		return BERTH_SYSTEM_FAILURE;
+	}
+	k->config = k->own = own;
 	k->owner = 1;
-	k->timeout = timeout;
 	snprintf(k->source, sizeof(k->source), "kubeconfig '%s'", path);
-	k->config = calloc(1, sizeof(*k->config));
-	k->bearer = calloc(1, sizeof(*k->bearer));
-	if (!k->config || !k->bearer) {
-		kube_close(k);
-		return error("out of memory"), BERTH_SYSTEM_FAILURE;
-	}
-	if (secret_read_file(path, 1 << 20, 0, "kubeconfig", &k->config->raw) < 0) {
-		kube_close(k);
-		return bad_input;
-	}
-	r = kubeconfig_parse(k->config, k->source, NULL);
-	if (r == BERTH_OK && k->config->no_preflight) {
+	if (secret_read_file(path, 1 << 20, 0, "kubeconfig", &own->raw) < 0 ||
+	    kubeconfig_parse(own, k->source, NULL) != BERTH_OK)
+		goto fail;
+	if (own->no_preflight) {
 		error("berth cannot talk to the cluster of %s itself: %s", k->source,
-		      k->config->no_preflight);
-		r = bad_input;
-	} else if (r != BERTH_OK) {
-		r = bad_input;
+		      own->no_preflight);
+		goto fail;
 	}
-	if (r == BERTH_OK && k->config->token.data &&
-	    secret_printf(k->bearer, "Bearer %s", (const char *)k->config->token.data) < 0)
-		r = BERTH_SYSTEM_FAILURE;
-	if (r == BERTH_OK && http_client_init(&k->http) < 0)
-		r = BERTH_SYSTEM_FAILURE;
-	if (r != BERTH_OK)
-		kube_close(k);
+	r = BERTH_SYSTEM_FAILURE;
+	if (start(k, timeout) == 0)
+		return BERTH_OK;
+fail:
+	kube_close(k);
 	return r;
 }
 
@@ -56,9 +76,9 @@ int kube_clone(struct kube *dst, const struct kube *src, unsigned timeout)
 void kube_close(struct kube *k)
 {
 	http_client_release(&k->http);
-	if (k->owner && k->config) {
-		kubeconfig_release(k->config);
-		free(k->config);
+	if (k->owner && k->own) {
+		kubeconfig_release(k->own);
+		free(k->own);
 	}
 	if (k->owner && k->bearer) {
 		secret_release(k->bearer);
@@ -102,7 +122,7 @@ int kube_call(struct kube *k, const char *method, const char *path, json_t *body
 	memset(&req, 0, sizeof(req));
 	req.method = method;
 	req.url = url;
-	req.authorization = k->bearer && k->bearer->data ? k->bearer : NULL;
+	req.authorization = k->bearer->data ? k->bearer : NULL;
 	req.tls.ca_pem = &c->ca;
 	req.tls.client_cert = &c->client_cert;
 	req.tls.client_key = &c->client_key;
@@ -117,12 +137,12 @@ int kube_call(struct kube *k, const char *method, const char *path, json_t *body
 	free(url);
 	free(text);
 	if (got < 0)
-		return -1;
+		return got;
 	r->status = res.status;
 	if (res.body.len)
 		r->body = json_loadb((const char *)res.body.data, res.body.len,
 				     JSON_DISABLE_EOF_CHECK, NULL);
-	if (r->status >= 300)
+	if (http_status_result(r->status) != BERTH_OK)
 		failure_message(r, &res.body);
 	http_response_release(&res);
 	return 0;
@@ -132,4 +152,35 @@ void kube_reply_release(struct kube_reply *r)
 {
 	json_decref(r->body);
 	r->body = NULL;
+}
+
+int kube_status_transient(long status)
+{
+	return status >= 500 || status == 429;
+}
+
+/* A failed try that another may mend: no answer came, or a transient one. */
+static int worth_again(int got)
+{
+	return got != HTTP_TLS_REJECTED && got != HTTP_TOO_LARGE;
+}
+
+int kube_call_retry(struct kube *k, struct backoff *b, const char *method, const char *path,
+		    json_t *body, struct kube_reply *r)
+{
+	for (;;) {
+		int got = kube_call(k, method, path, body, 0, r);
+		long long wait;
+
+		if (got == 0 && !kube_status_transient(r->status))
+			return 0;
+		wait = backoff_next(b); /* counts the failed try, for the caller's message */
+		if (wait < 0 || !worth_again(got) || proc_stop_requested())
+			return got;
+		if (got == 0)
+			kube_reply_release(r); /* r->message stays, for a stop's report */
+		clock_sleep_ms(wait);
+		if (proc_stop_requested())
+			return -1;
+	}
 }

@@ -4,6 +4,7 @@
 #include "base/http.h"
 #include "base/log.h"
 #include "base/ydoc.h"
+#include "kube/kube.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,28 +15,32 @@ static const char *const sources[] = {"WERF_KUBE_CONFIG_BASE64", "WERF_KUBECONFI
 				      "KUBECONFIG_BASE64"};
 
 /* Inflates a gzip stream into a new secret, at most `max` bytes. */
-static int gunzip(const struct secret *in, size_t max, struct secret *out, const char **why)
+static int gunzip(const struct secret *in, size_t max, struct secret *out, char *why,
+		  size_t why_size)
 {
 	size_t cap = in->len * 4 + 1024 < max + 1 ? in->len * 4 + 1024 : max + 1;
+	const char *reason = "";
 	z_stream z;
 	int rc;
 
 	memset(&z, 0, sizeof(z));
-	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
-		return *why = "cannot start zlib", -1;
+	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+		snprintf(why, why_size, "cannot start zlib");
+		return -1;
+	}
 	out->data = malloc(cap + 1);
 	z.next_in = in->data;
 	z.avail_in = (uInt)in->len;
 	do {
 		if (!out->data) {
-			*why = "out of memory";
+			reason = "out of memory";
 			break;
 		}
 		if (out->len == cap) {
 			unsigned char *grown = cap < max + 1 ? malloc(cap * 2 + 1) : NULL;
 
 			if (!grown) {
-				*why = "larger than allowed once inflated";
+				reason = "larger than allowed once inflated";
 				break;
 			}
 			memcpy(grown, out->data, out->len);
@@ -47,7 +52,7 @@ static int gunzip(const struct secret *in, size_t max, struct secret *out, const
 		rc = inflate(&z, Z_NO_FLUSH);
 		out->len = cap - z.avail_out;
 		if (out->len > max) {
-			*why = "larger than allowed once inflated";
+			reason = "larger than allowed once inflated";
 			break;
 		}
 		if (rc == Z_STREAM_END) {
@@ -56,23 +61,24 @@ static int gunzip(const struct secret *in, size_t max, struct secret *out, const
 			return 0;
 		}
 		if (rc != Z_OK || (z.avail_in == 0 && z.avail_out != 0)) {
-			*why = "a truncated or corrupt gzip stream";
+			reason = "a truncated or corrupt gzip stream";
 			break;
 		}
 	} while (1);
 	inflateEnd(&z);
 	secret_release(out);
+	snprintf(why, why_size, "%s", reason);
 	return -1;
 }
 
 static enum berth_result decode(struct kubeconfig *k, const char *text, size_t max)
 {
 	struct secret decoded = SECRET_INIT;
-	const char *why = NULL;
+	char why[128];
 	size_t len = 0;
-	unsigned char *bytes = base64_decode(text, strlen(text), max, &len, &why);
+	unsigned char *bytes = base64_decode(text, strlen(text), max, &len, why, sizeof(why));
 
-	if (!bytes && why == base64_too_large)
+	if (!bytes && !strcmp(why, base64_too_large))
 		error("kubeconfig in %s is larger than kubeconfig_max_bytes (%zu) once decoded",
 		      k->variable, max);
 	else if (!bytes)
@@ -81,7 +87,7 @@ static enum berth_result decode(struct kubeconfig *k, const char *text, size_t m
 		return BERTH_BUILD_FAILURE;
 	secret_adopt(&decoded, bytes, len);
 	if (len >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) {
-		if (gunzip(&decoded, max, &k->raw, &why) < 0) {
+		if (gunzip(&decoded, max, &k->raw, why, sizeof(why)) < 0) {
 			error("kubeconfig in %s: %s", k->variable, why);
 			secret_release(&decoded);
 			return BERTH_BUILD_FAILURE;
@@ -131,7 +137,8 @@ static int check_data_fields(const struct walk *w, yaml_node_t *map, const char 
 	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
 		yaml_node_t *key = yaml_document_get_node(&w->d->doc, p->key);
 		yaml_node_t *val = yaml_document_get_node(&w->d->doc, p->value);
-		const char *k = ydoc_scalar(key), *v = ydoc_scalar(val), *why = NULL;
+		const char *k = ydoc_scalar(key), *v = ydoc_scalar(val);
+		char why[128];
 		size_t klen = k ? strlen(k) : 0, len;
 		unsigned char *bytes;
 
@@ -139,7 +146,7 @@ static int check_data_fields(const struct walk *w, yaml_node_t *map, const char 
 			continue;
 		if (!v)
 			return bad(w, val, k, "must be a base64 string");
-		bytes = base64_decode(v, strlen(v), strlen(v), &len, &why);
+		bytes = base64_decode(v, strlen(v), strlen(v), &len, why, sizeof(why));
 		if (!bytes)
 			return bad(w, val, k, "is not valid base64");
 		explicit_bzero(bytes, len);
@@ -250,13 +257,14 @@ static int copy_string(char **out, const char *v)
 /* A "*-data" field decoded into a secret; absent is fine. */
 static int take_data(const struct walk *w, yaml_node_t *map, const char *key, struct secret *out)
 {
-	const char *v = ydoc_scalar(ydoc_get(w->d, map, key)), *why;
+	const char *v = ydoc_scalar(ydoc_get(w->d, map, key));
+	char why[128];
 	size_t len = 0;
 	unsigned char *bytes;
 
 	if (!v)
 		return 0;
-	bytes = base64_decode(v, strlen(v), strlen(v), &len, &why);
+	bytes = base64_decode(v, strlen(v), strlen(v), &len, why, sizeof(why));
 	if (!bytes)
 		return error("out of memory");
 	secret_adopt(out, bytes, len);
@@ -382,65 +390,44 @@ int kubeconfig_write(const struct kubeconfig *k, const char *path)
 
 enum berth_result kubeconfig_preflight(const struct kubeconfig *k, unsigned timeout)
 {
-	struct secret bearer = SECRET_INIT;
-	struct http_client c = {NULL};
-	struct http_response res = {0};
-	struct http_request req;
 	const char *source = k->variable ? k->variable : "the kubeconfig";
-	char why[HTTP_ERROR_SIZE], *url = NULL;
+	struct kube api;
+	struct kube_reply r;
+	enum berth_result result = BERTH_SYSTEM_FAILURE;
 	int got;
-	size_t n = strlen(k->server);
-	enum berth_result r = BERTH_SYSTEM_FAILURE;
 
 	if (k->no_preflight) {
 		info("not checking cluster '%s' before the job: %s", k->cluster, k->no_preflight);
 		return BERTH_OK;
 	}
-	while (n && k->server[n - 1] == '/')
-		n--;
-	if (asprintf(&url, "%.*s/version", (int)n, k->server) < 0)
-		return error("out of memory"), r;
-	if (k->token.data && secret_printf(&bearer, "Bearer %s", (const char *)k->token.data) < 0)
-		goto out;
-	memset(&req, 0, sizeof(req));
-	req.url = url;
-	req.authorization = bearer.data ? &bearer : NULL;
-	req.tls.ca_pem = &k->ca;
-	req.tls.client_cert = &k->client_cert;
-	req.tls.client_key = &k->client_key;
-	req.tls.insecure = k->insecure;
-	req.timeout = timeout;
-	req.max_body = 64 << 10;
-	if (http_client_init(&c) < 0)
-		goto out;
-	got = http_do(&c, &req, &res, why, sizeof(why));
+	if (kube_init(&api, k, source, timeout) < 0)
+		return BERTH_SYSTEM_FAILURE;
+	got = kube_call(&api, "GET", "/version", NULL, 0, &r);
 	if (got == HTTP_TLS_REJECTED) {
 		error("cluster '%s' at %s: TLS failed with the kubeconfig's own certificates: %s; "
 		      "check certificate-authority-data, client-certificate-data and "
 		      "client-key-data of context '%s' in %s",
-		      k->cluster, k->server, why, k->context, source);
-		r = BERTH_BUILD_FAILURE;
+		      k->cluster, k->server, r.message, k->context, source);
+		result = BERTH_BUILD_FAILURE;
 	} else if (got < 0) {
 		error("cannot reach cluster '%s' at %s: %s; check the server address in %s and "
 		      "that this runner can reach it",
-		      k->cluster, k->server, why, source);
-	} else if (res.status == 401 || res.status == 403) {
+		      k->cluster, k->server, r.message, source);
+	} else if (http_status_result(r.status) == BERTH_BUILD_FAILURE) {
 		error("cluster '%s' at %s rejected the kubeconfig's credentials (HTTP %ld): check "
 		      "the token or client certificate of context '%s' in %s",
-		      k->cluster, k->server, res.status, k->context, source);
-		r = BERTH_BUILD_FAILURE;
-	} else if (res.status != 200) {
+		      k->cluster, k->server, r.status, k->context, source);
+		result = BERTH_BUILD_FAILURE;
+	} else if (r.status != 200) {
 		error("cluster '%s' at %s answered HTTP %ld to GET /version", k->cluster, k->server,
-		      res.status);
+		      r.status);
 	} else {
-		r = BERTH_OK;
+		result = BERTH_OK;
 	}
-out:
-	http_response_release(&res);
-	http_client_release(&c);
-	secret_release(&bearer);
-	free(url);
-	return r;
+	if (got == 0)
+		kube_reply_release(&r);
+	kube_close(&api);
+	return result;
 }
 
 void kubeconfig_release(struct kubeconfig *k)

@@ -88,11 +88,14 @@ static enum berth_result receive(int conn, int *fd, int (*on_json)(const char *,
 		n = recvmsg(conn, &m, 0);
 		if (n < 0 && errno == EINTR && !proc_stop_requested())
 			continue;
-		if (n < 0 && errno == EINTR)
-			return error("stopped while the lock broker worked"), BERTH_SYSTEM_FAILURE;
-		if (n <= 0)
-			return error("this job's lock broker ended before it answered"),
-			       BERTH_SYSTEM_FAILURE;
+		if (n < 0 && errno == EINTR) {
+			error("stopped while the lock broker worked");
+			return BERTH_SYSTEM_FAILURE;
+		}
+		if (n <= 0) {
+			error("this job's lock broker ended before it answered");
+			return BERTH_SYSTEM_FAILURE;
+		}
 		if (n == 2 && rec[0] == LOCK_BROKER_RESULT_MARK)
 			break;
 		rec[n] = '\0';
@@ -106,7 +109,8 @@ static enum berth_result receive(int conn, int *fd, int (*on_json)(const char *,
 	for (i = 0; i < sizeof(lock_broker_result_class); i++)
 		if (lock_broker_result_class[i] == rec[1])
 			return (enum berth_result)i;
-	return error("the lock broker answered with an unknown result"), BERTH_SYSTEM_FAILURE;
+	error("the lock broker answered with an unknown result");
+	return BERTH_SYSTEM_FAILURE;
 }
 
 static enum berth_result client_acquire(struct lock *l, unsigned timeout)

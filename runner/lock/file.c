@@ -75,8 +75,13 @@ static int open_store_dir(int parent, const char *name, const char *path)
 		if (mkdirat(parent, name, 0700) < 0 && errno != EEXIST)
 			return error_errno("cannot create lock directory '%s'", path);
 		fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0 && is_ours(fd, S_IFDIR))
-			return fchmod(fd, 0700) == 0 ? fd : (close(fd), -1);
+		if (fd >= 0 && is_ours(fd, S_IFDIR)) {
+			if (fchmod(fd, 0700) == 0)
+				return fd;
+			error_errno("cannot make lock directory '%s' private", path);
+			close(fd);
+			return -1;
+		}
 		if (fd >= 0)
 			close(fd);
 		else if (errno != ELOOP && errno != ENOTDIR)
@@ -92,19 +97,20 @@ static int open_store_dir(int parent, const char *name, const char *path)
 	return error("cannot make lock directory '%s' berth's own", path);
 }
 
-#define NO_STORE (-2)
+/* The store's path, state_dir's "locks"; 0, or -1 after reporting. */
+static int store_path(const struct settings *s, char *path, size_t size)
+{
+	if ((size_t)snprintf(path, size, "%s/locks", s->state_dir) >= size)
+		return error("state_dir is too long");
+	return 0;
+}
 
-/* The store's directory, created when `create`; NO_STORE when it is missing, -1 on errors. */
-static int open_store(const struct settings *s, int create)
+/* The store's directory, created (and state_dir) when missing; -1 after reporting. */
+static int open_store(const struct settings *s)
 {
 	char path[PATH_MAX];
-	struct stat st;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/locks", s->state_dir) >= sizeof(path))
-		return error("state_dir is too long");
-	if (!create && lstat(path, &st) < 0 && errno == ENOENT)
-		return NO_STORE;
-	if (create && make_dirs(s->state_dir, 0711) < 0)
+	if (store_path(s, path, sizeof(path)) < 0 || make_dirs(s->state_dir, 0711) < 0)
 		return -1;
 	return open_store_dir(AT_FDCWD, path, path);
 }
@@ -413,7 +419,7 @@ static int wait_behind(struct lock *l, struct file_lock *f, const struct scan *s
 static int open_queue(struct lock *l, struct file_lock *f)
 {
 	char name[NAME_MAX + 1], path[PATH_MAX];
-	int store = open_store(l->settings, 1), tries;
+	int store = open_store(l->settings), tries;
 
 	if (store < 0 || key_name(l->key, name, sizeof(name)) < 0) {
 		if (store >= 0)
@@ -553,13 +559,19 @@ static int list_one(int locks, const char *name, int (*each)(const struct lock_e
 static int list(const struct settings *s, int (*each)(const struct lock_entry *, void *),
 		void *data)
 {
-	int store = open_store(s, 0);
+	char path[PATH_MAX];
+	struct stat st;
 	struct dirent *e;
 	DIR *d;
-	int ret = 0;
+	int store, ret = 0;
 
+	if (store_path(s, path, sizeof(path)) < 0)
+		return -1;
+	if (lstat(path, &st) < 0 && errno == ENOENT)
+		return 0; /* nothing was ever locked here */
+	store = open_store_dir(AT_FDCWD, path, path);
 	if (store < 0)
-		return store == NO_STORE ? 0 : -1;
+		return -1;
 	d = fdopendir(store);
 	if (!d) {
 		close(store);

@@ -7,10 +7,14 @@
  * command it protects before anyone may take over.
  */
 #include "lock/lock.h"
+#include "lock/kube_lease.h"
 
 #include "kube/kube.h"
+#include "base/clock.h"
+#include "base/http.h"
 #include "base/log.h"
 #include "base/proc.h"
+#include "base/procscan.h"
 #include "base/sha256.h"
 
 #include <errno.h>
@@ -25,37 +29,15 @@
 #include <unistd.h>
 
 #define LEASES	     "/apis/coordination.k8s.io/v1/namespaces/%s/leases"
-#define ANNOTATION   "berth.io/"
-#define LABEL_LOCK   "berth.io/lock"
-#define LABEL_ROLE   "berth.io/role"
-#define MANAGED_BY   "app.kubernetes.io/managed-by"
 #define HASH_LEN     40
-#define NAME_SIZE    96
 #define STATUS_EVERY 15 /* seconds between "still waiting" lines */
 #define ATTEMPTS     5	/* tries of one request while the server fails or does not answer */
 
-/* When a waiter first saw an object's current version: the clock that decides staleness. */
-struct sighting {
-	char name[NAME_SIZE];
-	char version[64];
-	long long since_ms;
-};
-
-/* One Lease of this lock as a LIST shows it. */
-struct item {
-	json_t *obj; /* borrowed from the list */
-	const char *name;
-	const char *holder; /* spec.holderIdentity, NULL or "" when free */
-	unsigned long long ticket;
-	unsigned duration;
-	long long unchanged_ms; /* how long this waiter has seen it as it is */
-};
-
 struct view {
 	json_t *list;
-	const char *version; /* the list's resourceVersion, for a watch */
-	struct item lease;   /* obj NULL when the lock's Lease does not exist */
-	struct item *tickets;
+	const char *version;	 /* the list's resourceVersion, for a watch */
+	struct lease_item lease; /* obj NULL when the lock's Lease does not exist */
+	struct lease_item *tickets;
 	size_t nr_tickets;
 	int mine_seen; /* our ticket is still there */
 };
@@ -66,11 +48,11 @@ struct kube_lock {
 	enum berth_result refused; /* the class of 401/403: whose credentials these are */
 	char ns[64];
 	char hash[HASH_LEN + 1];
-	char lease[NAME_SIZE];	/* the lock itself */
-	char ticket[NAME_SIZE]; /* our place in the queue, "" when we have none */
+	char lease[LEASE_NAME_SIZE];  /* the lock itself */
+	char ticket[LEASE_NAME_SIZE]; /* our place in the queue, "" when we have none */
 	unsigned long long n;
 	int nested; /* an enclosing berth of this job holds the lock */
-	struct sighting *seen;
+	struct lease_sighting *seen;
 	size_t nr_seen;
 
 	/* Shared with the renewing thread, under `mu`. */
@@ -87,189 +69,45 @@ struct kube_lock {
 	char last_error[256];
 };
 
-/* ---- Lease objects --------------------------------------------------------------------- */
-
-/* A MicroTime: RFC 3339 with exactly six fractional digits, as the API server wants. */
-static void microtime(char *buf, size_t size)
-{
-	struct timespec ts;
-	struct tm tm;
-	char whole[32];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(whole, sizeof(whole), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, size, "%.19s.%06dZ", whole, (int)(ts.tv_nsec / 1000));
-}
-
-/* A JSON string of `v`, or of "-" when `v` is not UTF-8 (a CI variable may hold anything). */
-static json_t *text(const char *v)
-{
-	json_t *s = json_string(v);
-
-	return s ? s : json_string("-");
-}
-
-static void annotate(json_t *ann, const char *name, json_t *value)
-{
-	char key[64];
-
-	snprintf(key, sizeof(key), ANNOTATION "%s", name);
-	json_object_set_new(ann, key, value);
-}
-
-static json_t *number(long long v)
-{
-	char buf[32];
-
-	snprintf(buf, sizeof(buf), "%lld", v);
-	return json_string(buf);
-}
-
-/* Who we are, on a Lease: annotations for `berth locks`, and the holder identity host/job. */
-static void set_owner(json_t *obj, const struct kube_lock *kl)
-{
-	const struct lock_owner *o = &kl->l->me;
-	json_t *meta = json_object_get(obj, "metadata"), *spec = json_object_get(obj, "spec");
-	json_t *ann = json_object();
-	char identity[300], now[40];
-
-	annotate(ann, "key", json_string(kl->l->key));
-	annotate(ann, "job", text(o->job));
-	annotate(ann, "project", text(o->project));
-	annotate(ann, "pipeline-url", text(o->pipeline_url));
-	annotate(ann, "host", text(o->host));
-	annotate(ann, "pid", number(o->pid));
-	annotate(ann, "queued", number(o->queued));
-	annotate(ann, "since", number(o->since));
-	annotate(ann, "ticket", number((long long)o->ticket));
-	json_object_set_new(meta, "annotations", ann);
-	snprintf(identity, sizeof(identity), "%s/%s", o->host, o->job);
-	microtime(now, sizeof(now));
-	json_object_set_new(spec, "holderIdentity", text(identity));
-	json_object_set_new(spec, "leaseDurationSeconds",
-			    json_integer(kl->l->settings->lock_lease_seconds));
-	json_object_set_new(spec, "acquireTime", json_string(now));
-	json_object_set_new(spec, "renewTime", json_string(now));
-}
-
-static json_t *new_lease(const struct kube_lock *kl, const char *name, const char *role)
-{
-	json_t *obj = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s, s:s}}, s:{}}", "apiVersion",
-				"coordination.k8s.io/v1", "kind", "Lease", "metadata", "name", name,
-				"namespace", kl->ns, "labels", MANAGED_BY, "berth", LABEL_LOCK,
-				kl->hash, LABEL_ROLE, role, "spec");
-
-	if (obj)
-		set_owner(obj, kl);
-	return obj;
-}
-
-static const char *field(json_t *obj, const char *part, const char *name)
-{
-	return json_string_value(json_object_get(json_object_get(obj, part), name));
-}
-
-static const char *annotation(json_t *obj, const char *name)
-{
-	json_t *all = json_object_get(json_object_get(obj, "metadata"), "annotations");
-	char key[64];
-
-	snprintf(key, sizeof(key), ANNOTATION "%s", name);
-	return json_string_value(json_object_get(all, key));
-}
-
-static void owner_of(json_t *obj, struct lock_owner *o)
-{
-	const char *v;
-
-	memset(o, 0, sizeof(*o));
-	snprintf(o->job, sizeof(o->job), "%s", (v = annotation(obj, "job")) ? v : "-");
-	snprintf(o->project, sizeof(o->project), "%s", (v = annotation(obj, "project")) ? v : "-");
-	snprintf(o->pipeline_url, sizeof(o->pipeline_url), "%s",
-		 (v = annotation(obj, "pipeline-url")) ? v : "-");
-	snprintf(o->host, sizeof(o->host), "%s", (v = annotation(obj, "host")) ? v : "-");
-	o->pid = (pid_t)((v = annotation(obj, "pid")) ? strtol(v, NULL, 10) : 0);
-	o->queued = (v = annotation(obj, "queued")) ? strtoll(v, NULL, 10) : 0;
-	o->since = (v = annotation(obj, "since")) ? strtoll(v, NULL, 10) : 0;
-	o->ticket = (v = annotation(obj, "ticket")) ? strtoull(v, NULL, 10) : 0;
-}
-
-/* 1 when `obj` names this process as its holder. */
-static int ours(const struct kube_lock *kl, json_t *obj)
-{
-	const char *host = annotation(obj, "host"), *pid = annotation(obj, "pid");
-
-	return field(obj, "spec", "holderIdentity") && host && pid &&
-	       !strcmp(host, kl->l->me.host) && strtol(pid, NULL, 10) == kl->l->me.pid;
-}
-
-static void describe(json_t *obj, char *buf, size_t size)
-{
-	struct lock_owner o;
-
-	if (!obj) {
-		snprintf(buf, size, "nobody");
-		return;
-	}
-	owner_of(obj, &o);
-	lock_owner_describe(&o, buf, size);
-}
-
 /* ---- Requests -------------------------------------------------------------------------- */
 
-static void pause_ms(long long ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /*
- * One request, tried again while the server fails (5xx, 429) or does not answer. 0 with an
- * answer the caller handles (2xx, 404, 409...); -1 after reporting, with *class set.
+ * One request, tried again while the server fails (5xx, 429) or does not answer. BERTH_OK
+ * with an answer the caller handles (2xx, 404, 409...); else the class after reporting.
  */
-static int request(struct kube_lock *kl, const char *method, const char *path, json_t *body,
-		   struct kube_reply *r, enum berth_result *class)
+static enum berth_result request(struct kube_lock *kl, const char *method, const char *path,
+				 json_t *body, struct kube_reply *r)
 {
-	int i, got = -1;
+	struct backoff b = BACKOFF_INIT(500, 2, 0, ATTEMPTS);
+	int got = kube_call_retry(&kl->api, &b, method, path, body, r);
 
-	*class = BERTH_SYSTEM_FAILURE;
-	for (i = 0; i < ATTEMPTS; i++) {
-		if (i && proc_stop_requested()) /* between tries; callers look at stops too */
-			return error("stopped while the Kubernetes API at %s was failing for lock "
-				     "'%s': %s",
-				     kl->api.config->server, kl->l->key, r->message);
-		if (i)
-			pause_ms(250LL << i);
-		got = kube_call(&kl->api, method, path, body, 0, r);
-		if (got == 0 && r->status != 429 && r->status < 500)
-			break;
-		if (got == 0 && i + 1 < ATTEMPTS)
-			kube_reply_release(r);
+	if (proc_stop_requested() && (got < 0 || kube_status_transient(r->status))) {
+		kube_reply_release(r);
+		error("stopped while the Kubernetes API at %s was failing for lock '%s': %s",
+		      kl->api.config->server, kl->l->key, r->message);
+		return BERTH_SYSTEM_FAILURE;
 	}
-	if (got < 0)
-		return error("cannot reach the Kubernetes API at %s for lock '%s' (%s) after %d "
-			     "tries: %s",
-			     kl->api.config->server, kl->l->key, kl->api.source, ATTEMPTS,
-			     r->message);
-	if (r->status == 401 || r->status == 403) {
-		*class = kl->refused;
+	if (got < 0) {
+		error("cannot reach the Kubernetes API at %s for lock '%s' (%s) after %u tries: %s",
+		      kl->api.config->server, kl->l->key, kl->api.source, b.tried, r->message);
+		return BERTH_SYSTEM_FAILURE;
+	}
+	if (http_status_result(r->status) == BERTH_BUILD_FAILURE) {
 		error("the Kubernetes API at %s refused %s for lock '%s' (HTTP %ld: %s): the "
 		      "credentials need get, list, watch, create, update and delete on "
 		      "leases.coordination.k8s.io in namespace '%s'",
 		      kl->api.config->server, kl->api.source, kl->l->key, r->status, r->message,
 		      kl->ns);
 		kube_reply_release(r);
-		return -1;
+		return kl->refused; /* whose credentials: the job's, or the admin's */
 	}
-	if (r->status >= 500 || r->status == 429) {
-		error("the Kubernetes API at %s failed %d times for lock '%s': HTTP %ld: %s",
-		      kl->api.config->server, ATTEMPTS, kl->l->key, r->status, r->message);
+	if (kube_status_transient(r->status)) {
+		error("the Kubernetes API at %s failed %u times for lock '%s': HTTP %ld: %s",
+		      kl->api.config->server, b.tried, kl->l->key, r->status, r->message);
 		kube_reply_release(r);
-		return -1;
+		return BERTH_SYSTEM_FAILURE;
 	}
-	return 0;
+	return BERTH_OK;
 }
 
 static int lease_path(const struct kube_lock *kl, const char *name, char *buf, size_t size)
@@ -303,7 +141,7 @@ static long long renewed(struct kube_lock *kl, struct kube *api, struct kube_rep
 			 long long sent)
 {
 	unsigned d = kl->l->settings->lock_lease_seconds;
-	long long now = proc_now_ms();
+	long long now = clock_now_ms();
 	char path[256];
 
 	if (r->status == 200 && r->body) {
@@ -318,7 +156,7 @@ static long long renewed(struct kube_lock *kl, struct kube *api, struct kube_rep
 
 		lease_path(kl, kl->lease, path, sizeof(path));
 		if (kube_call(api, "GET", path, NULL, 0, &fresh) == 0 && fresh.status == 200) {
-			if (ours(kl, fresh.body)) {
+			if (lease_is_ours(fresh.body, &kl->l->me)) {
 				json_decref(kl->renewing);
 				kl->renewing = json_incref(fresh.body);
 				kube_reply_release(&fresh);
@@ -351,7 +189,7 @@ static long long kill_deadline(const struct kube_lock *kl)
 static void wait_until(struct kube_lock *kl, long long at)
 {
 	struct timespec ts;
-	long long now = proc_now_ms();
+	long long now = clock_now_ms();
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += (time_t)((at - now) / 1000);
@@ -368,7 +206,7 @@ static void *renew_loop(void *arg)
 	struct kube_lock *kl = arg;
 	unsigned d = kl->l->settings->lock_lease_seconds;
 	struct kube api;
-	long long next = proc_now_ms() + d * 1000LL / 3;
+	long long next = clock_now_ms() + d * 1000LL / 3;
 	char path[256], now[40];
 
 	pthread_mutex_lock(&kl->mu);
@@ -385,11 +223,11 @@ static void *renew_loop(void *arg)
 
 		if (kl->holding && !kl->lost && kill_deadline(kl) < at)
 			at = kill_deadline(kl);
-		if (proc_now_ms() < at) {
+		if (clock_now_ms() < at) {
 			wait_until(kl, at);
 			continue;
 		}
-		if (kl->holding && !kl->lost && proc_now_ms() >= kill_deadline(kl)) {
+		if (kl->holding && !kl->lost && clock_now_ms() >= kill_deadline(kl)) {
 			char why[400];
 
 			snprintf(why, sizeof(why), "its lease went %u s without a renewal (%s)",
@@ -397,29 +235,29 @@ static void *renew_loop(void *arg)
 			lose(kl, why);
 		}
 		if (kl->lost || !kl->renewing) {
-			next = proc_now_ms() + 3600 * 1000LL;
+			next = clock_now_ms() + 3600 * 1000LL;
 			continue;
 		}
 		obj = json_deep_copy(kl->renewing);
 		generation = kl->generation;
 		/* A request must not outlast the deadline: the kill cannot wait for an answer. */
 		api.timeout_ms = d * 1000L / 3;
-		if (kl->holding && kill_deadline(kl) - proc_now_ms() < api.timeout_ms)
-			api.timeout_ms = (long)(kill_deadline(kl) - proc_now_ms());
+		if (kl->holding && kill_deadline(kl) - clock_now_ms() < api.timeout_ms)
+			api.timeout_ms = (long)(kill_deadline(kl) - clock_now_ms());
 		if (api.timeout_ms < 50)
 			api.timeout_ms = 50;
 		pthread_mutex_unlock(&kl->mu);
 
-		microtime(now, sizeof(now));
+		lease_microtime(now, sizeof(now));
 		json_object_set_new(json_object_get(obj, "spec"), "renewTime", json_string(now));
-		lease_path(kl, field(obj, "metadata", "name"), path, sizeof(path));
-		sent = proc_now_ms();
+		lease_path(kl, lease_field(obj, "metadata", "name"), path, sizeof(path));
+		sent = clock_now_ms();
 		if (kube_call(&api, "PUT", path, obj, 0, &r) < 0)
 			r.status = 0;
 		json_decref(obj);
 
 		pthread_mutex_lock(&kl->mu);
-		next = generation == kl->generation ? renewed(kl, &api, &r, sent) : proc_now_ms();
+		next = generation == kl->generation ? renewed(kl, &api, &r, sent) : clock_now_ms();
 		kube_reply_release(&r);
 	}
 	pthread_mutex_unlock(&kl->mu);
@@ -439,7 +277,7 @@ static int start_renewing(struct kube_lock *kl, json_t *ticket)
 	pthread_condattr_destroy(&attr);
 	pthread_mutex_init(&kl->mu, NULL);
 	kl->renewing = json_incref(ticket);
-	kl->ok_ms = proc_now_ms();
+	kl->ok_ms = clock_now_ms();
 	/* Signals are berth's main thread's business: the thread starts with all blocked. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -474,7 +312,7 @@ static void renew_instead(struct kube_lock *kl, json_t *obj, int holding)
 	json_decref(kl->renewing);
 	kl->renewing = json_incref(obj);
 	kl->holding = holding;
-	kl->ok_ms = proc_now_ms();
+	kl->ok_ms = clock_now_ms();
 	kl->generation++;
 	pthread_mutex_unlock(&kl->mu);
 }
@@ -491,39 +329,6 @@ static int lost_now(struct kube_lock *kl)
 
 /* ---- Looking at the queue -------------------------------------------------------------- */
 
-static unsigned duration_of(json_t *obj, unsigned fallback)
-{
-	json_int_t d = json_integer_value(
-		json_object_get(json_object_get(obj, "spec"), "leaseDurationSeconds"));
-
-	return d >= 1 && d <= 3600 ? (unsigned)d : fallback;
-}
-
-static const char *role_of(json_t *obj)
-{
-	return json_string_value(json_object_get(
-		json_object_get(json_object_get(obj, "metadata"), "labels"), LABEL_ROLE));
-}
-
-/* Since when this waiter has seen `name` at `version`: from the last look, or now. */
-static long long sighted(const struct kube_lock *kl, const char *name, const char *version,
-			 long long now)
-{
-	size_t i;
-
-	for (i = 0; i < kl->nr_seen; i++)
-		if (!strcmp(kl->seen[i].name, name) && !strcmp(kl->seen[i].version, version))
-			return kl->seen[i].since_ms;
-	return now;
-}
-
-static int by_ticket(const void *a, const void *b)
-{
-	const struct item *x = a, *y = b;
-
-	return (x->ticket > y->ticket) - (x->ticket < y->ticket);
-}
-
 static void view_release(struct view *v)
 {
 	json_decref(v->list);
@@ -531,63 +336,47 @@ static void view_release(struct view *v)
 	memset(v, 0, sizeof(*v));
 }
 
-/* Fills an item from a listed Lease, and records the sighting in `seen`. */
-static void sight(struct kube_lock *kl, json_t *obj, struct item *it, struct sighting *seen,
-		  long long now)
-{
-	const char *version = field(obj, "metadata", "resourceVersion"), *n;
-
-	memset(it, 0, sizeof(*it));
-	it->obj = obj;
-	it->name = field(obj, "metadata", "name");
-	it->holder = field(obj, "spec", "holderIdentity");
-	it->ticket = (n = annotation(obj, "ticket")) ? strtoull(n, NULL, 10) : 0;
-	it->duration = duration_of(obj, kl->l->settings->lock_lease_seconds);
-	if (!it->name || !version)
-		return;
-	snprintf(seen->name, sizeof(seen->name), "%s", it->name);
-	snprintf(seen->version, sizeof(seen->version), "%s", version);
-	seen->since_ms = sighted(kl, it->name, version, now);
-	it->unchanged_ms = now - seen->since_ms;
-}
-
-/* Lists the lock's Leases: the lock and the tickets in order. 0, or -1 with *class. */
-static int look(struct kube_lock *kl, struct view *v, enum berth_result *class)
+/* Lists the lock's Leases: the lock and the tickets in order. */
+static enum berth_result look(struct kube_lock *kl, struct view *v)
 {
 	struct kube_reply r;
-	struct sighting *seen;
+	struct lease_sighting *seen;
 	json_t *items, *obj;
-	long long now = proc_now_ms();
+	long long now = clock_now_ms();
+	enum berth_result res;
 	char path[512];
 	size_t i, n;
 
 	memset(v, 0, sizeof(*v));
 	n = (size_t)lease_path(kl, NULL, path, sizeof(path));
-	snprintf(path + n, sizeof(path) - n, "?labelSelector=" LABEL_LOCK "%%3D%s", kl->hash);
-	if (request(kl, "GET", path, NULL, &r, class) < 0)
-		return -1;
+	snprintf(path + n, sizeof(path) - n, "?labelSelector=" LEASE_LABEL_LOCK "%%3D%s", kl->hash);
+	res = request(kl, "GET", path, NULL, &r);
+	if (res != BERTH_OK)
+		return res;
 	items = json_object_get(r.body, "items");
 	if (r.status != 200 || !json_is_array(items)) {
 		unexpected(kl, "list the queue", &r);
 		kube_reply_release(&r);
-		return -1;
+		return BERTH_SYSTEM_FAILURE;
 	}
 	v->list = r.body;
-	v->version = field(v->list, "metadata", "resourceVersion");
+	v->version = lease_field(v->list, "metadata", "resourceVersion");
 	n = json_array_size(items);
 	v->tickets = calloc(n + 1, sizeof(*v->tickets));
 	seen = calloc(n + 1, sizeof(*seen));
 	if (!v->tickets || !seen) {
 		free(seen);
 		view_release(v);
-		return error("out of memory");
+		error("out of memory");
+		return BERTH_SYSTEM_FAILURE;
 	}
 	json_array_foreach(items, i, obj)
 	{
-		const char *role = role_of(obj);
-		struct item it;
+		const char *role = lease_role(obj);
+		struct lease_item it;
 
-		sight(kl, obj, &it, &seen[i], now);
+		lease_sight(obj, kl->l->settings->lock_lease_seconds, kl->seen, kl->nr_seen, now,
+			    &it, &seen[i]);
 		if (!it.name || !role)
 			continue;
 		if (!strcmp(role, "lock") && !strcmp(it.name, kl->lease))
@@ -600,29 +389,24 @@ static int look(struct kube_lock *kl, struct view *v, enum berth_result *class)
 	free(kl->seen);
 	kl->seen = seen;
 	kl->nr_seen = n;
-	qsort(v->tickets, v->nr_tickets, sizeof(*v->tickets), by_ticket);
-	return 0;
-}
-
-static int dead(const struct item *it)
-{
-	return it->unchanged_ms >= (long long)it->duration * 1000;
+	qsort(v->tickets, v->nr_tickets, sizeof(*v->tickets), lease_by_ticket);
+	return BERTH_OK;
 }
 
 /* Deletes a ticket nobody renewed for its duration, if it is still the version we saw. */
-static void remove_dead(struct kube_lock *kl, const struct item *it)
+static void remove_dead(struct kube_lock *kl, const struct lease_item *it)
 {
 	json_t *body =
 		json_pack("{s:s, s:s, s:{s:s?, s:s?}}", "apiVersion", "v1", "kind", "DeleteOptions",
-			  "preconditions", "uid", field(it->obj, "metadata", "uid"),
-			  "resourceVersion", field(it->obj, "metadata", "resourceVersion"));
+			  "preconditions", "uid", lease_field(it->obj, "metadata", "uid"),
+			  "resourceVersion", lease_field(it->obj, "metadata", "resourceVersion"));
 	struct kube_reply r;
 	char path[256], who[1024];
 
 	lease_path(kl, it->name, path, sizeof(path));
 	if (body && kube_call(&kl->api, "DELETE", path, body, 0, &r) == 0) {
 		if (r.status == 200) {
-			describe(it->obj, who, sizeof(who));
+			lease_describe(it->obj, who, sizeof(who));
 			info("lock '%s': removed the queue ticket of %s: not renewed for %u s",
 			     kl->l->key, who, it->duration);
 		}
@@ -633,27 +417,28 @@ static void remove_dead(struct kube_lock *kl, const struct item *it)
 
 /* ---- Joining the queue, taking the lock ------------------------------------------------ */
 
-static int create_namespace(struct kube_lock *kl, enum berth_result *class)
+static enum berth_result create_namespace(struct kube_lock *kl)
 {
 	json_t *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
 			       "metadata", "name", kl->ns);
 	struct kube_reply r;
-	int ret = -1;
+	enum berth_result ret = BERTH_SYSTEM_FAILURE;
 
-	*class = BERTH_SYSTEM_FAILURE;
 	if (!kl->l->settings->lock_create_namespace) {
 		json_decref(ns);
-		return error("namespace '%s' for lock Leases does not exist: create it (kubectl "
-			     "create namespace %s), or let berth (lock_create_namespace: true)",
-			     kl->ns, kl->ns);
+		error("namespace '%s' for lock Leases does not exist: create it (kubectl create "
+		      "namespace %s), or let berth (lock_create_namespace: true)",
+		      kl->ns, kl->ns);
+		return BERTH_SYSTEM_FAILURE;
 	}
-	if (request(kl, "POST", "/api/v1/namespaces", ns, &r, class) == 0) {
-		if (r.status == 201 || r.status == 409)
-			ret = 0;
-		else
+	ret = request(kl, "POST", "/api/v1/namespaces", ns, &r);
+	if (ret == BERTH_OK) {
+		if (r.status != 201 && r.status != 409) {
 			unexpected(kl, "create the namespace for lock Leases", &r);
-		if (ret == 0 && r.status == 201)
+			ret = BERTH_SYSTEM_FAILURE;
+		} else if (r.status == 201) {
 			info("created namespace '%s' for lock Leases", kl->ns);
+		}
 		kube_reply_release(&r);
 	}
 	json_decref(ns);
@@ -661,7 +446,7 @@ static int create_namespace(struct kube_lock *kl, enum berth_result *class)
 }
 
 /* Creates our ticket, numbered after the last one, and starts renewing it. */
-static int enqueue(struct kube_lock *kl, enum berth_result *class)
+static enum berth_result enqueue(struct kube_lock *kl)
 {
 	char path[256];
 	int tries, created_ns = 0;
@@ -671,10 +456,10 @@ static int enqueue(struct kube_lock *kl, enum berth_result *class)
 		struct view v;
 		struct kube_reply r;
 		json_t *obj;
-		int got;
+		enum berth_result got = look(kl, &v);
 
-		if (look(kl, &v, class) < 0)
-			return -1;
+		if (got != BERTH_OK)
+			return got;
 		/* After the last ticket, and after the holder's, whose ticket is gone. */
 		kl->n = (v.nr_tickets ? v.tickets[v.nr_tickets - 1].ticket : 0) + 1;
 		if (v.lease.obj && v.lease.ticket >= kl->n)
@@ -682,78 +467,85 @@ static int enqueue(struct kube_lock *kl, enum berth_result *class)
 		view_release(&v);
 		kl->l->me.ticket = kl->n;
 		snprintf(kl->ticket, sizeof(kl->ticket), "%.60s-%llu", kl->lease, kl->n);
-		obj = new_lease(kl, kl->ticket, "ticket");
-		got = obj ? request(kl, "POST", path, obj, &r, class) : -1;
+		obj = lease_new(kl->l, kl->ns, kl->hash, kl->ticket, "ticket");
+		if (!obj)
+			error("out of memory");
+		got = obj ? request(kl, "POST", path, obj, &r) : BERTH_SYSTEM_FAILURE;
 		json_decref(obj);
-		if (got < 0) {
+		if (got != BERTH_OK) {
 			kl->ticket[0] = '\0';
-			return -1;
+			return got;
 		}
 		if (r.status == 201) {
-			got = start_renewing(kl, r.body);
+			int started = start_renewing(kl, r.body);
+
 			kube_reply_release(&r);
-			return got;
+			return started < 0 ? BERTH_SYSTEM_FAILURE : BERTH_OK;
 		}
 		kl->ticket[0] = '\0';
 		if (r.status == 404 && !created_ns) {
 			kube_reply_release(&r);
 			created_ns = 1;
-			if (create_namespace(kl, class) < 0)
-				return -1;
+			got = create_namespace(kl);
+			if (got != BERTH_OK)
+				return got;
 			continue;
 		}
 		if (r.status != 409) {
 			unexpected(kl, "join the queue", &r);
 			kube_reply_release(&r);
-			return -1;
+			return BERTH_SYSTEM_FAILURE;
 		}
 		kube_reply_release(&r); /* another arrival took that number */
 	}
-	return error("cannot join the queue of lock '%s': 50 tries lost to other arrivals",
-		     kl->l->key);
+	error("cannot join the queue of lock '%s': 50 tries lost to other arrivals", kl->l->key);
+	return BERTH_SYSTEM_FAILURE;
 }
 
 /*
  * At the head of the queue: takes the lock when its Lease is missing, free, or unchanged for
- * its duration on our clock. 1 when taken, 0 when not now, -1 with *class.
+ * its duration on our clock. BERTH_OK when taken (kl->holding is set then) or not now.
  */
-static int try_take(struct kube_lock *kl, const struct item *lease, enum berth_result *class)
+static enum berth_result try_take(struct kube_lock *kl, const struct lease_item *lease)
 {
-	int takeover = lease->obj && lease->holder && *lease->holder, ret = -1;
+	int takeover = lease->obj && lease->holder && *lease->holder;
+	enum berth_result ret;
 	char path[256], who[1024];
 	struct kube_reply r;
 	json_t *obj, *spec;
 
-	if (takeover && !dead(lease))
-		return 0;
+	if (takeover && !lease_dead(lease))
+		return BERTH_OK;
 	kl->l->me.since = (long long)time(NULL);
-	obj = lease->obj ? json_deep_copy(lease->obj) : new_lease(kl, kl->lease, "lock");
-	if (!obj)
-		return error("out of memory");
+	obj = lease->obj ? json_deep_copy(lease->obj)
+			 : lease_new(kl->l, kl->ns, kl->hash, kl->lease, "lock");
+	if (!obj) {
+		error("out of memory");
+		return BERTH_SYSTEM_FAILURE;
+	}
 	lease_path(kl, lease->obj ? kl->lease : NULL, path, sizeof(path));
 	if (lease->obj) {
 		spec = json_object_get(obj, "spec");
-		set_owner(obj, kl);
+		lease_set_owner(obj, kl->l);
 		json_object_set_new(spec, "leaseTransitions",
 				    json_integer(json_integer_value(json_object_get(
 							 json_object_get(lease->obj, "spec"),
 							 "leaseTransitions")) +
 						 1));
 	}
-	if (request(kl, lease->obj ? "PUT" : "POST", path, obj, &r, class) < 0)
+	ret = request(kl, lease->obj ? "PUT" : "POST", path, obj, &r);
+	if (ret != BERTH_OK)
 		goto out;
 	if (r.status == 200 || r.status == 201) {
 		if (takeover) {
-			describe(lease->obj, who, sizeof(who));
+			lease_describe(lease->obj, who, sizeof(who));
 			warning("took over lock '%s' from %s: its lease went unrenewed for %u s",
 				kl->l->key, who, lease->duration);
 		}
 		renew_instead(kl, r.body, 1);
-		ret = 1;
-	} else if (r.status == 409) {
-		ret = 0; /* it changed since we looked: look again */
-	} else {
+	} else if (r.status != 409) { /* 409: it changed since we looked: look again */
 		unexpected(kl, "take the lock", &r);
+		ret = BERTH_SYSTEM_FAILURE;
 	}
 	kube_reply_release(&r);
 out:
@@ -771,15 +563,15 @@ static void watch(struct kube_lock *kl, const char *name, const char *version, l
 	char path[512];
 	size_t n = (size_t)lease_path(kl, NULL, path, sizeof(path));
 
-	if (deadline && deadline - proc_now_ms() < 1000) {
-		pause_ms(deadline > proc_now_ms() ? deadline - proc_now_ms() : 0);
+	if (deadline && deadline - clock_now_ms() < 1000) {
+		clock_sleep_ms(deadline - clock_now_ms());
 		return;
 	}
 	snprintf(path + n, sizeof(path) - n,
 		 "?watch=1&fieldSelector=metadata.name%%3D%s&resourceVersion=%s&timeoutSeconds=1",
 		 name, version ? version : "0");
 	if (kube_call(&kl->api, "GET", path, NULL, 1, &r) < 0 || r.status != 200)
-		pause_ms(200); /* a failing watch must not spin */
+		clock_sleep_ms(200); /* a failing watch must not spin */
 	kube_reply_release(&r);
 }
 
@@ -797,13 +589,14 @@ static void delete_ticket(struct kube_lock *kl)
 }
 
 /* Counts the live tickets ahead of ours (removing dead ones); the last of them in *last. */
-static size_t ahead_of_us(struct kube_lock *kl, const struct view *v, const struct item **last)
+static size_t ahead_of_us(struct kube_lock *kl, const struct view *v,
+			  const struct lease_item **last)
 {
 	size_t i, nr = 0;
 
 	*last = NULL;
 	for (i = 0; i < v->nr_tickets && v->tickets[i].ticket < kl->n; i++) {
-		if (dead(&v->tickets[i])) {
+		if (lease_dead(&v->tickets[i])) {
 			remove_dead(kl, &v->tickets[i]);
 			continue;
 		}
@@ -818,10 +611,10 @@ static int still_waiting(struct kube_lock *kl, const struct view *v, size_t nr_a
 			 long long deadline, long long *next_status)
 {
 	int held = v->lease.holder && *v->lease.holder;
-	long long now = proc_now_ms();
+	long long now = clock_now_ms();
 	char who[1024];
 
-	describe(held ? v->lease.obj : NULL, who, sizeof(who));
+	lease_describe(held ? v->lease.obj : NULL, who, sizeof(who));
 	nr_ahead += (size_t)held;
 	if (proc_stop_requested())
 		return error("stopped while waiting for lock '%s', held by %s", kl->l->key, who);
@@ -839,19 +632,19 @@ static int still_waiting(struct kube_lock *kl, const struct view *v, size_t nr_a
 
 static enum berth_result wait_turn(struct kube_lock *kl, long long deadline)
 {
-	long long next_status = proc_now_ms() + STATUS_EVERY * 1000LL;
-	enum berth_result class = BERTH_SYSTEM_FAILURE;
+	long long next_status = clock_now_ms() + STATUS_EVERY * 1000LL;
 
 	for (;;) {
-		const struct item *last;
+		const struct lease_item *last;
 		struct view v;
 		size_t nr;
-		int took = 0;
+		enum berth_result r;
 
 		if (lost_now(kl))
 			return BERTH_SYSTEM_FAILURE;
-		if (look(kl, &v, &class) < 0)
-			return class;
+		r = look(kl, &v);
+		if (r != BERTH_OK)
+			return r;
 		if (!v.mine_seen) {
 			view_release(&v);
 			error("the ticket of this job in the queue of lock '%s' was removed: its "
@@ -861,14 +654,15 @@ static enum berth_result wait_turn(struct kube_lock *kl, long long deadline)
 		}
 		nr = ahead_of_us(kl, &v, &last);
 		if (nr == 0)
-			took = try_take(kl, &v.lease, &class);
-		if (took == 0 && still_waiting(kl, &v, nr, deadline, &next_status) < 0)
-			took = -1, class = BERTH_SYSTEM_FAILURE;
-		if (took == 0)
+			r = try_take(kl, &v.lease);
+		if (r == BERTH_OK && !kl->holding &&
+		    still_waiting(kl, &v, nr, deadline, &next_status) < 0)
+			r = BERTH_SYSTEM_FAILURE;
+		if (r == BERTH_OK && !kl->holding)
 			watch(kl, last ? last->name : kl->lease, v.version, deadline);
 		view_release(&v);
-		if (took)
-			return took > 0 ? BERTH_OK : class;
+		if (r != BERTH_OK || kl->holding)
+			return r;
 	}
 }
 
@@ -915,10 +709,10 @@ static int held_by_ancestor(struct kube_lock *kl)
 	lease_path(kl, kl->lease, path, sizeof(path));
 	if (kube_call(&kl->api, "GET", path, NULL, 0, &r) < 0)
 		return 0;
-	host = annotation(r.body, "host");
-	pid = annotation(r.body, "pid");
-	found = r.status == 200 && field(r.body, "spec", "holderIdentity") && host && pid &&
-		!strcmp(host, kl->l->me.host) && proc_is_ancestor((pid_t)strtol(pid, NULL, 10));
+	host = lease_annotation(r.body, "host");
+	pid = lease_annotation(r.body, "pid");
+	found = r.status == 200 && lease_field(r.body, "spec", "holderIdentity") && host && pid &&
+		!strcmp(host, kl->l->me.host) && procscan_is_ancestor((pid_t)strtol(pid, NULL, 10));
 	kube_reply_release(&r);
 	return found;
 }
@@ -926,7 +720,6 @@ static int held_by_ancestor(struct kube_lock *kl)
 /* Clears the holder so that the next in line takes the lock at once; the thread is stopped. */
 static void free_lease(struct kube_lock *kl)
 {
-	enum berth_result class;
 	struct kube_reply r;
 	char path[256];
 	int tries, done = 0;
@@ -940,9 +733,10 @@ static void free_lease(struct kube_lock *kl)
 		json_object_del(spec, "renewTime");
 		/* The last ticket stays: numbers keep growing for `berth locks`. */
 		json_object_set_new(json_object_get(obj, "metadata"), "annotations",
-				    json_pack("{s:s, s:o}", ANNOTATION "key", kl->l->key,
-					      ANNOTATION "ticket", number((long long)kl->n)));
-		if (request(kl, "PUT", path, obj, &r, &class) < 0) {
+				    json_pack("{s:s, s:o}", LEASE_ANNOTATION "key", kl->l->key,
+					      LEASE_ANNOTATION "ticket",
+					      lease_number((long long)kl->n)));
+		if (request(kl, "PUT", path, obj, &r) != BERTH_OK) {
 			json_decref(obj);
 			break;
 		}
@@ -953,7 +747,7 @@ static void free_lease(struct kube_lock *kl)
 				&r); /* renewed meanwhile? then again on the new version */
 			if (kube_call(&kl->api, "GET", path, NULL, 0, &r) < 0)
 				break;
-			if (r.status != 200 || !ours(kl, r.body)) {
+			if (r.status != 200 || !lease_is_ours(r.body, &kl->l->me)) {
 				kube_reply_release(&r);
 				break;
 			}
@@ -987,7 +781,7 @@ static void discard(struct lock *l)
 static enum berth_result acquire(struct lock *l, unsigned timeout)
 {
 	struct kube_lock *kl = calloc(1, sizeof(*kl));
-	long long deadline = timeout ? proc_now_ms() + timeout * 1000LL : 0;
+	long long deadline = timeout ? clock_now_ms() + timeout * 1000LL : 0;
 	enum berth_result r = BERTH_SYSTEM_FAILURE;
 	char hash[SHA256_HEX_SIZE];
 
@@ -1005,8 +799,8 @@ static enum berth_result acquire(struct lock *l, unsigned timeout)
 		kl->nested = 1;
 		return BERTH_OK;
 	}
-	r = BERTH_SYSTEM_FAILURE;
-	if (enqueue(kl, &r) == 0)
+	r = enqueue(kl);
+	if (r == BERTH_OK)
 		r = wait_turn(kl, deadline);
 	if (r == BERTH_OK && proc_stop_requested()) {
 		error("stopped while taking lock '%s'", l->key);
@@ -1016,7 +810,7 @@ static enum berth_result acquire(struct lock *l, unsigned timeout)
 	}
 	if (r == BERTH_OK) {
 		delete_ticket(kl); /* the next in line is now the head of the queue */
-		proc_die_with_berth();
+		l->die_with_berth = 1;
 		return BERTH_OK;
 	}
 fail:
@@ -1044,27 +838,8 @@ static int release(struct lock *l)
 
 /* ---- berth locks ----------------------------------------------------------------------- */
 
-struct listed {
-	const char *hash;
-	int is_lock;
-	unsigned long long ticket;
-	json_t *obj;
-};
-
-static int by_lock_then_ticket(const void *a, const void *b)
-{
-	const struct listed *x = a, *y = b;
-	int c = strcmp(x->hash, y->hash);
-
-	if (c)
-		return c;
-	if (x->is_lock != y->is_lock)
-		return y->is_lock - x->is_lock;
-	return (x->ticket > y->ticket) - (x->ticket < y->ticket);
-}
-
 /* One lock's entry from its sorted Leases (the lock's own first, when it exists). */
-static int list_group(const struct listed *g, size_t nr,
+static int list_group(const struct lease_listed *g, size_t nr,
 		      int (*each)(const struct lock_entry *, void *), void *data)
 {
 	struct lock_entry e;
@@ -1078,10 +853,10 @@ static int list_group(const struct listed *g, size_t nr,
 		return error("out of memory");
 	for (i = 0; i < nr; i++) {
 		if (!key)
-			key = annotation(g[i].obj, "key");
-		if (g[i].is_lock && !field(g[i].obj, "spec", "holderIdentity"))
+			key = lease_annotation(g[i].obj, "key");
+		if (g[i].is_lock && !lease_field(g[i].obj, "spec", "holderIdentity"))
 			continue; /* free: only its waiters count */
-		owner_of(g[i].obj, &e.owners[e.nr++]);
+		lease_owner(g[i].obj, &e.owners[e.nr++]);
 		e.held |= g[i].is_lock;
 	}
 	snprintf(e.key, sizeof(e.key), "%s", key ? key : g[0].hash);
@@ -1097,8 +872,7 @@ static int list(const struct settings *s, int (*each)(const struct lock_entry *,
 	struct kube_lock kl;
 	struct lock l;
 	struct kube_reply r;
-	struct listed *all = NULL;
-	enum berth_result class;
+	struct lease_listed *all = NULL;
 	json_t *items, *obj;
 	char path[512];
 	size_t i, n = 0, start;
@@ -1112,8 +886,8 @@ static int list(const struct settings *s, int (*each)(const struct lock_entry *,
 	if (open_api(&kl, NULL) != BERTH_OK)
 		return -1;
 	i = (size_t)lease_path(&kl, NULL, path, sizeof(path));
-	snprintf(path + i, sizeof(path) - i, "?labelSelector=" MANAGED_BY "%%3Dberth");
-	if (request(&kl, "GET", path, NULL, &r, &class) < 0)
+	snprintf(path + i, sizeof(path) - i, "?labelSelector=" LEASE_MANAGED_BY "%%3Dberth");
+	if (request(&kl, "GET", path, NULL, &r) != BERTH_OK)
 		goto out;
 	items = json_object_get(r.body, "items");
 	if (r.status != 200 || !json_is_array(items) ||
@@ -1123,9 +897,10 @@ static int list(const struct settings *s, int (*each)(const struct lock_entry *,
 	}
 	json_array_foreach(items, i, obj)
 	{
-		const char *hash = json_string_value(json_object_get(
-			json_object_get(json_object_get(obj, "metadata"), "labels"), LABEL_LOCK));
-		const char *role = role_of(obj), *t = annotation(obj, "ticket");
+		const char *hash = json_string_value(
+			json_object_get(json_object_get(json_object_get(obj, "metadata"), "labels"),
+					LEASE_LABEL_LOCK));
+		const char *role = lease_role(obj), *t = lease_annotation(obj, "ticket");
 
 		if (!hash || !role)
 			continue;
@@ -1134,7 +909,7 @@ static int list(const struct settings *s, int (*each)(const struct lock_entry *,
 		all[n].ticket = t ? strtoull(t, NULL, 10) : 0;
 		all[n++].obj = obj;
 	}
-	qsort(all, n, sizeof(*all), by_lock_then_ticket);
+	qsort(all, n, sizeof(*all), lease_by_lock_then_ticket);
 	ret = 0;
 	for (start = 0, i = 1; ret == 0 && start < n; i++) {
 		if (i < n && !strcmp(all[i].hash, all[start].hash))

@@ -40,6 +40,9 @@ struct lock {
 	const char *kubeconfig; /* the job's kubeconfig file, or NULL (kubernetes backend) */
 	int fd;			/* file: the held ticket, inherited by the command it protects */
 	void *impl;		/* kubernetes: the backend's state while queued or holding */
+	/* Set by acquire: the command the lock protects must get SIGKILL if berth dies, for the
+	 * lock lives only as long as berth renews it (kubernetes). proc.die_with_berth. */
+	int die_with_berth;
 };
 
 struct lock_backend {

@@ -122,8 +122,10 @@ static int dotenv_line(struct civars *out, char *line, const char *path, size_t 
 	if (!strncmp(line, "export ", 7))
 		line = trim(line + 7);
 	eq = strchr(line, '=');
-	if (!eq || !valid_name(line, (size_t)(eq - line)))
-		return snprintf(err, err_size, "%s:%zu: expected NAME=value", path, nr), -1;
+	if (!eq || !valid_name(line, (size_t)(eq - line))) {
+		snprintf(err, err_size, "%s:%zu: expected NAME=value", path, nr);
+		return -1;
+	}
 	*eq = '\0';
 	value = trim(eq + 1);
 	len = strlen(value);
@@ -131,8 +133,10 @@ static int dotenv_line(struct civars *out, char *line, const char *path, size_t 
 		value[len - 1] = '\0';
 		value++;
 	}
-	if (civars_set(out, trim(line), value, 1) < 0)
-		return snprintf(err, err_size, "out of memory"), -1;
+	if (civars_set(out, trim(line), value, 1) < 0) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -143,8 +147,10 @@ int civars_read_dotenv(struct civars *out, const char *path, char *err, size_t e
 	size_t cap = 0, nr = 0;
 	int ret = 0;
 
-	if (!f)
-		return snprintf(err, err_size, "cannot read --vars-file '%s': %m", path), -1;
+	if (!f) {
+		snprintf(err, err_size, "cannot read --vars-file '%s': %m", path);
+		return -1;
+	}
 	while (ret == 0 && getline(&line, &cap, f) > 0) {
 		line[strcspn(line, "\n")] = '\0';
 		ret = dotenv_line(out, line, path, ++nr, err, err_size);
@@ -162,8 +168,10 @@ int civars_read_dotenv(struct civars *out, const char *path, char *err, size_t e
 static int set_checked(struct civars *out, const char *name, const char *value, int masked,
 		       char *err, size_t err_size)
 {
-	if (civars_set(out, name, value ? value : "", masked) < 0)
-		return snprintf(err, err_size, "out of memory"), -1;
+	if (civars_set(out, name, value ? value : "", masked) < 0) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -221,10 +229,11 @@ static int yaml_variable(struct civars *out, const char *name, const struct node
 		value = node_get(v, "value");
 		expand = node_get(v, "expand");
 	}
-	if (value && value->kind != NODE_SCALAR)
-		return snprintf(err, err_size, "%s:%zu: variable '%s' must be a string", v->file,
-				v->line, name),
-		       -1;
+	if (value && value->kind != NODE_SCALAR) {
+		snprintf(err, err_size, "%s:%zu: variable '%s' must be a string", v->file, v->line,
+			 name);
+		return -1;
+	}
 	if (set_checked(out, name, value && !node_is_null(value) ? value->str : "", 0, err,
 			err_size) < 0)
 		return -1;
@@ -267,8 +276,10 @@ static int expand_values(struct civars *out, const struct node *map, char *err, 
 		if (!v || v->raw || !expand_has_refs(v->value))
 			continue;
 		expanded = expand_vars(v->value, civars_lookup, out);
-		if (!expanded)
-			return snprintf(err, err_size, "out of memory"), -1;
+		if (!expanded) {
+			snprintf(err, err_size, "out of memory");
+			return -1;
+		}
 		free(v->value);
 		v->value = expanded;
 	}
@@ -286,7 +297,9 @@ int civars_pipeline(struct civars *out, const struct pipeline *p, const struct r
 	    expand_values(out, p->variables, err, err_size) < 0 ||
 	    copy_all(out, &in->developer) < 0) {
 		civars_release(out);
-		return err[0] ? -1 : (snprintf(err, err_size, "out of memory"), -1);
+		if (!err[0]) /* copy_all does not say why: it only runs out of memory */
+			snprintf(err, err_size, "out of memory");
+		return -1;
 	}
 	return 0;
 }
@@ -302,13 +315,16 @@ static int environment(struct civars *out, const struct ci_job *j, char *err, si
 
 	if (!name)
 		return 0;
-	if (name->kind != NODE_SCALAR)
-		return snprintf(err, err_size, "%s:%zu: environment name must be a string",
-				name->file, name->line),
-		       -1;
+	if (name->kind != NODE_SCALAR) {
+		snprintf(err, err_size, "%s:%zu: environment name must be a string", name->file,
+			 name->line);
+		return -1;
+	}
 	expanded = expand_vars(name->str, civars_lookup, out);
-	if (!expanded)
-		return snprintf(err, err_size, "out of memory"), -1;
+	if (!expanded) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
 	slug_environment(expanded, slug, sizeof(slug));
 	ret = set_checked(out, "CI_ENVIRONMENT_NAME", expanded, 0, err, err_size) < 0 ||
 			      set_checked(out, "CI_ENVIRONMENT_SLUG", slug, 0, err, err_size) < 0 ||
@@ -345,7 +361,9 @@ int civars_job(struct civars *out, const struct pipeline *p, const struct ci_job
 	    expand_values(out, own, err, err_size) < 0 || copy_all(out, &in->developer) < 0 ||
 	    environment(out, j, err, err_size) < 0) {
 		civars_release(out);
-		return err[0] ? -1 : (snprintf(err, err_size, "out of memory"), -1);
+		if (!err[0]) /* copy_all does not say why: it only runs out of memory */
+			snprintf(err, err_size, "out of memory");
+		return -1;
 	}
 	return 0;
 }
@@ -356,14 +374,18 @@ int civars_add_rule(struct civars *out, const struct node *vars, const struct ci
 	err[0] = '\0';
 	if (!vars)
 		return 0;
-	if (vars->kind != NODE_MAP)
-		return snprintf(err, err_size, "%s:%zu: rules:variables is a mapping", vars->file,
-				vars->line),
-		       -1;
+	if (vars->kind != NODE_MAP) {
+		snprintf(err, err_size, "%s:%zu: rules:variables is a mapping", vars->file,
+			 vars->line);
+		return -1;
+	}
 	if (yaml_variables(out, vars, NULL, err, err_size) < 0 ||
 	    copy_all(out, &in->developer) < 0 || expand_values(out, vars, err, err_size) < 0 ||
-	    copy_all(out, &in->developer) < 0)
-		return err[0] ? -1 : (snprintf(err, err_size, "out of memory"), -1);
+	    copy_all(out, &in->developer) < 0) {
+		if (!err[0]) /* copy_all does not say why: it only runs out of memory */
+			snprintf(err, err_size, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 

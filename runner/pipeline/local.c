@@ -26,16 +26,20 @@ static int known_source(const char *s)
 }
 
 /* 0; 1 when `kv` is no NAME=VALUE (the caller says so, with the usage); -1 after an error. */
-static int add_var(struct local *l, const char *kv)
+static enum berth_result add_var(struct local *l, const struct args *a, const char *kv)
 {
 	const char *eq = strchr(kv, '=');
 	char name[256];
 
 	if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(name))
-		return 1; /* a usage error: the caller says it */
+		return args_error(a, "--var takes NAME=VALUE, not '%s'", kv);
 	snprintf(name, sizeof(name), "%.*s", (int)(eq - kv), kv);
 	/* On the command line it is in argv for anyone to see already: not masked. */
-	return civars_set(&l->in.developer, name, eq + 1, 0) < 0 ? error("out of memory") : 0;
+	if (civars_set(&l->in.developer, name, eq + 1, 0) < 0) {
+		error("out of memory");
+		return BERTH_SYSTEM_FAILURE;
+	}
+	return BERTH_OK;
 }
 
 static int add_env(struct local *l, const char *name)
@@ -79,7 +83,7 @@ static enum berth_result take_options(struct local *l, const struct args *a)
 {
 	const char *v;
 	size_t i, pos = 0;
-	int ret = 0;
+	enum berth_result r = BERTH_OK;
 
 	for (i = 0; secret_env[i]; i++)
 		if (add_env(l, secret_env[i]) < 0)
@@ -87,11 +91,10 @@ static enum berth_result take_options(struct local *l, const struct args *a)
 	for (i = 0; i < a->nr_opt; i++)
 		if (option(l, a->opt[i].opt->name, a->opt[i].value) < 0)
 			return BERTH_BUILD_FAILURE;
-	while ((v = args_next(a, "--var", &pos)) && (ret = add_var(l, v)) == 0)
-		;
-	if (v)
-		return ret < 0 ? BERTH_SYSTEM_FAILURE
-			       : args_error(a, "--var takes NAME=VALUE, not '%s'", v);
+	while (r == BERTH_OK && (v = args_next(a, "--var", &pos)))
+		r = add_var(l, a, v);
+	if (r != BERTH_OK)
+		return r;
 	if (!known_source(l->in.source))
 		return args_error(a,
 				  "--source '%s' is not one of push, web, schedule, api, "
@@ -147,12 +150,16 @@ enum berth_result local_workflow(struct local *l, char *why, size_t size)
 	int ret;
 
 	why[0] = '\0';
-	if (civars_pipeline(&vars, &l->pipeline, &l->repo, &l->in, err, sizeof(err)) < 0)
-		return error("%s", err), BERTH_BUILD_FAILURE;
+	if (civars_pipeline(&vars, &l->pipeline, &l->repo, &l->in, err, sizeof(err)) < 0) {
+		error("%s", err);
+		return BERTH_BUILD_FAILURE;
+	}
 	ret = rules_workflow(&l->rules, &vars, &v, err, sizeof(err));
 	civars_release(&vars);
-	if (ret < 0)
-		return error("%s", err), BERTH_BUILD_FAILURE;
+	if (ret < 0) {
+		error("%s", err);
+		return BERTH_BUILD_FAILURE;
+	}
 	if (!strcmp(v.when, "never"))
 		snprintf(why, size, "%s", v.why);
 	return BERTH_OK;

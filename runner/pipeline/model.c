@@ -101,8 +101,10 @@ static int open_walk(int root, const char *rel)
 	char buf[4096], *save = NULL, *part, *next;
 	int fd;
 
-	if ((size_t)snprintf(buf, sizeof(buf), "%s", rel) >= sizeof(buf))
-		return errno = ENAMETOOLONG, -1;
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", rel) >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
 	for (part = strtok_r(buf, "/", &save); fd >= 0 && part; part = next) {
 		struct stat st;
@@ -319,18 +321,24 @@ static struct node *dereference(struct loader *ld, const struct node *ref, int d
 	struct node *copy;
 	size_t i;
 
-	if (depth > MAX_REFERENCES)
-		return failf(ld, ref, "!reference nested more than 10 deep"), NULL;
-	if (ref->n == 0)
-		return failf(ld, ref, "!reference needs [job, key, ...]"), NULL;
+	if (depth > MAX_REFERENCES) {
+		failf(ld, ref, "!reference nested more than 10 deep");
+		return NULL;
+	}
+	if (ref->n == 0) {
+		failf(ld, ref, "!reference needs [job, key, ...]");
+		return NULL;
+	}
 	for (i = 0; i < ref->n; i++) {
-		if (ref->items[i]->kind != NODE_SCALAR)
-			return failf(ld, ref, "!reference takes names only"), NULL;
+		if (ref->items[i]->kind != NODE_SCALAR) {
+			failf(ld, ref, "!reference takes names only");
+			return NULL;
+		}
 		at = node_get(at, ref->items[i]->str);
-		if (!at)
-			return failf(ld, ref, "!reference target '%s' does not exist",
-				     ref->items[i]->str),
-			       NULL;
+		if (!at) {
+			failf(ld, ref, "!reference target '%s' does not exist", ref->items[i]->str);
+			return NULL;
+		}
 	}
 	copy = node_copy(at);
 	if (copy && resolve_refs(ld, copy, depth + 1) < 0) {
@@ -395,14 +403,19 @@ static int merge_parents(struct loader *ld, struct pending *all, size_t nr, stru
 		const struct node *name = ext->kind == NODE_SEQ ? ext->items[i] : ext;
 		struct pending *parent;
 
-		if (name->kind != NODE_SCALAR)
-			return node_free(acc), failf(ld, name, "extends takes job names");
+		if (name->kind != NODE_SCALAR) {
+			node_free(acc);
+			return failf(ld, name, "extends takes job names");
+		}
 		parent = find_pending(all, nr, name->str);
-		if (!parent)
-			return node_free(acc),
-			       failf(ld, name, "extends: no job or template '%s'", name->str);
-		if (resolve_job(ld, all, nr, parent, depth + 1) < 0)
-			return node_free(acc), -1;
+		if (!parent) {
+			node_free(acc);
+			return failf(ld, name, "extends: no job or template '%s'", name->str);
+		}
+		if (resolve_job(ld, all, nr, parent, depth + 1) < 0) {
+			node_free(acc);
+			return -1;
+		}
 		next = acc ? node_merge(acc, parent->resolved) : node_copy(parent->resolved);
 		node_free(acc);
 		acc = next;
@@ -471,15 +484,19 @@ static struct node *defaults_of(struct loader *ld)
 
 	if (d && node_is_null(d)) /* `default:` with nothing under it: as if absent */
 		d = NULL;
-	if (d && d->kind != NODE_MAP)
-		return failf(ld, d, "default is a mapping of keywords"), NULL;
+	if (d && d->kind != NODE_MAP) {
+		failf(ld, d, "default is a mapping of keywords");
+		return NULL;
+	}
 	out = d ? node_copy(d) : node_new(NODE_MAP, "(defaults)", 0);
 	for (i = 0; out && legacy_defaults[i]; i++) {
 		const struct node *v = node_get(ld->p->root, legacy_defaults[i]);
 
 		if (v && !node_get(out, legacy_defaults[i]) &&
-		    node_set(out, legacy_defaults[i], node_copy(v)) < 0)
-			return node_free(out), NULL;
+		    node_set(out, legacy_defaults[i], node_copy(v)) < 0) {
+			node_free(out);
+			return NULL;
+		}
 	}
 	return out;
 }
@@ -640,8 +657,10 @@ int pipeline_load(struct pipeline *p, const char *dir, const char *file, char *e
 	int ret = -1;
 
 	memset(p, 0, sizeof(*p));
-	if (!(p->dir = strdup(dir)))
-		return snprintf(err, err_size, "out of memory"), -1;
+	if (!(p->dir = strdup(dir))) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
 	ld.root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ld.root < 0) {
 		failf(&ld, NULL, "cannot open the work tree '%s': %s", dir, strerror(errno));
@@ -703,10 +722,11 @@ static int flatten(const struct node *n, struct strvec *lines, char *err, size_t
 
 	if (n->kind == NODE_SCALAR)
 		return strvec_push(lines, n->str);
-	if (n->kind == NODE_MAP)
-		return snprintf(err, err_size, "%s:%zu: a script line is a string, not a mapping",
-				n->file, n->line),
-		       -1;
+	if (n->kind == NODE_MAP) {
+		snprintf(err, err_size, "%s:%zu: a script line is a string, not a mapping", n->file,
+			 n->line);
+		return -1;
+	}
 	for (i = 0; i < n->n; i++)
 		if (flatten(n->items[i], lines, err, err_size) < 0)
 			return -1;

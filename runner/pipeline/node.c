@@ -345,21 +345,24 @@ static struct node *convert(struct conv *c, yaml_node_t *y, int depth)
 	const char *tag = y && y->tag ? (const char *)y->tag : "";
 	yaml_node_item_t *it;
 
-	if (!y)
-		return fail(c, 0, "a broken alias"), NULL;
-	if (depth > NODE_MAX_DEPTH)
-		return fail(c, y->start_mark.line + 1,
-			    "nested deeper than " NODE_MAX_DEPTH_TEXT " levels once aliases are "
-			    "expanded"),
-		       NULL;
-	if (++c->count > NODE_MAX_COUNT)
-		return fail(c, y->start_mark.line + 1,
-			    "too many values once aliases are expanded (an alias bomb?)"),
-		       NULL;
-	if (tag[0] == '!' && strcmp(tag, "!reference") != 0)
-		return fail(c, y->start_mark.line + 1,
-			    "unknown YAML tag (GitLab knows only !reference)"),
-		       NULL;
+	if (!y) {
+		fail(c, 0, "a broken alias");
+		return NULL;
+	}
+	if (depth > NODE_MAX_DEPTH) {
+		fail(c, y->start_mark.line + 1,
+		     "nested deeper than " NODE_MAX_DEPTH_TEXT " levels once aliases are expanded");
+		return NULL;
+	}
+	if (++c->count > NODE_MAX_COUNT) {
+		fail(c, y->start_mark.line + 1,
+		     "too many values once aliases are expanded (an alias bomb?)");
+		return NULL;
+	}
+	if (tag[0] == '!' && strcmp(tag, "!reference") != 0) {
+		fail(c, y->start_mark.line + 1, "unknown YAML tag (GitLab knows only !reference)");
+		return NULL;
+	}
 	switch (y->type) {
 	case YAML_SCALAR_NODE:
 		n = node_new(NODE_SCALAR, c->file, y->start_mark.line + 1);
@@ -388,10 +391,11 @@ static struct node *convert(struct conv *c, yaml_node_t *y, int depth)
 	default:
 		fail(c, y->start_mark.line + 1, "an empty YAML node");
 	}
-	if (n && !strcmp(tag, "!reference") && !n->reference)
-		return node_free(n),
-		       fail(c, y->start_mark.line + 1, "!reference takes a list: [job, key, ...]"),
-		       NULL;
+	if (n && !strcmp(tag, "!reference") && !n->reference) {
+		node_free(n);
+		fail(c, y->start_mark.line + 1, "!reference takes a list: [job, key, ...]");
+		return NULL;
+	}
 	return n;
 }
 
@@ -406,8 +410,10 @@ int node_parse(const char *file, const char *text, size_t len, struct node **roo
 	yaml_node_t *top;
 
 	*root = NULL;
-	if (yload(&doc, text, len, &limits, &yerr) < 0)
-		return snprintf(err, err_size, "%s:%zu: %s", file, yerr.line, yerr.what), -1;
+	if (yload(&doc, text, len, &limits, &yerr) < 0) {
+		snprintf(err, err_size, "%s:%zu: %s", file, yerr.line, yerr.what);
+		return -1;
+	}
 	c.doc = &doc;
 	top = yaml_document_get_root_node(&doc);
 	if (!top)

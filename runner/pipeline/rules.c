@@ -352,22 +352,28 @@ static int policy(struct rules_context *c, const struct node *pol, const struct 
 	if (refs) {
 		if (refs_match(c, refs, vars, &got, which, which_size, err, size) < 0)
 			return -1;
-		if (got != all)
-			return *result = got, 0;
+		if (got != all) {
+			*result = got;
+			return 0;
+		}
 	}
 	if (v) {
 		if (variables_match(v, vars, &got, which, which_size, err, size) < 0)
 			return -1;
-		if (got != all)
-			return *result = got, 0;
+		if (got != all) {
+			*result = got;
+			return 0;
+		}
 	}
 	if (ch) {
 		if (eval_changes(c, ch, vars, &got, err, size) < 0)
 			return -1;
 		if (got)
 			snprintf(which, which_size, "changes");
-		if (got != all)
-			return *result = got, 0;
+		if (got != all) {
+			*result = got;
+			return 0;
+		}
 	}
 	return 0;
 }

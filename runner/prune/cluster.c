@@ -1,6 +1,8 @@
 #include "prune/cluster.h"
 
 #include "kube/kube.h"
+#include "base/array.h"
+#include "base/http.h"
 #include "base/log.h"
 #include "conf/reference.h"
 
@@ -10,15 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#define NR(a)	  (sizeof(a) / sizeof((a)[0]))
 #define INPUT_MAX 512 /* longer than any reference a runtime accepts (name 255, tag, digest) */
 #define PAGE_SIZE 500
 #define MIN_PAGE  10
 #define ATTEMPTS  3 /* tries of one page while the server fails or does not answer */
 #define RESTARTS  3 /* lists of one kind begun again after their continue token expired */
-#define TOO_BIG	  "larger than berth accepts" /* http.c's reason for an answer over max_body */
 #define NEED_RBAC                                                                                  \
 	"list on pods, deployments, statefulsets, daemonsets, replicasets, jobs and cronjobs "     \
 	"in all namespaces (a ClusterRole bound by a ClusterRoleBinding)"
@@ -31,7 +30,7 @@ static const char *strip_scheme(const char *s)
 	static const char *const schemes[] = {"docker-pullable://", "docker://"};
 	size_t i;
 
-	for (i = 0; i < NR(schemes); i++)
+	for (i = 0; i < ARRAY_SIZE(schemes); i++)
 		if (!strncmp(s, schemes[i], strlen(schemes[i])))
 			return s + strlen(schemes[i]);
 	return s;
@@ -62,7 +61,7 @@ static int is_docker_hub(const char *host, size_t n)
 	static const char *const names[] = {"docker.io", "index.docker.io", "registry-1.docker.io"};
 	size_t i;
 
-	for (i = 0; i < NR(names); i++)
+	for (i = 0; i < ARRAY_SIZE(names); i++)
 		if (n == strlen(names[i]) && !strncasecmp(host, names[i], n))
 			return 1;
 	return 0;
@@ -72,7 +71,8 @@ int image_ref_parse(const char *s, struct image_ref *out)
 {
 	char full[INPUT_MAX + 32];
 	struct reference ref;
-	const char *name = strip_scheme(s), *rest, *why = NULL;
+	const char *name = strip_scheme(s), *rest;
+	char why[128];
 	size_t host = 0, i;
 
 	memset(out, 0, sizeof(*out));
@@ -85,7 +85,7 @@ int image_ref_parse(const char *s, struct image_ref *out)
 	else /* a Docker Hub name of one component is an official image's */
 		snprintf(full, sizeof(full), "docker.io/%s%s", strchr(rest, '/') ? "" : "library/",
 			 rest);
-	if (reference_parse(full, &ref, &why) < 0)
+	if (reference_parse(full, &ref, why, sizeof(why)) < 0)
 		return -1;
 	for (i = 0; ref.host[i]; i++)
 		out->host[i] = (char)tolower((unsigned char)ref.host[i]);
@@ -187,13 +187,6 @@ struct lister {
 	size_t limit;	  /* objects per page */
 };
 
-static void pause_ms(long long ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /* An image string for a message: capped, and nothing a terminal would act on. */
 static void printable(const char *s, char *buf, size_t size)
 {
@@ -260,43 +253,20 @@ static int scan_object(struct lister *l, json_t *obj)
 	snprintf(where, sizeof(where), "%s/%s/%s", ns ? ns : "", l->kind->name, name ? name : "?");
 	for (key = l->kind->spec; *key; key++)
 		spec = json_object_get(spec, *key);
-	for (i = 0; i < NR(containers); i++)
+	for (i = 0; i < ARRAY_SIZE(containers); i++)
 		if (add_list(l, json_object_get(spec, containers[i]), "image", where, 0) < 0)
 			return -1;
 	/* What Pods run, by digest: a tag moved since still leaves its old image in use. */
-	for (i = 0; l->kind->spec == pod_spec && i < NR(statuses); i++)
+	for (i = 0; l->kind->spec == pod_spec && i < ARRAY_SIZE(statuses); i++)
 		if (add_list(l, json_object_get(status, statuses[i]), "imageID", where, 1) < 0)
 			return -1;
 	l->out->objects++;
 	return 0;
 }
 
-/* `s` percent-encoded for a query string; NULL when out of memory. */
-static char *query_escape(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *buf = malloc(3 * strlen(s) + 1), *p = buf;
-
-	if (!buf)
-		return NULL;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (isalnum(c) || strchr("-._~", c)) {
-			*p++ = (char)c;
-		} else {
-			*p++ = '%';
-			*p++ = hex[c >> 4];
-			*p++ = hex[c & 15];
-		}
-	}
-	*p = '\0';
-	return buf;
-}
-
 static char *page_path(const struct lister *l, const char *cont)
 {
-	char *escaped = cont ? query_escape(cont) : NULL, *path = NULL;
+	char *escaped = cont ? http_escape(cont) : NULL, *path = NULL;
 
 	if (cont && !escaped)
 		return NULL;
@@ -310,13 +280,12 @@ static char *page_path(const struct lister *l, const char *cont)
 /*
  * One page, asked again while the server fails (5xx, 429) or does not answer, and with fewer
  * objects while a page is larger than kube.c reads (Pods with big specs). 0 with an answer the
- * caller judges; -1 with none, r->message saying why.
+ * caller judges; below 0 with none, r->message saying why, *tried how many tries were made.
  */
-static int get_page(struct lister *l, const char *cont, struct kube_reply *r)
+static int get_page(struct lister *l, const char *cont, struct kube_reply *r, unsigned *tried)
 {
-	int tries = 0;
-
 	for (;;) {
+		struct backoff b = BACKOFF_INIT(500, 2, 0, ATTEMPTS);
 		char *path = page_path(l, cont);
 		int got;
 
@@ -325,49 +294,51 @@ static int get_page(struct lister *l, const char *cont, struct kube_reply *r)
 			snprintf(r->message, sizeof(r->message), "out of memory");
 			return -1;
 		}
-		got = kube_call(&l->api, "GET", path, NULL, 0, r);
+		got = kube_call_retry(&l->api, &b, "GET", path, NULL, r);
 		free(path);
-		if (got < 0 && strstr(r->message, TOO_BIG) && l->limit > MIN_PAGE) {
-			l->limit /= 2;
-			continue;
-		}
-		if ((got == 0 && r->status < 500 && r->status != 429) || ++tries == ATTEMPTS)
+		*tried = b.tried;
+		if (got != HTTP_TOO_LARGE || l->limit <= MIN_PAGE)
 			return got;
-		if (got == 0)
-			kube_reply_release(r);
-		pause_ms(250LL << tries);
+		l->limit /= 2;
 	}
 }
 
+/* Reports credentials the server refused (401 or 403): which fix the message names. */
+static enum berth_result refused(const struct lister *l, const struct kube_reply *r)
+{
+	const char *server = l->api.config->server, *what = l->kind->plural;
+
+	if (r->status == 401)
+		error("the Kubernetes API at %s did not accept the credentials of %s listing %s "
+		      "(HTTP 401: %s): renew its token or certificate; prune needs " NEED_RBAC,
+		      server, l->api.source, what, r->message);
+	else
+		error("the Kubernetes API at %s refused to list %s in all namespaces for %s (HTTP "
+		      "%ld: %s): prune needs " NEED_RBAC,
+		      server, what, l->api.source, r->status, r->message);
+	return BERTH_BUILD_FAILURE;
+}
+
 /* Reports a page that came without a list; the class of failure. */
-static enum berth_result failed(const struct lister *l, const struct kube_reply *r, int got)
+static enum berth_result failed(const struct lister *l, const struct kube_reply *r, int got,
+				unsigned tried)
 {
 	const char *server = l->api.config->server, *what = l->kind->plural;
 
 	if (got < 0) {
 		error("cannot list %s in the cluster of %s: no answer from the Kubernetes API at %s "
-		      "after %d tries: %s; prune deletes nothing without the cluster's images: check "
+		      "after %u tries: %s; prune deletes nothing without the cluster's images: check "
 		      "that the API server is up and reachable from this host",
-		      what, l->api.source, server, ATTEMPTS, r->message);
+		      what, l->api.source, server, tried, r->message);
 		return BERTH_SYSTEM_FAILURE;
 	}
-	if (r->status == 401) {
-		error("the Kubernetes API at %s did not accept the credentials of %s listing %s "
-		      "(HTTP 401: %s): renew its token or certificate; prune needs " NEED_RBAC,
-		      server, l->api.source, what, r->message);
-		return BERTH_BUILD_FAILURE;
-	}
-	if (r->status == 403) {
-		error("the Kubernetes API at %s refused to list %s in all namespaces for %s (HTTP "
-		      "%ld: %s): prune needs " NEED_RBAC,
-		      server, what, l->api.source, r->status, r->message);
-		return BERTH_BUILD_FAILURE;
-	}
-	if (r->status >= 500 || r->status == 429) {
-		error("the Kubernetes API at %s failed %d times to list %s (%s): HTTP %ld: %s; prune "
+	if (http_status_result(r->status) == BERTH_BUILD_FAILURE)
+		return refused(l, r);
+	if (kube_status_transient(r->status)) {
+		error("the Kubernetes API at %s failed %u times to list %s (%s): HTTP %ld: %s; prune "
 		      "deletes nothing without the cluster's images: run it again when the API "
 		      "server is healthy",
-		      server, ATTEMPTS, what, l->path, r->status, r->message);
+		      server, tried, what, l->path, r->status, r->message);
 		return BERTH_SYSTEM_FAILURE;
 	}
 	if (r->status == 404) {
@@ -376,7 +347,7 @@ static enum berth_result failed(const struct lister *l, const struct kube_reply 
 		      server, what, l->path, l->api.source);
 		return BERTH_BUILD_FAILURE;
 	}
-	if (r->status >= 300)
+	if (http_status_result(r->status) != BERTH_OK)
 		error("cannot list %s in the cluster of %s: the Kubernetes API at %s answered HTTP "
 		      "%ld: %s",
 		      what, l->api.source, server, r->status, r->message);
@@ -427,7 +398,8 @@ static enum berth_result list_kind(struct lister *l, const struct kind *kind)
 	l->limit = PAGE_SIZE;
 	while (again) {
 		struct kube_reply reply;
-		int got = get_page(l, cont, &reply);
+		unsigned tried = 0;
+		int got = get_page(l, cont, &reply, &tried);
 
 		again = 0;
 		if (got == 0 && reply.status == 404 && !cont && kind->older &&
@@ -441,7 +413,7 @@ static enum berth_result list_kind(struct lister *l, const struct kind *kind)
 			l->out->objects = objects;
 			again = 1;
 		} else if (!is_list(got, &reply)) {
-			r = failed(l, &reply, got);
+			r = failed(l, &reply, got, tried);
 		} else if (read_page(l, reply.body, &cont) < 0) {
 			r = BERTH_SYSTEM_FAILURE;
 		} else {
@@ -464,7 +436,7 @@ enum berth_result cluster_images(const char *path, unsigned timeout, struct imag
 	r = kube_open(&l.api, path, timeout, BERTH_BUILD_FAILURE);
 	if (r != BERTH_OK)
 		return r;
-	for (i = 0; r == BERTH_OK && i < NR(kinds); i++)
+	for (i = 0; r == BERTH_OK && i < ARRAY_SIZE(kinds); i++)
 		r = list_kind(&l, &kinds[i]);
 	kube_close(&l.api);
 	return r;

@@ -30,40 +30,40 @@ static int call(struct craas *c, struct http_client *http, const char *method, c
 	return http_do(http, &req, res, why, why_size);
 }
 
-/* A GET whose answer must be a JSON array (NULL after reporting). */
-static json_t *get_list(struct craas *c, struct http_client *http, const char *path,
-			enum berth_result *r)
+/* A GET whose answer must be a JSON array, into *list; the class of failure after reporting. */
+static enum berth_result get_list(struct craas *c, struct http_client *http, const char *path,
+				  json_t **list)
 {
 	struct http_response res = {0};
 	char why[HTTP_ERROR_SIZE];
-	json_t *list = NULL;
+	enum berth_result r = BERTH_SYSTEM_FAILURE;
 
-	*r = BERTH_SYSTEM_FAILURE;
+	*list = NULL;
 	if (call(c, http, "GET", path, &res, why, sizeof(why)) < 0) {
 		error("cannot reach the CRaaS API %s: %s", c->api, why);
-	} else if (res.status == 401 || res.status == 403) {
+	} else if (http_status_result(res.status) == BERTH_BUILD_FAILURE) {
 		error("the CRaaS API %s refused the token in CRAAS_TOKEN (HTTP %ld): it must be a "
 		      "project-scoped IAM token of the project that holds registry %s",
 		      c->api, res.status, c->registry);
-		*r = BERTH_BUILD_FAILURE;
+		r = BERTH_BUILD_FAILURE;
 	} else if (res.status != 200) {
 		error("the CRaaS API %s answered HTTP %ld to GET %s", c->api, res.status, path);
-	} else if (!(list = json_loadb((const char *)res.body.data, res.body.len, 0, NULL)) ||
-		   !json_is_array(list)) {
+	} else if (!(*list = json_loadb((const char *)res.body.data, res.body.len, 0, NULL)) ||
+		   !json_is_array(*list)) {
 		error("the CRaaS API %s sent no JSON list for GET %s", c->api, path);
-		json_decref(list);
-		list = NULL;
+		json_decref(*list);
+		*list = NULL;
 	} else {
-		*r = BERTH_OK;
+		r = BERTH_OK;
 	}
 	http_response_release(&res);
-	return list;
+	return r;
 }
 
 static enum berth_result find_registry(struct craas *c, struct http_client *http)
 {
-	enum berth_result r;
-	json_t *list = get_list(c, http, "/registries", &r), *reg;
+	json_t *list, *reg;
+	enum berth_result r = get_list(c, http, "/registries", &list);
 	const char *status = NULL;
 	size_t i;
 
@@ -129,7 +129,7 @@ enum berth_result craas_repositories(struct craas *c, struct http_client *http, 
 	size_t i;
 
 	snprintf(path, sizeof(path), "/registries/%s/repositories", c->id);
-	list = get_list(c, http, path, &r);
+	r = get_list(c, http, path, &list);
 	json_array_foreach(list, i, repo)
 	{
 		const char *name = json_string_value(json_object_get(repo, "name"));
@@ -186,7 +186,7 @@ enum berth_result craas_list(struct craas *c, struct prune_repo *repo, struct ht
 		return error("out of memory"), r;
 	snprintf(path, sizeof(path), "/registries/%s/repositories/%s/images", c->id, name);
 	free(name);
-	list = get_list(c, http, path, &r);
+	r = get_list(c, http, path, &list);
 	json_array_foreach(list, i, image)
 	{
 		if (add_image(repo, image) < 0)
@@ -226,7 +226,7 @@ enum pool_step craas_delete(void *arg, size_t i, struct http_client *http, unsig
 		snprintf(result, sizeof(result), "deleted");
 	} else if (res.status == 404) {
 		snprintf(result, sizeof(result), "already gone");
-	} else if (res.status == 401 || res.status == 403) {
+	} else if (http_status_result(res.status) == BERTH_BUILD_FAILURE) {
 		s = pool_abort(
 			&c->mu, c->fatal, sizeof(c->fatal),
 			"the CRaaS API refused to delete from registry %s (HTTP %ld): the token "
@@ -251,7 +251,7 @@ enum berth_result craas_collect_garbage(struct craas *c, struct http_client *htt
 		 c->id);
 	if (call(c, http, "POST", path, &res, why, sizeof(why)) < 0)
 		error("cannot start garbage collection on CRaaS registry %s: %s", c->registry, why);
-	else if (res.status >= 300)
+	else if (http_status_result(res.status) != BERTH_OK)
 		error("CRaaS registry %s refused to start garbage collection (HTTP %ld)",
 		      c->registry, res.status);
 	else

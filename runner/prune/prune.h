@@ -1,7 +1,7 @@
 /*
  * `berth prune` (docs/prune.md): what a repository holds, what the policies decide for each
  * tag, and the two APIs that list and delete (the Docker Registry API v2 in prune/v2.c, the
- * Selectel CRaaS management API in prune/craas.c). runner/cmd/prune.c drives them.
+ * Selectel CRaaS management API in prune/craas.c). prune/run.c drives them.
  */
 #ifndef PRUNE_H
 #define PRUNE_H

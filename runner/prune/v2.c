@@ -1,6 +1,7 @@
 #include "prune/v2.h"
 
 #include "registry/docker_config.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "conf/settings.h"
 #include "base/sha256.h"
@@ -99,7 +100,8 @@ static int call(struct v2 *v, struct http_client *c, const char *method, const c
 	generation = v->auth_generation;
 	if (v->auth.data && secret_set(&auth, (const char *)v->auth.data) < 0) {
 		pthread_mutex_unlock(&v->mu);
-		return snprintf(why, why_size, "out of memory"), -1;
+		snprintf(why, why_size, "out of memory");
+		return -1;
 	}
 	pthread_mutex_unlock(&v->mu);
 	req.authorization = auth.data ? &auth : NULL;
@@ -201,18 +203,20 @@ static int next_of_manifest(struct prune_tag *t, const struct http_response *res
 	return t->config ? 0 : -1;
 }
 
-/* A config digest's creation time, when another tag read it already (-2: not yet). */
-static long long cached_created(struct v2 *v, const char *digest)
+/* 1 with a config digest's creation time in *created when another tag read it already. */
+static int cached_created(struct v2 *v, const char *digest, long long *created)
 {
-	long long created = -2;
+	int found = 0;
 	size_t i;
 
 	pthread_mutex_lock(&v->mu);
 	for (i = 0; i < v->nr_configs; i++)
-		if (!strcmp(v->configs[i].digest, digest))
-			created = v->configs[i].created;
+		if (!strcmp(v->configs[i].digest, digest)) {
+			*created = v->configs[i].created;
+			found = 1;
+		}
 	pthread_mutex_unlock(&v->mu);
-	return created;
+	return found;
 }
 
 static void cache_created(struct v2 *v, const char *digest, long long created)
@@ -280,14 +284,11 @@ static enum pool_step read_config(struct v2 *v, struct prune_tag *t, struct http
 {
 	struct http_response res = {0};
 	char url[1200], why[HTTP_ERROR_SIZE];
-	long long created = cached_created(v, t->config);
 	enum pool_step s;
 	int got;
 
-	if (created != -2) {
-		t->created = created;
+	if (cached_created(v, t->config, &t->created))
 		return STEP_DONE;
-	}
 	snprintf(url, sizeof(url), "%s/blobs/%s", v->base, t->config);
 	got = call(v, c, "GET", url, NULL, MANIFEST_MAX, &res, why, sizeof(why));
 	s = transient(v, got, &res, why, retry_after_ms);
@@ -345,11 +346,11 @@ enum pool_step v2_delete(void *arg, size_t i, struct http_client *c, unsigned at
 			       "them in its configuration (distribution: storage.delete.enabled: "
 			       "true, or REGISTRY_STORAGE_DELETE_ENABLED=true)",
 			       v->repo->host);
-	else if (s == STEP_DONE && res.status == 403)
+	else if (s == STEP_DONE && http_status_result(res.status) == BERTH_BUILD_FAILURE)
 		s = pool_abort(&v->mu, v->fatal, sizeof(v->fatal),
-			       "registry %s refused to delete from %s (HTTP 403): the login for %s "
+			       "registry %s refused to delete from %s (HTTP %ld): the login for %s "
 			       "needs delete permission there",
-			       v->repo->host, v->repo->path, v->user);
+			       v->repo->host, v->repo->path, res.status, v->user);
 	else if (s == STEP_DONE)
 		snprintf(result, sizeof(result), "failed: HTTP %ld", res.status);
 	if (s == STEP_ABORT)
@@ -412,7 +413,7 @@ static int fetch_page(struct v2 *v, struct http_client *c, const char *url,
 			return error("registry %s: cannot list the tags of %s: %s", v->repo->host,
 				     v->repo->path, got < 0 ? why : "it kept failing");
 		wait = wait < 0 ? 500LL * attempt : wait;
-		nanosleep(&(struct timespec){wait / 1000, (wait % 1000) * 1000000L}, NULL);
+		clock_sleep_ms(wait);
 	}
 	return -1;
 }

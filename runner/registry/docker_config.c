@@ -122,7 +122,8 @@ int docker_config_get(const char *dir, const char *host, struct secret *login)
 {
 	char *path = config_path(dir);
 	json_t *root = path ? load(path) : NULL, *entry;
-	const char *auth, *why = NULL;
+	const char *auth;
+	char why[128] = "";
 	unsigned char *plain = NULL;
 	size_t len = 0;
 	int ret = -1;
@@ -135,10 +136,10 @@ int docker_config_get(const char *dir, const char *host, struct secret *login)
 		ret = 0;
 		goto out;
 	}
-	plain = base64_decode(auth, strlen(auth), 4096, &len, &why);
+	plain = base64_decode(auth, strlen(auth), 4096, &len, why, sizeof(why));
 	if (!plain || !memchr(plain, ':', len)) {
 		error("docker config '%s': the login for %s is not base64 of user:password%s%s",
-		      path, host, why ? ": " : "", why ? why : "");
+		      path, host, why[0] ? ": " : "", why);
 		goto out;
 	}
 	secret_adopt(login, plain, len);

@@ -59,9 +59,9 @@ static enum berth_result add(struct login_targets *out, const struct settings *s
 static enum berth_result check_werf_repo(const struct settings *s, const char *repo,
 					 struct reference *ref)
 {
-	const char *why = NULL;
+	char why[128];
 
-	if (reference_parse(repo, ref, &why) < 0) {
+	if (reference_parse(repo, ref, why, sizeof(why)) < 0) {
 		error("WERF_REPO '%s' is not a valid repository: %s", repo, why);
 		return BERTH_BUILD_FAILURE;
 	}

@@ -1,6 +1,7 @@
 #include "registry/registry.h"
 
 #include "base/base64.h"
+#include "base/clock.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -143,14 +144,6 @@ struct attempt {
 	long waited; /* seconds slept for Retry-After so far */
 };
 
-static void sleep_seconds(long s)
-{
-	struct timespec ts = {s, 0};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /*
  * One request, repeated while the registry answers 429 or 503 with a wait we can afford.
  * 0 with an answer, or -1 (reported: a system failure).
@@ -170,7 +163,7 @@ static int request(struct attempt *a, const char *url, const struct secret *auth
 
 	for (;;) {
 		long wait;
-
+		long long left_ms;
 		int got = http_do(a->c, &req, res, why, sizeof(why));
 
 		if (got == HTTP_TLS_REJECTED)
@@ -200,7 +193,9 @@ static int request(struct attempt *a, const char *url, const struct secret *auth
 		info("registry %s answered HTTP %ld: waiting %lds as it asks", a->l->host,
 		     res->status, wait);
 		http_response_release(res);
-		sleep_seconds(wait);
+		/* The whole wait: a signal's handler may cut a sleep short. */
+		for (left_ms = wait * 1000LL; left_ms > 0;)
+			left_ms = clock_sleep_ms(left_ms);
 		a->waited += wait;
 	}
 }
@@ -234,7 +229,7 @@ static enum berth_result fetch_token(struct attempt *a, const struct challenge *
 	}
 	if (request(a, url, basic, TOKEN_MAX_BODY, &res) < 0)
 		goto out;
-	if (res.status == 401 || res.status == 403) {
+	if (http_status_result(res.status) == BERTH_BUILD_FAILURE) {
 		r = rejected(l, res.status);
 	} else if (res.status != 200) {
 		error("registry %s: its token service answered HTTP %ld", l->host, res.status);
@@ -295,7 +290,7 @@ static enum berth_result answer_challenge(struct attempt *a, const char *url, st
 	} else if (res.status == 200) {
 		r = secret_set(used, (const char *)auth->data) < 0 ? BERTH_SYSTEM_FAILURE
 								   : BERTH_OK;
-	} else if (res.status == 401 || res.status == 403) {
+	} else if (http_status_result(res.status) == BERTH_BUILD_FAILURE) {
 		r = rejected(a->l, res.status);
 	} else {
 		error("registry %s answered HTTP %ld to an authenticated GET /v2/", a->l->host,

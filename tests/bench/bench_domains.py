@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 import floors  # noqa: E402
-import runner as rn  # noqa: E402
+from lib import runner as rn  # noqa: E402
 
 USERS = [f"berth-job-{i}" for i in range(1, 5)]
 PARKED_CLONES = 4  # the setting's default

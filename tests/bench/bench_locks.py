@@ -11,7 +11,7 @@ berth seeing it, the lock's release, the next berth waking and forking the next 
 median, p90, p99 and max over all rounds, beside the floor, one exec of /bin/true, measured once
 per contender after every round (tests/bench/floors.py): the hand-off is at heart one such
 exec, of the next command. The target, for the file backend, is a median hand-off of at most
-3 execs of /bin/true (docs/performance.md). The kubernetes backend runs against the real API server of tests/e2e/kubeapi.py (etcd
+3 execs of /bin/true (docs/performance.md). The kubernetes backend runs against the real API server of tests/e2e/lib/kubeapi.py (etcd
 and kube-apiserver on this machine, so the network costs nothing here); it is skipped with a
 note when that server is not built. A benchmark, not a test: it exits 0 whatever the figures
 are, non-zero only when something broke (a contender failed, two commands overlapped, berth has
@@ -228,7 +228,7 @@ def pct(values, q):
 def kube_settings(tmp):
     """Settings for the kubernetes backend on a fresh API server, and the server (or None)."""
     sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-    import kubeapi  # pylint: disable=import-outside-toplevel
+    from lib import kubeapi  # pylint: disable=import-outside-toplevel
 
     binary = kubeapi.find_binary()
     if binary is None or not shutil.which("etcd"):

@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 
-from registry import Registry  # noqa: E402  (the e2e suite's real registry fixture)
+from lib.registry import Registry  # noqa: E402  (the e2e suite's real registry fixture)
 
 import floors  # noqa: E402
 

@@ -3,11 +3,11 @@
 same rate limiter, one run each from this one process.
 
 A local docker-registry 2.8 with Basic auth (htpasswd, bcrypt cost 4, plain HTTP on 127.0.0.1)
-holds TAGS (1000) distinct tiny images per repository, pushed fast (tests/e2e/registry.py
+holds TAGS (1000) distinct tiny images per repository, pushed fast (tests/e2e/lib/registry.py
 push_tags). Two setups:
 
   behind the limiter  nginx `limit_req rate=RATE r/s burst=BURST nodelay` (50 and 10), answering
-                      429 + `Retry-After: 1` (tests/e2e/limiter.py). berth's wall time is set
+                      429 + `Retry-After: 1` (tests/e2e/lib/limiter.py). berth's wall time is set
                       against the ideal N/RATE, N = the requests berth says it made (its
                       summary line, "(N requests, X req/s)"), or against the registry's
                       own ceiling (below) for N requests where that is longer, as on a
@@ -50,8 +50,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 
 import floors  # noqa: E402
-from limiter import LimitReq, nginx_missing  # noqa: E402  (the e2e suite's fixtures)
-from registry import (MANIFEST_ACCEPT, KeepAliveClient, Registry, list_tags,  # noqa: E402
+from lib.limiter import LimitReq, nginx_missing  # noqa: E402  (the e2e suite's fixtures)
+from lib.registry import (MANIFEST_ACCEPT, KeepAliveClient, Registry, list_tags,  # noqa: E402
                       push_tags, skopeo_delete, write_docker_config)
 
 TARGET_PER_IDEAL = 1.15   # behind the limiter, wall / (requests / rate)

@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 from test_job_users import USERS, accounts, let_through  # noqa: F401 (accounts: a fixture)
 from test_protocol import expect
 

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 
-import runner as rn
-from conftest import KILL_GRACE, bwrap_problem
-from registry import push_image
+from lib import runner as rn
+from lib.backends import bwrap_problem
+from lib.registry import push_image
+from lib.settings import KILL_GRACE
 from test_credentials import GOOD, REPO, b64, canary_user, registry_settings, werf_job
 from test_protocol import ODD_CODES, describe_pids, expect, job_processes
 

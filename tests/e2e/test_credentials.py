@@ -15,8 +15,8 @@ import threading
 
 import pytest
 
-import runner as rn
-from registry import push_image, skopeo_list_tags
+from lib import runner as rn
+from lib.registry import push_image, skopeo_list_tags
 from test_protocol import ODD_CODES, assert_no_secret_printed, expect, files_under, mode
 
 REPO = "group/app"
@@ -362,7 +362,7 @@ def test_rejected_token_is_a_build_failure(runner, kube_api):
 
 
 def test_unreachable_cluster_is_a_system_failure(runner, kube_api):
-    from kubeapi import closed_port_url
+    from lib.kubeapi import closed_port_url
     text = kube_api.kubeconfig(context="gone", extra_contexts=[
         {"name": "other", "server": kube_api.url}])
     text = text.replace(kube_api.url, closed_port_url(), 1)
@@ -607,7 +607,7 @@ def test_half_set_werf_credentials_are_a_build_failure(runner):
 def test_retry_after_zero_waits_a_second_each_time(runner, settings, registry_factory,
                                                     tmp_path_factory, refusals, max_wait, ok):
     # "Retry-After: 0" must neither spin nor escape the wait budget.
-    from registry import RateLimiter
+    from lib.registry import RateLimiter
     lim = RateLimiter(registry_factory(auth="htpasswd"), tmp_path_factory.mktemp("nginx"),
                       retry_after=0).start()
     try:

@@ -25,9 +25,9 @@ import time
 
 import pytest
 
-import runner as rn
-from conftest import bad_input
-from registry import free_port
+from lib import runner as rn
+from lib.bad_input import script as bad_input
+from lib.registry import free_port
 from test_credentials import GOOD, b64, registry_settings
 from test_gc import kubeconfig, silent_server  # noqa: F401  (a fixture)
 from test_protocol import ODD_CODES, expect, files_under

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 
 HOURS = 3600
 GC_AGE = 2 * HOURS

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 from test_credentials import GOOD, b64, canary_user, werf_job
 from test_protocol import expect, job_processes, mode
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import kubeapi
+from lib import kubeapi
 
 KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
@@ -64,7 +64,7 @@ def test_nobody_token_is_forbidden(kube_api, tmp_path):
 
 
 def test_status_codes(kube_api):
-    """What berth's /version check will see for each credential (see kubeapi.py's docstring)."""
+    """What berth's /version check will see for each credential (see lib/kubeapi.py's docstring)."""
     assert kube_api.request("/version", auth="token")[0] == 200
     assert kube_api.request("/version", auth="cert")[0] == 200
     assert kube_api.request("/version", auth="nobody")[0] == 200

@@ -9,8 +9,8 @@ DOCKER_CONFIG, BERTH_* or CUSTOM_ENV_* from the machine running the tests), with
 BUILD_FAILURE_EXIT_CODE=77 and a TMPDIR of the test's own that must be empty again afterwards.
 The repositories are built with the git CLI the way test_pipeline.py builds its cases.
 
-werf is tests/e2e/fake_werf/werf (settings `werf_path`): it records its argv and environment.
-One test logs in to a real docker-registry (htpasswd Basic auth, registry.py).
+werf is tests/e2e/bin/werf (settings `werf_path`): it records its argv and environment.
+One test logs in to a real docker-registry (htpasswd Basic auth, lib/registry.py).
 
 PYTEST_DONT_REWRITE: the assertion messages below already show berth's command and output.
 """
@@ -29,7 +29,7 @@ from types import SimpleNamespace
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 from test_credentials import canary_user
 from test_pipeline import build_repo, git
 
@@ -37,7 +37,7 @@ E2E = Path(__file__).resolve().parent
 REPO_ROOT = E2E.parents[1]
 OWN_CI = REPO_ROOT / ".gitlab-ci.yml"
 WERF_DEPLOY_CI = REPO_ROOT / "examples" / "werf-deploy" / ".gitlab-ci.yml"
-FAKE_WERF = E2E / "fake_werf" / "werf"
+FAKE_WERF = E2E / "bin" / "werf"
 
 FAILURE_CODE = 77   # BUILD_FAILURE_EXIT_CODE in berth's environment
 TIMEOUT = 60        # seconds for one berth run
@@ -756,9 +756,9 @@ def test_exec_werf_gets_its_environment_under_the_deploy_lock(berth, settings, t
         "werf should get the job's kubeconfig"
     assert kube["mode"] == 0o600, oct(kube["mode"] or 0)
     assert env.get("CI_ENVIRONMENT_NAME") == "production"
-    exec_dirs = [d for d in env.get("PATH", "").split(":")
-                 if d.startswith(f"{berth.tmpdir}/berth-exec-")]
-    assert exec_dirs, f"the werf shim's dir should be in $TMPDIR/berth-exec-*: {env.get('PATH')}"
+    # `werf` in the script was the stage's werf wrapper, first on PATH, as under a runner.
+    assert env.get("PATH", "").split(":")[0] == str(docker.parent / "bin"), env.get("PATH")
+    assert r["argv0"] == str(FAKE_WERF), r["argv0"]
 
     assert not docker.parent.exists(), f"workspace {docker.parent} survived cleanup"
     entry = rn.lock_entry(berth.locks(), key)

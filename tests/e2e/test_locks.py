@@ -1,7 +1,7 @@
 """berth's locks (docs/locks.md), end to end: `berth lock KEY -- CMD` and `berth locks`.
 
 Every test runs on both backends: `file`, and `kubernetes` against the real API server of
-kubeapi.py (a namespace per test, 3-second leases, the admin kubeconfig as lock_kubeconfig).
+lib/kubeapi.py (a namespace per test, 3-second leases, the admin kubeconfig as lock_kubeconfig).
 Every contender is a real `berth lock` started the way a job script starts it: its own process
 group (start_new_session), the job's CI_JOB_ID / CI_PROJECT_PATH / CI_PIPELINE_URL, and this
 test's settings file (a state_dir under tmp). Commands leave "enter ID NS" /
@@ -24,7 +24,7 @@ from urllib.parse import unquote
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 
 SYSTEM_FAILURE = 78  # SYSTEM_FAILURE_EXIT_CODE in every contender's environment (not berth's 2)
 USAGE_ERROR = 2  # a wrong command line, whatever the environment says (docs/berth.1)

@@ -1,9 +1,9 @@
 """The kubernetes lock backend (docs/locks.md) beyond what test_locks.py runs on both backends.
 
-Against the real API server (kubeapi.py): the Lease objects themselves, whose credentials are
+Against the real API server (lib/kubeapi.py): the Lease objects themselves, whose credentials are
 used and what a refusal (401, 403) is, the namespace, a berth killed while holding, the run
 stage's deploy lock with the job's own kubeconfig. Through the fault-injecting proxy
-(kubeproxy.py): an API that hangs, one that answers 503, and a holder whose renewals start
+(lib/kubeproxy.py): an API that hangs, one that answers 503, and a holder whose renewals start
 failing, which must kill its command before anyone else may take over.
 """
 
@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-import runner as rn
-from kubeproxy import lease_renewals
+from lib import runner as rn
+from lib.kubeproxy import lease_renewals
 from test_locks import (LEASE, SYSTEM_FAILURE, TAKEOVER, Lab, enter_leave, event, events,
                         gate_cmd, use_kubernetes)
 from test_protocol import expect

@@ -1,6 +1,6 @@
 """berth against GitLab Runner's custom-executor protocol (docs/protocol.md), end to end.
 
-Each test drives the real binary through tests/e2e/runner.py exactly as the runner does and
+Each test drives the real binary through tests/e2e/lib/runner.py exactly as the runner does and
 asserts exit codes, result classes, output and what is on disk or still running.
 """
 
@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-import runner as rn
-from conftest import KILL_GRACE
+from lib import runner as rn
+from lib.settings import KILL_GRACE
 
 # What berth keeps from the script (docs/protocol.md, "run").
 INTERNAL_VARIABLES = ("JOB_RESPONSE_FILE", "BUILD_FAILURE_EXIT_CODE", "SYSTEM_FAILURE_EXIT_CODE",

@@ -2,8 +2,8 @@
 CRaaS.
 
 Real servers from PEERS.md: docker-registry 2.8 (Basic and token auth, deletes on and off),
-nginx `limit_req` answering 429 + Retry-After (limiter.py), skopeo as the reference client for
-what is left; a fake Selectel CRaaS management API (craas_fake.py). Every test asserts the exit
+nginx `limit_req` answering 429 + Retry-After (lib/limiter.py), skopeo as the reference client for
+what is left; a fake Selectel CRaaS management API (lib/craas_fake.py). Every test asserts the exit
 status, berth's output and report, and the server's state afterwards. berth runs with
 `--no-cluster` (the cluster's part is tested elsewhere), its own settings file, a docker
 config written here, an empty HOME and no KUBECONFIG.
@@ -23,9 +23,9 @@ import time
 
 import pytest
 
-import runner as rn
-from craas_fake import GC
-from registry import (Client, kill_registry, list_tags, push_tags, restart_registry, retag,
+from lib import runner as rn
+from lib.craas_fake import GC
+from lib.registry import (Client, kill_registry, list_tags, push_tags, restart_registry, retag,
                       skopeo_list_tags, tag_digests, write_docker_config)
 
 UTC = datetime.timezone.utc

@@ -1,8 +1,8 @@
 """`berth prune --cluster`: never delete an image a Kubernetes cluster references (docs/prune.md,
 Policies).
 
-Against the real API server (kubeapi.py, v1.20.2: CronJobs are batch/v1beta1 there) and a real
-registry (registry.py): tags referenced by a Pod, a Deployment, a CronJob, a ReplicaSet (by
+Against the real API server (lib/kubeapi.py, v1.20.2: CronJobs are batch/v1beta1 there) and a real
+registry (lib/registry.py): tags referenced by a Pod, a Deployment, a CronJob, a ReplicaSet (by
 digest), a StatefulSet's init container and a Pod's status (imageID) are kept with the object
 named in the report; a Pod beyond the first page of 500 proves that prune follows `continue`;
 an unreferenced tag is deleted. A cluster that refuses or does not answer stops prune before it
@@ -22,8 +22,8 @@ import urllib.request
 
 import pytest
 
-from kubeapi import closed_port_url
-from registry import list_tags, push_image, write_docker_config
+from lib.kubeapi import closed_port_url
+from lib.registry import list_tags, push_image, write_docker_config
 
 BUILD_FAILURE = 77
 SYSTEM_FAILURE = 78

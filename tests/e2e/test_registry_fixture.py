@@ -1,4 +1,4 @@
-"""The registry fixtures (registry.py) themselves, checked with skopeo as the reference client.
+"""The registry fixtures (lib/registry.py) themselves, checked with skopeo as the reference client.
 
 Each test writes the docker config.json a `docker login` would leave
 (`{"auths": {HOST: {"auth": base64(user:pass)}}}`) by hand, so that a failure here is the
@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-import registry as reg
+from lib import registry as reg
 
 
 def config_dir(tmp_path, registry, user, password, name="docker"):

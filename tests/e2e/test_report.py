@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 
 SERIES = re.compile(r'^([a-z_]+)(\{[^}]*\})? (-?[0-9.e+-]+)$')
 

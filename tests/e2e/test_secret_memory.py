@@ -1,8 +1,9 @@
 """No secret is left in memory berth frees: the kubeconfig, the registry password, the
 Authorization headers curl built, other jobs' environments read at cleanup.
 
-An LD_PRELOAD shim (shim/free_canary.c) searches every freed block for canary strings. It needs
-the release build (ASan cannot share free() with a shim): $BERTH_RELEASE_BIN, default build/berth.
+An LD_PRELOAD shim (bin/shim/free_canary.c) searches every freed block for canary strings. It
+needs the release build (ASan cannot share free() with a shim): $BERTH_RELEASE_BIN, default
+build/berth.
 """
 
 import os
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 from test_credentials import b64, registry_settings
 from test_protocol import expect
 
 REPO = Path(__file__).resolve().parents[2]
+SHIM = Path(__file__).resolve().parent / "bin" / "shim" / "free_canary.c"
 
 
 @pytest.fixture
@@ -25,7 +27,7 @@ def shim(tmp_path):
         pytest.skip("gcc not installed")
     out = tmp_path / "free_canary.so"
     subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(out),
-                    str(Path(__file__).parent / "shim" / "free_canary.c"), "-ldl"], check=True)
+                    str(SHIM), "-ldl"], check=True)
     return out
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-import runner as rn
-from test_credentials import GOOD, b64, registry_settings
+from lib import runner as rn
+from test_credentials import GOOD, registry_settings
 from test_locks import assert_no_overlap
 from test_protocol import expect
 

@@ -16,7 +16,7 @@ import tarfile
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 
 SYSTEM_FAILURE = 78
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 from test_credentials import GOOD, REPO, b64, registry_settings
 from test_protocol import assert_no_secret_printed, expect
 

@@ -1,12 +1,12 @@
 """`berth werf` and the run stage's deploy lock (docs/werf.md), end to end.
 
-werf itself is tests/e2e/fake_werf/werf: it records its argv, environment, parent, the docker
+werf itself is tests/e2e/bin/werf: it records its argv, environment, parent, the docker
 config and kubeconfig it was given and the signals it got, one JSON line per invocation in a
 log (a file per running or killed invocation beside it), and sleeps, exits, ignores SIGTERM or
 kills itself as the test says. Settings `werf_path` points at it (one test finds it on PATH).
 
 `berth werf` runs two ways here: inside a job, from a build_script driven through the runner
-harness (runner.py), and "by hand": started directly with no BERTH_JOB_DIR, in a session of its
+harness (lib/runner.py), and "by hand": started directly with no BERTH_JOB_DIR, in a session of its
 own, with a laptop's environment (no CI_*, WERF_*, KUBECONFIG, DOCKER_CONFIG from the machine
 running the tests). Every process and job a test starts is ended, and every job cleaned up,
 when the test ends, pass or fail.
@@ -25,13 +25,13 @@ from pathlib import Path
 
 import pytest
 
-import runner as rn
-from conftest import KILL_GRACE
+from lib import runner as rn
+from lib.settings import KILL_GRACE
 from test_credentials import GOOD, b64, canary_user, registry_settings
 from test_locks import assert_no_overlap, intervals
 from test_protocol import ODD_CODES, describe_pids, expect, job_processes
 
-FAKE_DIR = Path(__file__).resolve().parent / "fake_werf"
+FAKE_DIR = Path(__file__).resolve().parent / "bin"
 FAKE = FAKE_DIR / "werf"
 
 PROJECT = "4242"   # CI_PROJECT_ID of the by-hand runs

@@ -11,16 +11,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text = fuzz_string(data, size);
 	struct reference ref;
 	struct image_ref img;
-	const char *why = NULL;
+	char why[128] = "";
 
 	memset(&ref, 0x5a, sizeof(ref));
-	if (reference_parse(text, &ref, &why) == 0) {
+	if (reference_parse(text, &ref, why, sizeof(why)) == 0) {
 		if (!TERMINATED(ref.host) || !TERMINATED(ref.path) || !TERMINATED(ref.tag) ||
 		    !TERMINATED(ref.digest))
 			abort();
 		if (reference_valid_host(ref.host) != 0 || !ref.path[0])
 			abort();
-	} else if (!why) {
+	} else if (!why[0]) {
 		abort();
 	}
 	reference_valid_host(text);

@@ -33,8 +33,8 @@ import threading
 
 import pytest
 
-import runner as rn
-from conftest import bwrap_problem
+from lib import runner as rn
+from lib.backends import bwrap_problem
 from test_protocol import expect
 
 # slirp4netns's fixed addresses: its gateway (the host's 127.0.0.1 unless disabled) and its DNS

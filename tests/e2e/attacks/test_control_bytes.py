@@ -7,7 +7,7 @@ is one line, with control characters written as `\\n`, `\\r`, `\\t` or `\\xNN`; 
 the output as a byte.
 """
 
-import runner as rn
+from lib import runner as rn
 from test_protocol import ODD_CODES, expect
 
 FORGED = "berth: prepare succeeded"

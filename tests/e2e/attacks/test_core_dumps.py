@@ -20,8 +20,8 @@ import subprocess
 
 import pytest
 
-import runner as rn
-from unprivileged import NOBODY, as_user, reachable_copy
+from lib import runner as rn
+from lib.unprivileged import NOBODY, as_user, reachable_copy
 SOFT = 4096 * 1024  # bytes: the core size limit the test gives berth, to see it restored
 
 

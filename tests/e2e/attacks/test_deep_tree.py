@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 from test_gc import GC_AGE, age, gc
 from test_protocol import expect
 

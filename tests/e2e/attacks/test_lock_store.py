@@ -17,7 +17,7 @@ import stat
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 from test_job_users import accounts, admin_files, berth_bin, job_settings  # noqa: F401
 from test_protocol import expect
 

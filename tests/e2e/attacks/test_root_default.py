@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 from test_protocol import expect
 
 

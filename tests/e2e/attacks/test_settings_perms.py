@@ -16,9 +16,9 @@ import subprocess
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 from test_protocol import ODD_CODES, expect
-from unprivileged import NOBODY, as_user, reachable_copy
+from lib.unprivileged import NOBODY, as_user, reachable_copy
 
 
 def berth(berth_bin, settings_path, *args, user=None):

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-import runner as rn
+from lib import runner as rn
 from test_job_users import accounts, admin_files, berth_bin, job_settings  # noqa: F401
 from test_protocol import expect
 

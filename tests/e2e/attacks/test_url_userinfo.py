@@ -10,8 +10,8 @@ stage prints the password; messages still name the scheme and the host, with the
 import base64
 import secrets
 
-import runner as rn
-from kubeapi import closed_port_url
+from lib import runner as rn
+from lib.kubeapi import closed_port_url
 from test_credentials import GOOD
 from test_protocol import ODD_CODES, expect
 

@@ -12,7 +12,7 @@ children's), which other work on the machine does not lengthen.
 import base64
 import gzip
 
-import runner as rn
+from lib import runner as rn
 from test_pipeline import FAILURE_CODE, build_repo, run_berth, shown
 from test_protocol import ODD_CODES, expect
 

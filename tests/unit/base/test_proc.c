@@ -1,4 +1,4 @@
-/* Child processes: exit codes, exec errors, and what a script leaves behind. */
+/* Child processes: exit codes, exec errors, options, and what a script leaves behind. */
 #include "unit.h"
 
 #include "base/proc.h"
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,37 +91,6 @@ static void test_leftovers_are_ended(void **state)
 	assert_int_equal(kill(pids[1], 0), -1);
 }
 
-static void test_kill_marked(void **state)
-{
-	char *argv[] = {"sleep", "1000", NULL};
-	char *env[] = {"BERTH_TEST_MARK=unit-7", NULL};
-	struct proc p = {.argv = argv, .env = env, .script_fd = -1};
-	int status;
-
-	(void)state;
-	assert_int_equal(proc_start(&p), 0);
-	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit-7", (uid_t)-1, 1), 1);
-	assert_int_equal(waitpid(p.pid, &status, 0), p.pid);
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit-7", (uid_t)-1, 1), 0);
-	assert_int_equal(proc_kill_marked("BERTH_TEST_MARK=unit", (uid_t)-1, 1), 0);
-}
-
-/* After proc_ignore_stops, children start with SIGINT and SIGTERM ignored (SigIgn 0x4002). */
-static void test_ignore_stops(void **state)
-{
-	static const char ignored[] = "m=$(awk '/^SigIgn/ {print $2}' /proc/$$/status); "
-				      "exit $(( (0x$m & 0x4002) == 0x4002 ? 0 : 1 ))";
-	int status;
-
-	(void)state;
-	assert_int_equal(run(ignored, &status), 0);
-	assert_int_equal(proc_exit_code(status), 1);
-	proc_ignore_stops();
-	assert_int_equal(run(ignored, &status), 0);
-	assert_int_equal(proc_exit_code(status), 0);
-}
-
 /* What a child wrote to the pipe `fd` (write end already closed), as a string. */
 static void read_all(int fd, char *buf, size_t size)
 {
@@ -131,6 +101,136 @@ static void read_all(int fd, char *buf, size_t size)
 		len += (size_t)n;
 	buf[len] = '\0';
 	close(fd);
+}
+
+/*
+ * Starts `bash -c SCRIPT` with the read end of a pipe as descriptor 4, sends it SIGTERM once it
+ * runs (proc_start returns after exec), then writes a line to the pipe: the exit code.
+ */
+static int sigterm_then_line(const char *script, int ignore_stops)
+{
+	char *argv[] = {"bash", "-c", (char *)script, NULL};
+	struct proc p = {.argv = argv, .env = environ, .script_fd = -1};
+	int fds[2], status, stopped;
+
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	p.fds = &fds[0];
+	p.nr_fds = 1;
+	p.ignore_stops = ignore_stops;
+	assert_int_equal(proc_start(&p), 0);
+	close(fds[0]);
+	assert_int_equal(kill(p.pid, SIGTERM), 0);
+	assert_int_equal(write(fds[1], "go\n", 3), 3);
+	close(fds[1]);
+	assert_int_equal(proc_supervise(&p, 1, &status, &stopped), 0);
+	return proc_exit_code(status);
+}
+
+/* With ignore_stops the child lives through SIGTERM; without, SIGTERM ends it. */
+static void test_ignore_stops(void **state)
+{
+	static const char script[] = "read -r line <&4 && exit 7";
+
+	(void)state;
+	assert_int_equal(sigterm_then_line(script, 1), 7);
+	/* the option is the child's own: the next one gets SIGTERM's default again */
+	assert_int_equal(sigterm_then_line(script, 0), 128 + SIGTERM);
+}
+
+struct orphan {
+	int die_with_berth;
+	int pid_fd; /* where the grandchild's pid goes */
+};
+
+/* In a child of the test, standing in for berth: starts `sleep` and exits at once. */
+static int start_and_exit(void *arg)
+{
+	const struct orphan *o = arg;
+	char *argv[] = {"sleep", "1000", NULL};
+	struct proc p = {
+		.argv = argv, .env = environ, .script_fd = -1, .die_with_berth = o->die_with_berth};
+
+	if (proc_start(&p) < 0 || write(o->pid_fd, &p.pid, sizeof(p.pid)) != sizeof(p.pid))
+		return -1;
+	return 0;
+}
+
+/*
+ * The signal that ended a child started by a "berth" that exited right after it: the test is
+ * a subreaper, so the orphan becomes its child. One that outlived its parent gets SIGTERM here.
+ */
+static int orphan_end(int die_with_berth)
+{
+	struct orphan o = {die_with_berth, -1};
+	int fds[2], status;
+	pid_t berth, orphan = 0;
+
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	o.pid_fd = fds[1];
+	assert_int_equal(proc_call(start_and_exit, &o, &berth), 0);
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &orphan, sizeof(orphan)), sizeof(orphan));
+	close(fds[0]);
+	assert_int_equal(waitpid(berth, &status, 0), berth);
+	assert_int_equal(proc_exit_code(status), 0);
+	/* The parent-death signal is sent as the parent exits, before waitpid sees it gone. */
+	kill(orphan, SIGTERM);
+	assert_int_equal(waitpid(orphan, &status, 0), orphan);
+	assert_true(WIFSIGNALED(status));
+	return WTERMSIG(status);
+}
+
+static void test_die_with_berth(void **state)
+{
+	(void)state;
+	assert_int_equal(orphan_end(1), SIGKILL);
+	assert_int_equal(orphan_end(0), SIGTERM);
+}
+
+/* out_fd and err_fd: where the child's stdout and stderr go, each its own. */
+static void test_out_and_err(void **state)
+{
+	char *argv[] = {"bash", "-c", "echo out; echo err >&2", NULL};
+	struct proc p = {.argv = argv, .env = environ, .script_fd = -1};
+	int out[2], err[2], status, stopped;
+	char got[64];
+
+	(void)state;
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+	p.out_fd = out[1];
+	p.err_fd = err[1];
+	assert_int_equal(proc_start(&p), 0);
+	close(out[1]);
+	close(err[1]);
+	assert_int_equal(proc_supervise(&p, 1, &status, &stopped), 0);
+	assert_int_equal(proc_exit_code(status), 0);
+	read_all(out[0], got, sizeof(got));
+	assert_string_equal(got, "out\n");
+	read_all(err[0], got, sizeof(got));
+	assert_string_equal(got, "err\n");
+}
+
+/* proc_run: the wait status, as the child's user and with its output where it was told. */
+static void test_run(void **state)
+{
+	char *argv[] = {"bash", "-c", "echo said >&2; exit 5", NULL};
+	char *missing[] = {"/nonexistent/program", NULL};
+	struct proc p = {.argv = argv, .env = environ, .script_fd = -1};
+	struct proc m = {.argv = missing, .env = environ, .script_fd = -1};
+	int err[2], status = 0;
+	char got[64];
+
+	(void)state;
+	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+	p.err_fd = err[1];
+	assert_int_equal(proc_run(&p, &status), 0);
+	close(err[1]);
+	assert_int_equal(proc_exit_code(status), 5);
+	read_all(err[0], got, sizeof(got));
+	assert_string_equal(got, "said\n");
+	assert_int_equal(proc_run(&m, &status), -1);
 }
 
 /* proc.fds arrive as 4, 5, ... in order, even when they sit at each other's numbers. */
@@ -175,10 +275,7 @@ static void test_fds_are_given_in_order(void **state)
 	assert_string_equal(got, "five\n");
 }
 
-/*
- * After test_ignore_stops: a helper keeps SIGTERM all the same, leads a process group of its
- * own, and writes to the descriptor it is given.
- */
+/* A helper keeps SIGTERM, leads a process group of its own, and writes where it is told. */
 static void test_helper(void **state)
 {
 	char *argv[] = {
@@ -192,7 +289,8 @@ static void test_helper(void **state)
 
 	(void)state;
 	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-	assert_int_equal(proc_start_helper(&h, out[1]), 0);
+	h.out_fd = h.err_fd = out[1];
+	assert_int_equal(proc_start_helper(&h), 0);
 	close(out[1]);
 	read_all(out[0], got, sizeof(got));
 	assert_int_equal(waitpid(h.pid, &status, 0), h.pid);
@@ -207,9 +305,11 @@ int main(void)
 		cmocka_unit_test(test_own_process_group),
 		cmocka_unit_test(test_missing_program),
 		cmocka_unit_test(test_leftovers_are_ended),
-		cmocka_unit_test(test_kill_marked),
 		cmocka_unit_test(test_fds_are_given_in_order),
-		cmocka_unit_test(test_ignore_stops), /* it stays set from here */
+		cmocka_unit_test(test_ignore_stops),
+		cmocka_unit_test(test_die_with_berth),
+		cmocka_unit_test(test_out_and_err),
+		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_helper),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

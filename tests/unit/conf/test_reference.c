@@ -34,9 +34,9 @@ static void test_parse_accepts(void **state)
 	(void)state;
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct reference ref;
-		const char *why = NULL;
+		char why[128] = "";
 
-		if (reference_parse(cases[i].in, &ref, &why) != 0)
+		if (reference_parse(cases[i].in, &ref, why, sizeof(why)) != 0)
 			fail_msg("refused '%s': %s", cases[i].in, why);
 		assert_string_equal(ref.host, cases[i].host);
 		assert_string_equal(ref.path, cases[i].path);
@@ -89,11 +89,11 @@ static void test_parse_rejects(void **state)
 	(void)state;
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct reference ref;
-		const char *why = NULL;
+		char why[128] = "";
 
-		if (reference_parse(cases[i].in, &ref, &why) == 0)
+		if (reference_parse(cases[i].in, &ref, why, sizeof(why)) == 0)
 			fail_msg("accepted '%s'", cases[i].in);
-		assert_non_null(why);
+		assert_true(why[0] != '\0');
 		if (!strstr(why, cases[i].why_has))
 			fail_msg("'%s': reason '%s' does not mention '%s'", cases[i].in, why,
 				 cases[i].why_has);
@@ -104,7 +104,7 @@ static void test_parse_name_length(void **state)
 {
 	char in[400], tagged[420];
 	struct reference ref;
-	const char *why = NULL;
+	char why[128] = "";
 	size_t n;
 
 	(void)state;
@@ -113,38 +113,38 @@ static void test_parse_name_length(void **state)
 	for (n = 8; n < 255; n++)
 		in[n] = 'a';
 	in[n] = '\0';
-	assert_int_equal(reference_parse(in, &ref, &why), 0);
+	assert_int_equal(reference_parse(in, &ref, why, sizeof(why)), 0);
 	assert_int_equal(strlen(ref.path), 247);
 	snprintf(tagged, sizeof(tagged), "%s:tag", in);
-	assert_int_equal(reference_parse(tagged, &ref, &why), 0);
+	assert_int_equal(reference_parse(tagged, &ref, why, sizeof(why)), 0);
 	assert_string_equal(ref.tag, "tag");
 
 	in[n++] = 'a';
 	in[n] = '\0';
-	why = NULL;
-	assert_int_equal(reference_parse(in, &ref, &why), -1);
-	assert_non_null(why);
+	why[0] = '\0';
+	assert_int_equal(reference_parse(in, &ref, why, sizeof(why)), -1);
+	assert_true(why[0] != '\0');
 	assert_non_null(strstr(why, "255"));
 
 	for (; n < sizeof(in) - 1; n++)
 		in[n] = 'a';
 	in[n] = '\0';
-	why = NULL;
-	assert_int_equal(reference_parse(in, &ref, &why), -1);
-	assert_non_null(why);
+	why[0] = '\0';
+	assert_int_equal(reference_parse(in, &ref, why, sizeof(why)), -1);
+	assert_true(why[0] != '\0');
 }
 
 static void test_parse_long_host(void **state)
 {
 	char in[300];
 	struct reference ref;
-	const char *why = NULL;
+	char why[128] = "";
 
 	(void)state;
 	memset(in, 'a', sizeof(in));
 	memcpy(in + 280, ".io/app", 8);
-	assert_int_equal(reference_parse(in, &ref, &why), -1);
-	assert_non_null(why);
+	assert_int_equal(reference_parse(in, &ref, why, sizeof(why)), -1);
+	assert_true(why[0] != '\0');
 	assert_non_null(strstr(why, "host"));
 }
 
@@ -152,17 +152,17 @@ static void test_parse_tag_length(void **state)
 {
 	char in[200];
 	struct reference ref;
-	const char *why = NULL;
+	char why[128] = "";
 
 	(void)state;
 	memcpy(in, "host.io/a:", 10);
 	memset(in + 10, 't', 128);
 	in[138] = '\0';
-	assert_int_equal(reference_parse(in, &ref, &why), 0);
+	assert_int_equal(reference_parse(in, &ref, why, sizeof(why)), 0);
 	assert_int_equal(strlen(ref.tag), 128);
 	in[138] = 't';
 	in[139] = '\0';
-	assert_int_equal(reference_parse(in, &ref, &why), -1);
+	assert_int_equal(reference_parse(in, &ref, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "tag"));
 }
 

@@ -30,22 +30,23 @@ static void test_keys(void **state)
 		{"a%2Fb", 0},
 	};
 	char longest[LOCK_KEY_MAX + 2];
-	const char *why;
+	char why[128];
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		why = NULL;
-		assert_int_equal(lock_valid_key(cases[i].key, &why), cases[i].ok ? 0 : -1);
+		why[0] = '\0';
+		assert_int_equal(lock_valid_key(cases[i].key, why, sizeof(why)),
+				 cases[i].ok ? 0 : -1);
 		if (!cases[i].ok)
-			assert_non_null(why);
+			assert_true(why[0] != '\0');
 	}
 	memset(longest, 'k', sizeof(longest));
 	longest[LOCK_KEY_MAX] = '\0';
-	assert_int_equal(lock_valid_key(longest, &why), 0);
+	assert_int_equal(lock_valid_key(longest, why, sizeof(why)), 0);
 	longest[LOCK_KEY_MAX] = 'k';
 	longest[LOCK_KEY_MAX + 1] = '\0';
-	assert_int_equal(lock_valid_key(longest, &why), -1);
+	assert_int_equal(lock_valid_key(longest, why, sizeof(why)), -1);
 }
 
 static void test_owner_from_environment(void **state)

@@ -17,8 +17,8 @@ Credentials it offers (all accepted by the server unless said otherwise):
 The session fixture `kube_api` finds the binary with scripts/kube-apiserver.sh. It does not
 build it (7 minutes) unless BERTH_BUILD_KUBE=1; it skips with a reason instead.
 
-Standard library only. `python3 tests/e2e/kubeapi.py` starts one server by hand, prints an
-admin kubeconfig and waits for Ctrl-C.
+Standard library only. `python3 tests/e2e/lib/kubeapi.py` starts one server by hand, prints
+an admin kubeconfig and waits for Ctrl-C.
 """
 
 import base64
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO / "scripts" / "kube-apiserver.sh"
 SKIP_NOT_BUILT = ("kube-apiserver not built: run scripts/kube-apiserver.sh (7 min) or make check "
                   "(or set BERTH_BUILD_KUBE=1 to build it from the tests)")

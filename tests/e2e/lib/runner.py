@@ -2,7 +2,8 @@
 """Drive the berth binary the way GitLab Runner 17.9+ drives a custom executor.
 
 This is the runner's side of the contract in docs/protocol.md, written down once so that the
-end-to-end tests (and `make demo`) exercise berth exactly as production does:
+end-to-end tests (and `make fresh-debian`'s job through the installed package) exercise berth
+exactly as production does:
 
 - every stage runs with the job temp dir as cwd and TMPDIR, stdin /dev/null, in a process group
   of its own with berth as leader, and both output pipes are read to EOF;
@@ -14,7 +15,8 @@ end-to-end tests (and `make demo`) exercise berth exactly as production does:
 - exit codes are classified like the runner does; cancel is SIGTERM to berth's process group,
   then SIGKILL after a grace.
 
-Standard library only: `python3 tests/e2e/runner.py --demo` runs one job with no pytest around.
+Standard library only: `python3 tests/e2e/lib/runner.py --demo` runs one job with no pytest
+around.
 """
 
 import argparse
@@ -32,7 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 # Result classes, as the runner sees them.
 OK = "ok"
@@ -851,8 +853,8 @@ def demo(berth, settings=None):
         if os.geteuid() == 0:
             os.chmod(root, 0o711)  # job users reach their stage scripts in it
         if settings is None and os.geteuid() == 0:
-            # As root, as under GitLab Runner: the script runs as a job user (make demo
-            # created berth-job-1), never root; state in the demo's own directory.
+            # As root, as under GitLab Runner: the script runs as a job user (scripts/job-users.sh
+            # creates berth-job-1), never root; state in the demo's own directory.
             settings = Path(root) / "berth.yaml"
             settings.write_text(f'state_dir: "{root}/state"\njob_users: [berth-job-1]\n')
         runner = Runner(berth, root, settings=settings, on_result=_print_result)

@@ -22,7 +22,7 @@ import shutil
 
 import pytest
 
-from registry import _Nginx
+from .registry import _Nginx
 
 CONF = """\
 daemon off;

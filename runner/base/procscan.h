@@ -1,0 +1,35 @@
+/*
+ * Reading /proc: every process, one's state and parent, and the processes marked as a job's
+ * (an environment entry such as BERTH_JOB_DIR=..., or a job user's uid), which cleanup and gc
+ * look for and end. Starting and supervising children is proc.h's.
+ */
+#ifndef PROCSCAN_H
+#define PROCSCAN_H
+
+#include <sys/types.h>
+
+/* How long SIGKILL may take before berth stops waiting: only a process stuck in the kernel
+ * (uninterruptible sleep on a hung mount) outlives it. */
+#define PROCSCAN_KILL_TIMEOUT_MS 5000
+
+/* Calls visit(pid, data) for every process but this one; stops at and returns the first
+ * non-zero it returns; -1 after reporting when /proc cannot be listed. */
+int procscan_each(int (*visit)(pid_t pid, void *data), void *data);
+/* The state letter ('R', 'S', 'Z' ...) and parent of `pid`: 0, or -1 when it is gone. */
+int procscan_stat(pid_t pid, char *state, pid_t *ppid);
+/* 1 when `pid` is this process's parent, or its parent's parent, and so on. */
+int procscan_is_ancestor(pid_t pid);
+
+/*
+ * Ends every process whose environment holds `entry` ("NAME=value") or whose real uid is `uid`
+ * (a job user's: one that cleared its environment is caught too; (uid_t)-1 for none), but for
+ * this one and its ancestors (a wrapper or a shell that started berth may carry the same
+ * entry): SIGTERM, then SIGKILL for those still there after `grace` seconds. Returns how many
+ * were found, or -1 after reporting.
+ */
+int procscan_kill_marked(const char *entry, uid_t uid, unsigned grace);
+/* How many live processes carry `entry` in their environment or run as `uid` ((uid_t)-1: no
+ * uid), this one and its ancestors not counted; -1 after reporting. */
+int procscan_count_marked(const char *entry, uid_t uid);
+
+#endif
