@@ -263,12 +263,25 @@ static const char *global_options(int argc, char **argv, int *arg, const char **
 	return argv[*arg];
 }
 
+/* Runs `c` with its parsed arguments; the exit code. */
+static int run_parsed(const struct command *c, const struct args *a, const char *settings_file)
+{
+	enum berth_result r;
+	int code, exit_status = -1;
+
+	/* Only what ran goes to the stage log and metrics: a usage error is no job's outcome. */
+	report_begin(c->name);
+	r = c->fn(a, settings_file, &exit_status);
+	code = to_exit_code(r, exit_status);
+	report_end(r, code);
+	return code;
+}
+
 /* Parses the command line for `c` and runs it; the exit code. */
 static int run_command(const struct command *c, int argc, char **argv, const char *settings_file)
 {
 	struct args a;
-	enum berth_result r;
-	int code, exit_status = -1, parsed = args_parse(&a, c, argc, argv);
+	int code, parsed = args_parse(&a, c, argc, argv);
 
 	if (parsed != 0) {
 		if (parsed > 0)
@@ -276,13 +289,27 @@ static int run_command(const struct command *c, int argc, char **argv, const cha
 		args_release(&a);
 		return to_exit_code(parsed > 0 ? BERTH_OK : BERTH_USAGE_ERROR, -1);
 	}
-	/* Only what ran goes to the stage log and metrics: a usage error is no job's outcome. */
-	report_begin(c->name);
-	r = c->fn(&a, settings_file, &exit_status);
-	code = to_exit_code(r, exit_status);
-	report_end(r, code);
+	code = run_parsed(c, &a, settings_file);
 	args_release(&a);
 	return code;
+}
+
+/*
+ * berth called as `werf` (the wrapper in every job's PATH, docs/werf.md): `berth werf` with
+ * every argument werf's, none berth's.
+ */
+static int run_as_werf(int argc, char **argv)
+{
+	const struct args a = {.operand = argv + 1, .nr_operand = argc - 1};
+
+	return run_parsed(find_command("werf"), &a, NULL);
+}
+
+static int called_as(const char *argv0, const char *name)
+{
+	const char *base = argv0 ? strrchr(argv0, '/') : NULL;
+
+	return argv0 && !strcmp(base ? base + 1 : argv0, name);
 }
 
 int main(int argc, char **argv)
@@ -301,6 +328,8 @@ int main(int argc, char **argv)
 	 * disk, instead of killing berth mid-way with no message; scripts get the default back. */
 	signal(SIGXFSZ, SIG_IGN);
 	secret_wipe_json_memory();
+	if (called_as(argv[0], "werf"))
+		return run_as_werf(argc, argv);
 	name = global_options(argc, argv, &arg, &settings_file);
 	if (name && !(c = find_command(name)))
 		args_error(&none, "unknown command '%s'", name);

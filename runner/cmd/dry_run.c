@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+extern char **environ;
+
 #define WORKSPACE "$STATE/jobs/<job id>" /* as prepare would name it, symbolically */
 
 /* Names of werf's environment that berth sets, in the order docs/werf.md lists them. */
@@ -37,6 +39,9 @@ static const char *const werf_names[] = {"WERF_REPO",
 					 "DOCKER_CONFIG",
 					 "WERF_DOCKER_CONFIG",
 					 "KUBECONFIG",
+					 "WERF_TMP_DIR",
+					 "WERF_HOME",
+					 "WERF_TELEMETRY",
 					 NULL};
 
 static void print_masked(const struct civars *vars, const char *text)
@@ -155,11 +160,25 @@ static enum berth_result plan_stage(const struct settings *s, const struct local
 	return r;
 }
 
+/* werf's environment in the job's stages: the job's variables are this process's here. */
+static int plan_werf_places(const struct settings *s, struct strvec *werf)
+{
+	const struct werf_places p = {.docker = WORKSPACE "/docker",
+				      .kubeconfig = WORKSPACE "/kube/config",
+				      .tmp = WORKSPACE "/tmp",
+				      .home = WORKSPACE "/tmp/werf-home"};
+
+	for (char **e = environ; *e; e++)
+		if (strvec_push(werf, *e) < 0)
+			return -1;
+	return werf_env(werf, s, &vars_script, &p);
+}
+
 static void plan_werf_env(const struct local_job *lj, const struct strvec *werf)
 {
 	size_t i;
 
-	printf("== werf's environment under berth werf (docs/werf.md)\n");
+	printf("== werf's environment in every stage (docs/werf.md)\n");
 	for (i = 0; werf_names[i]; i++) {
 		const char *v = strvec_getenv(werf, werf_names[i]);
 
@@ -191,7 +210,7 @@ static enum berth_result plan(struct local *l, const struct local_job *lj, const
 		r = plan_logins(s, &lj->vars);
 	if (r == BERTH_OK)
 		r = plan_lock(s, lj);
-	if (r == BERTH_OK && werf_env(&werf, s, WORKSPACE "/docker", WORKSPACE "/kube/config") < 0)
+	if (r == BERTH_OK && plan_werf_places(s, &werf) < 0)
 		r = BERTH_SYSTEM_FAILURE;
 	if (r == BERTH_OK)
 		r = plan_stage(s, lj, &werf, "step_script", main_keys);

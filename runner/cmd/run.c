@@ -134,7 +134,7 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	    ex->command(&argv, script_path, &ctx->ws, &ctx->settings, u) < 0 ||
 	    tools_bin_dir(&ctx->settings, tools, sizeof(tools)) < 0 ||
 	    proc_self_path(self, sizeof(self)) < 0 || workspace_link_berth(&ctx->ws, self) < 0 ||
-	    stage_env(&env, environ, &ctx->ws, ctx->ws.settings, tools, u) < 0 ||
+	    stage_env(&env, environ, &ctx->ws, &ctx->settings, ctx->ws.settings, tools, u) < 0 ||
 	    serve_locks(&broker, ctx, u, &p) < 0)
 		goto out;
 	p.argv = argv.v;

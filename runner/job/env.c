@@ -4,6 +4,7 @@
 #include "base/array.h"
 #include "base/job_user.h"
 #include "base/log.h"
+#include "job/werf.h"
 #include "job/workspace.h"
 
 #include <stdio.h>
@@ -17,14 +18,6 @@ static const char *const internal[] = {
 	"SYSTEM_FAILURE_EXIT_CODE",
 	"BUILD_EXIT_CODE_FILE",
 	"BERTH_CONFIG",
-};
-
-/* Other ways to name a cluster's credentials: a job or werf must only see berth's file. */
-static const char *const other_kube[] = {
-	"WERF_KUBECONFIG",
-	"WERF_KUBE_CONFIG_BASE64",
-	"WERF_KUBECONFIG_BASE64",
-	"KUBECONFIG_BASE64",
 };
 
 static int is_internal(const char *entry)
@@ -57,8 +50,32 @@ static int prepend_path(struct strvec *env, const char *dir)
 	return ret;
 }
 
+/* werf's places in the workspace: its tmp dir is the job's, its home inside it. */
+static int werf_stage_env(struct strvec *out, const struct workspace *ws, const struct settings *s)
+{
+	char *home = NULL, *wrapper = NULL;
+	int ret = -1;
+
+	if (asprintf(&home, "%s/werf-home", ws->tmp) < 0 ||
+	    (ws->bin && asprintf(&wrapper, "%s/werf", ws->bin) < 0)) {
+		error("out of memory");
+	} else {
+		struct werf_places p = {.docker = ws->docker,
+					.kubeconfig = ws->kubeconfig,
+					.tmp = ws->tmp,
+					.home = home,
+					.wrapper = wrapper};
+
+		ret = werf_env(out, s, &vars_runner, &p);
+	}
+	free(home);
+	free(wrapper);
+	return ret;
+}
+
 int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
-	      const char *settings_file, const char *tools_bin, const struct job_user *u)
+	      const struct settings *s, const char *settings_file, const char *tools_bin,
+	      const struct job_user *u)
 {
 	for (; *in; in++)
 		if (!is_internal(*in) && strchr(*in, '=') && strvec_push(out, *in) < 0)
@@ -73,26 +90,10 @@ int stage_env(struct strvec *out, char *const *in, const struct workspace *ws,
 	     strvec_setenv(out, "LOGNAME", u->name) < 0))
 		return -1;
 	/*
-	 * `berth` is the binary running this stage, wherever it is installed, and the tool
-	 * bundle's werf comes before any other: the version the runner's admin installed.
+	 * ws->bin holds `berth`, the binary running this stage, and `werf`, berth's wrapper that
+	 * runs the real werf: the tool bundle's, which comes next, unless the job chose another.
 	 */
-	if (prepend_path(out, ws->bin) < 0 || prepend_path(out, tools_bin) < 0)
+	if (prepend_path(out, tools_bin) < 0 || prepend_path(out, ws->bin) < 0)
 		return -1;
-	return env_pin_credentials(out, ws->docker, ws->kubeconfig);
-}
-
-int env_pin_credentials(struct strvec *env, const char *docker_dir, const char *kubeconfig)
-{
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(other_kube); i++)
-		strvec_unsetenv(env, other_kube[i]);
-	/* KUBECONFIG even when the job has none: kubectl and werf must not fall back to the
-	 * runner's own ~/.kube/config and its cluster. */
-	if (strvec_setenv(env, "DOCKER_CONFIG", docker_dir) < 0 ||
-	    strvec_setenv(env, "WERF_DOCKER_CONFIG", docker_dir) < 0 ||
-	    strvec_setenv(env, "KUBECONFIG", kubeconfig) < 0 ||
-	    strvec_setenv(env, "WERF_KUBE_CONFIG", kubeconfig) < 0)
-		return -1;
-	return 0;
+	return werf_stage_env(out, ws, s);
 }

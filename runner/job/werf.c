@@ -1,41 +1,63 @@
 #include "job/werf.h"
 
-#include "job/env.h"
-#include "conf/vars.h"
-#include "job/job.h"
-#include "lock/lock.h"
+#include "base/array.h"
 #include "base/log.h"
+#include "conf/lock_key.h"
 #include "conf/reference.h"
+#include "job/job.h"
 #include "job/workspace.h"
+#include "lock/lock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-extern char **environ;
+/* Other ways to name a cluster's credentials: werf must only see berth's checked file. */
+static const char *const other_kube[] = {
+	"WERF_KUBECONFIG",
+	"WERF_KUBE_CONFIG_BASE64",
+	"WERF_KUBECONFIG_BASE64",
+	"KUBECONFIG_BASE64",
+};
 
-static void set_default(struct strvec *env, const char *name, const char *value)
+static int set_default(struct strvec *env, const char *name, const char *value)
 {
-	if (value && !strvec_getenv(env, name))
-		strvec_setenv(env, name, value);
+	if (!value || strvec_getenv(env, name))
+		return 0;
+	return strvec_setenv(env, name, value);
 }
 
-/* "PREFIX=$VAR" when VAR is set, for werf's annotations. */
-static void annotate(struct strvec *env, const char *name, const char *prefix, const char *var)
+/* "PREFIX=$VAR" when the job's variable VAR is set, for werf's annotations. */
+static int annotate(struct strvec *env, const struct vars *v, const char *name, const char *prefix,
+		    const char *var)
 {
-	const char *v = getenv(var);
-	char buf[4096];
+	const char *value = vars_get(v, var);
+	char *buf = NULL;
+	int ret;
 
-	if (v && *v) {
-		snprintf(buf, sizeof(buf), "%s=%s", prefix, v);
-		set_default(env, name, buf);
-	}
+	if (!value || strvec_getenv(env, name))
+		return 0;
+	if (asprintf(&buf, "%s=%s", prefix, value) < 0)
+		return error("out of memory");
+	ret = strvec_setenv(env, name, buf);
+	free(buf);
+	return ret;
 }
 
-static void repo_host(const struct strvec *env, char *host, size_t size, char *registry,
-		      size_t rsize)
+/* WERF_REPO as werf will see it: what `env` or the job sets, else CI_REGISTRY_IMAGE. */
+static const char *werf_repo(const struct strvec *env, const struct vars *v)
 {
 	const char *repo = strvec_getenv(env, "WERF_REPO");
+
+	if (!repo || !*repo)
+		repo = vars_get(v, "WERF_REPO");
+	return repo ? repo : vars_get(v, "CI_REGISTRY_IMAGE");
+}
+
+static void repo_host(const char *repo, char *host, size_t size, char *registry, size_t rsize)
+{
 	char why[128];
 	struct reference ref;
 
@@ -46,34 +68,145 @@ static void repo_host(const struct strvec *env, char *host, size_t size, char *r
 	}
 }
 
-/* werf's `ci-env gitlab` mapping: what the job set itself wins, but credential paths. */
-int werf_env(struct strvec *env, const struct settings *s, const char *docker,
-	     const char *kubeconfig)
+/* werf's `ci-env gitlab` mapping (cmd/werf/ci_env/ci_env.go, generateGitlabEnvs). */
+static int ci_env_mapping(struct strvec *env, const struct vars *v)
 {
+	if (set_default(env, "WERF_REPO",
+			vars_get(v, "WERF_REPO") ? NULL : vars_get(v, "CI_REGISTRY_IMAGE")) < 0 ||
+	    set_default(env, "WERF_ENV",
+			vars_get(v, "WERF_ENV") ? NULL : vars_get(v, "CI_ENVIRONMENT_SLUG")) < 0 ||
+	    annotate(env, v, "WERF_ADD_ANNOTATION_PROJECT_GIT", "project.werf.io/git",
+		     "CI_PROJECT_URL") < 0 ||
+	    annotate(env, v, "WERF_ADD_ANNOTATION_CI_COMMIT", "ci.werf.io/commit",
+		     "CI_COMMIT_SHA") < 0 ||
+	    annotate(env, v, "WERF_ADD_ANNOTATION_CI_GIT_TAG", "ci.werf.io/tag", "CI_COMMIT_TAG") <
+		    0 ||
+	    annotate(env, v, "WERF_ADD_ANNOTATION_GITLAB_CI_PIPELINE_URL",
+		     "gitlab.ci.werf.io/pipeline-url", "CI_PIPELINE_URL") < 0 ||
+	    annotate(env, v, "WERF_ADD_ANNOTATION_GITLAB_CI_JOB_URL", "gitlab.ci.werf.io/job-url",
+		     "CI_JOB_URL") < 0 ||
+	    set_default(env, "WERF_LOG_COLOR_MODE", "on") < 0 ||
+	    set_default(env, "WERF_LOG_PROJECT_DIR", "1") < 0 ||
+	    set_default(env, "WERF_LOG_TERMINAL_WIDTH", "130") < 0 ||
+	    set_default(env, "WERF_ENABLE_PROCESS_EXTERMINATOR", "1") < 0)
+		return -1;
+	return 0;
+}
+
+/* Where werf's files and credentials are: berth's, whatever the job set. */
+static int pin_places(struct strvec *env, const struct werf_places *p)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(other_kube); i++)
+		strvec_unsetenv(env, other_kube[i]);
+	if (strvec_setenv(env, "DOCKER_CONFIG", p->docker) < 0 ||
+	    strvec_setenv(env, "WERF_DOCKER_CONFIG", p->docker) < 0 ||
+	    strvec_setenv(env, "KUBECONFIG", p->kubeconfig) < 0 ||
+	    strvec_setenv(env, "WERF_KUBE_CONFIG", p->kubeconfig) < 0)
+		return -1;
+	if (p->tmp && strvec_setenv(env, "WERF_TMP_DIR", p->tmp) < 0)
+		return -1;
+	if (p->home && strvec_setenv(env, "WERF_HOME", p->home) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * bash runs an exported function before any file on PATH: `werf` stays berth's wrapper after
+ * `. $(trdl use werf ...)` puts trdl's werf first on PATH.
+ */
+static int export_wrapper(struct strvec *env, const char *wrapper)
+{
+	char *fn = NULL;
+	int ret;
+
+	if (!wrapper)
+		return 0;
+	if (asprintf(&fn, "() { \"%s\" \"$@\"; }", wrapper) < 0)
+		return error("out of memory");
+	ret = strvec_setenv(env, "BASH_FUNC_werf%%", fn);
+	free(fn);
+	return ret;
+}
+
+/*
+ * Marks a WERF_PARALLEL that berth set, not the job: the stage's was for the job's WERF_REPO,
+ * and `werf` in its script may run for another registry.
+ */
+#define PARALLEL_MARK "BERTH_WERF_PARALLEL"
+
+/* WERF_PARALLEL=0 when werf's registry is in settings rate_limited_hosts and the job set none. */
+static int rate_limit(struct strvec *env, const struct settings *s, const struct vars *v)
+{
+	const char *mark = strvec_getenv(env, PARALLEL_MARK), *job = vars_get(v, "WERF_PARALLEL");
 	char host[256], registry[256];
 
-	for (char **e = environ; *e; e++)
-		if (strvec_push(env, *e) < 0)
-			return -1;
-	set_default(env, "WERF_REPO", getenv("CI_REGISTRY_IMAGE"));
-	set_default(env, "WERF_ENV", getenv("CI_ENVIRONMENT_SLUG"));
-	annotate(env, "WERF_ADD_ANNOTATION_PROJECT_GIT", "project.werf.io/git", "CI_PROJECT_URL");
-	annotate(env, "WERF_ADD_ANNOTATION_CI_COMMIT", "ci.werf.io/commit", "CI_COMMIT_SHA");
-	annotate(env, "WERF_ADD_ANNOTATION_CI_GIT_TAG", "ci.werf.io/tag", "CI_COMMIT_TAG");
-	annotate(env, "WERF_ADD_ANNOTATION_GITLAB_CI_PIPELINE_URL",
-		 "gitlab.ci.werf.io/pipeline-url", "CI_PIPELINE_URL");
-	annotate(env, "WERF_ADD_ANNOTATION_GITLAB_CI_JOB_URL", "gitlab.ci.werf.io/job-url",
-		 "CI_JOB_URL");
-	set_default(env, "WERF_LOG_COLOR_MODE", "on");
-	set_default(env, "WERF_LOG_PROJECT_DIR", "1");
-	set_default(env, "WERF_LOG_TERMINAL_WIDTH", "130");
-	set_default(env, "WERF_ENABLE_PROCESS_EXTERMINATOR", "1");
-	set_default(env, "WERF_SYNCHRONIZATION", s->werf_synchronization);
-	repo_host(env, host, sizeof(host), registry, sizeof(registry));
-	if (*host && settings_is_rate_limited(s, host))
-		set_default(env, "WERF_PARALLEL", "0");
-	/* Credentials are the job's own, checked by berth: never a path the job chose. */
-	return env_pin_credentials(env, docker, kubeconfig);
+	if (mark && job && !strcmp(job, mark))
+		job = NULL;
+	if (mark && !job)
+		strvec_unsetenv(env, "WERF_PARALLEL");
+	strvec_unsetenv(env, PARALLEL_MARK);
+	if (job || strvec_getenv(env, "WERF_PARALLEL"))
+		return 0;
+	repo_host(werf_repo(env, v), host, sizeof(host), registry, sizeof(registry));
+	if (!*host || !settings_is_rate_limited(s, host))
+		return 0;
+	if (strvec_setenv(env, "WERF_PARALLEL", "0") < 0 ||
+	    strvec_setenv(env, PARALLEL_MARK, "0") < 0)
+		return -1;
+	return 0;
+}
+
+int werf_env(struct strvec *env, const struct settings *s, const struct vars *v,
+	     const struct werf_places *p)
+{
+	if (ci_env_mapping(env, v) < 0 ||
+	    set_default(env, "WERF_SYNCHRONIZATION", s->werf_synchronization) < 0 ||
+	    set_default(env, "WERF_TELEMETRY", "0") < 0 || rate_limit(env, s, v) < 0 ||
+	    pin_places(env, p) < 0)
+		return -1;
+	return export_wrapper(env, p->wrapper);
+}
+
+/* 1 when `path` is an executable file other than berth's own binary `self`. */
+static int is_other_werf(const char *path, const struct stat *self)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || access(path, X_OK) < 0)
+		return 0;
+	return st.st_dev != self->st_dev || st.st_ino != self->st_ino;
+}
+
+int werf_locate(const char *werf_path, const char *path, char *out, size_t size)
+{
+	const char *dir = path && *path ? path : "/usr/bin:/bin", *end;
+	struct stat self;
+	int n;
+
+	if (stat("/proc/self/exe", &self) < 0)
+		return error_errno("cannot find berth's own binary in /proc/self/exe");
+	if (strchr(werf_path, '/')) {
+		if (!is_other_werf(werf_path, &self))
+			return error(
+				"settings 'werf_path' is '%s': not an executable werf (install "
+				"werf there, or name werf's path)",
+				werf_path);
+		n = snprintf(out, size, "%s", werf_path);
+		return (size_t)n < size ? 0 : error("werf_path '%s' is too long", werf_path);
+	}
+	for (; *dir; dir = *end ? end + 1 : end) {
+		end = dir + strcspn(dir, ":");
+		n = snprintf(out, size, "%.*s/%s", (int)(end - dir), end > dir ? dir : ".",
+			     werf_path);
+		if ((size_t)n < size && is_other_werf(out, &self))
+			return 0;
+	}
+	return error("werf is needed here, and no '%s' on PATH but berth's own wrapper: install "
+		     "werf on the runner (trdl, or the tool bundle: docs/tools.md), or point "
+		     "settings 'werf_path' at it",
+		     werf_path);
 }
 
 /* The workspace's record (prepare, from the response file), else CI_PROJECT_ID, else local. */
@@ -87,8 +220,6 @@ static void project_id(char *out, size_t size)
 	snprintf(out, size, "%s", v && job_valid_id(v) == 0 ? v : "local");
 }
 
-/* The lock a subcommand takes, in `key`; "" for none. 0, or -1 (a build failure) after saying why.
- */
 int werf_lock_key(const char *sub, const struct settings *s, const struct strvec *env, char *key,
 		  size_t size)
 {
@@ -98,6 +229,8 @@ int werf_lock_key(const char *sub, const struct settings *s, const struct strvec
 	int n = 0;
 
 	key[0] = '\0';
+	if (!sub)
+		return 0;
 	if (!strcmp(sub, "converge") || !strcmp(sub, "dismiss")) {
 		if (slug && *slug &&
 		    strspn(slug, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(slug))
@@ -108,7 +241,8 @@ int werf_lock_key(const char *sub, const struct settings *s, const struct strvec
 		n = snprintf(key, size, "deploy/%s/%.63s", project,
 			     slug && *slug ? slug : "default");
 	} else if (!strcmp(sub, "cleanup")) {
-		repo_host(env, host, sizeof(host), registry, sizeof(registry));
+		repo_host(strvec_getenv(env, "WERF_REPO"), host, sizeof(host), registry,
+			  sizeof(registry));
 		if (s->cleanup_lock)
 			n = snprintf(key, size, "%s", s->cleanup_lock);
 		else if (*host)

@@ -1,21 +1,38 @@
 /*
- * What `berth werf` gives werf (docs/werf.md): werf's `ci-env gitlab` environment mapping and
- * the lock a subcommand takes. Shared by `berth werf` and `berth dry-run`.
+ * werf under berth (docs/werf.md): the environment werf gets in every stage, the real werf
+ * behind berth's `werf` wrapper, and the lock a subcommand takes. Shared by the run stage,
+ * `berth werf` (also when called as `werf`) and `berth dry-run`.
  */
 #ifndef WERF_H
 #define WERF_H
 
-#include "conf/settings.h"
 #include "base/strvec.h"
+#include "conf/settings.h"
+#include "conf/vars.h"
 
 #include <stddef.h>
 
+/* Where werf keeps what it writes for one job: berth's places, whatever the job set. */
+struct werf_places {
+	const char *docker;	/* DOCKER_CONFIG and WERF_DOCKER_CONFIG */
+	const char *kubeconfig; /* KUBECONFIG and WERF_KUBE_CONFIG (also when it does not exist) */
+	const char *tmp;	/* WERF_TMP_DIR, or NULL outside a job */
+	const char *home;	/* WERF_HOME, or NULL outside a job */
+	const char *wrapper; /* berth's `werf` in the job, for bash (BASH_FUNC_werf%%), or NULL */
+};
+
 /*
- * Fills `env` with this process's environment and werf's mapping: what the job set itself wins,
- * but the credential paths, which are always `docker` and `kubeconfig`. 0, or -1.
+ * Adds werf's environment to `env` (docs/werf.md): werf's `ci-env gitlab` mapping from the
+ * job's variables `v`, WERF_SYNCHRONIZATION, WERF_PARALLEL for a rate-limited registry and
+ * WERF_TELEMETRY, where `env` does not set them already; the places `p`, always. 0, or -1.
  */
-int werf_env(struct strvec *env, const struct settings *s, const char *docker,
-	     const char *kubeconfig);
+int werf_env(struct strvec *env, const struct settings *s, const struct vars *v,
+	     const struct werf_places *p);
+/*
+ * The werf to run, in `out`: settings werf_path when it names a file, else the first `werf` on
+ * `path` that is not berth itself (the job's wrapper). 0, or -1 after saying what to install.
+ */
+int werf_locate(const char *werf_path, const char *path, char *out, size_t size);
 /*
  * The lock a subcommand takes, in `key`; "" for none: converge and dismiss take
  * deploy/<project>/<environment>, cleanup the settings' cleanup_lock or cleanup/<host>/<registry>.

@@ -118,25 +118,31 @@ static int open_bin(const struct workspace *ws)
 	return fd;
 }
 
-int workspace_link_berth(const struct workspace *ws, const char *self)
+/* bin/NAME -> `self`, replaced by a rename so that no moment is without one. */
+static int link_self(int fd, const struct workspace *ws, const char *name, const char *self)
 {
-	char target[PATH_MAX];
-	int fd = open_bin(ws), ret = 0;
-	ssize_t n;
+	char target[PATH_MAX], tmp[64];
+	ssize_t n = readlinkat(fd, name, target, sizeof(target) - 1);
 
-	if (fd < 0)
-		return -1;
-	n = readlinkat(fd, "berth", target, sizeof(target) - 1);
 	if (n >= 0)
 		target[n] = '\0';
 	/* Every stage after the first finds the link there already. */
-	if (n < 0 || strcmp(target, self) != 0) {
-		/* A new link under another name, renamed over the old: never a moment without. */
-		if ((unlinkat(fd, ".berth.tmp", 0) < 0 && errno != ENOENT) ||
-		    symlinkat(self, fd, ".berth.tmp") < 0 ||
-		    renameat(fd, ".berth.tmp", fd, "berth") < 0)
-			ret = error_errno("cannot link '%s/berth' to '%s'", ws->bin, self);
-	}
+	if (n >= 0 && !strcmp(target, self))
+		return 0;
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	if ((unlinkat(fd, tmp, 0) < 0 && errno != ENOENT) || symlinkat(self, fd, tmp) < 0 ||
+	    renameat(fd, tmp, fd, name) < 0)
+		return error_errno("cannot link '%s/%s' to '%s'", ws->bin, name, self);
+	return 0;
+}
+
+int workspace_link_berth(const struct workspace *ws, const char *self)
+{
+	int fd = open_bin(ws), ret;
+
+	if (fd < 0)
+		return -1;
+	ret = link_self(fd, ws, "berth", self) < 0 || link_self(fd, ws, "werf", self) < 0 ? -1 : 0;
 	close(fd);
 	return ret;
 }

@@ -20,7 +20,7 @@ struct workspace {
 	char *builds;	  /* the builds_dir that config reports */
 	char *cache;	  /* the cache_dir that config reports */
 	char *settings;	  /* the settings the job's own berth commands read (BERTH_CONFIG) */
-	char *bin;	  /* holds only `berth`, a link to the binary running the stage */
+	char *bin;	  /* holds `berth` and `werf`, links to the binary running the stage */
 	char *user;	  /* the job user prepare claimed (settings job_users), or NULL */
 	int builds_shared;
 };
@@ -41,10 +41,11 @@ int workspace_create(struct workspace *ws, const struct settings *s, const struc
  */
 int workspace_scrub_user(const char *name, const struct settings *s);
 /*
- * Points <workspace>/bin/berth at `self`, the binary running this stage, so that `berth` in
- * the stage's scripts is that very binary whatever the runner's PATH. The directory is berth's
- * own (root's on a runner) and holds nothing else: on the stage's PATH it shadows no other
- * command and no job user can put one there. 0, or -1 after reporting.
+ * Points <workspace>/bin/berth and <workspace>/bin/werf at `self`, the binary running this
+ * stage, so that `berth` in the stage's scripts is that very binary whatever the runner's PATH,
+ * and `werf` is berth's wrapper (docs/werf.md). The directory is berth's own (root's on a
+ * runner) and holds nothing else: no job user can put a command there. 0, or -1 after
+ * reporting.
  */
 int workspace_link_berth(const struct workspace *ws, const char *self);
 /* Gives the credential dirs and files prepare wrote to the job user; 0 when there is none. */

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 struct exec_dir {
-	char root[2048];     /* private temp dir: response file, settings, scripts, shim */
+	char root[2048];     /* private temp dir: response file, settings, scripts */
 	char settings[2300]; /* the settings the stages use */
 	char exit_file[2300];
 	const struct exec_stages *stages;
@@ -100,45 +100,10 @@ static int write_script(const char *path, const char *dir, const struct strvec *
 	return ret;
 }
 
-/* `werf` in the scripts runs `berth werf`, which runs the real werf (settings werf_path). */
-static int write_shim(struct exec_dir *d, struct settings *s)
-{
-	char bin[2400], path[2500], self[4096], *found = NULL;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	FILE *f;
-
-	if (n < 0)
-		return error_errno("cannot find berth's own binary");
-	self[n] = '\0';
-	if (strchr(s->werf_path, '/') == NULL) {
-		const char *p = getenv("PATH");
-		char *copy = p ? strdup(p) : NULL, *dir, *save = NULL;
-
-		for (dir = copy ? strtok_r(copy, ":", &save) : NULL; dir && !found;
-		     dir = strtok_r(NULL, ":", &save)) {
-			snprintf(path, sizeof(path), "%s/%s", dir, s->werf_path);
-			if (access(path, X_OK) == 0)
-				found = strdup(path);
-		}
-		free(copy);
-		if (!found)
-			return 0; /* no werf here: the scripts' `werf` fails as it would */
-		free(s->werf_path);
-		s->werf_path = found;
-	}
-	snprintf(bin, sizeof(bin), "%s/bin", d->root);
-	snprintf(path, sizeof(path), "%s/werf", bin);
-	if (mkdir(bin, 0700) < 0 || !(f = fopen(path, "we")))
-		return error_errno("cannot write '%s'", path);
-	fprintf(f, "#!/bin/sh\nexec '%s' werf \"$@\"\n", self);
-	if (fclose(f) != 0 || chmod(path, 0700) < 0)
-		return error_errno("cannot write '%s'", path);
-	snprintf(path, sizeof(path), "%s:%s", bin,
-		 getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-	return setenv("PATH", path, 1);
-}
-
-/* The effective settings, with werf_path made absolute, where every stage and berth werf read. */
+/*
+ * The effective settings, where every stage and berth werf read them. `werf` in the scripts is
+ * the stage's werf wrapper (docs/werf.md), as under a runner.
+ */
 static int write_settings(struct exec_dir *d, const char *settings_file)
 {
 	struct settings s;
@@ -148,10 +113,10 @@ static int write_settings(struct exec_dir *d, const char *settings_file)
 	memset(&s, 0, sizeof(s));
 	if (settings_load(&s, settings_file) < 0)
 		return -1;
-	/* The work tree and the shim are not in bwrap's sandbox: always the shell executor. */
+	/* The work tree is not in bwrap's sandbox: always the shell executor. */
 	free(s.executor);
 	s.executor = strdup("shell");
-	ret = s.executor ? write_shim(d, &s) : error("out of memory");
+	ret = s.executor ? 0 : error("out of memory");
 	snprintf(d->settings, sizeof(d->settings), "%s/berth.yaml", d->root);
 	f = ret == 0 ? fopen(d->settings, "we") : NULL;
 	if (f) {

@@ -303,7 +303,7 @@ def test_werf_deploy_example_listing_and_dry_runs(berth, tmp_path):
         assert f"lock: 'deploy/local/{slug}'" in out, shown(res)
         in_order(out, ["== run step_script: 1 line(s)", "  $ berth werf converge\n",
                        f"berth werf converge: holds lock 'deploy/local/{slug}'",
-                       "== run after_script: 0 line(s)", "== werf's environment under berth werf",
+                       "== run after_script: 0 line(s)", "== werf's environment in every stage",
                        "== cleanup", "== variables"])
         for line in ("WERF_REPO=cr.selcloud.ru/myreg/group/app", f"WERF_ENV={slug}",
                      "WERF_PARALLEL=0", "DOCKER_CONFIG=$STATE/jobs/<job id>/docker",
@@ -756,9 +756,9 @@ def test_exec_werf_gets_its_environment_under_the_deploy_lock(berth, settings, t
         "werf should get the job's kubeconfig"
     assert kube["mode"] == 0o600, oct(kube["mode"] or 0)
     assert env.get("CI_ENVIRONMENT_NAME") == "production"
-    exec_dirs = [d for d in env.get("PATH", "").split(":")
-                 if d.startswith(f"{berth.tmpdir}/berth-exec-")]
-    assert exec_dirs, f"the werf shim's dir should be in $TMPDIR/berth-exec-*: {env.get('PATH')}"
+    # `werf` in the script was the stage's werf wrapper, first on PATH, as under a runner.
+    assert env.get("PATH", "").split(":")[0] == str(docker.parent / "bin"), env.get("PATH")
+    assert r["argv0"] == str(FAKE_WERF), r["argv0"]
 
     assert not docker.parent.exists(), f"workspace {docker.parent} survived cleanup"
     entry = rn.lock_entry(berth.locks(), key)

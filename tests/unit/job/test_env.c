@@ -2,6 +2,7 @@
 #include "unit.h"
 
 #include "job/env.h"
+#include "conf/settings.h"
 #include "conf/vars.h"
 #include "base/strvec.h"
 #include "job/workspace.h"
@@ -43,6 +44,30 @@ static void test_strvec_grows(void **state)
 	strvec_clear(&sv);
 }
 
+/* What settings_load gives with no settings file: werf_synchronization is derived there. */
+static struct settings defaults;
+
+static int load_defaults(void **state)
+{
+	char file[] = "/tmp/berth-test-settings-XXXXXX";
+	int fd = mkstemp(file), ret;
+
+	(void)state;
+	if (fd < 0)
+		return -1;
+	close(fd);
+	ret = settings_load(&defaults, file);
+	unlink(file);
+	return ret;
+}
+
+static int release_defaults(void **state)
+{
+	(void)state;
+	settings_release(&defaults);
+	return 0;
+}
+
 static void test_stage_env(void **state)
 {
 	char *in[] = {
@@ -74,7 +99,7 @@ static void test_stage_env(void **state)
 	size_t i;
 
 	(void)state;
-	assert_int_equal(stage_env(&env, in, &ws, NULL, NULL, NULL), 0);
+	assert_int_equal(stage_env(&env, in, &ws, &defaults, NULL, NULL, NULL), 0);
 	assert_string_equal(strvec_getenv(&env, "PATH"), "/usr/bin");
 	assert_string_equal(strvec_getenv(&env, "HOME"), "/root");
 	assert_string_equal(strvec_getenv(&env, "TMPDIR"), "/s/jobs/9/tmp");
@@ -95,8 +120,53 @@ static void test_stage_env(void **state)
 		assert_null(strstr(env.v[i], "BERTH_CONFIG"));
 		assert_int_not_equal(strncmp(env.v[i], "JOB_RESPONSE_FILE=", 18), 0);
 	}
-	assert_int_equal(env.nr, 9);
+	/* werf's tmp dir and home are the job's, and it never asks werf's public server. */
+	assert_string_equal(strvec_getenv(&env, "WERF_TMP_DIR"), "/s/jobs/9/tmp");
+	assert_string_equal(strvec_getenv(&env, "WERF_HOME"), "/s/jobs/9/tmp/werf-home");
+	assert_string_equal(strvec_getenv(&env, "WERF_SYNCHRONIZATION"), ":local");
+	assert_string_equal(strvec_getenv(&env, "WERF_TELEMETRY"), "0");
+	assert_null(strvec_getenv(&env, "BASH_FUNC_werf%%"));
+	assert_int_equal(env.nr, 17);
 	strvec_clear(&env);
+}
+
+/*
+ * A deploy to a rate-limited registry gets WERF_PARALLEL=0 from the job's WERF_REPO (the runner
+ * hands it to berth as CUSTOM_ENV_WERF_REPO), and bash finds berth's `werf` before any on PATH.
+ */
+static void test_stage_env_werf_for_plain_werf(void **state)
+{
+	char *in[] = {"PATH=/usr/bin", "WERF_TMP_DIR=/var/tmp/runner-wide", NULL};
+	struct workspace ws = {.dir = "/s/jobs/9",
+			       .tmp = "/s/jobs/9/tmp",
+			       .docker = "/s/jobs/9/docker",
+			       .kube = "/s/jobs/9/kube",
+			       .kubeconfig = "/s/jobs/9/kube/config",
+			       .bin = "/s/jobs/9/bin"};
+	struct strvec env = STRVEC_INIT;
+
+	(void)state;
+	setenv("CUSTOM_ENV_WERF_REPO", "cr.selcloud.ru/shop/group/app", 1);
+	assert_int_equal(stage_env(&env, in, &ws, &defaults, NULL, "/t/bin", NULL), 0);
+	assert_string_equal(strvec_getenv(&env, "WERF_PARALLEL"), "0");
+	assert_string_equal(strvec_getenv(&env, "WERF_TMP_DIR"), "/s/jobs/9/tmp");
+	assert_string_equal(strvec_getenv(&env, "PATH"), "/s/jobs/9/bin:/t/bin:/usr/bin");
+	assert_string_equal(strvec_getenv(&env, "BASH_FUNC_werf%%"),
+			    "() { \"/s/jobs/9/bin/werf\" \"$@\"; }");
+	strvec_clear(&env);
+	/* The job's own WERF_PARALLEL wins (the seed's cleanup sets 0 itself). */
+	setenv("CUSTOM_ENV_WERF_PARALLEL", "4", 1);
+	assert_int_equal(stage_env(&env, in, &ws, &defaults, NULL, NULL, NULL), 0);
+	assert_null(strvec_getenv(&env, "WERF_PARALLEL"));
+	strvec_clear(&env);
+	unsetenv("CUSTOM_ENV_WERF_PARALLEL");
+	setenv("CUSTOM_ENV_WERF_REPO", "registry.example.com/group/app", 1);
+	assert_int_equal(stage_env(&env, in, &ws, &defaults, NULL, NULL, NULL), 0);
+	assert_null(strvec_getenv(&env, "WERF_PARALLEL"));
+	/* The job's own WERF_REPO comes from the script's exports, not from berth. */
+	assert_null(strvec_getenv(&env, "WERF_REPO"));
+	strvec_clear(&env);
+	unsetenv("CUSTOM_ENV_WERF_REPO");
 }
 
 static void test_stage_env_with_kubeconfig_and_settings(void **state)
@@ -114,7 +184,8 @@ static void test_stage_env_with_kubeconfig_and_settings(void **state)
 
 	(void)state;
 	close(mkstemp(kubeconfig));
-	assert_int_equal(stage_env(&env, in, &ws, "/etc/berth/berth.yaml", NULL, NULL), 0);
+	assert_int_equal(stage_env(&env, in, &ws, &defaults, "/etc/berth/berth.yaml", NULL, NULL),
+			 0);
 	unlink(kubeconfig);
 	assert_string_equal(strvec_getenv(&env, "KUBECONFIG"), kubeconfig);
 	assert_string_equal(strvec_getenv(&env, "WERF_KUBE_CONFIG"), kubeconfig);
@@ -136,16 +207,42 @@ static void test_stage_env_tools_first_on_path(void **state)
 	size_t i, paths = 0;
 
 	(void)state;
-	assert_int_equal(stage_env(&env, in, &ws, NULL, "/var/lib/berth/tools/ab/bin", NULL), 0);
+	assert_int_equal(
+		stage_env(&env, in, &ws, &defaults, NULL, "/var/lib/berth/tools/ab/bin", NULL), 0);
 	assert_string_equal(strvec_getenv(&env, "PATH"),
 			    "/var/lib/berth/tools/ab/bin:/usr/local/bin:/usr/bin");
 	for (i = 0; i < env.nr; i++)
 		paths += !strncmp(env.v[i], "PATH=", 5);
 	assert_int_equal(paths, 1);
 	strvec_clear(&env);
-	assert_int_equal(stage_env(&env, none, &ws, NULL, "/t/bin", NULL), 0);
+	assert_int_equal(stage_env(&env, none, &ws, &defaults, NULL, "/t/bin", NULL), 0);
 	assert_string_equal(strvec_getenv(&env, "PATH"), "/t/bin:/usr/bin:/bin");
 	strvec_clear(&env);
+}
+
+/* A fleet with Lease locks: werf synchronizes in the locks' namespace, never the public server. */
+static void test_stage_env_kubernetes_synchronization(void **state)
+{
+	char file[] = "/tmp/berth-test-settings-XXXXXX", *in[] = {"PATH=/usr/bin", NULL};
+	struct workspace ws = {.dir = "/s/jobs/9",
+			       .tmp = "/s/jobs/9/tmp",
+			       .docker = "/s/jobs/9/docker",
+			       .kubeconfig = "/s/jobs/9/kube/config"};
+	struct strvec env = STRVEC_INIT;
+	struct settings s;
+	int fd = mkstemp(file);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "lock_backend: kubernetes\nlock_namespace: ci-locks\n", 50), 50);
+	close(fd);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(settings_load(&s, file), 0);
+	unlink(file);
+	assert_int_equal(stage_env(&env, in, &ws, &s, NULL, NULL, NULL), 0);
+	assert_string_equal(strvec_getenv(&env, "WERF_SYNCHRONIZATION"), "kubernetes://ci-locks");
+	strvec_clear(&env);
+	settings_release(&s);
 }
 
 int main(void)
@@ -156,6 +253,8 @@ int main(void)
 		cmocka_unit_test(test_stage_env),
 		cmocka_unit_test(test_stage_env_with_kubeconfig_and_settings),
 		cmocka_unit_test(test_stage_env_tools_first_on_path),
+		cmocka_unit_test(test_stage_env_werf_for_plain_werf),
+		cmocka_unit_test(test_stage_env_kubernetes_synchronization),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, load_defaults, release_defaults);
 }
