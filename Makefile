@@ -151,6 +151,7 @@ bench: deps $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_locks.py
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_pipeline.py
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_prune.py
+	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_werf.py
 
 # A Debian package of the release build (scripts/deb.sh): the stripped binary, man page,
 # conffiles, gc timer, maintainer scripts; VERSION here is the package's version.
