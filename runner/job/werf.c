@@ -190,8 +190,8 @@ int werf_locate(const char *werf_path, const char *path, char *out, size_t size)
 	if (strchr(werf_path, '/')) {
 		if (!is_other_werf(werf_path, &self))
 			return error(
-				"settings 'werf_path' is '%s': not an executable werf (install "
-				"werf there, or name werf's path)",
+				"settings 'werf_path' is '%s': not an executable werf other than "
+				"berth (install werf there, or name the path werf is at)",
 				werf_path);
 		n = snprintf(out, size, "%s", werf_path);
 		return (size_t)n < size ? 0 : error("werf_path '%s' is too long", werf_path);
