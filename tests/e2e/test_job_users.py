@@ -320,3 +320,36 @@ def test_gc_leaves_a_workspace_while_its_job_user_runs(runner, job_settings, acc
             stray.kill()
             stray.wait()
         job.cleanup()
+
+
+# -- the seed's pipeline, unchanged, as a job user ----------------------------------------------
+
+def test_seed_deploy_as_a_job_user(runner, job_settings, registry_basic, accounts):
+    """The seed's deploy job (tests/e2e/test_seed_pipeline.py) where scripts run as job users:
+    trdl's werf still goes through berth's wrapper, werf's home and tmp dir are the job's, and
+    nothing of it is left in the job user's home after cleanup."""
+    from test_credentials import registry_settings
+    from test_seed_pipeline import Seed, kubeconfig, run_seed_job, seed_job
+
+    if job_settings.values["executor"] == "bwrap":
+        pytest.skip("the stand-ins live in the test's cache dir, which bwrap shows a job user "
+                    "only its own part of; test_seed_pipeline.py runs the seed in bwrap")
+    reg = registry_basic
+    registry_settings(job_settings, reg)
+    job_settings.write(rate_limited_hosts=[reg.host])
+    job_settings.path.chmod(0o600)
+    seed = Seed(job_settings)
+    job = seed_job(runner, seed, reg, 4301, "shop/frontend", ["werf converge"], env_name="test")
+    main, after = run_seed_job(job)
+    expect(main, rn.OK)
+    expect(after, rn.OK)
+    ws = job.workspace
+    conv = seed.call(job, "converge")
+    assert conv["env"]["USER"] == "berth-job-1" and conv["parent_argv0"] == str(ws / "bin/werf")
+    assert conv["kube"]["text"] == kubeconfig(job.id)
+    assert conv["home_dir"].startswith(str(ws) + "/") and conv["env"]["WERF_PARALLEL"] == "0"
+    home = Path(accounts["berth-job-1"].pw_dir)
+    expect(job.cleanup(), rn.OK)
+    assert not ws.exists()
+    assert not (home / ".werf").exists() and not (home / ".docker").exists()
+    assert not [p for p in seed.call(job, "ci-env", "gitlab")["created"] if os.path.lexists(p)]

@@ -72,8 +72,16 @@ class Seed:
         return found[0]
 
     def started(self):
-        d = self.log / "started"
-        return [json.loads(p.read_text()) for p in d.iterdir()] if d.exists() else []
+        """The converge/cleanup calls running now (each removes its record when it ends)."""
+        found = []
+        for p in (self.log / "started").glob("[0-9]*"):
+            if p.suffix == ".tmp":
+                continue
+            try:
+                found.append(json.loads(p.read_text()))
+            except FileNotFoundError:
+                pass  # it ended while we looked
+        return found
 
 
 @pytest.fixture
