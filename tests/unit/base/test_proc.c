@@ -299,13 +299,19 @@ static void test_helper(void **state)
 
 int main(void)
 {
+	/*
+	 * test_fds_are_given_in_order comes first: it puts its own pipes at descriptors 4 and 5,
+	 * where proc.c's wake pipe would sit once an earlier test had made it when descriptor 3
+	 * is taken (flock(1) or make hand one down), and closing them would leave proc.c with
+	 * numbers that later name the tests' own pipes.
+	 */
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fds_are_given_in_order),
 		cmocka_unit_test(test_exit_codes),
 		cmocka_unit_test(test_stdin_is_dev_null),
 		cmocka_unit_test(test_own_process_group),
 		cmocka_unit_test(test_missing_program),
 		cmocka_unit_test(test_leftovers_are_ended),
-		cmocka_unit_test(test_fds_are_given_in_order),
 		cmocka_unit_test(test_ignore_stops),
 		cmocka_unit_test(test_die_with_berth),
 		cmocka_unit_test(test_out_and_err),
