@@ -161,9 +161,10 @@ deb: $(BIN)
 # What the .deb installs, under DESTDIR and PREFIX. The gc units go to UNITDIR, on systemd's
 # search path both for PREFIX=/usr/local and PREFIX=/usr (the same as /lib/systemd/system on
 # merged-/usr Debian), their ExecStart rewritten to this PREFIX's berth; enabling the timer is
-# the admin's step (docs/gc.md). The settings and the logrotate rule go to /etc whatever the
-# PREFIX (berth and logrotate look only there), and only when absent: an admin's file is
-# never replaced.
+# the admin's step (docs/gc.md). So does the drop-in that delegates GitLab Runner's cgroup to
+# berth (gitlab-runner.service.d/berth-cgroup.conf, docs/operations.md). The settings and the
+# logrotate rule go to /etc whatever the PREFIX (berth and logrotate look only there), and only
+# when absent: an admin's file is never replaced.
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/berth
@@ -177,6 +178,8 @@ install: $(BIN)
 	  > $(DESTDIR)$(UNITDIR)/berth-gc.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/berth-gc.service
 	install -m 0644 packaging/berth-gc.timer $(DESTDIR)$(UNITDIR)/berth-gc.timer
+	install -D -m 0644 packaging/berth-cgroup.conf \
+	  $(DESTDIR)$(UNITDIR)/gitlab-runner.service.d/berth-cgroup.conf
 	@set -e; install -d -m 0755 $(DESTDIR)/etc/berth $(DESTDIR)/etc/logrotate.d; \
 	for f in "examples/berth.yaml 0640 /etc/berth/berth.yaml" \
 	         "packaging/berth.logrotate 0644 /etc/logrotate.d/berth"; do \
