@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+import delegation
+
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE = REPO / "ansible"
 ROLE = ANSIBLE / "roles" / "berth_runner"
@@ -412,6 +414,44 @@ def test_gc_units(converge):
     assert "Type=oneshot" in service
     timer = (c.units / "berth-gc.timer").read_text()
     assert "OnCalendar=daily" in timer and "Persistent=true" in timer
+
+
+def test_runner_cgroup_delegated(converge, tmp_path):
+    """GitLab Runner's unit gets the drop-in the .deb ships, and systemd reads it as
+    delegation (tests/infra/delegation.py)."""
+    dropin = converge.units / "gitlab-runner.service.d/berth-cgroup.conf"
+    assert mode(dropin) == 0o644 and not dropin.is_symlink()
+    assert dropin.read_text() == (REPO / "packaging/berth-cgroup.conf").read_text()
+    delegation.check_dropin(dropin.read_text(), tmp_path)
+
+
+def test_delegation_can_be_masked_and_back(tmp_path):
+    """berth_cgroup_delegate: false turns the drop-in into a link to /dev/null (masking the
+    package's copy too); true makes it the drop-in again. Each change says when it applies."""
+    playbook = need("ansible-playbook")
+    play = [{
+        "hosts": "localhost", "gather_facts": False, "connection": "local",
+        "tasks": [{"name": "Delegation", "ansible.builtin.include_role": {
+            "name": "berth_runner", "tasks_from": "delegate"}}],
+    }]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    dropin = tmp_path / "units/gitlab-runner.service.d/berth-cgroup.conf"
+    # the first two runs change the drop-in and say when that applies; the third changes nothing
+    for delegate, changes in ((False, True), (True, True), (True, False)):
+        (tmp_path / "vars.json").write_text(json.dumps({
+            "ansible_python_interpreter": "/usr/bin/python3", "berth_cgroup_delegate": delegate,
+            "berth_systemd_unit_dir": str(tmp_path / "units"),
+            "gitlab_runner_manage_service": False}))
+        r = run([playbook, "-i", "localhost,", "-e", "@vars.json", tmp_path / "play.yml"],
+                cwd=tmp_path, env=ansible_env(tmp_path))
+        assert r.returncode == 0, r.stdout + r.stderr
+        if delegate:
+            assert not dropin.is_symlink()
+            assert dropin.read_text() == (REPO / "packaging/berth-cgroup.conf").read_text()
+        else:
+            assert os.readlink(dropin) == "/dev/null"
+        said = "delegated to berth from the runner's next start" in r.stdout
+        assert (recap(r.stdout)["changed"] > 0, said) == (changes, changes), r.stdout[-3000:]
 
 
 def test_no_secret_in_output(converge):
