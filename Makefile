@@ -145,6 +145,9 @@ demo: deps-build
 	@scripts/job-users.sh 1
 	BERTH_BIN=$(abspath $(BIN)) scripts/demo.sh
 
+# The benchmarks (docs/performance.md); not part of `make check`. A failed target stops the
+# run where its script exits 1: bench_cleanup.py's do until each job has a cgroup of its own
+# (issue 17), so it runs last.
 bench: deps $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_login.py
@@ -152,6 +155,7 @@ bench: deps $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_pipeline.py
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_prune.py
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_werf.py
+	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_cleanup.py
 
 # A Debian package of the release build (scripts/deb.sh): the stripped binary, man page,
 # conffiles, gc timer, maintainer scripts; VERSION here is the package's version.
@@ -161,9 +165,10 @@ deb: $(BIN)
 # What the .deb installs, under DESTDIR and PREFIX. The gc units go to UNITDIR, on systemd's
 # search path both for PREFIX=/usr/local and PREFIX=/usr (the same as /lib/systemd/system on
 # merged-/usr Debian), their ExecStart rewritten to this PREFIX's berth; enabling the timer is
-# the admin's step (docs/gc.md). The settings and the logrotate rule go to /etc whatever the
-# PREFIX (berth and logrotate look only there), and only when absent: an admin's file is
-# never replaced.
+# the admin's step (docs/gc.md). So does the drop-in that delegates GitLab Runner's cgroup to
+# berth (gitlab-runner.service.d/berth-cgroup.conf, docs/operations.md). The settings and the
+# logrotate rule go to /etc whatever the PREFIX (berth and logrotate look only there), and only
+# when absent: an admin's file is never replaced.
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/berth
@@ -177,6 +182,8 @@ install: $(BIN)
 	  > $(DESTDIR)$(UNITDIR)/berth-gc.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/berth-gc.service
 	install -m 0644 packaging/berth-gc.timer $(DESTDIR)$(UNITDIR)/berth-gc.timer
+	install -D -m 0644 packaging/berth-cgroup.conf \
+	  $(DESTDIR)$(UNITDIR)/gitlab-runner.service.d/berth-cgroup.conf
 	@set -e; install -d -m 0755 $(DESTDIR)/etc/berth $(DESTDIR)/etc/logrotate.d; \
 	for f in "examples/berth.yaml 0640 /etc/berth/berth.yaml" \
 	         "packaging/berth.logrotate 0644 /etc/logrotate.d/berth"; do \

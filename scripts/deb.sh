@@ -2,9 +2,10 @@
 # `make deb`: build/berth_<version>_<arch>.deb with dpkg-deb, from an already built binary
 # (stripped here), without debhelper. The package holds the binary, the man page, the example
 # settings as the conffile /etc/berth/berth.yaml (0640), the berth gc service and timer
-# (enabled by the postinst), a logrotate rule for the stage log, bash completion, the
-# copyright file (DEP-5, from LICENSE) and the changelog (from CHANGELOG.md). It must pass
-# lintian (tests/infra/test_package.py). Usage: scripts/deb.sh BINARY VERSION OUTDIR
+# (enabled by the postinst), a drop-in delegating GitLab Runner's cgroup to berth, a logrotate
+# rule for the stage log, bash completion, the copyright file (DEP-5, from LICENSE) and the
+# changelog (from CHANGELOG.md). It must pass lintian (tests/infra/test_package.py).
+# Usage: scripts/deb.sh BINARY VERSION OUTDIR
 set -eu
 bin=$1 version=$2 out=$3
 arch=$(dpkg --print-architecture)
@@ -36,6 +37,11 @@ install -D -m 0640 examples/berth.yaml "$root/etc/berth/berth.yaml"
 install -D -m 0644 packaging/berth.logrotate "$root/etc/logrotate.d/berth"
 install -D -m 0644 packaging/berth-gc.service "$root/lib/systemd/system/berth-gc.service"
 install -D -m 0644 packaging/berth-gc.timer "$root/lib/systemd/system/berth-gc.timer"
+# GitLab Runner's unit delegates a cgroup subtree to berth (docs/operations.md). A package's
+# drop-in lives beside the package units, not in /etc/systemd/system: that is the admin's, and a
+# file of the same name there (or a link to /dev/null) overrides this one.
+install -D -m 0644 packaging/berth-cgroup.conf \
+  "$root/lib/systemd/system/gitlab-runner.service.d/berth-cgroup.conf"
 install -D -m 0644 packaging/berth.bash-completion \
   "$root/usr/share/bash-completion/completions/berth"
 install -D -m 0644 packaging/lintian-overrides "$root/usr/share/lintian/overrides/berth"

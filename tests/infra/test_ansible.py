@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+import delegation
+
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE = REPO / "ansible"
 ROLE = ANSIBLE / "roles" / "berth_runner"
@@ -414,6 +416,34 @@ def test_gc_units(converge):
     assert "OnCalendar=daily" in timer and "Persistent=true" in timer
 
 
+def test_runner_cgroup_delegated(converge, tmp_path):
+    """GitLab Runner's unit gets the drop-in the .deb ships, and systemd reads it as
+    delegation (tests/infra/delegation.py)."""
+    dropin = converge.units / "gitlab-runner.service.d/berth-cgroup.conf"
+    assert mode(dropin) == 0o644 and not dropin.is_symlink()
+    assert dropin.read_text() == (REPO / "packaging/berth-cgroup.conf").read_text()
+    delegation.check_dropin(dropin.read_text(), tmp_path)
+
+
+def test_delegation_can_be_masked_and_back(tmp_path):
+    """berth_cgroup_delegate: false turns the drop-in into a link to /dev/null (masking the
+    package's copy too); true makes it the drop-in again. Each change says when it applies."""
+    dropin = tmp_path / "units/gitlab-runner.service.d/berth-cgroup.conf"
+    # the first two runs change the drop-in and say when that applies; the third changes nothing
+    for delegate, changes in ((False, True), (True, True), (True, False)):
+        r = play_role_tasks(tmp_path, "delegate", {
+            "berth_cgroup_delegate": delegate, "berth_systemd_unit_dir": str(tmp_path / "units"),
+            "gitlab_runner_manage_service": False})
+        assert r.returncode == 0, r.stdout + r.stderr
+        if delegate:
+            assert not dropin.is_symlink()
+            assert dropin.read_text() == (REPO / "packaging/berth-cgroup.conf").read_text()
+        else:
+            assert os.readlink(dropin) == "/dev/null"
+        said = "delegated to berth from the runner's next start" in r.stdout
+        assert (recap(r.stdout)["changed"] > 0, said) == (changes, changes), r.stdout[-3000:]
+
+
 def test_no_secret_in_output(converge):
     for i, out in enumerate(converge.outputs):
         for secret in (CANARY_TOKEN, CANARY_REGISTRATION, REGISTERED_TOKEN):
@@ -461,13 +491,13 @@ def test_default_paths_render_plain_args(tmp_path):
     assert custom["cleanup_args"] == ["cleanup"]
 
 
-def play_job_users_tasks(tmp, extra_vars):
-    """Runs only the role's tasks/job_users.yml (with the role's defaults) on localhost."""
+def play_role_tasks(tmp, tasks_from, extra_vars):
+    """Runs only the role's tasks/TASKS_FROM.yml (with the role's defaults) on localhost."""
     playbook = need("ansible-playbook")
     play = [{
         "hosts": "localhost", "gather_facts": False, "connection": "local",
-        "tasks": [{"name": "Job users", "ansible.builtin.include_role": {
-            "name": "berth_runner", "tasks_from": "job_users"}}],
+        "tasks": [{"name": tasks_from, "ansible.builtin.include_role": {
+            "name": "berth_runner", "tasks_from": tasks_from}}],
     }]
     (tmp / "play.yml").write_text(json.dumps(play))
     (tmp / "vars.json").write_text(json.dumps(
@@ -482,7 +512,7 @@ def test_missing_job_group_fails_naming_it(tmp_path):
     user = "berth-ans-job-9"
     remove_job_users([user])
     try:
-        r = play_job_users_tasks(tmp_path, {
+        r = play_role_tasks(tmp_path, "job_users", {
             "berth_job_users": [user], "gitlab_runner_concurrent": 1,
             "berth_job_users_home_dir": str(tmp_path / "home"),
             "berth_job_groups": ["daemon", MISSING_GROUP]})   # daemon: in every Debian

@@ -1,8 +1,8 @@
 """`make deb` (scripts/deb.sh) and `make install`: the package builds, passes lintian, installs
 into a throwaway root with dpkg (maintainer scripts run chrootless there) and purges cleanly, and
-the installed berth runs. The conffiles, the man page, the gc units, the logrotate rule and the
-copyright and changelog files are where Debian expects them; the gc unit's sandbox still lets
-`berth gc` do its work."""
+the installed berth runs. The conffiles, the man page, the gc units, the drop-in delegating GitLab
+Runner's cgroup, the logrotate rule and the copyright and changelog files are where Debian
+expects them; the gc unit's sandbox still lets `berth gc` do its work."""
 
 import io
 import os
@@ -16,9 +16,12 @@ from pathlib import Path
 
 import pytest
 
+import delegation
+
 REPO = Path(__file__).resolve().parents[2]
 VERSION = re.search(r"^VERSION\s*:=\s*(\S+)", (REPO / "Makefile").read_text(), re.M).group(1)
 SCRIPTS = ("postinst", "prerm", "postrm")
+DROPIN = "lib/systemd/system/gitlab-runner.service.d/berth-cgroup.conf"
 
 
 def berth_binary():
@@ -81,7 +84,7 @@ def packages_of(soname):
 
 
 def test_lintian_reports_nothing(deb):
-    """No error, warning or even info tag; the one override carries its reason in the file."""
+    """No error, warning or even info tag; each override carries its reason in the file."""
     need("lintian")
     res = run("lintian", "--info", "--display-info", deb)
     # stderr only says lintian would rather not run as root
@@ -141,7 +144,7 @@ def test_copyright_changelog_and_files(unpacked):
     assert changelog.startswith(f"berth ({VERSION}) unstable; urgency=medium\n"), changelog
     assert "\n -- berth maintainers <berth@example.com>  " in changelog
     for path in ("usr/share/man/man1/berth.1.gz", "lib/systemd/system/berth-gc.service",
-                 "lib/systemd/system/berth-gc.timer", "etc/logrotate.d/berth",
+                 "lib/systemd/system/berth-gc.timer", DROPIN, "etc/logrotate.d/berth",
                  "usr/share/bash-completion/completions/berth",
                  "usr/share/lintian/overrides/berth"):
         assert (unpacked / path).is_file(), path
@@ -196,6 +199,14 @@ def test_units_pass_systemd_analyze(unpacked, tmp_path):
     assert level, res.stdout + res.stderr
     # 10 is an unsandboxed root service; the options the unit leaves out are those gc needs
     assert float(level.group(1)) <= 2.5, res.stdout
+
+
+def test_runner_dropin_delegates_the_cgroup(unpacked, tmp_path):
+    """The drop-in the package ships for gitlab-runner.service hands the runner's cgroup
+    subtree to it (and so to berth), on this machine's systemd."""
+    dropin = unpacked / DROPIN
+    assert dropin.read_text() == (REPO / "packaging/berth-cgroup.conf").read_text()
+    delegation.check_dropin(dropin.read_text(), tmp_path)
 
 
 def unit_capabilities():
@@ -325,6 +336,7 @@ def test_installs_into_a_throwaway_root_runs_and_purges(deb, tmp_path):
     wants = root / "etc/systemd/system/timers.target.wants/berth-gc.timer"
     assert os.readlink(wants) == "/lib/systemd/system/berth-gc.timer"
     assert (root / "lib/systemd/system/berth-gc.timer").is_file()
+    assert (root / DROPIN).is_file()
     settings = root / "etc/berth/berth.yaml"
     assert stat.S_IMODE(settings.stat().st_mode) == 0o640
     assert settings.read_text() == (REPO / "examples/berth.yaml").read_text()
@@ -340,7 +352,8 @@ def test_installs_into_a_throwaway_root_runs_and_purges(deb, tmp_path):
     (root / "var/lib/berth/stages.log").write_text("{}\n")
     res = dpkg_in(root, "--purge", "berth")
     assert res.returncode == 0, res.stdout + res.stderr
-    gone = [p for p in (wants, root / "var/lib/berth", settings, berth) if os.path.lexists(p)]
+    gone = [p for p in (wants, root / "var/lib/berth", settings, berth, root / DROPIN)
+            if os.path.lexists(p)]
     assert not gone, gone
     assert not list((root / "var/lib/systemd/deb-systemd-helper-enabled").rglob("berth*"))
 
@@ -364,6 +377,7 @@ def test_make_install_puts_everything_in_place_and_keeps_the_admins_files(tmp_pa
         "usr/local/share/bash-completion/completions/berth": 0o644,
         "usr/local/lib/systemd/system/berth-gc.service": 0o644,
         "usr/local/lib/systemd/system/berth-gc.timer": 0o644,
+        "usr/local/lib/systemd/system/gitlab-runner.service.d/berth-cgroup.conf": 0o644,
         "etc/berth/berth.yaml": 0o640,
         "etc/logrotate.d/berth": 0o644,
     }
