@@ -16,8 +16,9 @@
 /* The directory below berth's own cgroup that holds the jobs' cgroups. */
 #define CGROUP_JOBS "berth"
 /* The leaf berth moves the processes of its own cgroup to, so that v2 controllers can be
- * enabled below it (no process may sit in a cgroup that hands controllers down). */
-#define CGROUP_LEAF "berth-runner"
+ * enabled below it (no process may sit in a cgroup that hands controllers down): the name
+ * systemd's DelegateSubgroup= gives it in the runner's unit (docs/operations.md). */
+#define CGROUP_LEAF "runner"
 
 struct cgroup_limits {
 	long pids_max;		  /* most processes; 0: none */
