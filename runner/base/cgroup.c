@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #ifndef CGROUP2_SUPER_MAGIC
@@ -204,6 +205,22 @@ static int move_to_leaf(const char *dir)
 }
 
 /*
+ * 1 when berth may move the processes of its cgroup `dir`: no systemd runs here, or systemd
+ * delegated `dir` (Delegate=yes marks it with the xattr trusted.delegate, or user.delegate).
+ * A cgroup systemd did not hand over (a login session's, a non-delegated service's) is left as
+ * it is: berth makes its jobs' cgroups there, without controllers.
+ */
+static int may_move(const char *dir)
+{
+	char v[8];
+
+	if (access("/run/systemd/system", F_OK) != 0)
+		return 1;
+	return getxattr(dir, "trusted.delegate", v, sizeof(v)) > 0 ||
+	       getxattr(dir, "user.delegate", v, sizeof(v)) > 0;
+}
+
+/*
  * Hands controller `c` down from `dir` to its children. A cgroup with processes cannot (v2's
  * no-internal-processes rule): those of berth's own cgroup move to its leaf first. 1 when
  * enabled, 0 when not.
@@ -298,7 +315,7 @@ static int make_v2(struct cgroup *cg, const char *name, int enabled[CGROUP_V1_MA
 {
 	const char *mount = v2_mount();
 	char base[PATH_MAX], jobs[PATH_MAX];
-	int i;
+	int i, movable;
 
 	if (!mount) {
 		snprintf(why, why_size, "no cgroup v2 hierarchy is mounted");
@@ -312,9 +329,10 @@ static int make_v2(struct cgroup *cg, const char *name, int enabled[CGROUP_V1_MA
 		snprintf(why, why_size, "cannot create '%s': %s", jobs, strerror(errno));
 		return 0;
 	}
+	movable = may_move(base);
 	for (i = 0; i < CGROUP_V1_MAX; i++)
-		enabled[i] =
-			hand_down(base, controllers[i], 1) && hand_down(jobs, controllers[i], 0);
+		enabled[i] = hand_down(base, controllers[i], movable) &&
+			     hand_down(jobs, controllers[i], 0);
 	if (path_join(cg->v2, sizeof(cg->v2), "%s/%s", jobs, name) < 0 || make_dir(cg->v2) < 0) {
 		snprintf(why, why_size, "cannot create '%s': %s", cg->v2, strerror(errno));
 		cg->v2[0] = '\0';
