@@ -22,9 +22,24 @@ import pytest
 from lib import runner as rn
 from lib.settings import Settings
 from test_job_users import accounts, admin_files, berth_bin, job_settings  # noqa: F401 fixtures
+from test_gc import age, gc
 from test_protocol import assert_all_dead, describe_pids, expect, job_processes
 
 V2_MOUNTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
+
+
+@pytest.fixture
+def shell(berth_bin, tmp_path):  # noqa: F811
+    """(runner, settings, scratch) on the shell executor alone, for what bwrap would change:
+    its PID namespace ends every process with berth, its cgroup namespace shows "/"."""
+    settings = Settings(tmp_path, "shell")
+    scratch = settings.cache_dir / "e2e-scratch"
+    scratch.mkdir(parents=True)
+    root = tmp_path / "runner"
+    root.mkdir()
+    runner = rn.Runner(berth_bin, root, settings=settings.path)
+    yield runner, settings, scratch
+    runner.close()
 
 
 def prepared(job):
@@ -190,30 +205,54 @@ def test_escapes_of_a_job_user_die_at_cleanup(job_settings, berth_bin, tmp_path)
         runner.close()
 
 
-def test_without_cgroups_the_escape_survives_cleanup(berth_bin, tmp_path):  # noqa: F811
+def test_without_cgroups_the_escape_survives_cleanup(shell):
     """The attack is real: with `cgroup: off` the /proc scan cannot find the escapes."""
-    settings = Settings(tmp_path, "shell")
+    runner, settings, scratch = shell
     settings.write(cgroup=False)
-    scratch = settings.cache_dir / "e2e-scratch"
-    scratch.mkdir(parents=True)
-    root = tmp_path / "runner"
-    root.mkdir()
-    runner = rn.Runner(berth_bin, root, settings=settings.path)
-    escaped = []
+    job, pids, mark = escape_job(runner, scratch, 1712)
+    assert job.config_and_prepare(), job.results
+    log = "".join(r.stderr for r in job.results if r.stage == "prepare")
+    assert "no cgroup (the settings say cgroup: off): /proc scan" in log, log
+    running = start_build(job, mark)
+    escaped = rn.read_pids(pids)
     try:
-        job, pids, mark = escape_job(runner, scratch, 1712)
-        assert job.config_and_prepare(), job.results
-        log = "".join(r.stderr for r in job.results if r.stage == "prepare")
-        assert "no cgroup (the settings say cgroup: off): /proc scan" in log, log
-        running = start_build(job, mark)
-        escaped = rn.read_pids(pids)
         kill_berth(running)
         expect(job.cleanup(), rn.OK)
         assert len(escaped) == 2 and all(rn.alive(p) for p in escaped), \
             "the /proc scan caught an escape: the escape test proves nothing"
     finally:
         rn.kill_pids(escaped)
-        runner.close()
+
+
+# -- berth gc: a dead runner's job ---------------------------------------------------------
+
+def test_gc_keeps_a_job_whose_cgroup_holds_an_escape_and_removes_it_empty(shell, berth_bin):
+    """The escape carries no marker: only the cgroup shows the workspace is still in use."""
+    runner, settings, scratch = shell
+    job, pids, mark = escape_job(runner, scratch, 1715)
+    directory, _ = prepared(job)
+    running = start_build(job, mark)
+    escaped = rn.read_pids(pids)
+    runner.extra_pids.update(escaped)
+    kill_berth(running)  # the runner died: no cleanup comes
+    workspace = job.workspace
+    settings.write(gc_age="1h")
+    age(workspace, 2 * 3600)
+    rn.kill_pids([p for p in members(directory) if p not in escaped])  # all but the escapes
+
+    kept = gc(berth_bin, settings)
+    assert kept.returncode == 0, kept.stderr
+    assert workspace.exists() and directory.exists(), kept.stdout + kept.stderr
+    assert all(rn.alive(p) for p in escaped)
+
+    rn.kill_pids(escaped)  # what the admin would do, or the escapes ending by themselves
+    assert rn.wait_for(lambda: not members(directory), 30), members(directory)
+    removed = gc(berth_bin, settings)
+    assert removed.returncode == 0, removed.stderr
+    assert f"removed {workspace}" in removed.stdout, removed.stdout + removed.stderr
+    assert not workspace.exists()
+    assert not directory.exists(), "gc left the stale job's cgroup"
+    job.remove_tmp()
 
 
 # -- many processes, many jobs ----------------------------------------------------------------
@@ -247,13 +286,8 @@ def test_a_job_with_500_processes_ends(runner, scratch, executor, how):
     assert took < 30, f"cleanup took {took:.1f}s"
 
 
-def test_concurrent_jobs_each_see_only_their_own_cgroup(berth_bin, tmp_path):  # noqa: F811
-    settings = Settings(tmp_path, "shell")  # inside bwrap a cgroup namespace shows "/"
-    scratch = settings.cache_dir / "e2e-scratch"
-    scratch.mkdir(parents=True)
-    root = tmp_path / "runner"
-    root.mkdir()
-    runner = rn.Runner(berth_bin, root, settings=settings.path)
+def test_concurrent_jobs_each_see_only_their_own_cgroup(shell):
+    runner, _, scratch = shell
     go = scratch / "go"
     try:
         jobs, dirs, running = [], [], []
@@ -281,7 +315,6 @@ def test_concurrent_jobs_each_see_only_their_own_cgroup(berth_bin, tmp_path):  #
             assert not directory.exists()
     finally:
         go.touch()
-        runner.close()
 
 
 # -- limits -----------------------------------------------------------------------------------
