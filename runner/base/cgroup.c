@@ -222,10 +222,10 @@ static int may_move(const char *dir)
 
 /*
  * Hands controller `c` down from `dir` to its children. A cgroup with processes cannot (v2's
- * no-internal-processes rule): those of berth's own cgroup move to its leaf first. 1 when
+ * no-internal-processes rule): when `movable`, its processes move to its leaf first. 1 when
  * enabled, 0 when not.
  */
-static int hand_down(const char *dir, const char *c, int may_move)
+static int hand_down(const char *dir, const char *c, int movable)
 {
 	char avail[512], plus[32];
 	const char *p;
@@ -241,7 +241,7 @@ static int hand_down(const char *dir, const char *c, int may_move)
 	snprintf(plus, sizeof(plus), "+%s", c);
 	if (write_attr(dir, "cgroup.subtree_control", plus) == 0)
 		return 1;
-	if (errno != EBUSY || !may_move || move_to_leaf(dir) < 0)
+	if (errno != EBUSY || !movable || move_to_leaf(dir) < 0)
 		return 0;
 	return write_attr(dir, "cgroup.subtree_control", plus) == 0;
 }
