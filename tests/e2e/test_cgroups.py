@@ -108,19 +108,26 @@ ESCAPES = [
 ]
 
 
-def escape_job(runner, scratch, job_id):
-    pids, mark = scratch / "pids", scratch / "started"
-    job = runner.job(job_id, variables={"PIDS": str(pids), "MARK": str(mark)}, scripts={
-        "build_script": [*ESCAPES,
+def escape_job(runner, job_id):
+    """A job whose build_script starts ESCAPES; the script writes where every executor and
+    user can, its TMPDIR in the workspace: escape_files(job) finds them after config."""
+    job = runner.job(job_id, scripts={
+        "build_script": ['PIDS="$TMPDIR/pids"', *ESCAPES,
                          'until [ "$(cat "$PIDS" 2>/dev/null | wc -l)" -ge 2 ]; do sleep 0.05; done',
-                         'touch "$MARK"', "sleep 1000"]})
-    return job, pids, mark
+                         'touch "$TMPDIR/started"', "sleep 1000"]})
+    return job
 
 
-def check_escapes_end_at_cleanup(runner, job, pids, mark, executor):
+def escape_files(job):
+    """(pids, mark) of an escape_job, once config has named its workspace."""
+    return job.workspace / "tmp" / "pids", job.workspace / "tmp" / "started"
+
+
+def check_escapes_end_at_cleanup(runner, job, executor):
     """In the sandbox its PID namespace ends them when bwrap dies with berth; on the shell
     executor only the cgroup can."""
     directory, _ = prepared(job)
+    pids, mark = escape_files(job)
     running = start_build(job, mark)
     escaped = rn.read_pids(pids)
     assert len(escaped) == 2, (pids.read_text(), escaped)  # both still run
@@ -186,31 +193,28 @@ def test_every_stage_process_starts_in_the_jobs_cgroup(runner, scratch):
 
 # -- escapes ----------------------------------------------------------------------------------
 
-def test_escapes_die_at_cleanup_after_berth_run_is_killed(runner, scratch, executor):
-    job, pids, mark = escape_job(runner, scratch, 1710)
-    check_escapes_end_at_cleanup(runner, job, pids, mark, executor)
+def test_escapes_die_at_cleanup_after_berth_run_is_killed(runner, executor):
+    check_escapes_end_at_cleanup(runner, escape_job(runner, 1710), executor)
 
 
 def test_escapes_of_a_job_user_die_at_cleanup(job_settings, berth_bin, tmp_path):  # noqa: F811
-    scratch = job_settings.cache_dir / "e2e-scratch"
-    scratch.mkdir(parents=True)
-    scratch.chmod(0o777)
     root = tmp_path / "runner"
     root.mkdir()
     runner = rn.Runner(berth_bin, root, settings=job_settings.path)
     try:
-        job, pids, mark = escape_job(runner, scratch, 1711)
-        check_escapes_end_at_cleanup(runner, job, pids, mark, job_settings.values["executor"])
+        check_escapes_end_at_cleanup(runner, escape_job(runner, 1711),
+                                     job_settings.values["executor"])
     finally:
         runner.close()
 
 
 def test_without_cgroups_the_escape_survives_cleanup(shell):
     """The attack is real: with `cgroup: off` the /proc scan cannot find the escapes."""
-    runner, settings, scratch = shell
+    runner, settings, _ = shell
     settings.write(cgroup=False)
-    job, pids, mark = escape_job(runner, scratch, 1712)
+    job = escape_job(runner, 1712)
     assert job.config_and_prepare(), job.results
+    pids, mark = escape_files(job)
     log = "".join(r.stderr for r in job.results if r.stage == "prepare")
     assert "no cgroup (the settings say cgroup: off): /proc scan" in log, log
     running = start_build(job, mark)
@@ -228,9 +232,10 @@ def test_without_cgroups_the_escape_survives_cleanup(shell):
 
 def test_gc_keeps_a_job_whose_cgroup_holds_an_escape_and_removes_it_empty(shell, berth_bin):
     """The escape carries no marker: only the cgroup shows the workspace is still in use."""
-    runner, settings, scratch = shell
-    job, pids, mark = escape_job(runner, scratch, 1715)
+    runner, settings, _ = shell
+    job = escape_job(runner, 1715)
     directory, _ = prepared(job)
+    pids, mark = escape_files(job)
     running = start_build(job, mark)
     escaped = rn.read_pids(pids)
     runner.extra_pids.update(escaped)
