@@ -38,8 +38,10 @@ static int in_use(const char *dir, const struct cgroup *cg)
 	char marker[4600], user[64];
 	int has_user = workspace_recorded(dir, "user", user, sizeof(user)) == 0;
 
-	if (cg->v2[0])
-		return cgroup_populated(cg) != 0; /* -1 (cannot tell) counts as in use */
+	if (cg->v2[0] && cgroup_populated(cg) != 0)
+		return 1; /* -1 (cannot tell) counts as in use */
+	if (cg->v2[0])	  /* its user may still run outside it (workspace_end_processes) */
+		return has_user && procscan_count_marked(NULL, job_user_uid(user)) != 0;
 	if (path_join(marker, sizeof(marker), "%s=%s", JOB_MARKER, dir) < 0)
 		return 1; /* cannot tell: in use */
 	/* -1 (cannot tell) counts as in use */

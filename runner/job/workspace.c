@@ -620,17 +620,23 @@ static int make_cgroup(struct workspace *ws, const struct settings *s)
 
 int workspace_end_processes(const struct workspace *ws, unsigned grace)
 {
-	char marker[4600];
+	const char *marker = NULL;
+	char buf[4600];
+	uid_t uid = job_user_uid(ws->user);
 	int killed = 0, r;
 
 	if (!ws->cgroup.v2[0]) {
-		if (path_join(marker, sizeof(marker), "%s=%s", JOB_MARKER, ws->dir) < 0)
+		if (path_join(buf, sizeof(buf), "%s=%s", JOB_MARKER, ws->dir) < 0)
 			return -1;
-		killed = procscan_kill_marked(marker, job_user_uid(ws->user), grace);
+		marker = buf;
+	}
+	/* The cgroup holds all the job started. A process of its user started some other way (at,
+	 * a lingering user manager) is outside it: the user goes to the next job, that must not. */
+	if (marker || uid != (uid_t)-1) {
+		killed = procscan_kill_marked(marker, uid, grace);
 		if (killed < 0)
 			return -1;
 	}
-	/* With v2 the processes are ended here; v1 directories are only removed (or emptied). */
 	r = cgroup_end(&ws->cgroup);
 	return r < 0 ? -1 : killed + r;
 }
