@@ -113,7 +113,8 @@ def escape_job(runner, job_id):
     user can, its TMPDIR in the workspace: escape_files(job) finds them after config."""
     job = runner.job(job_id, scripts={
         "build_script": ['PIDS="$TMPDIR/pids"', *ESCAPES,
-                         'until [ "$(cat "$PIDS" 2>/dev/null | wc -l)" -ge 2 ]; do sleep 0.05; done',
+                         'until [ "$(cat "$PIDS" 2>/dev/null | wc -l)" -ge 2 ]; do',
+                         '  sleep 0.05', 'done',
                          'touch "$TMPDIR/started"', "sleep 1000"]})
     return job
 
@@ -329,6 +330,18 @@ def limited(summary, needle):
         pytest.skip(f"this machine cannot set the limit ({needle}): {summary.strip()}")
 
 
+def stopped_by_limit(job, limit, message):
+    """The job's build_script fails on its LIMIT (skipped where prepare could not set it), and
+    the job log says MESSAGE; cleanup then goes as always."""
+    _, log = prepared(job)
+    limited(log, limit)
+    expect(job.run("get_sources"), rn.OK)
+    result = job.run("build_script")
+    expect(result, rn.BUILD_FAILURE)
+    assert message in result.stderr, result.report()
+    expect(job.cleanup(), rn.OK)
+
+
 def test_fork_bomb_hits_the_process_limit_while_another_job_runs(runner, settings, scratch):
     settings.write(job_pids_max=64)
     go, other_started = scratch / "go", scratch / "other-started"
@@ -343,13 +356,7 @@ def test_fork_bomb_hits_the_process_limit_while_another_job_runs(runner, setting
     # Bounded: 200 at most, each gone in 30 s; dash gives up on the first refused fork.
     bomb = runner.job(1740, scripts={"build_script": [
         "sh -c 'i=0; while [ $i -lt 200 ]; do sleep 30 & i=$((i+1)); done; wait'"]})
-    prepared(bomb)
-    expect(bomb.run("get_sources"), rn.OK)
-    result = bomb.run("build_script")
-    expect(result, rn.BUILD_FAILURE)
-    assert "the job hit its process limit of 64 (job_pids_max)" in result.stderr, \
-        result.report()
-    expect(bomb.cleanup(), rn.OK)
+    stopped_by_limit(bomb, "processes 64", "the job hit its process limit of 64 (job_pids_max)")
 
     go.touch()
     done = other_running.wait()
@@ -363,14 +370,8 @@ def test_job_over_its_memory_limit_fails_naming_the_limit(runner, settings):
     settings.write(job_memory_max="64MiB")
     job = runner.job(1750, scripts={"build_script": [
         "python3 -c 'x = b\"x\" * (512 << 20); print(len(x))'"]})
-    _, log = prepared(job)
-    limited(log, "memory 64 MiB")
-    expect(job.run("get_sources"), rn.OK)
-    result = job.run("build_script")
-    expect(result, rn.BUILD_FAILURE)
-    assert "the job hit its memory limit of 64 MiB (job_memory_max)" in result.stderr, \
-        result.report()
-    expect(job.cleanup(), rn.OK)
+    stopped_by_limit(job, "memory 64 MiB",
+                     "the job hit its memory limit of 64 MiB (job_memory_max)")
 
 
 # -- accounting -------------------------------------------------------------------------------
