@@ -1,5 +1,6 @@
 #include "base/proc.h"
 
+#include "base/cgroup.h"
 #include "base/clock.h"
 #include "base/job_user.h"
 #include "base/log.h"
@@ -155,6 +156,9 @@ static void child(const struct proc *p, struct spawn *sp)
 	int e, null_fd;
 
 	setpgid(0, 0);
+	/* First, as root: nothing the child runs can start outside the job's cgroup. */
+	if (p->cgroup && cgroup_join(p->cgroup) < 0)
+		goto fail;
 	/*
 	 * The command is the job's (a script, werf): it gets the core size limit berth was given,
 	 * so a program of the job's may still dump core where the admin lets it, as without berth.

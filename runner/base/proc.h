@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+struct cgroup;
 struct job_user;
 
 /* The stage script reaches the child on this descriptor (see cmd/run.c). */
@@ -22,9 +23,12 @@ struct proc {
 	char *const *env;
 	const struct job_user *user; /* the child becomes this user, or NULL: stays berth's */
 	const char *dir;	     /* the child's working directory, or NULL: berth's */
-	int script_fd;		     /* given to the child as PROC_SCRIPT_FD, or -1 */
-	const int *fds;		     /* given to the child as PROC_SCRIPT_FD + 1, + 2, ... */
-	size_t nr_fds;		     /* how many: at most PROC_FDS_MAX */
+	/* The cgroup the child joins before it changes user and execs (the job's: every process
+	 * it starts stays in it, whatever it does), or NULL: berth's own. */
+	const struct cgroup *cgroup;
+	int script_fd;	/* given to the child as PROC_SCRIPT_FD, or -1 */
+	const int *fds; /* given to the child as PROC_SCRIPT_FD + 1, + 2, ... */
+	size_t nr_fds;	/* how many: at most PROC_FDS_MAX */
 	/* While the command runs, serve(serve_arg) is called each time serve_fd (a listening
 	 * socket) is readable; NULL: nothing to serve. */
 	void (*serve)(void *arg);

@@ -75,14 +75,18 @@ int procscan_each(int (*visit)(pid_t pid, void *data), void *data)
 	return ret;
 }
 
-/* 1 when the environment of `pid` holds `entry` exactly; 0 otherwise or when unreadable. */
+/* 1 when the environment of `pid` holds `entry` exactly; 0 otherwise, when unreadable, or for
+ * no `entry`. */
 static int environ_has(pid_t pid, const char *entry)
 {
 	char path[64], *buf = NULL, *p;
-	size_t len = 0, cap = 0, want = strlen(entry) + 1;
+	size_t len = 0, cap = 0, want;
 	ssize_t n;
 	int fd, found = 0;
 
+	if (!entry)
+		return 0;
+	want = strlen(entry) + 1;
 	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -234,7 +238,7 @@ int procscan_kill_marked(const char *entry, uid_t uid, unsigned grace)
 				"%d process(es) of the job are still there %lld ms after SIGKILL "
 				"(stuck in the kernel, e.g. on a hung mount): look for processes "
 				"with %s in their environment or of uid %ld",
-				m.found, (long long)PROCSCAN_KILL_TIMEOUT_MS, entry,
+				m.found, (long long)PROCSCAN_KILL_TIMEOUT_MS, entry ? entry : "-",
 				uid == (uid_t)-1 ? -1L : (long)uid);
 		m.found = 0;
 		if (procscan_each(signal_if_marked, &m) < 0)

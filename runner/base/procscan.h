@@ -21,8 +21,9 @@ int procscan_stat(pid_t pid, char *state, pid_t *ppid);
 int procscan_is_ancestor(pid_t pid);
 
 /*
- * Ends every process whose environment holds `entry` ("NAME=value") or whose real uid is `uid`
- * (a job user's: one that cleared its environment is caught too; (uid_t)-1 for none), but for
+ * Ends every process whose environment holds `entry` ("NAME=value"; NULL: none, and no
+ * environment is read) or whose real uid is `uid` (a job user's: one that cleared its
+ * environment is caught too; (uid_t)-1 for none), but for
  * this one and its ancestors (a wrapper or a shell that started berth may carry the same
  * entry): SIGTERM, then SIGKILL for those still there after `grace` seconds. Returns how many
  * were found, or -1 after reporting.

@@ -6,19 +6,25 @@
  */
 #include "cmd/commands.h"
 #include "job/context.h"
-#include "conf/vars.h"
-#include "base/job_user.h"
+#include "base/cgroup.h"
 #include "base/log.h"
-#include "base/procscan.h"
+#include "job/report.h"
 
-#include <stdio.h>
-#include <stdlib.h>
+/* What the whole job used, for the report, before its cgroup goes. */
+static void report_job_usage(const struct cgroup *cg)
+{
+	struct cgroup_usage u;
+
+	if (!cgroup_any(cg))
+		return;
+	cgroup_usage(cg, &u);
+	report_usage(u.cpu_usec, u.mem_peak);
+}
 
 enum berth_result cmd_cleanup(const struct args *a, const char *settings_file, int *exit_status)
 {
 	enum berth_result r;
 	struct context ctx;
-	char *marker = NULL;
 	int killed;
 
 	(void)a;
@@ -31,22 +37,14 @@ enum berth_result cmd_cleanup(const struct args *a, const char *settings_file, i
 	}
 	if (r != BERTH_OK)
 		return r;
-	if (asprintf(&marker, "%s=%s", JOB_MARKER, ctx.ws.dir) < 0) {
-		marker = NULL;
-		r = BERTH_SYSTEM_FAILURE;
-		goto out;
-	}
-	killed = procscan_kill_marked(marker, job_user_uid(ctx.ws.user), ctx.settings.kill_grace);
+	report_job_usage(&ctx.ws.cgroup);
+	killed = workspace_end_processes(&ctx.ws, ctx.settings.kill_grace);
 	if (killed > 0)
 		info("job %s: ended %d leftover process(es)", ctx.job.id, killed);
 	/* Before the workspace goes: then the user is free for the next job. */
 	if (killed < 0 || workspace_scrub_user(ctx.ws.user, &ctx.settings) < 0 ||
-	    workspace_remove(&ctx.ws) < 0) {
+	    workspace_remove(&ctx.ws) < 0)
 		r = BERTH_SYSTEM_FAILURE;
-		goto out;
-	}
-out:
-	free(marker);
 	context_release(&ctx);
 	return r;
 }

@@ -77,6 +77,8 @@ enum berth_result cmd_prepare(const struct args *a, const char *settings_file, i
 		r = credentials_prepare(&ctx.settings, &ctx.ws);
 	if (r == BERTH_OK && workspace_hand_over(&ctx.ws, &ctx.settings) < 0)
 		r = BERTH_SYSTEM_FAILURE;
+	if (ctx.ws.cgroup_note)
+		info("job %s: %s", ctx.job.id, ctx.ws.cgroup_note);
 	if (r == BERTH_OK)
 		info("job %s ready in %s (berth %s, executor %s%s%s)", ctx.job.id, ctx.ws.dir,
 		     BERTH_VERSION, ex->name, ctx.ws.user ? ", user " : "",

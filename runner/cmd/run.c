@@ -6,6 +6,7 @@
 #include "job/context.h"
 #include "job/env.h"
 #include "executors/executor.h"
+#include "base/cgroup.h"
 #include "base/clock.h"
 #include "base/job_user.h"
 #include "lock/lock.h"
@@ -114,6 +115,42 @@ static int serve_locks(struct lock_broker *b, const struct context *ctx, const s
 	return 0;
 }
 
+/*
+ * What the stage's processes used (its CPU, the job's peak memory so far) for the report, and
+ * which of the job's limits they hit: 1 after telling the job log, else 0.
+ */
+static int account(const struct context *ctx, const struct cgroup_usage *before, int failed)
+{
+	const struct settings *s = &ctx->settings;
+	struct cgroup_usage after;
+	char what[128], mem[32];
+
+	cgroup_usage(&ctx->ws.cgroup, &after);
+	report_usage(before->cpu_usec >= 0 && after.cpu_usec >= 0
+			     ? after.cpu_usec - before->cpu_usec
+			     : -1,
+		     after.mem_peak);
+	if (after.oom_kills > before->oom_kills) {
+		cgroup_format_bytes(s->job_memory_max, mem, sizeof(mem));
+		snprintf(what, sizeof(what),
+			 "memory limit of %s (job_memory_max): the kernel "
+			 "killed a process of it",
+			 mem);
+	} else if (after.pids_hits > before->pids_hits) {
+		snprintf(what, sizeof(what), "process limit of %ld (job_pids_max): a fork failed",
+			 s->job_pids_max);
+	} else {
+		return 0;
+	}
+	if (failed)
+		error("the job hit its %s; the runner's admin sets the limit in berth's settings "
+		      "(docs/cgroups.md)",
+		      what);
+	else
+		warning("the job hit its %s, and the stage went on", what);
+	return 1;
+}
+
 /* `die_with_berth`: the lock the stage holds lives only while berth renews it. */
 static enum berth_result run_stage(const struct context *ctx, const char *script, const char *stage,
 				   int die_with_berth)
@@ -124,6 +161,7 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	struct lock_broker broker = {.listen = -1};
 	struct job_user user, *u = NULL;
 	struct proc p = {.dir = ctx->ws.tmp, .script_fd = -1, .die_with_berth = die_with_berth};
+	struct cgroup_usage before;
 	char tools[4096], script_path[32], self[PATH_MAX];
 	int status = 0, stopped = 0, code;
 
@@ -141,10 +179,13 @@ static enum berth_result run_stage(const struct context *ctx, const char *script
 	p.env = env.v;
 	p.user = u;
 	p.ignore_stops = ex->ignore_stops;
+	p.cgroup = cgroup_any(&ctx->ws.cgroup) ? &ctx->ws.cgroup : NULL;
+	cgroup_usage(&ctx->ws.cgroup, &before);
 	if ((ex->start ? ex->start(&p, &ctx->settings, u) : proc_start(&p)) < 0 ||
 	    proc_supervise(&p, ctx->settings.kill_grace, &status, &stopped) < 0)
 		goto out;
 	code = proc_exit_code(status);
+	account(ctx, &before, code != 0);
 	if (stopped)
 		info("stage '%s' stopped on request (exit code %d)", stage, code);
 	if (code == 0) {

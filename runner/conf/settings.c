@@ -27,6 +27,7 @@ enum kind {
 	K_BOOL,
 	K_SECONDS,
 	K_BYTES,
+	K_MEMORY,
 	K_EXECUTOR,
 	K_NETWORK,
 	K_HOSTS,
@@ -85,6 +86,10 @@ static const struct key keys[] = {
 	{"job_users", K_USERS, offsetof(struct settings, job_users)},
 	{"job_groups", K_GROUPS, offsetof(struct settings, job_groups)},
 	{"allow_root_scripts", K_BOOL, offsetof(struct settings, allow_root_scripts)},
+	{"cgroup", K_BOOL, offsetof(struct settings, cgroup)},
+	{"job_pids_max", K_COUNT, offsetof(struct settings, job_pids_max)},
+	{"job_memory_max", K_MEMORY, offsetof(struct settings, job_memory_max)},
+	{"job_cpu_max", K_COUNT, offsetof(struct settings, job_cpu_max)},
 	{"parked_clones", K_COUNT, offsetof(struct settings, parked_clones)},
 	{"prune_keep_tags", K_PATTERNS, offsetof(struct settings, prune_keep_tags)},
 	{"prune_keep_newest", K_COUNT, offsetof(struct settings, prune_keep_newest)},
@@ -195,6 +200,16 @@ static int parse_bytes(const char *v, unsigned long *out)
 	static const unsigned long scale[] = {1, 1024, 1024ul * 1024};
 
 	return parse_scaled(v, units, scale, 64ul << 20, out);
+}
+
+/* A job's memory limit: "512MiB", "4GiB"; 0 means none. */
+static int parse_memory(const char *v, unsigned long *out)
+{
+	static const char *const units[] = {"", "KiB", "MiB", "GiB", "TiB", NULL};
+	static const unsigned long scale[] = {1, 1024, 1024ul * 1024, 1024ul * 1024 * 1024,
+					      1024ul * 1024 * 1024 * 1024};
+
+	return parse_scaled(v, units, scale, 1ul << 50, out);
 }
 
 static int set_string(char **field, const char *v)
@@ -544,6 +559,7 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 	case K_URL:
 	case K_SECONDS:
 	case K_BYTES:
+	case K_MEMORY:
 	case K_EXECUTOR:
 	case K_NETWORK:
 	case K_STRING:
@@ -564,6 +580,10 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 	if (k->kind == K_BYTES && parse_bytes(v, FIELD(s, k, unsigned long)) < 0)
 		return error("%s:%zu: '%s' must be a size such as 65536, 512KiB or 1MiB (at most "
 			     "64MiB), not '%s'",
+			     AT(sp), k->name, v);
+	if (k->kind == K_MEMORY && parse_memory(v, FIELD(s, k, unsigned long)) < 0)
+		return error("%s:%zu: '%s' must be a size such as 512MiB or 4GiB (0: no limit), "
+			     "not '%s'",
 			     AT(sp), k->name, v);
 	if (k->kind == K_COUNT && parse_count(v, FIELD(s, k, long)) < 0)
 		return error("%s:%zu: '%s' must be a whole number from 0 to 1000000, not '%s'",
@@ -627,6 +647,16 @@ static int set_value(struct settings *s, const struct key *k, const struct spot 
 	return 0;
 }
 
+/* Three quarters of the machine's memory: one runaway job leaves the rest of it to the others. */
+static unsigned long default_memory_max(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+	if (pages <= 0 || size <= 0)
+		return 0;
+	return (unsigned long)pages / 4 * 3 * (unsigned long)size;
+}
+
 static int defaults(struct settings *s)
 {
 	const char *base = NULL, *home;
@@ -658,6 +688,9 @@ static int defaults(struct settings *s)
 	s->prune_keep_younger = -1;
 	s->prune_parallel = 16;
 	s->parked_clones = 4;
+	s->cgroup = 1;
+	s->job_pids_max = 8192;
+	s->job_memory_max = default_memory_max();
 	if (set_string(&s->state_dir, base) < 0 || set_string(&s->executor, "shell") < 0 ||
 	    set_string(&s->werf_path, "werf") < 0 || set_string(&s->lock_backend, "file") < 0 ||
 	    set_string(&s->lock_namespace, "berth-locks") < 0 ||
@@ -981,6 +1014,10 @@ void settings_print(const struct settings *s, FILE *out)
 	fprintf(out, "executor: %s\n", s->executor);
 	fprintf(out, "bwrap_network: %s\n", network_names[s->bwrap_network]);
 	fprintf(out, "kill_grace: %us\n", s->kill_grace);
+	fprintf(out, "cgroup: %s\n", yes_no(s->cgroup));
+	fprintf(out, "job_pids_max: %ld\n", s->job_pids_max);
+	fprintf(out, "job_memory_max: %lu\n", s->job_memory_max);
+	fprintf(out, "job_cpu_max: %ld\n", s->job_cpu_max);
 	fprintf(out, "kubeconfig_max_bytes: %lu\n", s->kubeconfig_max_bytes);
 	fprintf(out, "kubeconfig_required: %s\n", yes_no(s->kubeconfig_required));
 	fprintf(out, "kube_preflight: %s\n", yes_no(s->kube_preflight));

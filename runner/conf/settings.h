@@ -28,14 +28,18 @@ struct registry_setting {
 };
 
 struct settings {
-	char *file;	     /* the file read, or NULL when only defaults apply */
-	char *state_dir;     /* workspaces live in <state_dir>/jobs/<job id> */
-	char *builds_dir;    /* root of the runner's builds dirs */
-	char *cache_dir;     /* root of the runner's cache dirs */
-	int builds_per_job;  /* builds dir inside the workspace, removed at cleanup */
-	char *executor;	     /* backend in executors/ that runs stage scripts */
-	int bwrap_network;   /* bwrap: the sandbox's network (enum bwrap_network) */
-	unsigned kill_grace; /* seconds between SIGTERM and SIGKILL */
+	char *file;		      /* the file read, or NULL when only defaults apply */
+	char *state_dir;	      /* workspaces live in <state_dir>/jobs/<job id> */
+	char *builds_dir;	      /* root of the runner's builds dirs */
+	char *cache_dir;	      /* root of the runner's cache dirs */
+	int builds_per_job;	      /* builds dir inside the workspace, removed at cleanup */
+	char *executor;		      /* backend in executors/ that runs stage scripts */
+	int bwrap_network;	      /* bwrap: the sandbox's network (enum bwrap_network) */
+	unsigned kill_grace;	      /* seconds between SIGTERM and SIGKILL */
+	int cgroup;		      /* each job in a cgroup of its own where the host allows it */
+	long job_pids_max;	      /* a job's most processes; 0: no limit (docs/cgroups.md) */
+	unsigned long job_memory_max; /* a job's most memory in bytes; 0: no limit */
+	long job_cpu_max;	      /* a job's CPU in percent of one CPU; 0: no limit */
 
 	unsigned long kubeconfig_max_bytes; /* decoded kubeconfig size cap */
 	int kubeconfig_required;	    /* a job without one fails */

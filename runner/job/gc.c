@@ -1,6 +1,7 @@
 #include "job/gc.h"
 
 #include "conf/vars.h"
+#include "base/cgroup.h"
 #include "base/fs.h"
 #include "base/job_user.h"
 #include "base/log.h"
@@ -32,11 +33,15 @@ static long long idle_seconds(const char *dir)
  * 1 when some process still works in the workspace, or runs as its job user: gc must leave it
  * alone (the user would be free for the next job while the old one's process lives on).
  */
-static int in_use(const char *dir)
+static int in_use(const char *dir, const struct cgroup *cg)
 {
 	char marker[4600], user[64];
 	int has_user = workspace_recorded(dir, "user", user, sizeof(user)) == 0;
 
+	if (cg->v2[0] && cgroup_populated(cg) != 0)
+		return 1; /* -1 (cannot tell) counts as in use */
+	if (cg->v2[0])	  /* its user may still run outside it (workspace_end_processes) */
+		return has_user && procscan_count_marked(NULL, job_user_uid(user)) != 0;
 	if (path_join(marker, sizeof(marker), "%s=%s", JOB_MARKER, dir) < 0)
 		return 1; /* cannot tell: in use */
 	/* -1 (cannot tell) counts as in use */
@@ -47,6 +52,7 @@ static int consider(const struct settings *s, const char *jobs, const char *name
 		    int dry_run)
 {
 	char dir[4400], project[64] = "-", user[64];
+	struct cgroup cg;
 	long long idle;
 
 	if (strspn(name, "0123456789") != strlen(name) || !*name)
@@ -54,12 +60,16 @@ static int consider(const struct settings *s, const char *jobs, const char *name
 	if (path_join(dir, sizeof(dir), "%s/%s", jobs, name) < 0)
 		return -1;
 	idle = idle_seconds(dir);
-	if (idle < 0 || idle < (long long)s->gc_age || in_use(dir))
+	workspace_recorded_cgroup(dir, &cg);
+	if (idle < 0 || idle < (long long)s->gc_age || in_use(dir, &cg))
 		return 0;
 	workspace_recorded(dir, "project_id", project, sizeof(project));
 	if (!dry_run && workspace_recorded(dir, "user", user, sizeof(user)) == 0 &&
 	    workspace_scrub_user(user, s) < 0)
 		return error("cannot reset the job user of the stale workspace '%s'", dir);
+	/* Empty (not in use): only its directories go. */
+	if (!dry_run && cgroup_end(&cg) < 0)
+		return error("cannot remove the cgroup of the stale workspace '%s'", dir);
 	if (!dry_run && remove_tree(dir, 1) < 0)
 		return error("cannot remove the stale workspace '%s'", dir);
 	fprintf(out, "%s %s (job %s, project %s, no stage for %lld h %02lld min)\n",

@@ -29,6 +29,7 @@ static struct {
 	char outcome[32];  /* read when the job was found: cleanup removes the file */
 	int had_workspace; /* cleanup counts a job only when there was one to clean up */
 	long long start_ms, lock_wait_ms;
+	long long cpu_usec, mem_peak; /* -1: not known */
 	int waited, events[2];
 } rep;
 
@@ -43,6 +44,7 @@ void report_begin(const char *command)
 	snprintf(rep.command, sizeof(rep.command), "%s", command);
 	snprintf(rep.stage, sizeof(rep.stage), "%s", command);
 	rep.start_ms = clock_now_ms();
+	rep.cpu_usec = rep.mem_peak = -1;
 }
 
 void report_job(const struct settings *s, const struct job *job, const char *dir)
@@ -80,6 +82,12 @@ void report_lock_wait(long long ms)
 	rep.waited = 1;
 }
 
+void report_usage(long long cpu_usec, long long mem_peak)
+{
+	rep.cpu_usec = cpu_usec;
+	rep.mem_peak = mem_peak;
+}
+
 void report_event(enum report_event e)
 {
 	rep.events[e]++;
@@ -108,6 +116,10 @@ static void log_line(enum berth_result r, int exit_code, long long ms)
 			 rep.job, "project", rep.project, "command", rep.command, "stage",
 			 rep.stage, "duration_ms", (json_int_t)ms, "result", result_name(r),
 			 "exit_code", exit_code, "lock_wait_ms", (json_int_t)rep.lock_wait_ms);
+	if (line && rep.cpu_usec >= 0)
+		json_object_set_new(line, "cpu_seconds", json_real((double)rep.cpu_usec / 1e6));
+	if (line && rep.mem_peak >= 0)
+		json_object_set_new(line, "memory_peak_bytes", json_integer(rep.mem_peak));
 	text = line ? json_dumps(line, JSON_COMPACT) : NULL;
 	json_decref(line);
 	if (!text)
@@ -141,6 +153,9 @@ static const struct {
 	{"berth_lock_wait_seconds", "summary", "Time stages waited for a resource-group lock."},
 	{"berth_registry_login_failures_total", "counter", "Registry logins that failed."},
 	{"berth_kubeconfig_failures_total", "counter", "Job kubeconfigs refused or unusable."},
+	{"berth_stage_cpu_seconds", "summary", "CPU time of stages' processes, by stage."},
+	{"berth_job_cpu_seconds", "summary", "CPU time of jobs' processes, counted at cleanup."},
+	{"berth_job_memory_peak_bytes", "summary", "Peak memory of jobs, counted at cleanup."},
 };
 
 /* A label value as a Prometheus series can hold it: stage names are the runner's own words. */
@@ -165,6 +180,29 @@ static void add(json_t *all, const char *series, double by)
 			    json_real(json_number_value(json_object_get(all, series)) + by));
 }
 
+/* The cgroup's counts: a run stage's CPU; at cleanup, the job's CPU and peak memory. */
+static void usage(json_t *all, const char *stage)
+{
+	char series[256];
+	int job = !strcmp(rep.command, "cleanup");
+
+	if (rep.cpu_usec >= 0 && job) {
+		add(all, "berth_job_cpu_seconds_sum", (double)rep.cpu_usec / 1e6);
+		add(all, "berth_job_cpu_seconds_count", 1);
+	} else if (rep.cpu_usec >= 0) {
+		snprintf(series, sizeof(series), "berth_stage_cpu_seconds_sum{stage=\"%s\"}",
+			 stage);
+		add(all, series, (double)rep.cpu_usec / 1e6);
+		snprintf(series, sizeof(series), "berth_stage_cpu_seconds_count{stage=\"%s\"}",
+			 stage);
+		add(all, series, 1);
+	}
+	if (rep.mem_peak >= 0 && job) {
+		add(all, "berth_job_memory_peak_bytes_sum", (double)rep.mem_peak);
+		add(all, "berth_job_memory_peak_bytes_count", 1);
+	}
+}
+
 static void count(json_t *all, enum berth_result r, long long ms)
 {
 	char stage[64], series[256];
@@ -185,6 +223,7 @@ static void count(json_t *all, enum berth_result r, long long ms)
 		snprintf(series, sizeof(series), "berth_jobs_total{result=\"%s\"}", rep.outcome);
 		add(all, series, 1);
 	}
+	usage(all, stage);
 	add(all, "berth_registry_login_failures_total", rep.events[REPORT_LOGIN_FAILED]);
 	add(all, "berth_kubeconfig_failures_total", rep.events[REPORT_KUBECONFIG_FAILED]);
 }

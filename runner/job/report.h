@@ -23,6 +23,11 @@ void report_job(const struct settings *s, const struct job *job, const char *dir
 /* run: the runner's name for the stage (step_script, after_script, ...). */
 void report_stage(const char *name);
 void report_lock_wait(long long ms);
+/*
+ * What the job's cgroup counted (run: this stage's CPU; cleanup: the whole job's), for the log
+ * line and the metrics; -1 where the host cannot tell.
+ */
+void report_usage(long long cpu_usec, long long mem_peak);
 void report_event(enum report_event e);
 /* main: the command ended; writes the log line and updates the metrics. Never fails a stage. */
 void report_end(enum berth_result r, int exit_code);

@@ -4,7 +4,10 @@
 #include "base/fs.h"
 #include "base/job_user.h"
 #include "base/log.h"
+#include "base/procscan.h"
 #include "base/secret.h"
+#include "base/sha256.h"
+#include "conf/vars.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -75,6 +78,7 @@ int workspace_init(struct workspace *ws, const struct settings *s, const struct 
 	ws->builds_shared = !s->builds_per_job;
 	if (set_job_dirs(ws, s) < 0)
 		goto fail;
+	workspace_recorded_cgroup(ws->dir, &ws->cgroup);
 	return 0;
 fail:
 	workspace_release(ws);
@@ -179,6 +183,10 @@ static int write_state(const struct workspace *ws, const struct job *job)
 	fprintf(f, "secrets %s\n", ws->kube);
 	if (ws->builds_shared == 0)
 		fprintf(f, "created %s\n", ws->builds);
+	if (ws->cgroup.v2[0])
+		fprintf(f, "cgroup %s\n", ws->cgroup.v2);
+	for (size_t i = 0; i < ws->cgroup.nr_v1; i++)
+		fprintf(f, "cgroup %s\n", ws->cgroup.v1[i]);
 	if (fclose(f) != 0) {
 		error_errno("cannot write '%s'", tmp);
 		goto out;
@@ -584,6 +592,71 @@ static int give_places(const struct workspace *ws, const struct settings *s)
 	return ret;
 }
 
+/*
+ * The job's cgroup: <job id>-<8 hex of the workspace path>, so that two runners with state
+ * dirs of their own never share one for jobs of the same id. An existing one (an earlier
+ * prepare attempt's) is kept.
+ */
+static int make_cgroup(struct workspace *ws, const struct settings *s)
+{
+	struct cgroup_limits l = {s->job_pids_max, s->job_memory_max, s->job_cpu_max};
+	char hex[SHA256_HEX_SIZE], name[128], note[PATH_MAX + 256];
+
+	free(ws->cgroup_note);
+	ws->cgroup_note = NULL;
+	if (!s->cgroup) {
+		snprintf(note, sizeof(note),
+			 "no cgroup (the settings say cgroup: off): /proc scan");
+	} else {
+		sha256_hex(ws->dir, strlen(ws->dir), hex);
+		snprintf(name, sizeof(name), "%.64s-%.8s", strrchr(ws->dir, '/') + 1, hex);
+		if (cgroup_create(&ws->cgroup, name, &l, note, sizeof(note)) < 0)
+			return -1;
+	}
+	if (!(ws->cgroup_note = strdup(note)))
+		return error("out of memory");
+	return 0;
+}
+
+int workspace_end_processes(const struct workspace *ws, unsigned grace)
+{
+	const char *marker = NULL;
+	char buf[4600];
+	uid_t uid = job_user_uid(ws->user);
+	int killed = 0, r;
+
+	if (!ws->cgroup.v2[0]) {
+		if (path_join(buf, sizeof(buf), "%s=%s", JOB_MARKER, ws->dir) < 0)
+			return -1;
+		marker = buf;
+	}
+	/* The cgroup holds all the job started. A process of its user started some other way (at,
+	 * a lingering user manager) is outside it: the user goes to the next job, that must not. */
+	if (marker || uid != (uid_t)-1) {
+		killed = procscan_kill_marked(marker, uid, grace);
+		if (killed < 0)
+			return -1;
+	}
+	r = cgroup_end(&ws->cgroup);
+	return r < 0 ? -1 : killed + r;
+}
+
+void workspace_recorded_cgroup(const char *dir, struct cgroup *cg)
+{
+	char path[4096], line[PATH_MAX + 16];
+	FILE *f;
+
+	memset(cg, 0, sizeof(*cg));
+	if (path_join(path, sizeof(path), "%s/state", dir) < 0 || !(f = fopen(path, "re")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "cgroup ", 7))
+			cgroup_add(cg, line + 7);
+	}
+	fclose(f);
+}
+
 int workspace_create(struct workspace *ws, const struct settings *s, const struct job *job)
 {
 	char *jobs = strdup(ws->dir);
@@ -609,7 +682,8 @@ int workspace_create(struct workspace *ws, const struct settings *s, const struc
 		error_errno("cannot create '%s'", ws->builds);
 		goto out;
 	}
-	if (write_state(ws, job) < 0 || (ws->user && give_places(ws, s) < 0))
+	if (make_cgroup(ws, s) < 0 || write_state(ws, job) < 0 ||
+	    (ws->user && give_places(ws, s) < 0))
 		goto out;
 	ret = 0;
 out:
@@ -721,5 +795,6 @@ void workspace_release(struct workspace *ws)
 	free(ws->settings);
 	free(ws->bin);
 	free(ws->user);
+	free(ws->cgroup_note);
 	memset(ws, 0, sizeof(*ws));
 }

@@ -8,6 +8,7 @@
 
 #include "job/job.h"
 #include "conf/settings.h"
+#include "base/cgroup.h"
 
 #include <sys/types.h>
 
@@ -23,6 +24,10 @@ struct workspace {
 	char *bin;	  /* holds `berth` and `werf`, links to the binary running the stage */
 	char *user;	  /* the job user prepare claimed (settings job_users), or NULL */
 	int builds_shared;
+	/* The job's cgroup (docs/cgroups.md): made by workspace_create, recorded in `state`,
+	 * read back by workspace_init; no directory when the host has none usable. */
+	struct cgroup cgroup;
+	char *cgroup_note; /* after workspace_create: the job log's line on it */
 };
 
 /* Computes the paths and reads the job user a workspace records; changes nothing on disk. */
@@ -33,6 +38,15 @@ int workspace_init(struct workspace *ws, const struct settings *s, const struct 
  * gives it the job's places: tmp, docker, kube, builds and cache.
  */
 int workspace_create(struct workspace *ws, const struct settings *s, const struct job *job);
+/*
+ * Ends the job's processes: its cgroup killed and removed, or where it has none (v2), every
+ * process that carries the workspace's marker or runs as its job user (base/procscan.h).
+ * How many there were, or -1 after reporting.
+ */
+int workspace_end_processes(const struct workspace *ws, unsigned grace);
+/* The cgroup directories workspace `dir`'s state records, into `cg` (none: left empty). */
+void workspace_recorded_cgroup(const char *dir, struct cgroup *cg);
+
 /*
  * What job user `name` can have left outside its builds and cache dirs goes: its home's
  * contents, what it owns at the top of /tmp, /var/tmp and /dev/shm, its crontab. For cleanup

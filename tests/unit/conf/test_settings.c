@@ -348,6 +348,52 @@ static void test_kubeconfig_max_bytes(void **state)
 	}
 }
 
+/* The job's cgroup and its limits: on, with a process and a memory limit, by default. */
+static void test_cgroup_limits(void **state)
+{
+	static const struct {
+		const char *text;
+		int ok;
+		unsigned long bytes;
+	} memory[] = {
+		{"0", 1, 0},
+		{"512MiB", 1, 512ul << 20},
+		{"4GiB", 1, 4ul << 30},
+		{"2TiB", 1, 2ul << 40},
+		{"4G", 0, 0},
+		{"4.5GiB", 0, 0},
+		{"-1", 0, 0},
+		{"2000TiB", 0, 0},
+		{"lots", 0, 0},
+	};
+	struct settings s;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(parse(&s, ""), 0);
+	assert_int_equal(s.cgroup, 1);
+	assert_int_equal(s.job_pids_max, 8192);
+	assert_true(s.job_memory_max > 0);
+	assert_int_equal(s.job_cpu_max, 0);
+	settings_release(&s);
+	assert_int_equal(parse(&s, "cgroup: off\njob_pids_max: 512\njob_cpu_max: 150\n"), 0);
+	assert_int_equal(s.cgroup, 0);
+	assert_int_equal(s.job_pids_max, 512);
+	assert_int_equal(s.job_cpu_max, 150);
+	settings_release(&s);
+	for (i = 0; i < ARRAY_SIZE(memory); i++) {
+		char yaml[64];
+
+		snprintf(yaml, sizeof(yaml), "job_memory_max: %s\n", memory[i].text);
+		if (parse(&s, yaml) != (memory[i].ok ? 0 : -1))
+			fail_msg("job_memory_max: %s should be %s", memory[i].text,
+				 memory[i].ok ? "accepted" : "refused");
+		if (memory[i].ok)
+			assert_int_equal(s.job_memory_max, memory[i].bytes);
+		settings_release(&s);
+	}
+}
+
 static void test_kube_bools(void **state)
 {
 	static const struct {
@@ -710,7 +756,7 @@ static const char *const every_key =
 	"werf_synchronization, rate_limited_hosts, cleanup_lock, lock_deploys, lock_timeout, "
 	"lock_backend, lock_namespace, lock_lease_seconds, lock_kubeconfig, lock_create_namespace, "
 	"tools_bundle, gc_age, metrics_dir, stage_log, job_users, job_groups, allow_root_scripts, "
-	"parked_clones, prune_keep_tags, prune_keep_newest, prune_keep_younger, prune_parallel, "
+	"cgroup, job_pids_max, job_memory_max, job_cpu_max, parked_clones, prune_keep_tags, prune_keep_newest, prune_keep_younger, prune_parallel, "
 	"prune_max_rps, craas_api";
 
 static void test_unknown_key_suggests_the_nearest(void **state)
@@ -811,6 +857,7 @@ int main(void)
 		cmocka_unit_test(test_registries_rejected),
 		cmocka_unit_test(test_craas_hosts_rejected),
 		cmocka_unit_test(test_kubeconfig_max_bytes),
+		cmocka_unit_test(test_cgroup_limits),
 		cmocka_unit_test(test_kube_bools),
 		cmocka_unit_test(test_kube_and_registry_timeouts),
 		cmocka_unit_test(test_print_round_trips_registries),
