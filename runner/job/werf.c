@@ -123,7 +123,12 @@ static int export_wrapper(struct strvec *env, const char *wrapper)
 
 	if (!wrapper)
 		return 0;
-	if (asprintf(&fn, "() { \"%s\" \"$@\"; }", wrapper) < 0)
+	/* Single quotes: bash reads the path as it is; the one character they cannot hold. */
+	if (strchr(wrapper, '\''))
+		return error("the workspace path '%s' holds a single quote: choose a state_dir "
+			     "without one",
+			     wrapper);
+	if (asprintf(&fn, "() { '%s' \"$@\"; }", wrapper) < 0)
 		return error("out of memory");
 	ret = strvec_setenv(env, "BASH_FUNC_werf%%", fn);
 	free(fn);

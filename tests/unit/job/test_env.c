@@ -152,7 +152,7 @@ static void test_stage_env_werf_for_plain_werf(void **state)
 	assert_string_equal(strvec_getenv(&env, "WERF_TMP_DIR"), "/s/jobs/9/tmp");
 	assert_string_equal(strvec_getenv(&env, "PATH"), "/s/jobs/9/bin:/t/bin:/usr/bin");
 	assert_string_equal(strvec_getenv(&env, "BASH_FUNC_werf%%"),
-			    "() { \"/s/jobs/9/bin/werf\" \"$@\"; }");
+			    "() { '/s/jobs/9/bin/werf' \"$@\"; }");
 	strvec_clear(&env);
 	/* The job's own WERF_PARALLEL wins (the seed's cleanup sets 0 itself). */
 	setenv("CUSTOM_ENV_WERF_PARALLEL", "4", 1);
