@@ -140,15 +140,10 @@ static enum berth_result plan_stage(const struct settings *s, const struct local
 {
 	struct strvec lines = STRVEC_INIT;
 	enum berth_result r = BERTH_OK;
-	char err[512];
 	size_t i;
 
-	for (i = 0; keys[i]; i++)
-		if (job_script(lj->job, keys[i], &lines, err, sizeof(err)) < 0) {
-			strvec_clear(&lines);
-			error("%s", err);
-			return BERTH_BUILD_FAILURE;
-		}
+	if (local_stage_lines(lj, keys, &lines) != BERTH_OK)
+		return BERTH_BUILD_FAILURE;
 	printf("== run %s: %zu line(s)\n", stage, lines.nr);
 	for (i = 0; r == BERTH_OK && i < lines.nr; i++) {
 		printf("  $ ");
@@ -166,7 +161,7 @@ static int plan_werf_places(const struct settings *s, struct strvec *werf)
 	const struct werf_places p = {.docker = WORKSPACE "/docker",
 				      .kubeconfig = WORKSPACE "/kube/config",
 				      .tmp = WORKSPACE "/tmp",
-				      .home = WORKSPACE "/tmp/werf-home"};
+				      .home = WORKSPACE "/tmp/" WERF_HOME_DIR};
 
 	for (char **e = environ; *e; e++)
 		if (strvec_push(werf, *e) < 0)

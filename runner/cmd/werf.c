@@ -81,7 +81,7 @@ static enum berth_result find_credentials(const struct settings *s, struct werf_
 		if (path_join(c->docker, sizeof(c->docker), "%s/docker", ws) < 0 ||
 		    path_join(c->kubeconfig, sizeof(c->kubeconfig), "%s/kube/config", ws) < 0 ||
 		    path_join(c->tmp, sizeof(c->tmp), "%s/tmp", ws) < 0 ||
-		    path_join(c->home, sizeof(c->home), "%s/tmp/werf-home", ws) < 0)
+		    path_join(c->home, sizeof(c->home), "%s/tmp/" WERF_HOME_DIR, ws) < 0)
 			return BERTH_SYSTEM_FAILURE;
 		if (stat(c->docker, &st) == 0 && S_ISDIR(st.st_mode))
 			return BERTH_OK;

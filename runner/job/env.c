@@ -56,7 +56,7 @@ static int werf_stage_env(struct strvec *out, const struct workspace *ws, const 
 	char *home = NULL, *wrapper = NULL;
 	int ret = -1;
 
-	if (asprintf(&home, "%s/werf-home", ws->tmp) < 0 ||
+	if (asprintf(&home, "%s/" WERF_HOME_DIR, ws->tmp) < 0 ||
 	    (ws->bin && asprintf(&wrapper, "%s/werf", ws->bin) < 0)) {
 		error("out of memory");
 	} else {

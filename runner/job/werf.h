@@ -12,6 +12,9 @@
 
 #include <stddef.h>
 
+/* werf's home in a job: this directory in the job's tmp dir, so it goes with the workspace. */
+#define WERF_HOME_DIR "werf-home"
+
 /* Where werf keeps what it writes for one job: berth's places, whatever the job set. */
 struct werf_places {
 	const char *docker;	/* DOCKER_CONFIG and WERF_DOCKER_CONFIG */

@@ -203,18 +203,13 @@ static enum berth_result run_stage(struct exec_dir *d, const struct local *l,
 				   const char *const *keys)
 {
 	struct strvec lines = STRVEC_INIT;
-	char script[2400], err[512];
+	char script[2400];
 	char *operands[] = {script, (char *)stage, NULL};
 	const struct args run = {.operand = operands, .nr_operand = 2};
 	enum berth_result r;
-	size_t i;
 
-	for (i = 0; keys[i]; i++)
-		if (job_script(lj->job, keys[i], &lines, err, sizeof(err)) < 0) {
-			strvec_clear(&lines);
-			error("%s", err);
-			return BERTH_BUILD_FAILURE;
-		}
+	if (local_stage_lines(lj, keys, &lines) != BERTH_OK)
+		return BERTH_BUILD_FAILURE;
 	snprintf(script, sizeof(script), "%s/%s", d->root, stage);
 	r = write_script(script, l->repo.dir, &lines) < 0 ? BERTH_SYSTEM_FAILURE : BERTH_OK;
 	strvec_clear(&lines);

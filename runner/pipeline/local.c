@@ -185,3 +185,18 @@ void local_job_release(struct local_job *lj)
 {
 	civars_release(&lj->vars);
 }
+
+enum berth_result local_stage_lines(const struct local_job *lj, const char *const *keys,
+				    struct strvec *lines)
+{
+	char err[512];
+	size_t i;
+
+	for (i = 0; keys[i]; i++)
+		if (job_script(lj->job, keys[i], lines, err, sizeof(err)) < 0) {
+			strvec_clear(lines);
+			error("%s", err);
+			return BERTH_BUILD_FAILURE;
+		}
+	return BERTH_OK;
+}

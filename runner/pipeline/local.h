@@ -60,5 +60,12 @@ enum berth_result local_workflow(struct local *l, char *why, size_t size);
 /* Decides one job (its variables, rules, the rule's variables). */
 enum berth_result local_job(struct local *l, const struct ci_job *j, struct local_job *out);
 void local_job_release(struct local_job *lj);
+/*
+ * The lines of a stage: the job's script `keys` in order ("before_script", "script", NULL),
+ * appended to `lines`. BERTH_OK, or BERTH_BUILD_FAILURE after saying which key is wrong
+ * (`lines` cleared).
+ */
+enum berth_result local_stage_lines(const struct local_job *lj, const char *const *keys,
+				    struct strvec *lines);
 
 #endif
