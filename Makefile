@@ -146,8 +146,7 @@ demo: deps-build
 	BERTH_BIN=$(abspath $(BIN)) scripts/demo.sh
 
 # The benchmarks (docs/performance.md); not part of `make check`. A failed target stops the
-# run where its script exits 1: bench_cleanup.py's do until each job has a cgroup of its own
-# (issue 17), so it runs last.
+# run where its script exits 1 (bench_werf.py, bench_cleanup.py), so those run last.
 bench: deps $(BIN)
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench.py
 	BERTH_BIN=$(abspath $(BIN)) $(PYTHON) tests/bench/bench_login.py

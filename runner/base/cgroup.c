@@ -530,25 +530,50 @@ static int freeze_and_kill(const char *dir)
 	return n;
 }
 
-/* Waits for `dir` to hold no process: v2 tells through cgroup.events, v1 only by listing. */
+/* 1 while cgroup.events (open on `fd`) says "populated 1", 0 when not, -1 when unreadable. */
+static int populated_at(int fd)
+{
+	char buf[256], *p;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	p = strstr(buf, "populated ");
+	return p ? p[10] == '1' : -1;
+}
+
+/*
+ * Waits for `dir` to hold no process. v2 says so in cgroup.events, and wakes a poll for
+ * POLLPRI when that changes (checked again every 100 ms, should a wakeup be missed); v1 only
+ * by listing its processes, and cannot kill at once, so forks may race each round's kill.
+ */
 static int wait_empty(const char *dir, int v2)
 {
 	long long give_up = clock_now_ms() + PROCSCAN_KILL_TIMEOUT_MS;
+	struct pollfd events = {v2 ? open_attr(dir, "cgroup.events", O_RDONLY) : -1, POLLPRI, 0};
 	char buf[16];
+	int empty;
 
 	for (;;) {
-		if (v2 ? read_key(dir, "cgroup.events", "populated") == 0
-		       : read_attr(dir, "cgroup.procs", buf, sizeof(buf)) == 0 && !buf[0])
-			return 0;
-		if (clock_now_ms() >= give_up)
-			return error("processes of cgroup '%s' are still there %d ms after SIGKILL "
-				     "(stuck in the kernel?); cleanup and berth gc try again",
-				     dir, PROCSCAN_KILL_TIMEOUT_MS);
-		if (!v2)
-			kill_listed(
-				dir); /* v1 cannot kill at once: forks may race the first round */
-		clock_sleep_ms(1);
+		empty = v2 ? populated_at(events.fd) == 0
+			   : read_attr(dir, "cgroup.procs", buf, sizeof(buf)) == 0 && !buf[0];
+		if (empty || clock_now_ms() >= give_up)
+			break;
+		if (v2) {
+			poll(&events, 1, 100);
+		} else {
+			kill_listed(dir);
+			clock_sleep_ms(1);
+		}
 	}
+	if (events.fd >= 0)
+		close(events.fd);
+	if (!empty)
+		return error("processes of cgroup '%s' are still there %d ms after SIGKILL "
+			     "(stuck in the kernel?); cleanup and berth gc try again",
+			     dir, PROCSCAN_KILL_TIMEOUT_MS);
+	return 0;
 }
 
 /* Removes `dir` and the cgroups a job made below it, deepest first. */
@@ -581,8 +606,10 @@ static int end_dir(const char *dir, int v2)
 	if (stat(dir, &st) < 0)
 		return errno == ENOENT ? 0 : error_errno("cannot inspect cgroup '%s'", dir);
 	if (v2) {
+		/* cgroup.procs lists this cgroup's own; a job's sub-cgroups are in "populated" */
 		n = signal_listed(dir, 0);
-		if (n > 0 && write_attr(dir, "cgroup.kill", "1") < 0)
+		if (n >= 0 && read_key(dir, "cgroup.events", "populated") == 1 &&
+		    write_attr(dir, "cgroup.kill", "1") < 0)
 			n = errno == ENOENT ? freeze_and_kill(dir) : -1;
 	} else {
 		n = kill_listed(dir);

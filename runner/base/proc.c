@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -438,6 +439,88 @@ int proc_call(int (*fn)(void *), void *arg, pid_t *pid)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(1);
 	_exit(fn(arg) == 0 ? 0 : 1);
+}
+
+/*
+ * In a child that takes on `uid` and nothing else: kill(-1, sig) signals every process that uid
+ * may signal (its real or saved uid is `uid`), wherever it runs; then a fork under
+ * RLIMIT_NPROC 2 tells whether one is left, for the kernel counts each uid's processes (this
+ * child among them) and refuses a fork that would make a third. Neither walks /proc, and
+ * kill(-1)'s own result cannot tell: it succeeds whenever the host runs any process. The child
+ * is not dumpable (a change of uid), so the uid's processes cannot read it; they may kill it,
+ * which is why the parent tries again. Exits 0 when a process of `uid` is there, 1 when none.
+ */
+static void signal_as(uid_t uid, int sig)
+{
+	struct rlimit two = {2, 2};
+	pid_t pid;
+
+	if (setgroups(0, NULL) < 0 || setresuid(uid, uid, uid) < 0)
+		_exit(3);
+	if (sig)
+		kill(-1, sig);
+	if (sig == SIGTERM)
+		kill(-1, SIGCONT); /* a stopped process must run to handle it */
+	if (setrlimit(RLIMIT_NPROC, &two) < 0)
+		_exit(3);
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid < 0)
+		_exit(errno == EAGAIN ? 0 : 3);
+	waitpid(pid, NULL, 0);
+	_exit(1);
+}
+
+int proc_signal_user(uid_t uid, int sig)
+{
+	int status, tries;
+	pid_t pid;
+
+	if (uid == 0 || uid == (uid_t)-1)
+		return error("refusing to signal every process of uid %ld", (long)uid);
+	for (tries = 0; tries < 100; tries++) {
+		pid = fork();
+		if (pid < 0)
+			return error_errno("cannot start a process");
+		if (pid == 0)
+			signal_as(uid, sig);
+		while (waitpid(pid, &status, 0) < 0)
+			if (errno != EINTR)
+				return error_errno("cannot wait for a process");
+		if (WIFEXITED(status) && WEXITSTATUS(status) <= 1)
+			return WEXITSTATUS(status) == 0;
+		if (WIFEXITED(status))
+			return error("cannot signal the processes of uid %ld", (long)uid);
+		/* killed: one of the uid's processes got to it first; again */
+	}
+	return error("cannot signal the processes of uid %ld: they kill every helper sent",
+		     (long)uid);
+}
+
+int proc_end_user(uid_t uid, unsigned grace)
+{
+	long long kill_at = clock_now_ms() + grace * 1000LL;
+	int sig = SIGTERM, r = proc_signal_user(uid, SIGTERM);
+
+	if (r <= 0)
+		return r;
+	while ((r = proc_signal_user(uid, sig)) > 0) {
+		/* Left for a while after SIGKILL: zombies, which count until their parent reaps
+		 * them (the kernel's count cannot tell them apart), or one stuck in the kernel. */
+		if (clock_now_ms() >= kill_at + 100 && procscan_count_uid(uid) == 0)
+			return 1;
+		if (clock_now_ms() >= kill_at + PROCSCAN_KILL_TIMEOUT_MS)
+			return error(
+				"processes of uid %ld are still there %d ms after SIGKILL "
+				"(stuck in the kernel, e.g. on a hung mount); cleanup and berth "
+				"gc try again",
+				(long)uid, PROCSCAN_KILL_TIMEOUT_MS);
+		if (clock_now_ms() >= kill_at)
+			sig = SIGKILL;
+		clock_sleep_ms(sig == SIGKILL ? 1 : 20);
+	}
+	return r < 0 ? -1 : 1;
 }
 
 int proc_exit_code(int status)

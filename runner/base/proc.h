@@ -102,6 +102,18 @@ int proc_self_path(char *buf, size_t size);
 /* 1 after proc_abort. */
 int proc_aborted(void);
 
+/*
+ * Sends `sig` (0: none, a probe) to every process of `uid` (a job user's, never root's): by its
+ * real or saved uid, wherever it runs (outside the job's cgroup too), without reading /proc.
+ * SIGTERM comes with SIGCONT. 1 when there was one, 0 when none, -1 after reporting.
+ */
+int proc_signal_user(uid_t uid, int sig);
+/*
+ * Ends every process of `uid`: SIGTERM, then SIGKILL after `grace` seconds, until none is
+ * left. 1 when there were some, 0 when none, -1 after reporting (one outlived SIGKILL).
+ */
+int proc_end_user(uid_t uid, unsigned grace);
+
 /* The exit code a shell would report for a wait status: the code, or 128 + signal. */
 int proc_exit_code(int status);
 

@@ -120,11 +120,11 @@ static int environ_has(pid_t pid, const char *entry)
 
 struct marked {
 	const char *entry;
-	uid_t uid; /* also every process of this real uid; (uid_t)-1: none */
 	int sig;
 	int found;
 	pid_t ancestors[ANCESTORS_MAX]; /* ours: whoever started us may carry the mark too */
 	int nr_ancestors;
+	uid_t uid; /* procscan_count_uid's */
 };
 
 static void find_ancestors(struct marked *m)
@@ -159,34 +159,13 @@ int procscan_is_ancestor(pid_t pid)
 	return pid > 1 && is_ancestor(&m, pid);
 }
 
-/* 1 when the real uid of `pid` is `uid`. */
-static int uid_is(pid_t pid, uid_t uid)
-{
-	char path[64], line[256];
-	unsigned long real = (unsigned long)-1;
-	FILE *f;
-
-	if (uid == (uid_t)-1)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "Uid:", 4)) {
-			real = strtoul(line + 4, NULL, 10);
-			break;
-		}
-	if (f)
-		fclose(f);
-	return real == (unsigned long)uid;
-}
-
 static int is_marked(const struct marked *m, pid_t pid)
 {
 	pid_t ppid;
 	char state;
 
 	return !is_ancestor(m, pid) && procscan_stat(pid, &state, &ppid) == 0 && state != 'Z' &&
-	       (uid_is(pid, m->uid) || environ_has(pid, m->entry));
+	       environ_has(pid, m->entry);
 }
 
 static int signal_if_marked(pid_t pid, void *data)
@@ -210,17 +189,17 @@ static int count_if_marked(pid_t pid, void *data)
 	return 0;
 }
 
-int procscan_count_marked(const char *entry, uid_t uid)
+int procscan_count_marked(const char *entry)
 {
-	struct marked m = {entry, uid, 0, 0, {0}, 0};
+	struct marked m = {.entry = entry};
 
 	find_ancestors(&m);
 	return procscan_each(count_if_marked, &m) < 0 ? -1 : m.found;
 }
 
-int procscan_kill_marked(const char *entry, uid_t uid, unsigned grace)
+int procscan_kill_marked(const char *entry, unsigned grace)
 {
-	struct marked m = {entry, uid, SIGTERM, 0, {0}, 0};
+	struct marked m = {.entry = entry, .sig = SIGTERM};
 	long long kill_at = clock_now_ms() + grace * 1000LL;
 	int total;
 
@@ -237,12 +216,49 @@ int procscan_kill_marked(const char *entry, uid_t uid, unsigned grace)
 			return error(
 				"%d process(es) of the job are still there %lld ms after SIGKILL "
 				"(stuck in the kernel, e.g. on a hung mount): look for processes "
-				"with %s in their environment or of uid %ld",
-				m.found, (long long)PROCSCAN_KILL_TIMEOUT_MS, entry ? entry : "-",
-				uid == (uid_t)-1 ? -1L : (long)uid);
+				"with %s in their environment",
+				m.found, (long long)PROCSCAN_KILL_TIMEOUT_MS, entry);
 		m.found = 0;
 		if (procscan_each(signal_if_marked, &m) < 0)
 			return -1;
 	}
 	return total;
+}
+
+/* 1 when the real uid of `pid` is `uid` and it has not ended (a zombie has). */
+static int live_of_uid(pid_t pid, uid_t uid)
+{
+	char path[64], line[256], state = 0;
+	unsigned long real = (unsigned long)-1;
+	pid_t ppid;
+	FILE *f;
+
+	if (procscan_stat(pid, &state, &ppid) < 0 || state == 'Z' || state == 'X')
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Uid:", 4)) {
+			real = strtoul(line + 4, NULL, 10);
+			break;
+		}
+	if (f)
+		fclose(f);
+	return real == (unsigned long)uid;
+}
+
+static int count_if_uid(pid_t pid, void *data)
+{
+	struct marked *m = data;
+
+	if (live_of_uid(pid, m->uid))
+		m->found++;
+	return 0;
+}
+
+int procscan_count_uid(uid_t uid)
+{
+	struct marked m = {.uid = uid};
+
+	return procscan_each(count_if_uid, &m) < 0 ? -1 : m.found;
 }

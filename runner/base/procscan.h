@@ -1,6 +1,6 @@
 /*
  * Reading /proc: every process, one's state and parent, and the processes marked as a job's
- * (an environment entry such as BERTH_JOB_DIR=..., or a job user's uid), which cleanup and gc
+ * (an environment entry such as BERTH_JOB_DIR=...), which cleanup and gc
  * look for and end. Starting and supervising children is proc.h's.
  */
 #ifndef PROCSCAN_H
@@ -21,16 +21,18 @@ int procscan_stat(pid_t pid, char *state, pid_t *ppid);
 int procscan_is_ancestor(pid_t pid);
 
 /*
- * Ends every process whose environment holds `entry` ("NAME=value"; NULL: none, and no
- * environment is read) or whose real uid is `uid` (a job user's: one that cleared its
- * environment is caught too; (uid_t)-1 for none), but for
- * this one and its ancestors (a wrapper or a shell that started berth may carry the same
- * entry): SIGTERM, then SIGKILL for those still there after `grace` seconds. Returns how many
- * were found, or -1 after reporting.
+ * Ends every process whose environment holds `entry` ("NAME=value") but for this one and its
+ * ancestors (a wrapper or a shell that started berth may carry the same entry): SIGTERM, then
+ * SIGKILL for those still there after `grace` seconds. Returns how many were found, or -1 after
+ * reporting. The fallback for hosts without a usable cgroup (base/cgroup.h); a job user's
+ * processes are found by uid without /proc (proc_end_user).
  */
-int procscan_kill_marked(const char *entry, uid_t uid, unsigned grace);
-/* How many live processes carry `entry` in their environment or run as `uid` ((uid_t)-1: no
- * uid), this one and its ancestors not counted; -1 after reporting. */
-int procscan_count_marked(const char *entry, uid_t uid);
+int procscan_kill_marked(const char *entry, unsigned grace);
+/* How many live processes carry `entry` in their environment, this one and its ancestors not
+ * counted; -1 after reporting. */
+int procscan_count_marked(const char *entry);
+/* How many processes of real uid `uid` live (zombies not counted); -1 after reporting. Reads
+ * every process's status: proc_end_user's last resort only. */
+int procscan_count_uid(uid_t uid);
 
 #endif

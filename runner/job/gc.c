@@ -5,6 +5,7 @@
 #include "base/fs.h"
 #include "base/job_user.h"
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/procscan.h"
 #include "job/workspace.h"
 
@@ -36,16 +37,18 @@ static long long idle_seconds(const char *dir)
 static int in_use(const char *dir, const struct cgroup *cg)
 {
 	char marker[4600], user[64];
-	int has_user = workspace_recorded(dir, "user", user, sizeof(user)) == 0;
+	uid_t uid;
 
-	if (cg->v2[0] && cgroup_populated(cg) != 0)
-		return 1; /* -1 (cannot tell) counts as in use */
-	if (cg->v2[0])	  /* its user may still run outside it (workspace_end_processes) */
-		return has_user && procscan_count_marked(NULL, job_user_uid(user)) != 0;
-	if (path_join(marker, sizeof(marker), "%s=%s", JOB_MARKER, dir) < 0)
-		return 1; /* cannot tell: in use */
-	/* -1 (cannot tell) counts as in use */
-	return procscan_count_marked(marker, job_user_uid(has_user ? user : NULL)) != 0;
+	/* -1 (cannot tell) counts as in use, in each check */
+	if (cg->v2[0] ? cgroup_populated(cg) != 0
+		      : path_join(marker, sizeof(marker), "%s=%s", JOB_MARKER, dir) < 0 ||
+				procscan_count_marked(marker) != 0)
+		return 1;
+	/* its user may also run outside the job (workspace_end_processes) */
+	uid = workspace_recorded(dir, "user", user, sizeof(user)) == 0 ? job_user_uid(user)
+								       : (uid_t)-1;
+	/* the kernel counts zombies too: when it says some, /proc tells whether one lives */
+	return uid != (uid_t)-1 && proc_signal_user(uid, 0) != 0 && procscan_count_uid(uid) != 0;
 }
 
 static int consider(const struct settings *s, const char *jobs, const char *name, FILE *out,

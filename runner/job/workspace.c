@@ -4,6 +4,7 @@
 #include "base/fs.h"
 #include "base/job_user.h"
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/procscan.h"
 #include "base/secret.h"
 #include "base/sha256.h"
@@ -610,8 +611,10 @@ static int make_cgroup(struct workspace *ws, const struct settings *s)
 	} else {
 		sha256_hex(ws->dir, strlen(ws->dir), hex);
 		snprintf(name, sizeof(name), "%.64s-%.8s", strrchr(ws->dir, '/') + 1, hex);
-		if (cgroup_create(&ws->cgroup, name, &l, note, sizeof(note)) < 0)
+		if (cgroup_create(&ws->cgroup, name, &l, note, sizeof(note)) < 0) {
+			cgroup_end(&ws->cgroup); /* what it made before failing */
 			return -1;
+		}
 	}
 	if (!(ws->cgroup_note = strdup(note)))
 		return error("out of memory");
@@ -620,25 +623,23 @@ static int make_cgroup(struct workspace *ws, const struct settings *s)
 
 int workspace_end_processes(const struct workspace *ws, unsigned grace)
 {
-	const char *marker = NULL;
-	char buf[4600];
+	char marker[4600];
 	uid_t uid = job_user_uid(ws->user);
 	int killed = 0, r;
 
 	if (!ws->cgroup.v2[0]) {
-		if (path_join(buf, sizeof(buf), "%s=%s", JOB_MARKER, ws->dir) < 0)
+		if (path_join(marker, sizeof(marker), "%s=%s", JOB_MARKER, ws->dir) < 0 ||
+		    (killed = procscan_kill_marked(marker, grace)) < 0)
 			return -1;
-		marker = buf;
 	}
+	if ((r = cgroup_end(&ws->cgroup)) < 0)
+		return -1;
+	killed += r;
 	/* The cgroup holds all the job started. A process of its user started some other way (at,
 	 * a lingering user manager) is outside it: the user goes to the next job, that must not. */
-	if (marker || uid != (uid_t)-1) {
-		killed = procscan_kill_marked(marker, uid, grace);
-		if (killed < 0)
-			return -1;
-	}
-	r = cgroup_end(&ws->cgroup);
-	return r < 0 ? -1 : killed + r;
+	if (uid != (uid_t)-1 && (r = proc_end_user(uid, grace)) < 0)
+		return -1;
+	return killed + r;
 }
 
 void workspace_recorded_cgroup(const char *dir, struct cgroup *cg)
@@ -682,8 +683,13 @@ int workspace_create(struct workspace *ws, const struct settings *s, const struc
 		error_errno("cannot create '%s'", ws->builds);
 		goto out;
 	}
-	if (make_cgroup(ws, s) < 0 || write_state(ws, job) < 0 ||
-	    (ws->user && give_places(ws, s) < 0))
+	if (make_cgroup(ws, s) < 0)
+		goto out;
+	if (write_state(ws, job) < 0) {
+		cgroup_end(&ws->cgroup); /* unrecorded: cleanup and gc would never find it */
+		goto out;
+	}
+	if (ws->user && give_places(ws, s) < 0)
 		goto out;
 	ret = 0;
 out:

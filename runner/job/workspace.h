@@ -40,8 +40,9 @@ int workspace_init(struct workspace *ws, const struct settings *s, const struct 
 int workspace_create(struct workspace *ws, const struct settings *s, const struct job *job);
 /*
  * Ends the job's processes: its cgroup killed and removed, or where it has none (v2), every
- * process that carries the workspace's marker or runs as its job user (base/procscan.h).
- * How many there were, or -1 after reporting.
+ * process that carries the workspace's marker (base/procscan.h); then every process of its
+ * job user, in the cgroup or not (proc_end_user). How many there were (those outside the
+ * cgroup count as one), or -1 after reporting.
  */
 int workspace_end_processes(const struct workspace *ws, unsigned grace);
 /* The cgroup directories workspace `dir`'s state records, into `cg` (none: left empty). */

@@ -171,6 +171,27 @@ def test_prepare_names_the_cgroup_and_cleanup_removes_it(runner, scratch):
     assert not job_processes(job), describe_pids(job_processes(job))
 
 
+def job_cgroups(job_id):
+    """Every cgroup directory, v2 or v1, that berth made for a job of this id."""
+    return sorted(Path("/sys/fs/cgroup").glob(f"**/{'berth'}/{job_id}-*"))
+
+
+def test_a_prepare_that_fails_after_making_the_cgroup_removes_it(shell):
+    runner, settings, _ = shell
+    probe = runner.job(1790)
+    directory, _ = prepared(probe)  # skips where the job gets no cgroup
+    expect(probe.cleanup(), rn.OK)
+    job = runner.job(1791)
+    # The state record cannot be written (its temporary file's name is a directory): prepare
+    # fails after the cgroup is made, and nothing records where it is.
+    (settings.state_dir / "jobs" / "1791" / ".state.tmp").mkdir(parents=True)
+    expect(job.run("config"), rn.OK)
+    res = job.run("prepare")  # once: no retry, whose cleanup would take the workspace away
+    assert not res.ok and "cannot write" in res.stderr, res.report()
+    assert job_cgroups(1791) == []
+    assert not directory.exists()
+
+
 def test_every_stage_process_starts_in_the_jobs_cgroup(runner, scratch):
     mark = scratch / "started"
     job = runner.job(1702, variables={"MARK": str(mark)}, scripts={

@@ -1,6 +1,7 @@
 /* Child processes: exit codes, exec errors, options, and what a script leaves behind. */
 #include "unit.h"
 
+#include "base/clock.h"
 #include "base/proc.h"
 
 #include <fcntl.h>
@@ -297,6 +298,106 @@ static void test_helper(void **state)
 	assert_string_equal(got, "ignored=0 own_group=1\n");
 }
 
+/*
+ * A process of `uid` that is not this one's child (its parent exits at once, so init reaps it):
+ * as a job user's process left outside the job's cgroup. Returns its pid once it runs as `uid`;
+ * `ignore_term`: it ignores SIGTERM.
+ */
+static pid_t orphan_of(uid_t uid, int ignore_term)
+{
+	int ready[2], status;
+	pid_t pid, orphan = 0;
+	char c;
+
+	/* Orphans go to init, not to this process, which proc_start made a subreaper. */
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (fork() == 0) {
+			sigset_t none;
+
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			if (ignore_term)
+				signal(SIGTERM, SIG_IGN);
+			if (setresuid(uid, uid, uid) < 0)
+				_exit(1);
+			orphan = getpid();
+			if (write(ready[1], &orphan, sizeof(orphan)) != sizeof(orphan))
+				_exit(1);
+			execlp("sleep", "sleep", "1000", (char *)NULL);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(ready[1]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(read(ready[0], &orphan, sizeof(orphan)), (ssize_t)sizeof(orphan));
+	assert_int_equal(read(ready[0], &c, 1), 0); /* EOF: it has exec'd sleep */
+	close(ready[0]);
+	return orphan;
+}
+
+/* A uid no account and no other test uses: proc_signal_user signals all of its processes. */
+static uid_t unused_uid(void)
+{
+	return (uid_t)(3000000 + getpid() % 100000);
+}
+
+/* Every process of a uid is found and ended without /proc, one ignoring SIGTERM too; this one
+ * (root) and its other children are left alone; root itself is refused. */
+static void test_end_user(void **state)
+{
+	uid_t uid = unused_uid();
+	pid_t a, b, mine;
+	int status;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(proc_signal_user(uid, 0), 0);
+	assert_int_equal(proc_end_user(uid, 0), 0);
+	mine = fork();
+	if (mine == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed assertion must not leave it */
+		pause();
+		_exit(0);
+	}
+	a = orphan_of(uid, 0);
+	b = orphan_of(uid, 1);
+	assert_int_equal(proc_signal_user(uid, 0), 1);
+	assert_int_equal(proc_end_user(uid, 0), 1);
+	/* Ended: init may not have reaped them yet, which the kernel's count waits for. */
+	assert_false(proc_alive(a));
+	assert_false(proc_alive(b));
+	while (proc_signal_user(uid, 0) == 1)
+		clock_sleep_ms(10);
+	assert_int_equal(proc_signal_user(uid, 0), 0);
+	assert_true(proc_alive(mine));
+	kill(mine, SIGKILL);
+	assert_int_equal(waitpid(mine, &status, 0), mine);
+	assert_int_equal(proc_signal_user(0, 0), -1);
+}
+
+/* With a grace period, SIGTERM comes first: a process it ends needs no SIGKILL. */
+static void test_end_user_terminates_first(void **state)
+{
+	uid_t uid = unused_uid() + 1;
+	long long start;
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	pid = orphan_of(uid, 0);
+	start = clock_now_ms();
+	assert_int_equal(proc_end_user(uid, 30), 1);
+	assert_false(proc_alive(pid));
+	assert_true(clock_now_ms() - start < 30000); /* SIGTERM did it: no SIGKILL was due */
+}
+
 int main(void)
 {
 	/*
@@ -317,6 +418,8 @@ int main(void)
 		cmocka_unit_test(test_out_and_err),
 		cmocka_unit_test(test_run),
 		cmocka_unit_test(test_helper),
+		cmocka_unit_test(test_end_user),
+		cmocka_unit_test(test_end_user_terminates_first),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

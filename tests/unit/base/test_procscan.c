@@ -5,6 +5,7 @@
 #include "base/procscan.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,11 +18,11 @@ static void test_kill_marked(void **state)
 
 	(void)state;
 	assert_int_equal(proc_start(&p), 0);
-	assert_int_equal(procscan_kill_marked("BERTH_TEST_MARK=unit-7", (uid_t)-1, 1), 1);
+	assert_int_equal(procscan_kill_marked("BERTH_TEST_MARK=unit-7", 1), 1);
 	assert_int_equal(waitpid(p.pid, &status, 0), p.pid);
 	assert_true(WIFSIGNALED(status));
-	assert_int_equal(procscan_kill_marked("BERTH_TEST_MARK=unit-7", (uid_t)-1, 1), 0);
-	assert_int_equal(procscan_kill_marked("BERTH_TEST_MARK=unit", (uid_t)-1, 1), 0);
+	assert_int_equal(procscan_kill_marked("BERTH_TEST_MARK=unit-7", 1), 0);
+	assert_int_equal(procscan_kill_marked("BERTH_TEST_MARK=unit", 1), 0);
 }
 
 /* Counting finds the marked process and only it; this process, unmarked, is never counted. */
@@ -33,13 +34,13 @@ static void test_count_marked(void **state)
 	int status;
 
 	(void)state;
-	assert_int_equal(procscan_count_marked("BERTH_TEST_MARK=unit-8", (uid_t)-1), 0);
+	assert_int_equal(procscan_count_marked("BERTH_TEST_MARK=unit-8"), 0);
 	assert_int_equal(proc_start(&p), 0);
-	assert_int_equal(procscan_count_marked("BERTH_TEST_MARK=unit-8", (uid_t)-1), 1);
-	assert_int_equal(procscan_count_marked("BERTH_TEST_MARK=unit-80", (uid_t)-1), 0);
+	assert_int_equal(procscan_count_marked("BERTH_TEST_MARK=unit-8"), 1);
+	assert_int_equal(procscan_count_marked("BERTH_TEST_MARK=unit-80"), 0);
 	kill(p.pid, SIGKILL);
 	assert_int_equal(waitpid(p.pid, &status, 0), p.pid);
-	assert_int_equal(procscan_count_marked("BERTH_TEST_MARK=unit-8", (uid_t)-1), 0);
+	assert_int_equal(procscan_count_marked("BERTH_TEST_MARK=unit-8"), 0);
 }
 
 static void test_stat_and_ancestors(void **state)
@@ -56,12 +57,42 @@ static void test_stat_and_ancestors(void **state)
 	assert_false(procscan_is_ancestor(1));
 }
 
+/* A uid's live processes are counted, its zombies not (their parent has yet to reap them). */
+static void test_count_uid(void **state)
+{
+	uid_t uid = (uid_t)(3200000 + getpid() % 100000);
+	pid_t pid, ppid;
+	int status;
+	char st = 0;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(procscan_count_uid(uid), 0);
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (setresuid(uid, uid, uid) == 0)
+			pause();
+		_exit(1);
+	}
+	while (procscan_count_uid(uid) == 0 && procscan_stat(pid, &st, &ppid) == 0 && st != 'Z')
+		usleep(1000); /* until setresuid is done (or the child failed) */
+	assert_int_equal(procscan_count_uid(uid), 1);
+	kill(pid, SIGKILL);
+	while (procscan_stat(pid, &st, &ppid) == 0 && st != 'Z')
+		usleep(1000); /* until it is a zombie */
+	assert_int_equal(procscan_count_uid(uid), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kill_marked),
 		cmocka_unit_test(test_count_marked),
 		cmocka_unit_test(test_stat_and_ancestors),
+		cmocka_unit_test(test_count_uid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
