@@ -555,6 +555,8 @@ static int wait_empty(const char *dir, int v2)
 	char buf[16];
 	int empty;
 
+	if (v2 && events.fd < 0)
+		return errno == ENOENT ? 0 : error_errno("cannot watch cgroup '%s'", dir);
 	for (;;) {
 		empty = v2 ? populated_at(events.fd) == 0
 			   : read_attr(dir, "cgroup.procs", buf, sizeof(buf)) == 0 && !buf[0];

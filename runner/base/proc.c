@@ -455,6 +455,8 @@ static void signal_as(uid_t uid, int sig)
 	struct rlimit two = {2, 2};
 	pid_t pid;
 
+	signal(SIGTERM, SIG_DFL); /* berth's handlers would wake its loop, not end this child */
+	signal(SIGINT, SIG_DFL);
 	if (setgroups(0, NULL) < 0 || setresuid(uid, uid, uid) < 0)
 		_exit(3);
 	if (sig)
