@@ -84,7 +84,7 @@ static const struct command commands[] = {
 		 "`berth werf converge --help` is werf's own help."},
 	{.name = "pipeline",
 	 .fn = cmd_pipeline,
-	 .summary = "list the local pipeline's jobs in stage order (docs/pipeline.md)",
+	 .summary = "list the local pipeline's jobs and what each waits for (docs/pipeline.md)",
 	 .options = {LOCAL_OPTIONS,
 		     {"--json", NULL, NULL, 0, "print the jobs as JSON"},
 		     {"--preview", NULL, "JOB", 0, "print JOB fully resolved, as YAML"}}},

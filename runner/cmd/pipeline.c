@@ -22,6 +22,26 @@ struct listing {
 	size_t nr;		/* how many jobs are decided */
 };
 
+/* Needs of other projects' or pipelines' jobs: listed, as nothing here can check them. */
+static void print_other_pipelines(const struct job_needs *jn)
+{
+	const char *sep = "; other pipelines (not checked here): ";
+	size_t k;
+
+	for (k = 0; k < jn->nr; k++) {
+		const struct ci_need *n = &jn->v[k];
+
+		if (!n->project && !n->pipeline)
+			continue;
+		if (n->job)
+			printf("%s%s of %s %s", sep, n->job, n->project ? "project" : "pipeline",
+			       n->project ? n->project : n->pipeline);
+		else
+			printf("%sthe status of %s", sep, n->pipeline);
+		sep = ", ";
+	}
+}
+
 static void print_waits(const struct listing *ls, size_t i)
 {
 	const struct pipeline *p = &ls->l->pipeline;
@@ -40,14 +60,10 @@ static void print_waits(const struct listing *ls, size_t i)
 			printf("%s%s", sep, p->jobs[k].name);
 			sep = ", ";
 		}
-	for (k = 0; k < jn->nr; k++)
-		if (jn->v[k].project || jn->v[k].pipeline) {
-			printf("%s%s of %s %s (not checked here)", sep, jn->v[k].job,
-			       jn->v[k].project ? "project" : "pipeline",
-			       jn->v[k].project ? jn->v[k].project : jn->v[k].pipeline);
-			sep = ", ";
-		}
-	printf("%s\n", *sep ? "" : "nothing: it starts at once");
+	if (!*sep)
+		printf("nothing: it starts at once");
+	print_other_pipelines(jn);
+	putchar('\n');
 }
 
 static void print_job(const struct listing *ls, size_t i, const char **stage)

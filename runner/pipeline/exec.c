@@ -327,7 +327,8 @@ static enum berth_result exec_with_needs(struct local *l, size_t target, const c
 		if (r == BERTH_OK)
 			in[run[decided]] = strcmp(lj[decided].verdict.when, "never") != 0;
 	}
-	in[target] = 1; /* left out, it is refused by exec_one with the reason */
+	if (r == BERTH_OK)
+		in[target] = 1; /* left out, it is refused by exec_one with the reason */
 	if (r == BERTH_OK && needs_check_present(p, l->needs, in, why, sizeof(why)) < 0) {
 		error("%s", why);
 		r = BERTH_BUILD_FAILURE;

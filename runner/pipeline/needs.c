@@ -142,13 +142,14 @@ static int parse_need(struct ci_need *n, const char *name, const struct node *it
 				     "jobs:%s:needs:need config contains unknown keys: %s", name,
 				     item->keys[k]);
 	job = node_get(item, "job");
-	if (!is_string(job))
-		return failf(why, size, item, "jobs:%s:needs:need job should be a string", name);
-	n->job = job->str;
 	v = node_get(item, "project");
 	n->project = is_string(v) ? v->str : NULL;
 	v = node_get(item, "pipeline");
 	n->pipeline = is_string(v) ? v->str : NULL;
+	/* `pipeline:` alone mirrors another pipeline's status: the one need without a job */
+	if (!is_string(job) && !(n->pipeline && !job))
+		return failf(why, size, item, "jobs:%s:needs:need job should be a string", name);
+	n->job = job ? job->str : NULL;
 	if (parse_flag(&n->optional, item, "optional", name, why, size) < 0 ||
 	    parse_flag(&n->artifacts, item, "artifacts", name, why, size) < 0)
 		return -1;
@@ -338,8 +339,14 @@ int needs_load(const struct pipeline *p, struct job_needs **out, char *why, size
 {
 	struct job_needs *all = calloc(p->nr_jobs + 1, sizeof(*all));
 	size_t *by_file = calloc(p->nr_jobs + 1, sizeof(*by_file)), i;
-	int ret = all && by_file ? 0 : failf(why, why_size, p->root, "out of memory");
+	int ret = 0;
 
+	*out = NULL;
+	if (!all || !by_file) {
+		free(all);
+		free(by_file);
+		return failf(why, why_size, p->root, "out of memory");
+	}
 	for (i = 0; ret == 0 && i < p->nr_jobs; i++) {
 		by_file[p->jobs[i].order] = i;
 		ret = parse_job(&all[i], &p->jobs[i], why, why_size);

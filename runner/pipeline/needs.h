@@ -13,7 +13,7 @@
 
 /* One entry of a job's `needs:`. */
 struct ci_need {
-	const char *job;	  /* `job:` or the string; NULL for a need of another project */
+	const char *job;	  /* `job:` or the string; NULL for `needs: {pipeline: P}` */
 	const char *pipeline;	  /* `pipeline:` of a cross-pipeline need, else NULL */
 	const char *project;	  /* `project:` of a cross-project need, else NULL */
 	int optional, artifacts;  /* `optional:` (default false), `artifacts:` (default true) */

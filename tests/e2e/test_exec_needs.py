@@ -10,7 +10,8 @@ import secrets
 
 import pytest
 
-from test_local_jobs import Berth, FAILURE_CODE, assert_nothing_left, exec_job, make_repo, shown
+# berth: test_local_jobs' fixture (berth with this test's settings), used here by name
+from test_local_jobs import FAILURE_CODE, assert_nothing_left, berth, exec_job, make_repo, shown  # noqa: F401
 
 NEEDS_CI = """\
 stages: [build, test, deploy]
@@ -77,13 +78,6 @@ deploy-nightly:
 def executor():
     """exec always runs the shell executor (docs/pipeline.md): one backend is enough."""
     return "shell"
-
-
-@pytest.fixture
-def berth(berth_bin, settings, tmp_path):
-    b = Berth(berth_bin, settings, tmp_path)
-    yield b
-    b.close()
 
 
 @pytest.fixture
