@@ -118,10 +118,12 @@ static json_t *job_json(const struct listing *ls, size_t i)
 {
 	const struct local_job *lj = &ls->jobs[i];
 	const struct verdict *v = &lj->verdict;
-	json_t *waits = json_array();
+	/* Without needs: every job of the earlier stages, which a reader knows: null, not a list
+	 * that grows with the square of the pipeline. */
+	json_t *waits = ls->l->needs[i].has_key ? json_array() : json_null();
 	size_t k;
 
-	if (ls->in[i]) {
+	if (ls->in[i] && ls->l->needs[i].has_key) {
 		needs_waits_for(&ls->l->pipeline, ls->l->needs, ls->in, i, ls->waits);
 		for (k = 0; k < ls->nr; k++)
 			if (ls->waits[k])
