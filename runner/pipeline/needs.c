@@ -376,21 +376,42 @@ static int need_present(const struct pipeline *p, const struct ci_need *n, const
 	return 0;
 }
 
+/*
+ * How many needs GitLab counts against its limit: the jobs of this pipeline's configuration
+ * each names (a parallel job's instances each count), other pipelines' jobs not counted.
+ */
+static size_t needs_count(const struct pipeline *p, const struct job_needs *jn)
+{
+	size_t a, k, count = 0;
+
+	for (a = 0; a < jn->nr; a++) {
+		size_t matched = 0;
+
+		if (jn->v[a].project || jn->v[a].pipeline)
+			continue;
+		for (k = 0; k < p->nr_jobs; k++)
+			matched += need_matches(&jn->v[a], &p->jobs[k]);
+		count += matched ? matched : 1;
+	}
+	return count;
+}
+
 int needs_check_present(const struct pipeline *p, const struct job_needs *all, const int *in,
 			char *why, size_t why_size)
 {
-	size_t i, a;
+	size_t i, a, count;
 
 	for (i = 0; i < p->nr_jobs; i++) {
 		const struct ci_job *j = &p->jobs[i];
 
 		if (!in[i] || !all[i].has_key)
 			continue;
-		if (all[i].nr > NEEDS_MAX)
+		count = needs_count(p, &all[i]);
+		if (count > NEEDS_MAX)
 			return failf(why, why_size, node_get(j->def, "needs"),
 				     "%s: one job can only need %d others, but you have listed "
 				     "%zu. See needs keyword documentation for more details",
-				     j->name, NEEDS_MAX, all[i].nr);
+				     j->name, NEEDS_MAX, count);
 		for (a = 0; a < all[i].nr; a++) {
 			const struct ci_need *n = &all[i].v[a];
 

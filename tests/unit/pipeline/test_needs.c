@@ -126,6 +126,38 @@ static void test_a_matrix_need_of_a_missing_instance_is_undefined(void **state)
 	release(&p, root, all);
 }
 
+/* GitLab counts the instances a need names against its limit of 50, after expansion. */
+static void test_the_limit_counts_parallel_instances(void **state)
+{
+	struct spec jobs[52];
+	char names[51][16], yaml[4096] = "", why[512] = "";
+	int in[52];
+	struct pipeline p;
+	struct node *root;
+	struct job_needs *all = NULL;
+	size_t i, used = 0;
+
+	(void)state;
+	for (i = 0; i < 51; i++) {
+		snprintf(names[i], sizeof(names[i]), "b %zu/51", i + 1);
+		jobs[i] = (struct spec){names[i], 0, "b"};
+		used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "'%s': {script: [x]}\n",
+					 names[i]);
+	}
+	jobs[51] = (struct spec){"test", 1, NULL};
+	snprintf(yaml + used, sizeof(yaml) - used, "test: {needs: [b], script: [x]}\n");
+	build(&p, &root, jobs, ARRAY_SIZE(jobs), yaml);
+	assert_int_equal(needs_load(&p, &all, why, sizeof(why)), 0);
+	for (i = 0; i < ARRAY_SIZE(in); i++)
+		in[i] = 1;
+	assert_int_equal(needs_check_present(&p, all, in, why, sizeof(why)), -1);
+	assert_string_equal(why, "t.yml:52: test: one job can only need 50 others, but you have "
+				 "listed 51. See needs keyword documentation for more details");
+	in[51] = 0; /* rules leave the job out: its needs are not checked */
+	assert_int_equal(needs_check_present(&p, all, in, why, sizeof(why)), 0);
+	release(&p, root, all);
+}
+
 /* Each case: the definitions, and needs_load's message (NULL: valid). */
 static const struct {
 	const char *yaml, *why;
@@ -205,6 +237,7 @@ int main(void)
 		cmocka_unit_test(test_a_need_of_a_parallel_job_is_every_instance),
 		cmocka_unit_test(test_a_matrix_need_selects_instances),
 		cmocka_unit_test(test_a_matrix_need_of_a_missing_instance_is_undefined),
+		cmocka_unit_test(test_the_limit_counts_parallel_instances),
 		cmocka_unit_test(test_checks),
 		cmocka_unit_test(test_order_and_closure),
 	};
