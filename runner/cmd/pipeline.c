@@ -9,10 +9,66 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static void print_job(const struct local_job *lj, const char **stage)
+/* The jobs of one pipeline, decided, and what each waits for. */
+struct listing {
+	struct local *l;
+	struct local_job *jobs; /* jobs[i] is l->pipeline.jobs[i] decided */
+	int *in;		/* in[i]: the job is in the pipeline (its when is not never) */
+	int *waits;		/* scratch: what one job waits for (needs_waits_for) */
+	size_t *order;		/* the listing order (needs_order) */
+	size_t nr;		/* how many jobs are decided */
+};
+
+/* Needs of other projects' or pipelines' jobs: listed, as nothing here can check them. */
+static void print_other_pipelines(const struct job_needs *jn)
 {
+	const char *sep = "; other pipelines (not checked here): ";
+	size_t k;
+
+	for (k = 0; k < jn->nr; k++) {
+		const struct ci_need *n = &jn->v[k];
+
+		if (!n->project && !n->pipeline)
+			continue;
+		if (n->job)
+			printf("%s%s of %s %s", sep, n->job, n->project ? "project" : "pipeline",
+			       n->project ? n->project : n->pipeline);
+		else
+			printf("%sthe status of %s", sep, n->pipeline);
+		sep = ", ";
+	}
+}
+
+static void print_waits(const struct listing *ls, size_t i)
+{
+	const struct pipeline *p = &ls->l->pipeline;
+	const struct job_needs *jn = &ls->l->needs[i];
+	const char *sep = "";
+	size_t k;
+
+	printf("  %-32s   waits for ", "");
+	if (!jn->has_key) {
+		printf("the jobs of earlier stages\n");
+		return;
+	}
+	needs_waits_for(p, ls->l->needs, ls->in, i, ls->waits);
+	for (k = 0; k < p->nr_jobs; k++)
+		if (ls->waits[k]) {
+			printf("%s%s", sep, p->jobs[k].name);
+			sep = ", ";
+		}
+	if (!*sep)
+		printf("nothing: it starts at once");
+	print_other_pipelines(jn);
+	putchar('\n');
+}
+
+static void print_job(const struct listing *ls, size_t i, const char **stage)
+{
+	const struct local_job *lj = &ls->jobs[i];
 	const struct verdict *v = &lj->verdict;
 
 	if (!*stage || strcmp(*stage, lj->job->stage) != 0) {
@@ -27,40 +83,123 @@ static void print_job(const struct local_job *lj, const char **stage)
 	if (!strcmp(v->when, "delayed") && v->start_in[0])
 		printf(" in %s", v->start_in);
 	putchar('\n');
+	if (ls->in[i])
+		print_waits(ls, i);
 }
 
-static json_t *job_json(const struct local_job *lj)
+/* A job's `needs:` as written: null without the key, else one object per need. */
+static json_t *needs_json(const struct job_needs *jn)
 {
-	const struct verdict *v = &lj->verdict;
+	json_t *list;
+	size_t a, k;
 
-	return json_pack("{s:s, s:s, s:s, s:b, s:s?}", "name", lj->job->name, "stage",
+	if (!jn->has_key)
+		return json_null();
+	list = json_array();
+	for (a = 0; a < jn->nr; a++) {
+		const struct ci_need *n = &jn->v[a];
+		json_t *o = json_pack("{s:s?, s:b, s:b, s:s*, s:s*}", "job", n->job, "optional",
+				      n->optional, "artifacts", n->artifacts, "project", n->project,
+				      "pipeline", n->pipeline);
+
+		if (o && n->instances) {
+			json_t *inst = json_array();
+
+			for (k = 0; k < n->instances->nr; k++)
+				json_array_append_new(inst, json_string(n->instances->v[k]));
+			json_object_set_new(o, "instances", inst);
+		}
+		json_array_append_new(list, o);
+	}
+	return list;
+}
+
+static json_t *job_json(const struct listing *ls, size_t i)
+{
+	const struct local_job *lj = &ls->jobs[i];
+	const struct verdict *v = &lj->verdict;
+	/* Without needs: every job of the earlier stages, which a reader knows: null, not a list
+	 * that grows with the square of the pipeline. */
+	json_t *waits = ls->l->needs[i].has_key ? json_array() : json_null();
+	size_t k;
+
+	if (ls->in[i] && ls->l->needs[i].has_key) {
+		needs_waits_for(&ls->l->pipeline, ls->l->needs, ls->in, i, ls->waits);
+		for (k = 0; k < ls->nr; k++)
+			if (ls->waits[k])
+				json_array_append_new(waits, json_string(ls->jobs[k].job->name));
+	}
+	return json_pack("{s:s, s:s, s:s, s:b, s:s?, s:o, s:o}", "name", lj->job->name, "stage",
 			 lj->job->stage, "when", v->when, "allow_failure", v->allow_failure, "why",
-			 strcmp(v->when, "never") ? NULL : v->why);
+			 strcmp(v->when, "never") ? NULL : v->why, "needs",
+			 needs_json(&ls->l->needs[i]), "waits_for", waits);
+}
+
+static void listing_release(struct listing *ls)
+{
+	size_t i;
+
+	for (i = 0; ls->jobs && i < ls->nr; i++)
+		local_job_release(&ls->jobs[i]);
+	free(ls->jobs);
+	free(ls->in);
+	free(ls->waits);
+	free(ls->order);
+}
+
+/*
+ * Every job decided, then the needs checked as GitLab checks them when it creates the pipeline
+ * (a need left out by rules is an error), before anything is printed.
+ */
+static enum berth_result decide_all(struct listing *ls)
+{
+	const struct pipeline *p = &ls->l->pipeline;
+	char why[1024];
+	size_t n = p->nr_jobs + 1;
+	enum berth_result r = BERTH_OK;
+
+	ls->jobs = calloc(n, sizeof(*ls->jobs));
+	ls->in = calloc(n, sizeof(*ls->in));
+	ls->waits = calloc(n, sizeof(*ls->waits));
+	ls->order = calloc(n, sizeof(*ls->order));
+	if (!ls->jobs || !ls->in || !ls->waits || !ls->order) {
+		error("out of memory");
+		return BERTH_SYSTEM_FAILURE;
+	}
+	for (; r == BERTH_OK && ls->nr < p->nr_jobs; ls->nr++) {
+		r = local_job(ls->l, &p->jobs[ls->nr], &ls->jobs[ls->nr]);
+		if (r != BERTH_OK)
+			return r;
+		ls->in[ls->nr] = strcmp(ls->jobs[ls->nr].verdict.when, "never") != 0;
+	}
+	if (needs_check_present(p, ls->l->needs, ls->in, why, sizeof(why)) < 0) {
+		error("%s", why);
+		return BERTH_BUILD_FAILURE;
+	}
+	needs_order(p, ls->l->needs, ls->order);
+	return BERTH_OK;
 }
 
 static enum berth_result list(struct local *l)
 {
+	struct listing ls = {.l = l};
 	json_t *jobs = json_array();
 	const char *stage = NULL;
 	char no_pipeline[512];
 	enum berth_result r = local_workflow(l, no_pipeline, sizeof(no_pipeline));
 	size_t i;
 
+	if (r == BERTH_OK && !no_pipeline[0])
+		r = decide_all(&ls);
 	if (!l->json && r == BERTH_OK)
 		printf("# %s pipeline for %s '%s' at %s%s%s\n", l->in.source,
 		       l->repo.is_tag ? "tag" : "branch", l->repo.ref_name, l->repo.short_sha,
 		       no_pipeline[0] ? ": no pipeline, " : "", no_pipeline);
-	for (i = 0; r == BERTH_OK && !no_pipeline[0] && i < l->pipeline.nr_jobs; i++) {
-		struct local_job lj;
-
-		r = local_job(l, &l->pipeline.jobs[i], &lj);
-		if (r != BERTH_OK)
-			break;
+	for (i = 0; r == BERTH_OK && !no_pipeline[0] && i < ls.nr; i++) {
 		if (l->json)
-			json_array_append_new(jobs, job_json(&lj));
+			json_array_append_new(jobs, job_json(&ls, ls.order[i]));
 		else
-			print_job(&lj, &stage);
-		local_job_release(&lj);
+			print_job(&ls, ls.order[i], &stage);
 	}
 	if (r == BERTH_OK && l->json) {
 		json_t *out = json_pack("{s:s, s:s, s:b, s:s?, s:o}", "source", l->in.source, "ref",
@@ -73,6 +212,7 @@ static enum berth_result list(struct local *l)
 	} else {
 		json_decref(jobs);
 	}
+	listing_release(&ls);
 	return r;
 }
 

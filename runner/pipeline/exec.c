@@ -241,15 +241,135 @@ static enum berth_result run_job(struct exec_dir *d, const struct local *l,
 	return r;
 }
 
+/* One job, decided: refused when the pipeline leaves it out, else run in a temp dir of its own. */
+static enum berth_result exec_one(const struct local *l, const struct local_job *lj,
+				  const char *settings_file, const struct exec_stages *stages,
+				  int *exit_code)
+{
+	struct exec_dir d = {.stages = stages};
+	const char *tmp = getenv("TMPDIR");
+	enum berth_result r;
+
+	if (!strcmp(lj->verdict.when, "never")) {
+		error("job '%s' would not run in a %s pipeline: %s", lj->job->name, l->in.source,
+		      lj->verdict.why);
+		return BERTH_BUILD_FAILURE;
+	}
+	snprintf(d.root, sizeof(d.root), "%s/berth-exec-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(d.root)) {
+		error_errno("cannot create '%s'", d.root);
+		return BERTH_SYSTEM_FAILURE;
+	}
+	info("running job '%s' (%s) from %s in %s", lj->job->name, lj->verdict.when, l->file,
+	     l->repo.dir);
+	r = run_job(&d, l, lj, settings_file);
+	*exit_code = read_exit_code(&d);
+	remove_tree(d.root, 0);
+	return r;
+}
+
+/*
+ * The process's environment as it was before a job set its variables (runner_env), so the
+ * next job of --with-needs starts from the same one. The copies may hold the developer's
+ * secrets: wiped before they are freed.
+ */
+static int env_save(struct strvec *saved)
+{
+	char **e;
+
+	for (e = environ; *e; e++)
+		if (strvec_push(saved, *e) < 0)
+			return -1;
+	return 0;
+}
+
+static int env_restore(struct strvec *saved)
+{
+	size_t i;
+	int ret = clearenv() == 0 ? 0 : error("cannot reset the environment");
+
+	for (i = 0; i < saved->nr; i++) {
+		char *eq = strchr(saved->v[i], '=');
+
+		if (ret == 0 && eq) {
+			*eq = '\0';
+			ret = setenv(saved->v[i], eq + 1, 1) == 0
+				      ? 0
+				      : error_errno("cannot set %s", saved->v[i]);
+		}
+		explicit_bzero(saved->v[i], strlen(saved->v[i]) + (eq ? strlen(eq + 1) + 1 : 0));
+	}
+	strvec_clear(saved);
+	return ret;
+}
+
+/*
+ * --with-needs: the jobs JOB needs, transitively, each after what it needs, then JOB. A need
+ * that rules leave out is GitLab's error unless it is optional, when it is skipped. Stops at
+ * the first job that fails; *exit_code is that job's.
+ */
+static enum berth_result exec_with_needs(struct local *l, size_t target, const char *settings_file,
+					 const struct exec_stages *stages, int *exit_code)
+{
+	const struct pipeline *p = &l->pipeline;
+	struct local_job *lj = calloc(p->nr_jobs + 1, sizeof(*lj));
+	int *in = calloc(p->nr_jobs + 1, sizeof(*in));
+	size_t *run = NULL, nr = 0, i, decided = 0;
+	char why[1024];
+	enum berth_result r = BERTH_OK;
+
+	if (!lj || !in || needs_closure(p, l->needs, target, &run, &nr) < 0) {
+		error("out of memory");
+		r = BERTH_SYSTEM_FAILURE;
+	}
+	for (; r == BERTH_OK && decided < nr; decided++) {
+		r = local_job(l, &p->jobs[run[decided]], &lj[decided]);
+		if (r == BERTH_OK)
+			in[run[decided]] = strcmp(lj[decided].verdict.when, "never") != 0;
+	}
+	if (r == BERTH_OK)
+		in[target] = 1; /* left out, it is refused by exec_one with the reason */
+	if (r == BERTH_OK && needs_check_present(p, l->needs, in, why, sizeof(why)) < 0) {
+		error("%s", why);
+		r = BERTH_BUILD_FAILURE;
+	}
+	if (r == BERTH_OK && nr > 1)
+		info("job '%s' needs %zu job%s, run first: each through prepare, run and cleanup",
+		     p->jobs[target].name, nr - 1, nr > 2 ? "s" : "");
+	for (i = 0; r == BERTH_OK && i < nr; i++) {
+		struct strvec saved = STRVEC_INIT;
+
+		if (run[i] != target && !in[run[i]]) {
+			info("skipping job '%s', an optional need: %s", p->jobs[run[i]].name,
+			     lj[i].verdict.why);
+			continue;
+		}
+		if (env_save(&saved) < 0) {
+			r = BERTH_SYSTEM_FAILURE;
+			break;
+		}
+		r = exec_one(l, &lj[i], settings_file, stages, exit_code);
+		if (env_restore(&saved) < 0 && r == BERTH_OK)
+			r = BERTH_SYSTEM_FAILURE;
+		if (r != BERTH_OK && run[i] != target)
+			info("job '%s' failed: '%s' does not run", p->jobs[run[i]].name,
+			     p->jobs[target].name);
+	}
+	for (i = 0; lj && i < decided; i++)
+		local_job_release(&lj[i]);
+	free(lj);
+	free(in);
+	free(run);
+	return r;
+}
+
 enum berth_result exec_job(const struct args *a, const char *settings_file,
 			   const struct exec_stages *stages, int *exit_code)
 {
-	struct exec_dir d = {.stages = stages};
 	struct local l;
 	struct local_job lj;
 	const struct ci_job *j = NULL;
 	char no_pipeline[512];
-	const char *tmp = getenv("TMPDIR");
 	enum berth_result r = local_open(&l, a);
 
 	*exit_code = -1;
@@ -264,23 +384,11 @@ enum berth_result exec_job(const struct args *a, const char *settings_file,
 		error("no job '%s' in %s", l.job, l.file);
 		r = BERTH_BUILD_FAILURE;
 	}
-	if (r == BERTH_OK && (r = local_job(&l, j, &lj)) == BERTH_OK) {
-		snprintf(d.root, sizeof(d.root), "%s/berth-exec-XXXXXX",
-			 tmp && *tmp ? tmp : "/tmp");
-		if (!strcmp(lj.verdict.when, "never")) {
-			error("job '%s' would not run in a %s pipeline: %s", j->name, l.in.source,
-			      lj.verdict.why);
-			r = BERTH_BUILD_FAILURE;
-		} else if (!mkdtemp(d.root)) {
-			error_errno("cannot create '%s'", d.root);
-			r = BERTH_SYSTEM_FAILURE;
-		} else {
-			info("running job '%s' (%s) from %s in %s", j->name, lj.verdict.when,
-			     l.file, l.repo.dir);
-			r = run_job(&d, &l, &lj, settings_file);
-			*exit_code = read_exit_code(&d);
-			remove_tree(d.root, 0);
-		}
+	if (r == BERTH_OK && args_flag(a, "--with-needs")) {
+		r = exec_with_needs(&l, (size_t)(j - l.pipeline.jobs), settings_file, stages,
+				    exit_code);
+	} else if (r == BERTH_OK && (r = local_job(&l, j, &lj)) == BERTH_OK) {
+		r = exec_one(&l, &lj, settings_file, stages, exit_code);
 		local_job_release(&lj);
 	}
 	local_close(&l);

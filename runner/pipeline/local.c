@@ -126,6 +126,10 @@ enum berth_result local_open(struct local *l, const struct args *a)
 		return BERTH_BUILD_FAILURE;
 	}
 	l->pipeline_open = 1;
+	if (needs_load(&l->pipeline, &l->needs, err, sizeof(err)) < 0) {
+		error("%s", err);
+		return BERTH_BUILD_FAILURE;
+	}
 	l->rules.p = &l->pipeline;
 	l->rules.repo = &l->repo;
 	l->rules.source = l->in.source;
@@ -135,8 +139,10 @@ enum berth_result local_open(struct local *l, const struct args *a)
 void local_close(struct local *l)
 {
 	rules_context_release(&l->rules);
-	if (l->pipeline_open)
+	if (l->pipeline_open) {
+		needs_release(l->needs, l->pipeline.nr_jobs);
 		pipeline_release(&l->pipeline);
+	}
 	if (l->repo_open)
 		repo_release(&l->repo);
 	civars_release(&l->in.developer);

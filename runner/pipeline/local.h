@@ -11,6 +11,7 @@
 #include "base/berth.h"
 #include "pipeline/civars.h"
 #include "pipeline/model.h"
+#include "pipeline/needs.h"
 #include "pipeline/git.h"
 #include "pipeline/rules.h"
 
@@ -24,6 +25,7 @@ struct local {
 	struct repo_facts repo;
 	struct pipeline pipeline;
 	struct rules_context rules;
+	struct job_needs *needs; /* needs[i]: pipeline.jobs[i]'s, checked (pipeline/needs.h) */
 	int repo_open, pipeline_open;
 };
 

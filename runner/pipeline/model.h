@@ -15,7 +15,8 @@ struct ci_job {
 	struct node *def;  /* the resolved mapping: script, rules, environment, ... */
 	const char *stage; /* points into pipeline.stages */
 	size_t stage_index;
-	size_t order; /* place in the file (qsort is not stable) */
+	size_t order;	   /* place in the file (qsort is not stable) */
+	char *parallel_of; /* the job's name before parallel expansion, NULL if none */
 };
 
 struct pipeline {

@@ -37,7 +37,7 @@ COMMANDS = {
     "pipeline": (LOCAL + ["--json", "--preview"], (["--preview"],
                                                    "option '--preview' needs a value (JOB)")),
     "dry-run": (LOCAL, ([], "missing argument JOB")),
-    "exec": (LOCAL, (["--var", "A=1"], "missing argument JOB")),
+    "exec": (LOCAL + ["--with-needs"], (["--var", "A=1"], "missing argument JOB")),
     "tools": (["--sha256"], (["install", "b.tar.gz"], "install needs --sha256 HEX")),
     "gc": (["--dry-run"], None),
     "prune": (["--dry-run", "--report", "--keep-tag", "--keep-newest", "--keep-younger",

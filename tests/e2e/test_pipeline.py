@@ -20,7 +20,10 @@ repository's path and `{sha}` its HEAD commit. A run expects one of:
 - "jobs": {name: when} — the complete list of visible jobs and each one's `when`; optional
   "order" (exact listing order), "stages" ({name: stage}), "allow_failure" ({name: bool}; jobs
   not named there that run on_success/always/delayed must have false), "why" ({name: [words]}:
-  every `never` job must have a non-empty `why`, these words must appear in it);
+  every `never` job must have a non-empty `why`, these words must appear in it); "waits_for"
+  ({name: [jobs] or null}: the jobs in the pipeline it waits for, in any order; null for a job
+  without `needs:`, which waits for the earlier stages) and "needs" ({name:
+  null or [job names]}: its `needs:` as written, null without the key);
 - "workflow": true — workflow:rules prevent the pipeline: `workflow` names workflow, no jobs;
 - "preview": {key: value} — `--preview JOB` prints YAML `{JOB: {...}}` with these values
   (`variables`: the named keys, compared as strings); "absent": keys that must be missing or
@@ -212,6 +215,18 @@ def check_listing(run, spec, proc):
             assert isinstance(why, str) and why.strip(), f"{name} is never: its why must say why, got {why!r}{out}"
             for word in run.get("why", {}).get(name, []):
                 assert word.lower() in why.lower(), f"{name}: why {why!r} should mention {word!r}{out}"
+
+    for name, waits in run.get("waits_for", {}).items():
+        got = by_name[name].get("waits_for")
+        if waits is None:
+            assert got is None, f"{name}: waits_for want null (earlier stages), got {got!r}{out}"
+        else:
+            assert isinstance(got, list) and sorted(got) == sorted(waits), \
+                f"{name}: waits_for want {sorted(waits)}, got {got!r}{out}"
+    for name, needs in run.get("needs", {}).items():
+        got = by_name[name].get("needs")
+        got = got if got is None else [n.get("job") for n in got]
+        assert got == needs, f"{name}: needs want {needs!r}, got {got!r}{out}"
 
 
 def check_preview(run, proc):
