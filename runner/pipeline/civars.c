@@ -17,7 +17,9 @@ int civars_set(struct civars *c, const char *name, const char *value, int masked
 			if (!(v = strdup(value)))
 				return -1;
 			free(c->v[i].value);
+			free(c->v[i].written);
 			c->v[i].value = v;
+			c->v[i].written = NULL;
 			c->v[i].masked = masked;
 			c->v[i].raw = 0;
 			return 0;
@@ -31,7 +33,7 @@ int civars_set(struct civars *c, const char *name, const char *value, int masked
 		free(v);
 		return -1;
 	}
-	c->v[c->nr++] = (struct civar){n, v, masked, 0};
+	c->v[c->nr++] = (struct civar){n, v, masked, 0, NULL};
 	return 0;
 }
 
@@ -60,6 +62,13 @@ static struct civar *find(struct civars *c, const char *name)
 	return NULL;
 }
 
+const char *civars_lookup_written(const char *name, void *data)
+{
+	const struct civar *v = find(data, name);
+
+	return !v ? NULL : v->written ? v->written : v->value;
+}
+
 void civars_release(struct civars *c)
 {
 	size_t i;
@@ -67,6 +76,7 @@ void civars_release(struct civars *c)
 	for (i = 0; i < c->nr; i++) {
 		free(c->v[i].name);
 		free(c->v[i].value);
+		free(c->v[i].written);
 	}
 	free(c->v);
 	memset(c, 0, sizeof(*c));
@@ -278,7 +288,9 @@ static int expand_values(struct civars *out, const struct node *map, char *err, 
 			snprintf(err, err_size, "out of memory");
 			return -1;
 		}
-		free(v->value);
+		/* Kept: a regex stored in a variable is used as written (civars_lookup_written). */
+		free(v->written);
+		v->written = v->value;
 		v->value = expanded;
 	}
 	return 0;

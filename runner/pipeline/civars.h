@@ -15,8 +15,9 @@
 struct civar {
 	char *name;
 	char *value;
-	int masked; /* shown as [MASKED] */
-	int raw;    /* `expand: false`: $ references stay as written */
+	int masked;    /* shown as [MASKED] */
+	int raw;       /* `expand: false`: $ references stay as written */
+	char *written; /* the value before its $ references were expanded; NULL when unchanged */
 };
 
 struct civars {
@@ -35,6 +36,8 @@ int civars_set(struct civars *c, const char *name, const char *value, int masked
 const char *civars_get(const struct civars *c, const char *name);
 /* An expr_lookup over a struct civars. */
 const char *civars_lookup(const char *name, void *data);
+/* The same, giving each value as written, before expansion: expr_eval_patterns's PATTERN. */
+const char *civars_lookup_written(const char *name, void *data);
 void civars_release(struct civars *c);
 
 /*

@@ -47,7 +47,8 @@ static int eval_if(const struct node *cond, const char *what, const struct civar
 
 	if (cond->kind != NODE_SCALAR)
 		return at(err, size, cond, "if takes an expression", NULL);
-	*result = expr_eval(cond->str, civars_lookup, (void *)vars, why, sizeof(why));
+	*result = expr_eval_patterns(cond->str, civars_lookup, civars_lookup_written, (void *)vars,
+				     why, sizeof(why));
 	if (*result < 0) {
 		snprintf(err, size, "%s:%zu: %s '%.200s': %s", cond->file, cond->line, what,
 			 cond->str, why);
