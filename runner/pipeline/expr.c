@@ -1013,3 +1013,43 @@ int expr_eval(const char *text, expr_lookup lookup, void *data, char *err, size_
 {
 	return expr_eval_patterns(text, lookup, lookup, data, err, err_size);
 }
+
+int expr_regex_match(const char *regex, const char *subject, char *err, size_t err_size)
+{
+	struct expr *e = calloc(1, sizeof(*e));
+	size_t pat, pat_len, flags, flags_len;
+	struct regex re = {0};
+	PCRE2_SIZE offset;
+	char *source;
+	int code, hit = -1;
+
+	if (!e) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	e->text = regex;
+	e->err = err;
+	e->err_size = err_size;
+	if (pcre2_lazy_load(err, err_size) < 0)
+		goto out;
+	if (!line_is_regex(regex, strlen(regex), &pat, &pat_len, &flags, &flags_len)) {
+		fail(e, 0, "not a /regex/flags");
+		goto out;
+	}
+	source = unescape_slashes(regex + pat, pat_len);
+	if (!source) {
+		fail(e, 0, "out of memory");
+		goto out;
+	}
+	code = regex_compile(&re, source, regex_options(regex + flags, flags_len), &offset);
+	if (code) {
+		pcre2_fail(e, 0, "invalid regex", code);
+		goto out;
+	}
+	hit = regex_search(e, &re, subject, strlen(subject), 0);
+	regex_free(&re);
+out:
+	expr_free(e);
+	free(e);
+	return hit;
+}

@@ -28,5 +28,11 @@ int expr_eval(const char *text, expr_lookup lookup, void *data, char *err, size_
  */
 int expr_eval_patterns(const char *text, expr_lookup lookup, expr_lookup pattern, void *data,
 		       char *err, size_t err_size);
+/*
+ * Whether SUBJECT matches REGEX, a whole `/pattern/flags` as GitLab's RubySyntax reads one:
+ * everything between the first and the last '/' is the pattern (slashes inside need no
+ * escape), as in `only: ['/^release/.*$/']`. 1, 0, or -1 with err when REGEX is not one.
+ */
+int expr_regex_match(const char *regex, const char *subject, char *err, size_t err_size);
 
 #endif

@@ -570,6 +570,38 @@ static void test_pattern_as_written(void **state)
 	assert_int_equal(expr_eval("$TAG =~ $RE_TAG", lookup, NULL, NULL, 0), 1);
 }
 
+/* only/except refs regexes: a whole /pattern/flags, slashes inside it as they are. */
+static void test_regex_match(void **state)
+{
+	static const struct {
+		const char *regex, *subject;
+		int result;
+	} cases[] = {
+		{"/^release/.*$/", "release/1.0", 1},
+		{"/^release/.*$/", "main", 0},
+		{"/^ma.*$/", "main", 1},
+		{"/^MAIN$/i", "main", 1},
+		{"/^MAIN$/", "main", 0},
+		{"/a\\/b/", "a/b", 1}, /* \/ is a slash, as GitLab unescapes it */
+		{"/issue-/", "severe-issue-7", 1},
+	};
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		int got = expr_regex_match(cases[i].regex, cases[i].subject, err, sizeof(err));
+
+		if (got != cases[i].result)
+			fail_msg("'%s' on '%s': got %d, want %d (%s)", cases[i].regex,
+				 cases[i].subject, got, cases[i].result, got < 0 ? err : "");
+	}
+	assert_int_equal(expr_regex_match("/(/", "x", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "invalid regex"));
+	assert_int_equal(expr_regex_match("/ab/x", "ab", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a /regex/flags"));
+}
+
 /* CPU seconds since START: a bound on the work, whatever else the machine runs. */
 static double seconds_since(const struct timespec *start)
 {
@@ -617,6 +649,7 @@ int main(void)
 		cmocka_unit_test(test_err_buffer),
 		cmocka_unit_test(test_lookup_copied),
 		cmocka_unit_test(test_pattern_as_written),
+		cmocka_unit_test(test_regex_match),
 		cmocka_unit_test(test_catastrophic_backtracking),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
