@@ -221,7 +221,7 @@ static enum berth_result preview(struct local *l)
 {
 	const struct ci_job *j = pipeline_job(&l->pipeline, l->preview);
 	struct local_job lj;
-	struct node *def, *top, *flag;
+	struct node *def, *top, *flag, *vars;
 	enum berth_result r;
 
 	if (!j) {
@@ -250,9 +250,11 @@ static enum berth_result preview(struct local *l)
 	if (flag)
 		flag->plain = 1; /* a boolean, not the string "true" */
 	node_set(def, "allow_failure", flag);
-	if (lj.verdict.variables)
-		node_set(def, "variables",
-			 node_merge(node_get(j->def, "variables"), lj.verdict.variables));
+	vars = local_job_variables(l, &lj);
+	if (vars && vars->n)
+		node_set(def, "variables", vars);
+	else
+		node_free(vars);
 	node_set(top, j->name, def);
 	printf("# %s: %s\n", j->name, lj.verdict.why);
 	node_print(top, stdout, 0);

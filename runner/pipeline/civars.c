@@ -17,7 +17,9 @@ int civars_set(struct civars *c, const char *name, const char *value, int masked
 			if (!(v = strdup(value)))
 				return -1;
 			free(c->v[i].value);
+			free(c->v[i].written);
 			c->v[i].value = v;
+			c->v[i].written = NULL;
 			c->v[i].masked = masked;
 			c->v[i].raw = 0;
 			return 0;
@@ -31,7 +33,7 @@ int civars_set(struct civars *c, const char *name, const char *value, int masked
 		free(v);
 		return -1;
 	}
-	c->v[c->nr++] = (struct civar){n, v, masked, 0};
+	c->v[c->nr++] = (struct civar){n, v, masked, 0, NULL};
 	return 0;
 }
 
@@ -60,6 +62,13 @@ static struct civar *find(struct civars *c, const char *name)
 	return NULL;
 }
 
+const char *civars_lookup_written(const char *name, void *data)
+{
+	const struct civar *v = find(data, name);
+
+	return !v ? NULL : v->written ? v->written : v->value;
+}
+
 void civars_release(struct civars *c)
 {
 	size_t i;
@@ -67,6 +76,7 @@ void civars_release(struct civars *c)
 	for (i = 0; i < c->nr; i++) {
 		free(c->v[i].name);
 		free(c->v[i].value);
+		free(c->v[i].written);
 	}
 	free(c->v);
 	memset(c, 0, sizeof(*c));
@@ -239,22 +249,29 @@ static int yaml_variable(struct civars *out, const char *name, const struct node
 	return 0;
 }
 
-/* A `variables:` mapping (only the names `inherit:variables` lets through, when given). */
+int civars_inherits(const struct ci_job *j, const char *name)
+{
+	const struct node *inh = j ? node_get(node_get(j->def, "inherit"), "variables") : NULL;
+	size_t k;
+
+	if (!inh || node_bool(inh) == 1)
+		return 1;
+	for (k = 0; inh->kind == NODE_SEQ && k < inh->n; k++)
+		if (inh->items[k]->kind == NODE_SCALAR && !strcmp(inh->items[k]->str, name))
+			return 1;
+	return 0;
+}
+
+/* A `variables:` mapping (only the names `inherit:variables` lets through, when J is given). */
 static int yaml_variables(struct civars *out, const struct node *map, const struct ci_job *j,
 			  char *err, size_t err_size)
 {
-	const struct node *inh = j ? node_get(node_get(j->def, "inherit"), "variables") : NULL;
-	size_t i, k;
+	size_t i;
 
-	for (i = 0; map && i < map->n; i++) {
-		int take = !inh || node_bool(inh) == 1;
-
-		for (k = 0; inh && inh->kind == NODE_SEQ && k < inh->n; k++)
-			take |= inh->items[k]->kind == NODE_SCALAR &&
-				!strcmp(inh->items[k]->str, map->keys[i]);
-		if (take && yaml_variable(out, map->keys[i], map->items[i], err, err_size) < 0)
+	for (i = 0; map && i < map->n; i++)
+		if (civars_inherits(j, map->keys[i]) &&
+		    yaml_variable(out, map->keys[i], map->items[i], err, err_size) < 0)
 			return -1;
-	}
 	return 0;
 }
 
@@ -271,14 +288,17 @@ static int expand_values(struct civars *out, const struct node *map, char *err, 
 		struct civar *v = find(out, map->keys[i]);
 		char *expanded;
 
-		if (!v || v->raw || !expand_has_refs(v->value))
+		/* written: expanded already, by an earlier mapping that set the same name */
+		if (!v || v->raw || v->written || !expand_has_refs(v->value))
 			continue;
 		expanded = expand_vars(v->value, civars_lookup, out);
 		if (!expanded) {
 			snprintf(err, err_size, "out of memory");
 			return -1;
 		}
-		free(v->value);
+		/* Kept: a regex stored in a variable is used as written (civars_lookup_written). */
+		free(v->written);
+		v->written = v->value;
 		v->value = expanded;
 	}
 	return 0;
@@ -353,9 +373,11 @@ int civars_job(struct civars *out, const struct pipeline *p, const struct ci_job
 	    set_checked(out, "CI_JOB_NAME", j->name, 0, err, err_size) < 0 ||
 	    set_checked(out, "CI_JOB_STAGE", j->stage, 0, err, err_size) < 0 ||
 	    yaml_variables(out, p->variables, j, err, err_size) < 0 ||
+	    yaml_variables(out, in->workflow, j, err, err_size) < 0 ||
 	    yaml_variables(out, own, NULL, err, err_size) < 0 ||
 	    copy_all(out, &in->developer) < 0 ||
 	    expand_values(out, p->variables, err, err_size) < 0 ||
+	    expand_values(out, in->workflow, err, err_size) < 0 ||
 	    expand_values(out, own, err, err_size) < 0 || copy_all(out, &in->developer) < 0 ||
 	    environment(out, j, err, err_size) < 0) {
 		civars_release(out);

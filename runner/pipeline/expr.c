@@ -19,13 +19,16 @@
  * - `true` and `false` are literals (Lexeme::Boolean, in GitLab's newest lexer); a variable
  *   holding "true" is the string, which equals neither.
  * - The lexer gives up at its 100th token.
+ * - A variable on the right of `=~`/`!~` is read as written: `$VAR`s inside a stored regex are
+ *   not resolved (GitLab's docs, "Store a regular expression in a variable"). berth's
+ *   variables are expanded once they are set, so that variable comes from the `pattern`
+ *   lookup, which gives the value before expansion.
  *
  * Where berth differs:
  * - Regexes run on PCRE2, not RE2: UTF mode, $ only at the very end (RE2's default), and a
  *   match limit; a pattern that blows it is rerun on PCRE2's DFA matcher, which like RE2
  *   never backtracks. PCRE2 accepts lookarounds and backreferences, which RE2 rejects, and
  *   never matches a byte of invalid UTF-8 with '.', where RE2 reads it as U+FFFD.
- * - `${NAME}` is taken as `$NAME`; GitLab's lexer rejects it.
  * - A regex literal anywhere but the right of `=~`/`!~` is an error, where GitLab computes
  *   meaningless values; so are GitLab's accidental postfix forms such as `$A $B ==`.
  */
@@ -97,6 +100,7 @@ struct expr {
 	struct node nodes[MAX_TOKENS];
 	size_t nnodes;
 	expr_lookup lookup;
+	expr_lookup pattern; /* a variable on the right of =~ and !~ */
 	void *data;
 	pcre2_match_context *mctx;
 	pcre2_match_data *md;
@@ -183,6 +187,10 @@ static size_t word_len(const char *s)
 /* ------------------------------------------------------------------------------------------ */
 /* Tokens                                                                                     */
 
+/*
+ * GitLab's Lexeme::Variable, \$(\w+). `${NAME}` is no token there, so GitLab rejects the
+ * expression ("invalid expression syntax"); berth says how to write it instead.
+ */
 static int lex_variable(struct expr *e, struct token *t)
 {
 	const char *s = e->text + t->at;
@@ -191,12 +199,12 @@ static int lex_variable(struct expr *e, struct token *t)
 	t->type = T_VAR;
 	if (s[1] == '{') {
 		n = word_len(s + 2);
-		if (!n || s[2 + n] != '}')
-			return fail(e, t->at, "'${' needs a variable name and a closing '}'");
-		t->val_at = t->at + 2;
-		t->val_len = n;
-		t->len = n + 3;
-		return 0;
+		if (n && s[2 + n] == '}')
+			return fail(e, t->at,
+				    "invalid expression syntax: GitLab takes $%.*s here, not "
+				    "${%.*s}",
+				    (int)n, s + 2, (int)n, s + 2);
+		return fail(e, t->at, "invalid expression syntax: a variable is $NAME, not ${...}");
 	}
 	n = word_len(s + 1);
 	if (!n)
@@ -855,6 +863,15 @@ static int eval_compare(struct expr *e, const struct node *n, struct value *v)
 	return 0;
 }
 
+/* A variable's value, copied; nil when it is not defined. */
+static int eval_variable(struct expr *e, const struct node *n, expr_lookup lookup, struct value *v)
+{
+	const char *s = lookup ? lookup(n->name, e->data) : NULL;
+
+	memset(v, 0, sizeof(*v));
+	return s ? value_string(e, v, s, strlen(s), n->at) : 0;
+}
+
 /* Whether the left side's text matches the right side: 1, 0, or -1 on an error. */
 static int match(struct expr *e, const struct node *n, const char *subject, size_t len)
 {
@@ -863,7 +880,8 @@ static int match(struct expr *e, const struct node *n, const char *subject, size
 
 	if (n->right->type == T_REGEX)
 		return regex_search(e, &n->right->re, subject, len, n->at);
-	if (eval(e, n->right, &r))
+	if (n->right->type == T_VAR ? eval_variable(e, n->right, e->pattern, &r)
+				    : eval(e, n->right, &r))
 		return -1;
 	if (r.kind == V_STR)
 		hit = match_string(e, &r, subject, len, n->at);
@@ -915,13 +933,10 @@ static int eval_logic(struct expr *e, const struct node *n, struct value *v)
 
 static int eval(struct expr *e, const struct node *n, struct value *v)
 {
-	const char *s;
-
 	memset(v, 0, sizeof(*v));
 	switch (n->type) {
 	case T_VAR:
-		s = e->lookup ? e->lookup(n->name, e->data) : NULL;
-		return s ? value_string(e, v, s, strlen(s), n->at) : 0;
+		return eval_variable(e, n, e->lookup, v);
 	case T_STR:
 		return value_string(e, v, e->text + n->str_at, n->str_len, n->at);
 	case T_TRUE:
@@ -959,7 +974,8 @@ static void expr_free(struct expr *e)
 		pcre2_match_context_free(e->mctx);
 }
 
-int expr_eval(const char *text, expr_lookup lookup, void *data, char *err, size_t err_size)
+int expr_eval_patterns(const char *text, expr_lookup lookup, expr_lookup pattern, void *data,
+		       char *err, size_t err_size)
 {
 	struct expr *e = calloc(1, sizeof(*e));
 	const struct node *root;
@@ -980,6 +996,7 @@ int expr_eval(const char *text, expr_lookup lookup, void *data, char *err, size_
 		return -1;
 	}
 	e->lookup = lookup;
+	e->pattern = pattern;
 	e->data = data;
 	e->err = err;
 	e->err_size = err_size;
@@ -990,4 +1007,49 @@ int expr_eval(const char *text, expr_lookup lookup, void *data, char *err, size_
 	expr_free(e);
 	free(e);
 	return result;
+}
+
+int expr_eval(const char *text, expr_lookup lookup, void *data, char *err, size_t err_size)
+{
+	return expr_eval_patterns(text, lookup, lookup, data, err, err_size);
+}
+
+int expr_regex_match(const char *regex, const char *subject, char *err, size_t err_size)
+{
+	struct expr *e = calloc(1, sizeof(*e));
+	size_t pat, pat_len, flags, flags_len;
+	struct regex re = {0};
+	PCRE2_SIZE offset;
+	char *source;
+	int code, hit = -1;
+
+	if (!e) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	e->text = regex;
+	e->err = err;
+	e->err_size = err_size;
+	if (pcre2_lazy_load(err, err_size) < 0)
+		goto out;
+	if (!line_is_regex(regex, strlen(regex), &pat, &pat_len, &flags, &flags_len)) {
+		fail(e, 0, "not a /regex/flags");
+		goto out;
+	}
+	source = unescape_slashes(regex + pat, pat_len);
+	if (!source) {
+		fail(e, 0, "out of memory");
+		goto out;
+	}
+	code = regex_compile(&re, source, regex_options(regex + flags, flags_len), &offset);
+	if (code) {
+		pcre2_fail(e, 0, "invalid regex", code);
+		goto out;
+	}
+	hit = regex_search(e, &re, subject, strlen(subject), 0);
+	regex_free(&re);
+out:
+	expr_free(e);
+	free(e);
+	return hit;
 }

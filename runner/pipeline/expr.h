@@ -21,5 +21,18 @@ typedef const char *(*expr_lookup)(const char *name, void *data);
  * written to err (err_size bytes). Never prints.
  */
 int expr_eval(const char *text, expr_lookup lookup, void *data, char *err, size_t err_size);
+/*
+ * expr_eval, with a variable on the right of `=~`/`!~` read through PATTERN instead: a regex
+ * stored in a variable is used as written, its own `$VAR`s not resolved (GitLab's docs,
+ * "Store a regular expression in a variable"), where LOOKUP gives expanded values.
+ */
+int expr_eval_patterns(const char *text, expr_lookup lookup, expr_lookup pattern, void *data,
+		       char *err, size_t err_size);
+/*
+ * Whether SUBJECT matches REGEX, a whole `/pattern/flags` as GitLab's RubySyntax reads one:
+ * everything between the first and the last '/' is the pattern (slashes inside need no
+ * escape), as in `only: ['/^release/.*$/']`. 1, 0, or -1 with err when REGEX is not one.
+ */
+int expr_regex_match(const char *regex, const char *subject, char *err, size_t err_size);
 
 #endif

@@ -166,6 +166,13 @@ enum berth_result local_workflow(struct local *l, char *why, size_t size)
 		error("%s", err);
 		return BERTH_BUILD_FAILURE;
 	}
+	if (v.variables && v.variables->kind != NODE_MAP) {
+		error("%s:%zu: workflow:rules:variables is a mapping of NAME: value",
+		      v.variables->file, v.variables->line);
+		return BERTH_BUILD_FAILURE;
+	}
+	l->in.workflow = v.variables;
+	l->workflow_done = 1;
 	if (!strcmp(v.when, "never"))
 		snprintf(why, size, "%s", v.why);
 	return BERTH_OK;
@@ -175,8 +182,15 @@ enum berth_result local_job(struct local *l, const struct ci_job *j, struct loca
 {
 	char err[ERR_SIZE] = "";
 
+	char no_pipeline[512];
+	enum berth_result r;
+
 	memset(out, 0, sizeof(*out));
 	out->job = j;
+	/* The workflow rule's variables are the job's too, whether or not a caller asked first. */
+	if (!l->workflow_done &&
+	    (r = local_workflow(l, no_pipeline, sizeof(no_pipeline))) != BERTH_OK)
+		return r;
 	if (civars_job(&out->vars, &l->pipeline, j, &l->repo, &l->in, err, sizeof(err)) < 0 ||
 	    rules_job(&l->rules, j, &out->vars, &out->verdict, err, sizeof(err)) < 0 ||
 	    civars_add_rule(&out->vars, out->verdict.variables, &l->in, err, sizeof(err)) < 0) {
@@ -185,6 +199,46 @@ enum berth_result local_job(struct local *l, const struct ci_job *j, struct loca
 		return BERTH_BUILD_FAILURE;
 	}
 	return BERTH_OK;
+}
+
+/* `over`'s entries onto the mapping *vars (replacing it): those job J inherits, or all. */
+static int merge_variables(struct node **vars, const struct node *over, const struct ci_job *j)
+{
+	struct node *filtered = NULL, *merged;
+	size_t i;
+
+	if (!over || over->kind != NODE_MAP)
+		return 0;
+	if (j) {
+		if (!(filtered = node_new(NODE_MAP, over->file, over->line)))
+			return -1;
+		for (i = 0; i < over->n; i++)
+			if (civars_inherits(j, over->keys[i]) &&
+			    node_set(filtered, over->keys[i], node_copy(over->items[i])) < 0) {
+				node_free(filtered);
+				return -1;
+			}
+	}
+	merged = node_merge(*vars, filtered ? filtered : over);
+	node_free(filtered);
+	if (!merged)
+		return -1;
+	node_free(*vars);
+	*vars = merged;
+	return 0;
+}
+
+struct node *local_job_variables(const struct local *l, const struct local_job *lj)
+{
+	struct node *vars = node_new(NODE_MAP, l->file, 0);
+
+	if (!vars || merge_variables(&vars, l->in.workflow, lj->job) < 0 ||
+	    merge_variables(&vars, node_get(lj->job->def, "variables"), NULL) < 0 ||
+	    merge_variables(&vars, lj->verdict.variables, NULL) < 0) {
+		node_free(vars);
+		return NULL;
+	}
+	return vars;
 }
 
 void local_job_release(struct local_job *lj)

@@ -27,6 +27,7 @@ struct local {
 	struct rules_context rules;
 	struct job_needs *needs; /* needs[i]: pipeline.jobs[i]'s, checked (pipeline/needs.h) */
 	int repo_open, pipeline_open;
+	int workflow_done; /* local_workflow ran: in.workflow holds its variables */
 };
 
 /* A job as the pipeline would have it: its variables and whether (and how) it runs. */
@@ -57,10 +58,19 @@ struct local_job {
 enum berth_result local_open(struct local *l, const struct args *a);
 void local_close(struct local *l);
 
-/* workflow:rules for this pipeline: BERTH_OK, with *why set when no pipeline would run. */
+/*
+ * workflow:rules for this pipeline: BERTH_OK, with *why set when no pipeline would run. The
+ * matching rule's `variables:` become every job's, over the global ones.
+ */
 enum berth_result local_workflow(struct local *l, char *why, size_t size);
-/* Decides one job (its variables, rules, the rule's variables). */
+/* Decides one job (its variables, rules, the rule's variables), after local_workflow. */
 enum berth_result local_job(struct local *l, const struct ci_job *j, struct local_job *out);
+/*
+ * The `variables:` the file gives job LJ over its global ones, as --preview shows them: the
+ * workflow rule's (those `inherit:variables` lets through), the job's own, the matching
+ * rule's. A new mapping (empty when there are none), or NULL when memory runs out.
+ */
+struct node *local_job_variables(const struct local *l, const struct local_job *lj);
 void local_job_release(struct local_job *lj);
 /*
  * The lines of a stage: the job's script `keys` in order ("before_script", "script", NULL),

@@ -47,7 +47,8 @@ static int eval_if(const struct node *cond, const char *what, const struct civar
 
 	if (cond->kind != NODE_SCALAR)
 		return at(err, size, cond, "if takes an expression", NULL);
-	*result = expr_eval(cond->str, civars_lookup, (void *)vars, why, sizeof(why));
+	*result = expr_eval_patterns(cond->str, civars_lookup, civars_lookup_written, (void *)vars,
+				     why, sizeof(why));
 	if (*result < 0) {
 		snprintf(err, size, "%s:%zu: %s '%.200s': %s", cond->file, cond->line, what,
 			 cond->str, why);
@@ -263,16 +264,15 @@ static int eval_rules(struct rules_context *c, const struct node *rules, const c
 
 /* ---- only / except ------------------------------------------------------------------- */
 
-/* One `only`/`except` refs entry: a keyword, a /regex/, or a ref name (ref@project too). */
-static int ref_entry(struct rules_context *c, const struct node *e, const struct civars *vars,
-		     int *match, char *err, size_t size)
+/* One `only`/`except` refs pattern: a keyword, a /regex/ or a ref name. */
+static int ref_pattern(struct rules_context *c, const struct node *e, const char *s,
+		       const struct civars *vars, int *match, char *err, size_t size)
 {
-	const char *s = e->str, *src = c->source, *at_sign;
+	const char *src = c->source;
 	int tag = c->repo->is_tag, mr = !strcmp(src, "merge_request_event");
-	char expr[600], why[300];
+	const char *ref;
+	char why[300];
 
-	if (e->kind != NODE_SCALAR)
-		return at(err, size, e, "a refs entry is a string", NULL);
 	*match = !strcmp(s, "branches")		? !tag && !mr
 		 : !strcmp(s, "tags")		? tag && !mr
 		 : !strcmp(s, "pushes")		? !strcmp(src, "push")
@@ -288,15 +288,41 @@ static int ref_entry(struct rules_context *c, const struct node *e, const struct
 	if (*match >= 0)
 		return 0;
 	if (s[0] == '/') { /* a regex on the ref name */
-		snprintf(expr, sizeof(expr), "$CI_COMMIT_REF_NAME =~ %s", s);
-		*match = expr_eval(expr, civars_lookup, (void *)vars, why, sizeof(why));
+		ref = civars_get(vars, "CI_COMMIT_REF_NAME");
+		*match = expr_regex_match(s, ref ? ref : "", why, sizeof(why));
 		return *match < 0 ? at(err, size, e, "bad ref pattern: ", why) : 0;
 	}
-	at_sign = strchr(s, '@');
-	*match = !mr && at_sign ? !strncmp(s, c->repo->ref_name, (size_t)(at_sign - s)) &&
-					  !c->repo->ref_name[at_sign - s]
-				: !mr && !strcmp(s, c->repo->ref_name);
+	*match = !mr && !strcmp(s, c->repo->ref_name);
 	return 0;
+}
+
+/*
+ * One `only`/`except` refs entry. `PATTERN@PATH` holds only in the project at PATH
+ * (CI_PROJECT_PATH): GitLab splits the entry at its first '@' and matches the path literally,
+ * so an '@' inside a /regex/ is written \x40.
+ */
+static int ref_entry(struct rules_context *c, const struct node *e, const struct civars *vars,
+		     int *match, char *err, size_t size)
+{
+	const char *at_sign, *project;
+	char *pattern;
+	int ret;
+
+	if (e->kind != NODE_SCALAR)
+		return at(err, size, e, "a refs entry is a string", NULL);
+	at_sign = strchr(e->str, '@');
+	if (!at_sign)
+		return ref_pattern(c, e, e->str, vars, match, err, size);
+	project = civars_get(vars, "CI_PROJECT_PATH");
+	*match = 0;
+	if (!project || strcmp(at_sign + 1, project) != 0)
+		return 0;
+	pattern = strndup(e->str, (size_t)(at_sign - e->str));
+	if (!pattern)
+		return at(err, size, e, "out of memory", NULL);
+	ret = ref_pattern(c, e, pattern, vars, match, err, size);
+	free(pattern);
+	return ret;
 }
 
 static int refs_match(struct rules_context *c, const struct node *refs, const struct civars *vars,

@@ -846,3 +846,45 @@ def test_exec_of_the_excluded_job_runs_in_another_pipeline(berth, exec_repo, scr
     assert res.returncode == 0, shown(res)
     assert sorted(os.listdir(scratch)) == ["excluded_after_ran", "excluded_ran"], shown(res)
     assert_nothing_left(berth, res, exec_repo.marker)
+
+
+# -- 10. workflow:rules:variables reach the job ----------------------------------------------
+
+WORKFLOW_CI = """\
+variables:
+  DEPLOY_VARIABLE: default-deploy
+workflow:
+  rules:
+    - if: $CI_COMMIT_REF_NAME == $CI_DEFAULT_BRANCH
+      variables:
+        DEPLOY_VARIABLE: deploy-production
+        FROM_WORKFLOW: "yes"
+    - when: always
+job:
+  script:
+    - echo "DEPLOY_VARIABLE=$DEPLOY_VARIABLE FROM_WORKFLOW=$FROM_WORKFLOW"
+own:
+  variables:
+    DEPLOY_VARIABLE: job-level
+  script:
+    - echo "DEPLOY_VARIABLE=$DEPLOY_VARIABLE FROM_WORKFLOW=$FROM_WORKFLOW"
+"""
+
+
+@pytest.mark.parametrize("job, want", [
+    ("job", "DEPLOY_VARIABLE=deploy-production FROM_WORKFLOW=yes"),
+    ("own", "DEPLOY_VARIABLE=job-level FROM_WORKFLOW=yes"),
+])
+def test_workflow_variables_reach_exec_and_dry_run(berth, tmp_path, job, want):
+    """GitLab docs, workflow:rules:variables: they override the global variables for every job
+    of the pipeline, and a job's own variables override them."""
+    repo = make_repo(tmp_path / "app", WORKFLOW_CI)
+    res = exec_job(berth, repo, job)
+    assert res.returncode == 0, shown(res)
+    assert f"\n{want}\n" in res.stdout, f"want the line {want!r}\n{shown(res)}"
+    res = dry_run(berth, repo, job)
+    assert res.returncode == 0, shown(res)
+    for pair in want.split():
+        assert re.search(rf"^\s+{re.escape(pair)}$", res.stdout, re.M), \
+            f"dry-run should list {pair}\n{shown(res)}"
+    assert_nothing_left(berth, res)

@@ -261,9 +261,7 @@ static void test_precedence(void **state)
 		{"\t$A\n==\r\n'a'  ", 1},
 		{"$A==\"a\"&&$T!=\"x\"", 1},
 		{"($A)&&($T)", 1},
-		/* ${NAME} is $NAME; names are \w+, digits first too. */
-		{"${PRESENT_VARIABLE} == \"my variable\"", 1},
-		{"${A}==${A}", 1},
+		/* Names are \w+, digits first too. */
 		{"$1 == \"digit\"", 1},
 		/* Short-circuit: the right side of a decided && is never evaluated. */
 		{"$U && $A =~ (\"x\" == \"x\")", 0},
@@ -413,8 +411,12 @@ static const struct {
 	{"$A && /ab/", "column 7: a regex goes only on the right of '=~' or '!~'"},
 	{"$", "column 1: '$' needs a variable name after it"},
 	{"$A == $-", "column 7: '$' needs a variable name after it"},
-	{"${A", "column 1: '${' needs a variable name and a closing '}'"},
-	{"${} == \"\"", "column 1: '${' needs a variable name and a closing '}'"},
+	/* GitLab's lexer has no ${NAME}: "invalid expression syntax" there too. */
+	{"${A", "column 1: invalid expression syntax: a variable is $NAME, not ${...}"},
+	{"${} == \"\"", "column 1: invalid expression syntax: a variable is $NAME, not ${...}"},
+	{"${A} == \"a\"", "column 1: invalid expression syntax: GitLab takes $A here, not ${A}"},
+	{"$A == \"a\" && ${T}", "column 14: invalid expression syntax: GitLab takes $T here, not "
+				"${T}"},
 	{"!$A", "column 1: unexpected '!': GitLab has no '!' operator, only '!=' and '!~'"},
 	{"$A & $B", "column 4: unexpected '&': 'and' is '&&'"},
 	{"$A | $B", "column 4: unexpected '|': 'or' is '||'"},
@@ -521,6 +523,85 @@ static void test_lookup_copied(void **state)
 	assert_int_equal(expr_eval("$Y =~ $X", lookup_shared, buf, err, sizeof(err)), 0);
 }
 
+/*
+ * The values as written, for expr_eval_patterns: what a file wrote before berth expanded
+ * it. Only the patterns differ from `lookup`'s values.
+ */
+static const char *lookup_written(const char *name, void *data)
+{
+	(void)data;
+	if (!strcmp(name, "RE_TAG"))
+		return "/^$PREFIX/"; /* expanded, it read /^v\d+/ */
+	if (!strcmp(name, "A"))
+		return "$LETTER";
+	return lookup(name, data);
+}
+
+/* A regex stored in a variable is used as written: its own $VARs are not resolved. */
+static void test_pattern_as_written(void **state)
+{
+	static const struct want cases[] = {
+		/* The right of =~ and !~ reads the written value... */
+		{"$TAG =~ $RE_TAG", 0},
+		{"$TAG !~ $RE_TAG", 1},
+		{"$TAG =~ ($RE_TAG)", 0},
+		/* ...a substring test when it is no regex, as written too... */
+		{"\"LETTER\" =~ $A", 1},
+		{"\"a\" =~ $A", 0},
+		/* ...and everywhere else the value is the expanded one. */
+		{"$A == \"a\"", 1},
+		{"$A =~ /^a$/", 1},
+		{"$RE_TAG == \"/^v\\d+/\"", 1},
+		{"$A =~ $A", 0}, /* "a" is not in "$LETTER" */
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		char err[256] = "";
+		int got = expr_eval_patterns(cases[i].text, lookup, lookup_written, NULL, err,
+					     sizeof(err));
+
+		if (got != cases[i].result)
+			fail_msg("'%s': got %d, want %d (%s)", cases[i].text, got, cases[i].result,
+				 err);
+	}
+	/* expr_eval reads patterns through its one lookup: the expanded value. */
+	assert_int_equal(expr_eval("$TAG =~ $RE_TAG", lookup, NULL, NULL, 0), 1);
+}
+
+/* only/except refs regexes: a whole /pattern/flags, slashes inside it as they are. */
+static void test_regex_match(void **state)
+{
+	static const struct {
+		const char *regex, *subject;
+		int result;
+	} cases[] = {
+		{"/^release/.*$/", "release/1.0", 1},
+		{"/^release/.*$/", "main", 0},
+		{"/^ma.*$/", "main", 1},
+		{"/^MAIN$/i", "main", 1},
+		{"/^MAIN$/", "main", 0},
+		{"/a\\/b/", "a/b", 1}, /* \/ is a slash, as GitLab unescapes it */
+		{"/issue-/", "severe-issue-7", 1},
+	};
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		int got = expr_regex_match(cases[i].regex, cases[i].subject, err, sizeof(err));
+
+		if (got != cases[i].result)
+			fail_msg("'%s' on '%s': got %d, want %d (%s)", cases[i].regex,
+				 cases[i].subject, got, cases[i].result, got < 0 ? err : "");
+	}
+	assert_int_equal(expr_regex_match("/(/", "x", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "invalid regex"));
+	assert_int_equal(expr_regex_match("/ab/x", "ab", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a /regex/flags"));
+}
+
 /* CPU seconds since START: a bound on the work, whatever else the machine runs. */
 static double seconds_since(const struct timespec *start)
 {
@@ -567,6 +648,8 @@ int main(void)
 		cmocka_unit_test(test_token_limit),
 		cmocka_unit_test(test_err_buffer),
 		cmocka_unit_test(test_lookup_copied),
+		cmocka_unit_test(test_pattern_as_written),
+		cmocka_unit_test(test_regex_match),
 		cmocka_unit_test(test_catastrophic_backtracking),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
