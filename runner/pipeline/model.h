@@ -15,7 +15,8 @@ struct ci_job {
 	struct node *def;  /* the resolved mapping: script, rules, environment, ... */
 	const char *stage; /* points into pipeline.stages */
 	size_t stage_index;
-	size_t order; /* place in the file (qsort is not stable) */
+	size_t order;	   /* place in the file (qsort is not stable) */
+	char *parallel_of; /* the job's name before parallel expansion, NULL if none */
 };
 
 struct pipeline {
@@ -26,7 +27,7 @@ struct pipeline {
 	struct node *variables; /* global `variables:` (a mapping, may be empty) */
 	struct node *workflow;	/* `workflow:`, or NULL */
 	struct ci_job *jobs;	/* visible jobs, in stage order, then file order */
-	size_t nr_jobs;
+	size_t nr_jobs, jobs_alloc;
 };
 
 /*
