@@ -555,20 +555,47 @@ static int apply_defaults(struct loader *ld, struct ci_job *j, const struct node
 	return 0;
 }
 
+/* GitLab's list in its message: ".pre, build, test, deploy, .post". */
+static void stage_list(const struct strvec *stages, char *out, size_t size)
+{
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < stages->nr && n < size; i++) {
+		int w = snprintf(out + n, size - n, "%s%s", i ? ", " : "", stages->v[i]);
+
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
+}
+
 static int place_stage(struct loader *ld, struct ci_job *j)
 {
 	const struct node *s = node_get(j->def, "stage");
+	const char *name = s ? s->str : "test"; /* GitLab's default stage */
+	char available[512];
 	size_t i;
 
 	if (s && s->kind != NODE_SCALAR)
 		return failf(ld, s, "job '%s': stage is a name", j->name);
 	for (i = 0; i < ld->p->stages.nr; i++)
-		if (!strcmp(ld->p->stages.v[i], s ? s->str : "test")) {
+		if (!strcmp(ld->p->stages.v[i], name)) {
 			j->stage = ld->p->stages.v[i];
 			j->stage_index = i;
 			return 0;
 		}
-	return failf(ld, s ? s : j->def, "job '%s': stage is not in 'stages'", j->name);
+	stage_list(&ld->p->stages, available, sizeof(available));
+	if (s)
+		return failf(ld, s,
+			     "%s job: chosen stage %s does not exist; available stages are %s "
+			     "(add '%s' to stages:, or move the job to one of them)",
+			     j->name, name, available, name);
+	return failf(ld, j->def,
+		     "%s job: chosen stage test does not exist; available stages are %s (the job "
+		     "has no stage:, so it was given the default stage 'test': add 'test' to "
+		     "stages:, or give the job a stage)",
+		     j->name, available);
 }
 
 static int by_stage(const void *a, const void *b)
