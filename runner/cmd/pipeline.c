@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void print_job(const struct local_job *lj, const char **stage)
@@ -38,42 +39,75 @@ static json_t *job_json(const struct local_job *lj)
 			 strcmp(v->when, "never") ? NULL : v->why);
 }
 
+static void release_all(struct local_job *all, size_t nr)
+{
+	size_t i;
+
+	for (i = 0; all && i < nr; i++)
+		local_job_release(&all[i]);
+	free(all);
+}
+
+/* Every job decided before anything is printed: on an error, stdout stays empty. */
+static enum berth_result decide_all(struct local *l, struct local_job **out)
+{
+	struct local_job *all = calloc(l->pipeline.nr_jobs + 1, sizeof(*all));
+	enum berth_result r = BERTH_OK;
+	size_t i;
+
+	if (!all) {
+		error("out of memory");
+		return BERTH_SYSTEM_FAILURE;
+	}
+	for (i = 0; r == BERTH_OK && i < l->pipeline.nr_jobs; i++)
+		r = local_job(l, &l->pipeline.jobs[i], &all[i]);
+	if (r != BERTH_OK) {
+		release_all(all, i - 1); /* the one that failed released itself */
+		return r;
+	}
+	*out = all;
+	return BERTH_OK;
+}
+
+static void print_json(const struct local *l, const struct local_job *all, size_t nr,
+		       const char *no_pipeline)
+{
+	json_t *jobs = json_array(), *out;
+	size_t i;
+
+	for (i = 0; i < nr; i++)
+		json_array_append_new(jobs, job_json(&all[i]));
+	out = json_pack("{s:s, s:s, s:b, s:s?, s:o}", "source", l->in.source, "ref",
+			l->repo.ref_name, "tag", l->repo.is_tag, "workflow",
+			no_pipeline[0] ? no_pipeline : NULL, "jobs", jobs);
+	json_dumpf(out, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(out);
+}
+
 static enum berth_result list(struct local *l)
 {
-	json_t *jobs = json_array();
+	struct local_job *all = NULL;
 	const char *stage = NULL;
 	char no_pipeline[512];
 	enum berth_result r = local_workflow(l, no_pipeline, sizeof(no_pipeline));
-	size_t i;
+	size_t i, nr = no_pipeline[0] ? 0 : l->pipeline.nr_jobs;
 
-	if (!l->json && r == BERTH_OK)
+	if (r == BERTH_OK && nr)
+		r = decide_all(l, &all);
+	if (r != BERTH_OK)
+		return r;
+	if (l->json) {
+		print_json(l, all, nr, no_pipeline);
+	} else {
 		printf("# %s pipeline for %s '%s' at %s%s%s\n", l->in.source,
 		       l->repo.is_tag ? "tag" : "branch", l->repo.ref_name, l->repo.short_sha,
 		       no_pipeline[0] ? ": no pipeline, " : "", no_pipeline);
-	for (i = 0; r == BERTH_OK && !no_pipeline[0] && i < l->pipeline.nr_jobs; i++) {
-		struct local_job lj;
-
-		r = local_job(l, &l->pipeline.jobs[i], &lj);
-		if (r != BERTH_OK)
-			break;
-		if (l->json)
-			json_array_append_new(jobs, job_json(&lj));
-		else
-			print_job(&lj, &stage);
-		local_job_release(&lj);
+		for (i = 0; i < nr; i++)
+			print_job(&all[i], &stage);
 	}
-	if (r == BERTH_OK && l->json) {
-		json_t *out = json_pack("{s:s, s:s, s:b, s:s?, s:o}", "source", l->in.source, "ref",
-					l->repo.ref_name, "tag", l->repo.is_tag, "workflow",
-					no_pipeline[0] ? no_pipeline : NULL, "jobs", jobs);
-
-		json_dumpf(out, stdout, JSON_INDENT(2));
-		putchar('\n');
-		json_decref(out);
-	} else {
-		json_decref(jobs);
-	}
-	return r;
+	release_all(all, nr);
+	return BERTH_OK;
 }
 
 /* The job as it would run: its definition, and the verdict in place of rules/only/except. */
