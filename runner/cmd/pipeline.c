@@ -167,8 +167,7 @@ static enum berth_result preview(struct local *l)
 	enum berth_result r;
 
 	if (!j) {
-		error("no job '%s' in %s (hidden jobs, whose names start with '.', never run)",
-		      l->preview, l->file);
+		local_no_such_job(l, l->preview);
 		return BERTH_BUILD_FAILURE;
 	}
 	r = local_job(l, j, &lj);

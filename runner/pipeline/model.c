@@ -787,6 +787,19 @@ const struct ci_job *pipeline_job(const struct pipeline *p, const char *name)
 	return NULL;
 }
 
+const struct ci_job *pipeline_parallel_copy(const struct pipeline *p, const char *name)
+{
+	const struct ci_job *first = NULL;
+	size_t i;
+
+	/* jobs are in stage order: the lowest `order` is the copy GitLab lists first */
+	for (i = 0; i < p->nr_jobs; i++)
+		if (p->jobs[i].parallel_of && !strcmp(p->jobs[i].parallel_of, name) &&
+		    (!first || p->jobs[i].order < first->order))
+			first = &p->jobs[i];
+	return first;
+}
+
 static int flatten(const struct node *n, struct strvec *lines, char *err, size_t err_size)
 {
 	size_t i;

@@ -40,6 +40,8 @@ int pipeline_load(struct pipeline *p, const char *dir, const char *file, char *e
 void pipeline_release(struct pipeline *p);
 
 const struct ci_job *pipeline_job(const struct pipeline *p, const char *name);
+/* The first copy `parallel:` made of the job `name` (e.g. "test 1/3"), NULL if none. */
+const struct ci_job *pipeline_parallel_copy(const struct pipeline *p, const char *name);
 
 /*
  * A script keyword (`before_script`, `script`, `after_script`) flattened into lines: a string is
