@@ -89,7 +89,7 @@ static enum berth_result list(struct local *l)
 {
 	struct local_job *all = NULL;
 	const char *stage = NULL;
-	char no_pipeline[512];
+	char no_pipeline[512] = "";
 	enum berth_result r = local_workflow(l, no_pipeline, sizeof(no_pipeline));
 	size_t i, nr = no_pipeline[0] ? 0 : l->pipeline.nr_jobs;
 
