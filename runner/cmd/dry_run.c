@@ -241,8 +241,7 @@ enum berth_result cmd_dry_run(const struct args *a, const char *settings_file, i
 	}
 	j = r == BERTH_OK ? pipeline_job(&l.pipeline, l.job) : NULL;
 	if (r == BERTH_OK && !j) {
-		error("no job '%s' in %s (hidden jobs, whose names start with '.', never run)",
-		      l.job, l.file);
+		local_no_such_job(&l, l.job);
 		r = BERTH_BUILD_FAILURE;
 	}
 	if (r == BERTH_OK && (r = local_job(&l, j, &lj)) == BERTH_OK) {

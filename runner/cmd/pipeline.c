@@ -185,7 +185,7 @@ static enum berth_result list(struct local *l)
 	struct listing ls = {.l = l};
 	json_t *jobs = json_array();
 	const char *stage = NULL;
-	char no_pipeline[512];
+	char no_pipeline[512] = "";
 	enum berth_result r = local_workflow(l, no_pipeline, sizeof(no_pipeline));
 	size_t i;
 
@@ -216,6 +216,54 @@ static enum berth_result list(struct local *l)
 	return r;
 }
 
+/* `text` as berth shows it: a secret's value in it replaced by [MASKED]. NULL without memory. */
+static char *masked(const struct civars *vars, const char *text)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return NULL;
+	civars_print_masked(vars, text, f);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/*
+ * `environment:` resolved: the name expanded and its slug (CI_ENVIRONMENT_SLUG), other keys
+ * (action, url, ...) as written. A name holding a secret is masked, and so is its slug, which
+ * is made from it.
+ */
+static int resolve_environment(struct node *def, const struct civars *vars, const char *file)
+{
+	const struct node *env = node_get(def, "environment");
+	const char *name = civars_get(vars, "CI_ENVIRONMENT_NAME");
+	const char *slug = civars_get(vars, "CI_ENVIRONMENT_SLUG");
+	struct node *out;
+	char *shown;
+	int secret;
+
+	if (!env || !name || !slug)
+		return 0;
+	shown = masked(vars, name);
+	if (!shown)
+		return -1;
+	secret = strcmp(shown, name) != 0;
+	out = env->kind == NODE_MAP ? node_copy(env) : node_new(NODE_MAP, env->file, env->line);
+	if (!out || node_set(out, "name", node_scalar(shown, file, 0)) < 0 ||
+	    node_set(out, "slug", node_scalar(secret ? "[MASKED]" : slug, file, 0)) < 0) {
+		node_free(out);
+		free(shown);
+		return -1;
+	}
+	free(shown);
+	return node_set(def, "environment", out);
+}
+
 /* The job as it would run: its definition, and the verdict in place of rules/only/except. */
 static enum berth_result preview(struct local *l)
 {
@@ -225,8 +273,7 @@ static enum berth_result preview(struct local *l)
 	enum berth_result r;
 
 	if (!j) {
-		error("no job '%s' in %s (hidden jobs, whose names start with '.', never run)",
-		      l->preview, l->file);
+		local_no_such_job(l, l->preview);
 		return BERTH_BUILD_FAILURE;
 	}
 	r = local_job(l, j, &lj);
@@ -255,6 +302,13 @@ static enum berth_result preview(struct local *l)
 		node_set(def, "variables", vars);
 	else
 		node_free(vars);
+	if (resolve_environment(def, &lj.vars, l->file) < 0) {
+		node_free(def);
+		node_free(top);
+		local_job_release(&lj);
+		error("out of memory");
+		return BERTH_SYSTEM_FAILURE;
+	}
 	node_set(top, j->name, def);
 	printf("# %s: %s\n", j->name, lj.verdict.why);
 	node_print(top, stdout, 0);

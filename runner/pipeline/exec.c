@@ -381,7 +381,7 @@ enum berth_result exec_job(const struct args *a, const char *settings_file,
 		r = BERTH_BUILD_FAILURE;
 	}
 	if (r == BERTH_OK && !(j = pipeline_job(&l.pipeline, l.job))) {
-		error("no job '%s' in %s", l.job, l.file);
+		local_no_such_job(&l, l.job);
 		r = BERTH_BUILD_FAILURE;
 	}
 	if (r == BERTH_OK && args_flag(a, "--with-needs")) {

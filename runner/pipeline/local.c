@@ -178,6 +178,19 @@ enum berth_result local_workflow(struct local *l, char *why, size_t size)
 	return BERTH_OK;
 }
 
+void local_no_such_job(const struct local *l, const char *name)
+{
+	const struct ci_job *copy = pipeline_parallel_copy(&l->pipeline, name);
+
+	if (copy)
+		error("no job '%s' in %s: its parallel: made jobs named like '%s' (berth pipeline "
+		      "lists them all): name one of them",
+		      name, l->file, copy->name);
+	else
+		error("no job '%s' in %s (hidden jobs, whose names start with '.', never run)",
+		      name, l->file);
+}
+
 enum berth_result local_job(struct local *l, const struct ci_job *j, struct local_job *out)
 {
 	char err[ERR_SIZE] = "";

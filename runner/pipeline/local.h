@@ -63,6 +63,11 @@ void local_close(struct local *l);
  * matching rule's `variables:` become every job's, over the global ones.
  */
 enum berth_result local_workflow(struct local *l, char *why, size_t size);
+/*
+ * Says there is no job `name` to run, and what to name instead: a parallel job's copies, or
+ * that hidden jobs never run.
+ */
+void local_no_such_job(const struct local *l, const char *name);
 /* Decides one job (its variables, rules, the rule's variables), after local_workflow. */
 enum berth_result local_job(struct local *l, const struct ci_job *j, struct local_job *out);
 /*

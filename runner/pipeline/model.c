@@ -1,6 +1,8 @@
 #include "pipeline/model.h"
 
+#include "base/array.h"
 #include "base/strvec.h"
+#include "pipeline/parallel.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -553,20 +555,47 @@ static int apply_defaults(struct loader *ld, struct ci_job *j, const struct node
 	return 0;
 }
 
+/* GitLab's list in its message: ".pre, build, test, deploy, .post". */
+static void stage_list(const struct strvec *stages, char *out, size_t size)
+{
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < stages->nr && n < size; i++) {
+		int w = snprintf(out + n, size - n, "%s%s", i ? ", " : "", stages->v[i]);
+
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
+}
+
 static int place_stage(struct loader *ld, struct ci_job *j)
 {
 	const struct node *s = node_get(j->def, "stage");
+	const char *name = s ? s->str : "test"; /* GitLab's default stage */
+	char available[512];
 	size_t i;
 
 	if (s && s->kind != NODE_SCALAR)
 		return failf(ld, s, "job '%s': stage is a name", j->name);
 	for (i = 0; i < ld->p->stages.nr; i++)
-		if (!strcmp(ld->p->stages.v[i], s ? s->str : "test")) {
+		if (!strcmp(ld->p->stages.v[i], name)) {
 			j->stage = ld->p->stages.v[i];
 			j->stage_index = i;
 			return 0;
 		}
-	return failf(ld, s ? s : j->def, "job '%s': stage is not in 'stages'", j->name);
+	stage_list(&ld->p->stages, available, sizeof(available));
+	if (s)
+		return failf(ld, s,
+			     "%s job: chosen stage %s does not exist; available stages are %s "
+			     "(add '%s' to stages:, or move the job to one of them)",
+			     j->name, name, available, name);
+	return failf(ld, j->def,
+		     "%s job: chosen stage test does not exist; available stages are %s (the job "
+		     "has no stage:, so it was given the default stage 'test': add 'test' to "
+		     "stages:, or give the job a stage)",
+		     j->name, available);
 }
 
 static int by_stage(const void *a, const void *b)
@@ -594,15 +623,34 @@ static int flatten_lists(struct loader *ld, struct node *def)
 	return 0;
 }
 
-static int add_job(struct loader *ld, const char *name, const struct node *resolved,
-		   const struct node *defaults)
+/* `variables:` with a parallel copy's own on top (GitLab deep-merges them into the job). */
+static int add_copy_variables(struct ci_job *j, const struct node *copy_vars)
 {
-	struct ci_job *j = &ld->p->jobs[ld->p->nr_jobs];
+	const struct node *own = node_get(j->def, "variables");
+	struct node *merged;
 
-	j->name = strdup(name);
+	if (own && own->kind != NODE_MAP)
+		return 0; /* civars_job says what is wrong with it */
+	merged = own ? node_merge(own, copy_vars) : node_copy(copy_vars);
+	return merged ? node_set(j->def, "variables", merged) : -1;
+}
+
+/* A visible job, or one parallel copy of it (`copy` NULL for a job that is not parallel). */
+static int add_job(struct loader *ld, const char *name, const struct node *resolved,
+		   const struct node *defaults, const struct parallel_copy *copy)
+{
+	struct ci_job *j;
+
+	if (ALLOC_GROW(ld->p->jobs, ld->p->nr_jobs + 1, ld->p->jobs_alloc) < 0)
+		return failf(ld, resolved, "out of memory");
+	j = &ld->p->jobs[ld->p->nr_jobs];
+	memset(j, 0, sizeof(*j));
+	j->name = strdup(copy ? copy->name : name);
+	j->parallel_of = copy ? strdup(name) : NULL;
 	j->def = node_copy(resolved);
-	if (!j->name || !j->def) {
+	if (!j->name || !j->def || (copy && !j->parallel_of)) {
 		free(j->name);
+		free(j->parallel_of);
 		node_free(j->def);
 		return failf(ld, resolved, "out of memory");
 	}
@@ -610,7 +658,29 @@ static int add_job(struct loader *ld, const char *name, const struct node *resol
 	if (check_job(ld, name, j->def) < 0 || apply_defaults(ld, j, defaults) < 0 ||
 	    flatten_lists(ld, j->def) < 0)
 		return -1;
+	if (copy && add_copy_variables(j, copy->variables) < 0)
+		return failf(ld, resolved, "out of memory");
 	return place_stage(ld, j);
+}
+
+/* A visible job: itself, or the copies its `parallel:` makes, in place of it. */
+static int add_visible_job(struct loader *ld, const char *name, const struct node *resolved,
+			   const struct node *defaults)
+{
+	const struct node *value = node_get(resolved, "parallel");
+	struct parallel copies;
+	size_t i;
+	int ret = 0;
+
+	if (!value || node_is_null(value))
+		return add_job(ld, name, resolved, defaults, NULL);
+	/* A matrix with an empty list makes no job at all, as in GitLab. */
+	if (parallel_expand(&copies, name, value, ld->err, ld->err_size) < 0)
+		return -1;
+	for (i = 0; ret == 0 && i < copies.nr; i++)
+		ret = add_job(ld, name, resolved, defaults, &copies.v[i]);
+	parallel_release(&copies);
+	return ret;
 }
 
 /* Resolves every job's extends; keeps the visible ones, checked, with defaults, by stage. */
@@ -635,13 +705,10 @@ static int build_jobs(struct loader *ld, const struct node *defaults)
 		}
 		all[nr++].name = root->keys[i];
 	}
-	ld->p->jobs = calloc(nr + 1, sizeof(*ld->p->jobs));
-	if (!ld->p->jobs)
-		ret = failf(ld, root, "out of memory");
 	for (i = 0; ret == 0 && i < nr; i++) {
 		ret = resolve_job(ld, all, nr, &all[i], 0);
 		if (ret == 0 && all[i].name[0] != '.')
-			ret = add_job(ld, all[i].name, all[i].resolved, defaults);
+			ret = add_visible_job(ld, all[i].name, all[i].resolved, defaults);
 	}
 	if (ret == 0)
 		qsort(ld->p->jobs, ld->p->nr_jobs, sizeof(*ld->p->jobs), by_stage);
@@ -697,6 +764,7 @@ void pipeline_release(struct pipeline *p)
 
 	for (i = 0; i < p->nr_jobs; i++) {
 		free(p->jobs[i].name);
+		free(p->jobs[i].parallel_of);
 		node_free(p->jobs[i].def);
 	}
 	free(p->jobs);
@@ -717,6 +785,19 @@ const struct ci_job *pipeline_job(const struct pipeline *p, const char *name)
 		if (!strcmp(p->jobs[i].name, name))
 			return &p->jobs[i];
 	return NULL;
+}
+
+const struct ci_job *pipeline_parallel_copy(const struct pipeline *p, const char *name)
+{
+	const struct ci_job *first = NULL;
+	size_t i;
+
+	/* jobs are in stage order: the lowest `order` is the copy GitLab lists first */
+	for (i = 0; i < p->nr_jobs; i++)
+		if (p->jobs[i].parallel_of && !strcmp(p->jobs[i].parallel_of, name) &&
+		    (!first || p->jobs[i].order < first->order))
+			first = &p->jobs[i];
+	return first;
 }
 
 static int flatten(const struct node *n, struct strvec *lines, char *err, size_t err_size)

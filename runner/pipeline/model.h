@@ -27,7 +27,7 @@ struct pipeline {
 	struct node *variables; /* global `variables:` (a mapping, may be empty) */
 	struct node *workflow;	/* `workflow:`, or NULL */
 	struct ci_job *jobs;	/* visible jobs, in stage order, then file order */
-	size_t nr_jobs;
+	size_t nr_jobs, jobs_alloc;
 };
 
 /*
@@ -40,6 +40,8 @@ int pipeline_load(struct pipeline *p, const char *dir, const char *file, char *e
 void pipeline_release(struct pipeline *p);
 
 const struct ci_job *pipeline_job(const struct pipeline *p, const char *name);
+/* The first copy `parallel:` made of the job `name` (e.g. "test 1/3"), NULL if none. */
+const struct ci_job *pipeline_parallel_copy(const struct pipeline *p, const char *name);
 
 /*
  * A script keyword (`before_script`, `script`, `after_script`) flattened into lines: a string is

@@ -887,4 +887,53 @@ def test_workflow_variables_reach_exec_and_dry_run(berth, tmp_path, job, want):
     for pair in want.split():
         assert re.search(rf"^\s+{re.escape(pair)}$", res.stdout, re.M), \
             f"dry-run should list {pair}\n{shown(res)}"
+
+
+# -- 11. parallel jobs: dry-run and exec take the names GitLab gives the copies ---------------
+
+PARALLEL_CI = """\
+deploy:
+  variables:
+    STACK: from-job
+  script:
+    - 'echo "copy $CI_NODE_INDEX of $CI_NODE_TOTAL: $PROVIDER/$STACK" > "$SCRATCH/ran"'
+  parallel:
+    matrix:
+      - PROVIDER: [aws, gcp]
+        STACK: [app, data]
+  environment: $PROVIDER-$STACK
+shards:
+  script: [echo shard]
+  parallel: 2
+"""
+
+
+def test_dry_run_of_a_matrix_copy_shows_its_variables_and_environment(berth, tmp_path):
+    """GitLab docs, parallel:matrix: the copy 'deploy: [gcp, app]' (the third of four) carries
+    PROVIDER=gcp and STACK=app over the job's own STACK, and its environment expands with them."""
+    repo = make_repo(tmp_path / "app", PARALLEL_CI)
+    res = dry_run(berth, repo, "deploy: [gcp, app]")
+    assert res.returncode == 0, shown(res)
+    for line in ("PROVIDER=gcp", "STACK=app", "CI_NODE_INDEX=3", "CI_NODE_TOTAL=4",
+                 "CI_ENVIRONMENT_NAME=gcp-app", "CI_JOB_NAME=deploy: [gcp, app]"):
+        assert re.search(rf"^\s*{re.escape(line)}$", res.stdout, re.M), \
+            f"{line} missing from the variables\n{shown(res)}"
+    assert "lock: 'deploy/local/gcp-app'" in res.stdout, shown(res)
+
+
+@pytest.mark.parametrize("job, copy", [("deploy", "deploy: [aws, app]"), ("shards", "shards 1/2")])
+def test_dry_run_of_a_parallel_job_by_its_own_name_names_a_copy(berth, tmp_path, job, copy):
+    """The name before expansion is no job in GitLab's pipeline: the error names a real one."""
+    repo = make_repo(tmp_path / "app", PARALLEL_CI)
+    res = dry_run(berth, repo, job)
+    assert res.returncode == FAILURE_CODE, f"want exit {FAILURE_CODE}\n{shown(res)}"
+    assert f"no job '{job}'" in res.stderr and f"'{copy}'" in res.stderr, shown(res)
+    assert res.stdout == "", shown(res)
+
+
+def test_exec_runs_one_matrix_copy_with_its_variables(berth, tmp_path, scratch):
+    repo = make_repo(tmp_path / "app", PARALLEL_CI)
+    res = exec_job(berth, repo, "deploy: [aws, data]", "--var", f"SCRATCH={scratch}")
+    assert res.returncode == 0, shown(res)
+    assert (scratch / "ran").read_text() == "copy 2 of 4: aws/data\n", shown(res)
     assert_nothing_left(berth, res)

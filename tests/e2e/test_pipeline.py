@@ -31,7 +31,8 @@ repository's path and `{sha}` its HEAD commit. A run expects one of:
 - "error": {"file", "line" (int or list of acceptable lines), "words"} — exit 77 and stderr
   with `FILE:LINE:` and every word (a nested list means any one of those words).
 
-Three more tests cover the human listing, --preview of a hidden or unknown job, and that a
+An error run also expects nothing on stdout. Four more tests cover the human listing (and that
+it prints nothing but the error when a job fails to resolve), --preview of a hidden or unknown job, and that a
 --vars-file value never reaches --preview's output.
 
 PYTEST_DONT_REWRITE: the assertion messages below already show berth's command and output.
@@ -262,6 +263,7 @@ def check_error(run, proc):
     out = f"\n{shown(proc)}"
     assert proc.returncode == FAILURE_CODE, \
         f"want exit code {FAILURE_CODE} (BUILD_FAILURE_EXIT_CODE), got {proc.returncode}{out}"
+    assert proc.stdout == "", f"on an error stdout stays empty: only the error, on stderr{out}"
     fname = err.get("file", ".gitlab-ci.yml")
     lines = err["line"] if isinstance(err["line"], list) else [err["line"]]
     found = [int(m) for m in re.findall(r"(?:^|[\s/'\"(\[])" + re.escape(fname) + r":(\d+):", proc.stderr)]
@@ -351,6 +353,23 @@ def test_human_listing_names_every_job(berth_bin, tmp_path):
     assert proc.returncode == 0, f"berth failed\n{shown(proc)}"
     for name in ("compile", "Deploy to production", "nightly"):
         assert name in proc.stdout, f"{name!r} missing from the listing\n{shown(proc)}"
+
+
+def test_error_in_a_later_job_prints_nothing_on_stdout(berth_bin, tmp_path):
+    """The listing for people fails whole: a bad rules:if in the last job (found only when that
+    job is decided) leaves stdout empty, without the pipeline's header or the earlier jobs."""
+    repo = simple_repo(tmp_path, SIMPLE_CI + """\
+broken:
+  stage: deploy
+  script: [echo]
+  rules:
+    - if: $X == "a" &&
+""")
+    proc = run_berth(berth_bin, repo, [], as_json=False)
+    assert proc.returncode == FAILURE_CODE, f"want exit code {FAILURE_CODE}\n{shown(proc)}"
+    assert proc.stdout == "", f"stdout should be empty on an error\n{shown(proc)}"
+    assert ".gitlab-ci.yml:" in proc.stderr and "&&" in proc.stderr, \
+        f"stderr should cite the bad expression\n{shown(proc)}"
 
 
 @pytest.mark.parametrize("job", [".template", "no-such-job"])
