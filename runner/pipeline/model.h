@@ -36,6 +36,13 @@ struct pipeline {
  */
 int pipeline_load(struct pipeline *p, const char *dir, const char *file, char *err,
 		  size_t err_size);
+
+/*
+ * GitLab's wildcard for `include:local` (Repository#search_files_by_wildcard_path): `**` is any
+ * text, `/` too; `*` is any text but `/`; every other character is itself; the whole path must
+ * match. 1 when PATH matches, 0 when not, -1 when the pattern would take too many steps.
+ */
+int pipeline_wildcard_match(const char *pattern, const char *path);
 void pipeline_release(struct pipeline *p);
 
 const struct ci_job *pipeline_job(const struct pipeline *p, const char *name);
