@@ -1,6 +1,7 @@
 #include "pipeline/model.h"
 
 #include "base/strvec.h"
+#include "pipeline/rules.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -72,7 +73,9 @@ static const char *const job_keys[] = {"after_script",
 
 struct loader {
 	struct pipeline *p;
-	int root; /* the work tree: every file is opened below it */
+	int root;		     /* the work tree: every file is opened below it */
+	struct rules_context *rules; /* for include rules, with vars; NULL: none allowed */
+	const struct civars *vars;
 	char *err;
 	size_t err_size;
 };
@@ -400,11 +403,20 @@ static int include_local(struct loader *ld, const struct node *at, const char *p
 	return ret;
 }
 
+/* An entry's `rules`: *keep 0 when they leave the file out of the pipeline. */
+static int include_rules(struct loader *ld, const struct node *rules, int *keep)
+{
+	if (!ld->rules || !ld->vars)
+		return failf(ld, rules, "include:rules cannot be decided here: no repository");
+	return rules_include(ld->rules, rules, ld->vars, keep, ld->err, ld->err_size);
+}
+
 static int include_entry(struct loader *ld, const struct node *e, struct node **acc)
 {
 	static const char *const remote[] = {"project", "remote", "template", "component", NULL};
-	const struct node *local;
+	const struct node *local, *rules;
 	size_t i;
+	int keep = 1;
 
 	if (e->kind == NODE_SCALAR) {
 		if (strstr(e->str, "://"))
@@ -416,6 +428,12 @@ static int include_entry(struct loader *ld, const struct node *e, struct node **
 	}
 	if (e->kind != NODE_MAP)
 		return failf(ld, e, "an include is a path or a mapping such as {local: path}");
+	/* Rules first, as GitLab filters entries before it fetches any. */
+	rules = node_get(e, "rules");
+	if (rules && include_rules(ld, rules, &keep) < 0)
+		return -1;
+	if (!keep)
+		return 0;
 	for (i = 0; remote[i]; i++)
 		if (node_get(e, remote[i]))
 			return failf(ld, e,
@@ -805,9 +823,11 @@ out:
 	return ret;
 }
 
-int pipeline_load(struct pipeline *p, const char *dir, const char *file, char *err, size_t err_size)
+int pipeline_load(struct pipeline *p, const char *dir, const char *file,
+		  struct rules_context *rules, const struct civars *vars, char *err,
+		  size_t err_size)
 {
-	struct loader ld = {p, -1, err, err_size};
+	struct loader ld = {p, -1, rules, vars, err, err_size};
 	struct node *defaults = NULL;
 	const struct node *v;
 	int ret = -1;

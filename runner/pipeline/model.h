@@ -29,12 +29,19 @@ struct pipeline {
 	size_t nr_jobs;
 };
 
+struct rules_context;
+struct civars;
+
 /*
- * Reads FILE (relative to DIR, usually ".gitlab-ci.yml") and what it includes. 0, or -1 with
- * "FILE:LINE: what is wrong" in err: bad YAML, an unknown keyword, a cycle in extends, a missing
- * !reference target, an undefined stage, an include that cannot be read here.
+ * Reads FILE (relative to DIR, usually ".gitlab-ci.yml") and what it includes. An include with
+ * `rules` is decided with RULES (its p must be P: `rules:exists` looks under P's dir) and VARS,
+ * the variables there are before the file is read (GitLab's "Use variables with include");
+ * with NULL for both, such an include is an error. 0, or -1 with "FILE:LINE: what is wrong" in
+ * err: bad YAML, an unknown keyword, a cycle in extends, a missing !reference target, an
+ * undefined stage, an include that cannot be read here, a bad include rule.
  */
-int pipeline_load(struct pipeline *p, const char *dir, const char *file, char *err,
+int pipeline_load(struct pipeline *p, const char *dir, const char *file,
+		  struct rules_context *rules, const struct civars *vars, char *err,
 		  size_t err_size);
 
 /*
