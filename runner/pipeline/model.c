@@ -372,7 +372,7 @@ static int wildcard_files(struct loader *ld, const struct node *at, const char *
 	if (dfd < 0) /* no such directory: nothing matches, which GitLab accepts */
 		return 0;
 	ret = walk_dir(&w, dfd, rel, len, 0);
-	if (ret == 0)
+	if (ret == 0 && w.found.nr > 1) /* qsort takes no NULL, even for none */
 		qsort(w.found.v, w.found.nr, sizeof(*w.found.v), by_path);
 	*out = w.found;
 	if (ret < 0)
