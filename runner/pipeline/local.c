@@ -104,10 +104,24 @@ static enum berth_result take_options(struct local *l, const struct args *a)
 	return BERTH_OK;
 }
 
+/*
+ * What an include's rules see: the pipeline's variables before its file is read, so the
+ * predefined ones and the developer's but not the file's `variables:` (GitLab's "Use variables
+ * with include": "Includes are evaluated before jobs").
+ */
+static int include_vars(struct local *l, struct civars *out, char *err, size_t size)
+{
+	struct pipeline unread = {.dir = l->repo.dir};
+
+	return civars_pipeline(out, &unread, &l->repo, &l->in, err, size);
+}
+
 enum berth_result local_open(struct local *l, const struct args *a)
 {
 	char err[ERR_SIZE] = "";
+	struct civars vars;
 	enum berth_result r;
+	int ret;
 
 	memset(l, 0, sizeof(*l));
 	l->dir = ".";
@@ -121,7 +135,16 @@ enum berth_result local_open(struct local *l, const struct args *a)
 		return BERTH_BUILD_FAILURE;
 	}
 	l->repo_open = 1;
-	if (pipeline_load(&l->pipeline, l->repo.dir, l->file, err, sizeof(err)) < 0) {
+	l->rules.p = &l->pipeline;
+	l->rules.repo = &l->repo;
+	l->rules.source = l->in.source;
+	if (include_vars(l, &vars, err, sizeof(err)) < 0) {
+		error("%s", err);
+		return BERTH_BUILD_FAILURE;
+	}
+	ret = pipeline_load(&l->pipeline, l->repo.dir, l->file, &l->rules, &vars, err, sizeof(err));
+	civars_release(&vars);
+	if (ret < 0) {
 		error("%s", err);
 		return BERTH_BUILD_FAILURE;
 	}
@@ -130,9 +153,6 @@ enum berth_result local_open(struct local *l, const struct args *a)
 		error("%s", err);
 		return BERTH_BUILD_FAILURE;
 	}
-	l->rules.p = &l->pipeline;
-	l->rules.repo = &l->repo;
-	l->rules.source = l->in.source;
 	return BERTH_OK;
 }
 

@@ -3,12 +3,14 @@
 #include "base/array.h"
 #include "base/strvec.h"
 #include "pipeline/parallel.h"
+#include "pipeline/rules.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +19,11 @@
 #include <unistd.h>
 
 #define MAX_FILE_SIZE  (4 << 20)
-#define MAX_INCLUDES   150 /* GitLab's limit on included files */
-#define MAX_EXTENDS    11  /* GitLab's limit on an extends chain */
-#define MAX_REFERENCES 10  /* GitLab's limit on nested !reference */
+#define MAX_INCLUDES   150     /* GitLab's limit on included files */
+#define MAX_EXTENDS    11      /* GitLab's limit on an extends chain */
+#define MAX_REFERENCES 10      /* GitLab's limit on nested !reference */
+#define MAX_WALK       100000  /* entries a wildcard include looks at */
+#define MAX_WILD_STEPS 1000000 /* a wildcard's steps against one path */
 
 static const char *const global_keys[] = {"include",	   "stages",	   "variables", "default",
 					  "workflow",	   "image",	   "services",	"cache",
@@ -71,7 +75,9 @@ static const char *const job_keys[] = {"after_script",
 
 struct loader {
 	struct pipeline *p;
-	int root; /* the work tree: every file is opened below it */
+	int root;		     /* the work tree: every file is opened below it */
+	struct rules_context *rules; /* for include rules, with vars; NULL: none allowed */
+	const struct civars *vars;
 	char *err;
 	size_t err_size;
 };
@@ -224,36 +230,195 @@ static int already_read(const struct pipeline *p, const char *rel)
 static int load_with_includes(struct loader *ld, const struct node *from, const char *rel,
 			      struct node **out);
 
-/* One `include:` entry's local files, merged onto *acc in order. */
+/* pipeline_wildcard_match, with a budget of steps that a hostile pattern cannot exceed. */
+static int wild(const char *p, const char *s, long *budget)
+{
+	int deep, r;
+
+	for (; *p != '*'; p++, s++)
+		if (*p != *s)
+			return 0;
+		else if (!*p)
+			return 1;
+	deep = p[1] == '*';
+	p += deep ? 2 : 1;
+	for (;; s++) {
+		if (--*budget < 0)
+			return -1;
+		r = wild(p, s, budget);
+		if (r != 0)
+			return r;
+		if (!*s || (!deep && *s == '/'))
+			return 0;
+	}
+}
+
+int pipeline_wildcard_match(const char *pattern, const char *path)
+{
+	long budget = MAX_WILD_STEPS;
+
+	return wild(pattern, path, &budget);
+}
+
+/* A wildcard include's search: the files below one directory that match the pattern. */
+struct walk {
+	struct loader *ld;
+	const struct node *at;
+	const char *pattern;
+	size_t max_depth; /* directories to go down: SIZE_MAX with `**` */
+	size_t seen;
+	struct strvec found;
+};
+
+static int walk_dir(struct walk *w, int dfd, char *rel, size_t len, size_t depth);
+
+/* One directory entry: a file (or link: git keeps it as a file) tested, a directory entered. */
+static int walk_entry(struct walk *w, int dfd, const struct dirent *d, char *rel, size_t len,
+		      size_t depth)
+{
+	unsigned char type = d->d_type;
+	size_t n = len ? (size_t)snprintf(rel + len, 4096 - len, "/%s", d->d_name)
+		       : (size_t)snprintf(rel, 4096, "%s", d->d_name);
+	struct stat st;
+	int sub, m, ret;
+
+	if (len + n >= 4096)
+		return failf(w->ld, w->at, "include '%s': a path under '%.200s' is too long",
+			     w->pattern, rel);
+	if (type == DT_UNKNOWN && fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		type = S_ISDIR(st.st_mode)   ? DT_DIR
+		       : S_ISLNK(st.st_mode) ? DT_LNK
+		       : S_ISREG(st.st_mode) ? DT_REG
+					     : DT_UNKNOWN;
+	if (type == DT_DIR) {
+		if (depth >= w->max_depth || !strcmp(d->d_name, ".git"))
+			return 0;
+		/* O_NOFOLLOW: a link swapped in since readdir is not entered. */
+		sub = openat(dfd, d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		return sub < 0 ? 0 : walk_dir(w, sub, rel, len + n, depth + 1);
+	}
+	if (type != DT_REG && type != DT_LNK)
+		return 0;
+	m = pipeline_wildcard_match(w->pattern, rel);
+	if (m < 0)
+		return failf(w->ld, w->at, "include '%s' is too complex a wildcard", w->pattern);
+	ret = m ? strvec_push(&w->found, rel) : 0;
+	return ret < 0 ? failf(w->ld, w->at, "out of memory") : 0;
+}
+
+/* Takes dfd. rel holds the directory's path below the work tree ("" for its root). */
+static int walk_dir(struct walk *w, int dfd, char *rel, size_t len, size_t depth)
+{
+	DIR *dir = fdopendir(dfd);
+	struct dirent *d;
+	int ret = 0;
+
+	if (!dir) {
+		close(dfd);
+		return failf(w->ld, w->at, "include '%s': cannot read '%s': %s", w->pattern,
+			     len ? rel : ".", strerror(errno));
+	}
+	while (ret == 0 && (d = readdir(dir))) {
+		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+			continue;
+		if (++w->seen > MAX_WALK)
+			ret = failf(w->ld, w->at, "include '%s': more than %d files to look at",
+				    w->pattern, MAX_WALK);
+		else
+			ret = walk_entry(w, dirfd(dir), d, rel, len, depth);
+		rel[len] = '\0';
+	}
+	closedir(dir);
+	return ret;
+}
+
+static int by_path(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The work tree's files that PATTERN matches, in git's order (bytewise by path, as GitLab lists
+ * them from the repository's tree): the walk starts at the directory before the first `*`,
+ * never follows a link, and leaves out `.git`.
+ */
+static int wildcard_files(struct loader *ld, const struct node *at, const char *pattern,
+			  struct strvec *out)
+{
+	struct walk w = {.ld = ld, .at = at, .pattern = pattern, .found = STRVEC_INIT};
+	char rel[4096];
+	size_t len = (size_t)(strchr(pattern, '*') - pattern), i;
+	struct stat st;
+	int dfd, ret;
+
+	while (len > 0 && pattern[len - 1] != '/')
+		len--;
+	if (len >= sizeof(rel))
+		return failf(ld, at, "include '%.200s...' is too long a path", pattern);
+	len -= len > 0; /* the directory, without its '/' */
+	memcpy(rel, pattern, len);
+	rel[len] = '\0';
+	w.max_depth = strstr(pattern, "**") ? SIZE_MAX : 0;
+	for (i = len; w.max_depth != SIZE_MAX && pattern[i]; i++)
+		w.max_depth += pattern[i] == '/' && i > len;
+	dfd = len ? open_beneath(ld->root, rel) : fcntl(ld->root, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0 && (errno == ELOOP || errno == EXDEV))
+		return failf(ld, at,
+			     "include '%s': '%s' is a symlink, has one in its path, or leaves the "
+			     "repository: GitLab reads only the repository's files",
+			     pattern, rel);
+	if (dfd >= 0 && (fstat(dfd, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		close(dfd);
+		dfd = -1;
+	}
+	if (dfd < 0) /* no such directory: nothing matches, which GitLab accepts */
+		return 0;
+	ret = walk_dir(&w, dfd, rel, len, 0);
+	if (ret == 0 && w.found.nr > 1) /* qsort takes no NULL, even for none */
+		qsort(w.found.v, w.found.nr, sizeof(*w.found.v), by_path);
+	*out = w.found;
+	if (ret < 0)
+		strvec_clear(out);
+	return ret;
+}
+
+/*
+ * One `include:` entry's local files, merged onto *acc in order. Only `*` is a wildcard, as in
+ * GitLab; a wildcard that matches nothing includes nothing.
+ */
 static int include_local(struct loader *ld, const struct node *at, const char *pattern,
 			 struct node **acc)
 {
-	char path[4096];
-	glob_t g;
-	size_t i, skip = strlen(ld->p->dir) + 1;
+	struct strvec files = STRVEC_INIT;
+	size_t i;
 	int ret = 0;
 
 	while (*pattern == '/')
 		pattern++;
-	if (!strpbrk(pattern, "*?["))
+	if (!strchr(pattern, '*'))
 		return load_with_includes(ld, at, pattern, acc);
-	/* Not path_join: this library reports through its loader, it never prints. A cut pattern
-	 * would match other files. */
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", ld->p->dir, pattern) >= sizeof(path))
-		return failf(ld, at, "include '%.200s...' is too long a path", pattern);
-	if (glob(path, 0, NULL, &g) != 0)
-		return failf(ld, at, "include '%s' matches no file", pattern);
-	for (i = 0; ret == 0 && i < g.gl_pathc; i++)
-		ret = load_with_includes(ld, at, g.gl_pathv[i] + skip, acc);
-	globfree(&g);
+	if (wildcard_files(ld, at, pattern, &files) < 0)
+		return -1;
+	for (i = 0; ret == 0 && i < files.nr; i++)
+		ret = load_with_includes(ld, at, files.v[i], acc);
+	strvec_clear(&files);
 	return ret;
+}
+
+/* An entry's `rules`: *keep 0 when they leave the file out of the pipeline. */
+static int include_rules(struct loader *ld, const struct node *rules, int *keep)
+{
+	if (!ld->rules || !ld->vars)
+		return failf(ld, rules, "include:rules cannot be decided here: no repository");
+	return rules_include(ld->rules, rules, ld->vars, keep, ld->err, ld->err_size);
 }
 
 static int include_entry(struct loader *ld, const struct node *e, struct node **acc)
 {
 	static const char *const remote[] = {"project", "remote", "template", "component", NULL};
-	const struct node *local;
+	const struct node *local, *rules;
 	size_t i;
+	int keep = 1;
 
 	if (e->kind == NODE_SCALAR) {
 		if (strstr(e->str, "://"))
@@ -265,6 +430,12 @@ static int include_entry(struct loader *ld, const struct node *e, struct node **
 	}
 	if (e->kind != NODE_MAP)
 		return failf(ld, e, "an include is a path or a mapping such as {local: path}");
+	/* Rules first, as GitLab filters entries before it fetches any. */
+	rules = node_get(e, "rules");
+	if (rules && include_rules(ld, rules, &keep) < 0)
+		return -1;
+	if (!keep)
+		return 0;
 	for (i = 0; remote[i]; i++)
 		if (node_get(e, remote[i]))
 			return failf(ld, e,
@@ -719,9 +890,11 @@ out:
 	return ret;
 }
 
-int pipeline_load(struct pipeline *p, const char *dir, const char *file, char *err, size_t err_size)
+int pipeline_load(struct pipeline *p, const char *dir, const char *file,
+		  struct rules_context *rules, const struct civars *vars, char *err,
+		  size_t err_size)
 {
-	struct loader ld = {p, -1, err, err_size};
+	struct loader ld = {p, -1, rules, vars, err, err_size};
 	struct node *defaults = NULL;
 	const struct node *v;
 	int ret = -1;

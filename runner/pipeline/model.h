@@ -30,13 +30,27 @@ struct pipeline {
 	size_t nr_jobs, jobs_alloc;
 };
 
+struct rules_context;
+struct civars;
+
 /*
- * Reads FILE (relative to DIR, usually ".gitlab-ci.yml") and what it includes. 0, or -1 with
- * "FILE:LINE: what is wrong" in err: bad YAML, an unknown keyword, a cycle in extends, a missing
- * !reference target, an undefined stage, an include that cannot be read here.
+ * Reads FILE (relative to DIR, usually ".gitlab-ci.yml") and what it includes. An include with
+ * `rules` is decided with RULES (its p must be P: `rules:exists` looks under P's dir) and VARS,
+ * the variables there are before the file is read (GitLab's "Use variables with include");
+ * with NULL for both, such an include is an error. 0, or -1 with "FILE:LINE: what is wrong" in
+ * err: bad YAML, an unknown keyword, a cycle in extends, a missing !reference target, an
+ * undefined stage, an include that cannot be read here, a bad include rule.
  */
-int pipeline_load(struct pipeline *p, const char *dir, const char *file, char *err,
+int pipeline_load(struct pipeline *p, const char *dir, const char *file,
+		  struct rules_context *rules, const struct civars *vars, char *err,
 		  size_t err_size);
+
+/*
+ * GitLab's wildcard for `include:local` (Repository#search_files_by_wildcard_path): `**` is any
+ * text, `/` too; `*` is any text but `/`; every other character is itself; the whole path must
+ * match. 1 when PATH matches, 0 when not, -1 when the pattern would take too many steps.
+ */
+int pipeline_wildcard_match(const char *pattern, const char *path);
 void pipeline_release(struct pipeline *p);
 
 const struct ci_job *pipeline_job(const struct pipeline *p, const char *name);

@@ -491,6 +491,56 @@ int rules_workflow(struct rules_context *c, const struct civars *vars, struct ve
 	return 0;
 }
 
+/*
+ * What GitLab accepts in an include's rules (Entry::Include::Rules::Rule), in its words; an `if`
+ * must parse. Checked here because eval_rules takes a job's rules, which allow more.
+ */
+static int check_include_rules(const struct node *rules, const struct civars *vars, char *err,
+			       size_t size)
+{
+	static const char *const keys[] = {"if", "exists", "when", "changes", NULL};
+	const struct node *when, *cond;
+	size_t i, k;
+	int ignored;
+
+	if (rules->kind == NODE_SEQ && rules->n == 0)
+		return at(err, size, rules, "include:rules config can't be blank", NULL);
+	for (i = 0; rules->kind == NODE_SEQ && i < rules->n; i++) {
+		const struct node *rule = rules->items[i];
+
+		if (rule->kind != NODE_MAP)
+			return at(err, size, rule, "include:rules:rule config should be a hash",
+				  NULL);
+		for (k = 0; k < rule->n; k++)
+			if (!str_listed(keys, rule->keys[k]))
+				return at(err, size, rule->items[k],
+					  "include:rules:rule config contains unknown keys: ",
+					  rule->keys[k]);
+		when = node_get(rule, "when");
+		if (when && (when->kind != NODE_SCALAR ||
+			     (strcmp(when->str, "never") != 0 && strcmp(when->str, "always") != 0)))
+			return at(err, size, when, "include:rules:rule when unknown value: ",
+				  when->str ? when->str : "");
+		cond = node_get(rule, "if");
+		if (cond && eval_if(cond, "include:rules:if", vars, &ignored, err, size) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int rules_include(struct rules_context *c, const struct node *rules, const struct civars *vars,
+		  int *keep, char *err, size_t err_size)
+{
+	struct verdict v;
+
+	memset(&v, 0, sizeof(v));
+	if (check_include_rules(rules, vars, err, err_size) < 0 ||
+	    eval_rules(c, rules, "always", vars, &v, err, err_size) < 0)
+		return -1;
+	*keep = strcmp(v.when, "never") != 0;
+	return 0;
+}
+
 void rules_context_release(struct rules_context *c)
 {
 	strvec_clear(&c->changed);

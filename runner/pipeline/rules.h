@@ -35,6 +35,13 @@ int rules_job(struct rules_context *c, const struct ci_job *j, const struct civa
 /* workflow:rules: v->when "never" when no pipeline would be created. */
 int rules_workflow(struct rules_context *c, const struct civars *vars, struct verdict *v, char *err,
 		   size_t err_size);
+/*
+ * An include's `rules` (`if`, `exists`, `changes`; `when: never` or `always`), with the variables
+ * there are before the file is read: *keep is 1 when the included file is in the pipeline, 0
+ * when no rule matched or the matching one says `when: never`. 0, or -1 with err (FILE:LINE).
+ */
+int rules_include(struct rules_context *c, const struct node *rules, const struct civars *vars,
+		  int *keep, char *err, size_t err_size);
 void rules_context_release(struct rules_context *c);
 
 #endif

@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	fuzz_write(file, data, size);
 	memset(&p, 0, sizeof(p));
-	if (pipeline_load(&p, fuzz_dir(), ".gitlab-ci.yml", err, sizeof(err)) < 0)
+	if (pipeline_load(&p, fuzz_dir(), ".gitlab-ci.yml", NULL, NULL, err, sizeof(err)) < 0)
 		return 0;
 	for (i = 0; i < p.nr_jobs; i++) {
 		if (pipeline_job(&p, p.jobs[i].name) == NULL)

@@ -9,6 +9,7 @@ that passes through one, or that leaves the repository is refused as a build fai
 message names the include, and nothing of the file outside reaches the output.
 """
 
+import json
 import os
 import subprocess
 
@@ -86,4 +87,30 @@ def test_dry_run_refuses_it_too(berth_bin, tmp_path, outside):
                           capture_output=True, text=True, timeout=60, cwd=repo)
     assert proc.returncode == FAILURE_CODE, shown(proc)
     assert "include 'secret.yml'" in proc.stderr, shown(proc)
+    assert CANARY not in proc.stdout + proc.stderr, shown(proc)
+
+
+def test_wildcard_walk_does_not_enter_a_linked_directory(berth_bin, tmp_path, outside):
+    """`ci/**.yml` walks the work tree: a directory link in it is a file to git (a blob holding
+    the name), so GitLab finds nothing under it; berth must not follow it either."""
+    repo = repo_with(tmp_path, "include: 'ci/**.yml'\nbuild:\n  script: [make]\n",
+                     {"ci/linked": str(outside)})
+    (repo / "ci" / "own").mkdir()
+    (repo / "ci" / "own" / "jobs.yml").write_text("own:\n  script: [echo own]\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "own jobs")
+    proc = run_berth(berth_bin, repo, [])
+    assert proc.returncode == 0, shown(proc)
+    names = [j["name"] for j in json.loads(proc.stdout)["jobs"]]
+    assert sorted(names) == ["build", "own"], shown(proc)
+    assert CANARY not in proc.stdout + proc.stderr, shown(proc)
+
+
+def test_wildcard_below_a_linked_directory_is_refused(berth_bin, tmp_path, outside):
+    """`ci/*.yml` with `ci` itself a link: the search would start outside; refused, naming it."""
+    repo = repo_with(tmp_path, "include: 'ci/*.yml'\nbuild:\n  script: [make]\n",
+                     {"ci": str(outside)})
+    proc = run_berth(berth_bin, repo, [])
+    assert proc.returncode == FAILURE_CODE, shown(proc)
+    assert "include 'ci/*.yml'" in proc.stderr and "symlink" in proc.stderr, shown(proc)
     assert CANARY not in proc.stdout + proc.stderr, shown(proc)

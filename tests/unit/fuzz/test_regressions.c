@@ -30,7 +30,7 @@ static int load_pipeline(const char *text, const char *job, char *err, size_t er
 	assert_int_equal(fputs(text, f) >= 0, 1);
 	assert_int_equal(fclose(f), 0);
 	err[0] = '\0';
-	ret = pipeline_load(&p, dir, ".gitlab-ci.yml", err, err_size);
+	ret = pipeline_load(&p, dir, ".gitlab-ci.yml", NULL, NULL, err, err_size);
 	if (ret == 0 && job) {
 		const struct ci_job *j = pipeline_job(&p, job);
 
