@@ -881,7 +881,7 @@ static int build_jobs(struct loader *ld, const struct node *defaults)
 		if (ret == 0 && all[i].name[0] != '.')
 			ret = add_visible_job(ld, all[i].name, all[i].resolved, defaults);
 	}
-	if (ret == 0)
+	if (ret == 0 && ld->p->nr_jobs) /* none: jobs is NULL, which qsort must not get */
 		qsort(ld->p->jobs, ld->p->nr_jobs, sizeof(*ld->p->jobs), by_stage);
 out:
 	for (i = 0; i < nr; i++)
