@@ -447,8 +447,9 @@ int proc_call(int (*fn)(void *), void *arg, pid_t *pid)
  * RLIMIT_NPROC 2 tells whether one is left, for the kernel counts each uid's processes (this
  * child among them) and refuses a fork that would make a third. Neither walks /proc, and
  * kill(-1)'s own result cannot tell: it succeeds whenever the host runs any process. The child
- * is not dumpable (a change of uid), so the uid's processes cannot read it; they may kill it,
- * which is why the parent tries again. Exits 0 when a process of `uid` is there, 1 when none.
+ * is not dumpable (a change of uid), so the uid's processes cannot read it; they may kill or
+ * stop it, which is why the parent tries again. Exits 0 when a process of `uid` is there, 1
+ * when none.
  */
 static void signal_as(uid_t uid, int sig)
 {
@@ -470,6 +471,7 @@ static void signal_as(uid_t uid, int sig)
 		_exit(0);
 	if (pid < 0)
 		_exit(errno == EAGAIN ? 0 : 3);
+	kill(pid, SIGKILL); /* one of the uid's may have stopped it: waiting must not hang */
 	waitpid(pid, NULL, 0);
 	_exit(1);
 }
@@ -487,16 +489,21 @@ int proc_signal_user(uid_t uid, int sig)
 			return error_errno("cannot start a process");
 		if (pid == 0)
 			signal_as(uid, sig);
-		while (waitpid(pid, &status, 0) < 0)
+		while (waitpid(pid, &status, WUNTRACED) < 0)
 			if (errno != EINTR)
 				return error_errno("cannot wait for a process");
+		if (WIFSTOPPED(status)) { /* one of the uid's stopped it: never wait on that */
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			continue;
+		}
 		if (WIFEXITED(status) && WEXITSTATUS(status) <= 1)
 			return WEXITSTATUS(status) == 0;
 		if (WIFEXITED(status))
 			return error("cannot signal the processes of uid %ld", (long)uid);
-		/* killed: one of the uid's processes got to it first; again */
+		/* killed or stopped: one of the uid's processes got to it first; again */
 	}
-	return error("cannot signal the processes of uid %ld: they kill every helper sent",
+	return error("cannot signal the processes of uid %ld: they kill or stop every helper sent",
 		     (long)uid);
 }
 

@@ -300,10 +300,10 @@ static void test_helper(void **state)
 
 /*
  * A process of `uid` that is not this one's child (its parent exits at once, so init reaps it):
- * as a job user's process left outside the job's cgroup. Returns its pid once it runs as `uid`;
- * `ignore_term`: it ignores SIGTERM.
+ * as a job user's process left outside the job's cgroup, running `argv`. Returns its pid once it
+ * runs as `uid`; `ignore_term`: it ignores SIGTERM.
  */
-static pid_t orphan_of(uid_t uid, int ignore_term)
+static pid_t orphan_running(uid_t uid, int ignore_term, char *const argv[])
 {
 	int ready[2], status;
 	pid_t pid, orphan = 0;
@@ -327,7 +327,7 @@ static pid_t orphan_of(uid_t uid, int ignore_term)
 			orphan = getpid();
 			if (write(ready[1], &orphan, sizeof(orphan)) != sizeof(orphan))
 				_exit(1);
-			execlp("sleep", "sleep", "1000", (char *)NULL);
+			execvp(argv[0], argv);
 			_exit(1);
 		}
 		_exit(0);
@@ -338,6 +338,13 @@ static pid_t orphan_of(uid_t uid, int ignore_term)
 	assert_int_equal(read(ready[0], &c, 1), 0); /* EOF: it has exec'd sleep */
 	close(ready[0]);
 	return orphan;
+}
+
+static pid_t orphan_of(uid_t uid, int ignore_term)
+{
+	char *const sleeper[] = {"sleep", "1000", NULL};
+
+	return orphan_running(uid, ignore_term, sleeper);
 }
 
 /* A uid no account and no other test uses: proc_signal_user signals all of its processes. */
@@ -398,6 +405,25 @@ static void test_end_user_terminates_first(void **state)
 	assert_true(clock_now_ms() - start < 30000); /* SIGTERM did it: no SIGKILL was due */
 }
 
+/*
+ * A process of the uid that keeps stopping every other process of it (berth's helper among
+ * them) neither hangs proc_end_user nor survives it. (The helper being stopped is a race this
+ * test rarely wins: what it shows is that the stopper is ended, not the retry.)
+ */
+static void test_end_user_whose_processes_stop_the_helper(void **state)
+{
+	char *const stopper[] = {"sh", "-c", "while :; do kill -STOP -1; done", NULL};
+	uid_t uid = unused_uid() + 2;
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	pid = orphan_running(uid, 1, stopper);
+	assert_int_equal(proc_end_user(uid, 0), 1);
+	assert_false(proc_alive(pid));
+}
+
 int main(void)
 {
 	/*
@@ -420,6 +446,7 @@ int main(void)
 		cmocka_unit_test(test_helper),
 		cmocka_unit_test(test_end_user),
 		cmocka_unit_test(test_end_user_terminates_first),
+		cmocka_unit_test(test_end_user_whose_processes_stop_the_helper),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
