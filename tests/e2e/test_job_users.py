@@ -10,6 +10,7 @@ users under the shell executor, where they must work: that proves they are real.
 import grp
 import os
 import pwd
+import re
 import shlex
 import shutil
 import subprocess
@@ -264,6 +265,15 @@ def test_each_running_job_has_a_user_of_its_own(runner, job_settings):
         expect(job.cleanup(), rn.OK)
 
 
+def proc_uid(pid):
+    """The real uid of process PID, or None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return None
+    return int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
+
+
 def test_cleanup_ends_every_process_of_the_job_user(runner, job_settings, accounts):
     """A process of the job's user that left the job's tree and environment still goes."""
     job = started(runner.job(4300))
@@ -273,7 +283,9 @@ def test_cleanup_ends_every_process_of_the_job_user(runner, job_settings, accoun
                                 stdin=subprocess.DEVNULL, start_new_session=True)
                for u in (mine, other)]
     try:
-        assert rn.wait_for(lambda: all(rn.alive(p.pid) for p in escaped), 60)
+        # setpriv is root until it switches: cleanup must see them as the users' processes
+        assert rn.wait_for(lambda: [proc_uid(p.pid) for p in escaped]
+                           == [mine.pw_uid, other.pw_uid], 60), "no switch"
         res = job.cleanup()
         expect(res, rn.OK)
         assert "ended 1 leftover process(es)" in res.stderr, res.report()
@@ -295,15 +307,6 @@ def test_a_user_missing_from_the_machine_is_the_admins_error(berth_bin, job_sett
     job_settings.write(job_users=["root"])
     res = run(str(berth_bin), "--config", str(job_settings.path), "config", "--show-settings")
     assert "scripts must not run as root" in res.stderr, res.stderr
-
-
-def proc_uid(pid):
-    """The real uid of process PID, or None once it is gone."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return None
-    return int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
 
 
 def test_gc_leaves_a_workspace_while_its_job_user_runs(runner, job_settings, accounts, berth_bin):
