@@ -507,6 +507,14 @@ int proc_signal_user(uid_t uid, int sig)
 		     (long)uid);
 }
 
+int proc_user_alive(uid_t uid)
+{
+	int r = proc_signal_user(uid, 0);
+
+	/* the kernel's count includes zombies: when it says some, /proc tells whether one lives */
+	return r <= 0 ? r : procscan_count_uid(uid) != 0;
+}
+
 int proc_end_user(uid_t uid, unsigned grace)
 {
 	long long kill_at = clock_now_ms() + grace * 1000LL;

@@ -108,6 +108,8 @@ int proc_aborted(void);
  * SIGTERM comes with SIGCONT. 1 when there was one, 0 when none, -1 after reporting.
  */
 int proc_signal_user(uid_t uid, int sig);
+/* 1 while a process of `uid` lives (a zombie does not), 0 when none, -1 after reporting. */
+int proc_user_alive(uid_t uid);
 /*
  * Ends every process of `uid`: SIGTERM, then SIGKILL after `grace` seconds, until none is
  * left. 1 when there were some, 0 when none, -1 after reporting (one outlived SIGKILL).

@@ -124,7 +124,6 @@ struct marked {
 	int found;
 	pid_t ancestors[ANCESTORS_MAX]; /* ours: whoever started us may carry the mark too */
 	int nr_ancestors;
-	uid_t uid; /* procscan_count_uid's */
 };
 
 static void find_ancestors(struct marked *m)
@@ -247,18 +246,24 @@ static int live_of_uid(pid_t pid, uid_t uid)
 	return real == (unsigned long)uid;
 }
 
+/* procscan_count_uid's walk: the uid looked for, and how many of it were found. */
+struct of_uid {
+	uid_t uid;
+	int found;
+};
+
 static int count_if_uid(pid_t pid, void *data)
 {
-	struct marked *m = data;
+	struct of_uid *u = data;
 
-	if (live_of_uid(pid, m->uid))
-		m->found++;
+	if (live_of_uid(pid, u->uid))
+		u->found++;
 	return 0;
 }
 
 int procscan_count_uid(uid_t uid)
 {
-	struct marked m = {.uid = uid};
+	struct of_uid u = {uid, 0};
 
-	return procscan_each(count_if_uid, &m) < 0 ? -1 : m.found;
+	return procscan_each(count_if_uid, &u) < 0 ? -1 : u.found;
 }

@@ -32,7 +32,7 @@ int procscan_kill_marked(const char *entry, unsigned grace);
  * counted; -1 after reporting. */
 int procscan_count_marked(const char *entry);
 /* How many processes of real uid `uid` live (zombies not counted); -1 after reporting. Reads
- * every process's status: proc_end_user's last resort only. */
+ * every process's status: only when the kernel's count says some (base/proc.h). */
 int procscan_count_uid(uid_t uid);
 
 #endif

@@ -47,8 +47,7 @@ static int in_use(const char *dir, const struct cgroup *cg)
 	/* its user may also run outside the job (workspace_end_processes) */
 	uid = workspace_recorded(dir, "user", user, sizeof(user)) == 0 ? job_user_uid(user)
 								       : (uid_t)-1;
-	/* the kernel counts zombies too: when it says some, /proc tells whether one lives */
-	return uid != (uid_t)-1 && proc_signal_user(uid, 0) != 0 && procscan_count_uid(uid) != 0;
+	return uid != (uid_t)-1 && proc_user_alive(uid) != 0;
 }
 
 static int consider(const struct settings *s, const char *jobs, const char *name, FILE *out,
