@@ -30,19 +30,18 @@ static const struct {
 	const char *name, *type, *help;
 } families[] = {
 #define METRIC(name, type, labels, help) {#name, #type, help},
+#define BUCKETS(name, ...)
 #include "job/metrics.def"
 #undef METRIC
+#undef BUCKETS
 };
 
-/* Buckets as written in the `le` label; compared as numbers. */
-static const char *const stage_buckets[] = {"0.1", "0.5", "1",	 "2.5", "5",	"10",  "30",
-					    "60",  "120", "300", "600", "1800", "3600"};
-static const char *const wait_buckets[] = {"0.01", "0.1", "0.5", "1",	"5",   "15",
-					   "30",   "60",  "300", "900", "1800"};
-/* 64Mi, 256Mi, 512Mi, 1Gi, 2Gi, 4Gi, 8Gi, 16Gi */
-static const char *const memory_buckets[] = {"67108864",   "268435456",	 "536870912",
-					     "1073741824", "2147483648", "4294967296",
-					     "8589934592", "17179869184"};
+/* Each histogram's buckets, as the `le` label writes them; compared as numbers. */
+#define METRIC(name, type, labels, help)
+#define BUCKETS(name, ...) static const char *const name##_le[] = {__VA_ARGS__};
+#include "job/metrics.def"
+#undef METRIC
+#undef BUCKETS
 
 struct histogram {
 	const char *family;
@@ -50,12 +49,14 @@ struct histogram {
 	size_t nr;
 };
 
-static const struct histogram stage_duration = {"berth_stage_duration_seconds", stage_buckets,
-						ARRAY_SIZE(stage_buckets)};
-static const struct histogram lock_wait = {"berth_lock_wait_seconds", wait_buckets,
-					   ARRAY_SIZE(wait_buckets)};
-static const struct histogram memory_peak = {"berth_job_memory_peak_bytes", memory_buckets,
-					     ARRAY_SIZE(memory_buckets)};
+static const struct histogram stage_duration = {"berth_stage_duration_seconds",
+						berth_stage_duration_seconds_le,
+						ARRAY_SIZE(berth_stage_duration_seconds_le)};
+static const struct histogram lock_wait = {"berth_lock_wait_seconds", berth_lock_wait_seconds_le,
+					   ARRAY_SIZE(berth_lock_wait_seconds_le)};
+static const struct histogram memory_peak = {"berth_job_memory_peak_bytes",
+					     berth_job_memory_peak_bytes_le,
+					     ARRAY_SIZE(berth_job_memory_peak_bytes_le)};
 
 enum lock_class lock_class_of(const char *key)
 {
@@ -365,9 +366,13 @@ static int publish(const char *dir, json_t *counters, const struct metrics_gauge
 	fd = mkstemp(tmp);
 	f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!f) {
+		int e = errno;
+
 		if (fd >= 0)
 			close(fd);
-		warning("cannot write metrics into '%s' (metrics_dir): %s", dir, strerror(errno));
+		warning("cannot write metrics into '%s': %s: create it, or drop metrics_dir from "
+			"the settings",
+			dir, strerror(e));
 		return -1;
 	}
 	metrics_render(f, counters, g);
