@@ -270,3 +270,14 @@ def test_log_off_and_no_metrics_by_default(runner, settings):
     run_job(runner, 9706, scripts={"build_script": "true"})
     assert not (settings.state_dir / "stages.log").exists()
     assert not (settings.state_dir / "metrics.json").exists()
+
+
+def test_a_missing_metrics_dir_warns_and_fails_nothing(runner, settings, tmp_path):
+    missing = tmp_path / "no-such-dir"
+    settings.write(metrics_dir=str(missing))
+    job = run_job(runner, 9712, scripts={"build_script": "true"})
+    assert all(r.ok for r in job.results), "\n".join(r.report() for r in job.results)
+    prepare = next(r for r in job.results if r.stage == "prepare")
+    assert f"cannot write metrics into '{missing}'" in prepare.stderr, prepare.report()
+    assert "drop metrics_dir from the settings" in prepare.stderr, prepare.report()
+    assert not missing.exists()
