@@ -85,8 +85,14 @@ static void label_value(const char *in, char *out, size_t size)
 {
 	size_t n = 0;
 
-	for (; *in && n + 1 < size; in++)
-		out[n++] = (*in >= 'a' && *in <= 'z') || (*in >= '0' && *in <= '9') ? *in : '_';
+	for (; *in && n + 1 < size; in++) {
+		int plain = (*in >= 'a' && *in <= 'z') || (*in >= '0' && *in <= '9');
+
+		if (plain)
+			out[n++] = *in;
+		else
+			out[n++] = '_';
+	}
 	out[n] = '\0';
 }
 
