@@ -20,6 +20,19 @@ static char *render(json_t *counters, const struct metrics_gauges *g)
 	return text;
 }
 
+/* The file after `u` alone, without gauges. */
+static char *counted(const struct metrics_update *u)
+{
+	struct metrics_gauges g = {0};
+	json_t *all = json_object();
+	char *text;
+
+	assert_int_equal(metrics_count(all, u), 0);
+	text = render(all, &g);
+	json_decref(all);
+	return text;
+}
+
 static void assert_line(const char *text, const char *line)
 {
 	char *want = NULL;
@@ -99,13 +112,9 @@ static void test_jobs_logins_and_failures(void **state)
 				   .job_peak = 100ll << 20,
 				   .logins = {2, 0, 1, 0},
 				   .config_failures = 1};
-	struct metrics_gauges g = {0};
-	json_t *all = json_object();
-	char *text;
+	char *text = counted(&u);
 
 	(void)state;
-	assert_int_equal(metrics_count(all, &u), 0);
-	text = render(all, &g);
 	assert_line(text, "berth_jobs_total{result=\"canceled\"} 1");
 	assert_line(text, "berth_jobs_total{result=\"success\"} 0");
 	assert_line(text, "berth_registry_logins_total{result=\"success\"} 2");
@@ -117,23 +126,17 @@ static void test_jobs_logins_and_failures(void **state)
 	assert_line(text, "berth_job_memory_peak_bytes_bucket{le=\"268435456\"} 1");
 	assert_line(text, "berth_job_memory_peak_bytes_sum 104857600");
 	free(text);
-	json_decref(all);
 }
 
 /* Stage names come from the runner: only [a-z0-9_] reaches a label. */
 static void test_stage_labels_are_plain(void **state)
 {
 	struct metrics_update u = {.stage = "step_\"x\"}\nY", .seconds = 1};
-	struct metrics_gauges g = {0};
-	json_t *all = json_object();
-	char *text;
+	char *text = counted(&u);
 
 	(void)state;
-	assert_int_equal(metrics_count(all, &u), 0);
-	text = render(all, &g);
 	assert_line(text, "berth_stages_total{stage=\"step__x____\",result=\"success\"} 1");
 	free(text);
-	json_decref(all);
 }
 
 static void test_gauges_and_families(void **state)
