@@ -130,6 +130,7 @@ kube-apiserver:
 # The layers: docs/hacking.md's table, checked by scripts/check-layers.py.
 lint:
 	$(PYTHON) scripts/check-layers.py
+	$(PYTHON) scripts/metrics-table.py --check docs/operations.md
 	clang-format --dry-run --Werror $(C_SRC) $(C_HDR) tests/unit/*.h tests/unit/*/*.c tests/fuzz/*.[ch]
 	shellcheck scripts/*.sh tests/bench/reference/*.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
@@ -167,7 +168,7 @@ deb: $(BIN)
 # the admin's step (docs/gc.md). So does the drop-in that delegates GitLab Runner's cgroup to
 # berth (gitlab-runner.service.d/berth-cgroup.conf, docs/operations.md). The settings and the
 # logrotate rule go to /etc whatever the PREFIX (berth and logrotate look only there), and only
-# when absent: an admin's file is never replaced.
+# when absent: an admin's file is never replaced. The settings' metrics_dir is made too.
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/berth
@@ -183,6 +184,7 @@ install: $(BIN)
 	install -m 0644 packaging/berth-gc.timer $(DESTDIR)$(UNITDIR)/berth-gc.timer
 	install -D -m 0644 packaging/berth-cgroup.conf \
 	  $(DESTDIR)$(UNITDIR)/gitlab-runner.service.d/berth-cgroup.conf
+	install -d -m 0755 $(DESTDIR)/var/lib/prometheus/node-exporter
 	@set -e; install -d -m 0755 $(DESTDIR)/etc/berth $(DESTDIR)/etc/logrotate.d; \
 	for f in "examples/berth.yaml 0640 /etc/berth/berth.yaml" \
 	         "packaging/berth.logrotate 0644 /etc/logrotate.d/berth"; do \

@@ -35,6 +35,10 @@ gzip -9n < docs/berth.1 > "$root/usr/share/man/man1/berth.1.gz"
 # upgrade of the file, which a chmod in the postinst would not (lintian override, below).
 install -D -m 0640 examples/berth.yaml "$root/etc/berth/berth.yaml"
 install -D -m 0644 packaging/berth.logrotate "$root/etc/logrotate.d/berth"
+# The settings' metrics_dir: node_exporter's textfile directory as Debian's
+# prometheus-node-exporter reads it, shipped (a directory two packages may share) so that
+# berth can write there before, or without, node_exporter (docs/operations.md).
+install -d -m 0755 "$root/var/lib/prometheus/node-exporter"
 install -D -m 0644 packaging/berth-gc.service "$root/lib/systemd/system/berth-gc.service"
 install -D -m 0644 packaging/berth-gc.timer "$root/lib/systemd/system/berth-gc.timer"
 # GitLab Runner's unit delegates a cgroup subtree to berth (docs/operations.md). A package's

@@ -6,8 +6,9 @@
 #   scripts/deps.sh [all]   # the build set plus what `make check` runs (`make deps`)
 #
 # Split so that a newcomer's `make demo` does not wait for clang, valgrind and ansible. The
-# real servers the e2e tests start (PEERS.md) come from the test set; the Kubernetes API
-# server is built from Debian's source by scripts/kube-apiserver.sh, which `make check` runs.
+# real servers the e2e tests start (PEERS.md) come from the test set (prometheus for promtool,
+# which checks berth's metrics file); the Kubernetes API server is built from Debian's source
+# by scripts/kube-apiserver.sh, which `make check` runs.
 # Not in Debian, so not here: terraform (tests/infra/test_terraform.py skips what needs it,
 # saying so).
 set -eu
@@ -23,6 +24,7 @@ test="
   clang-format clang-tidy cppcheck clang libclang-rt-14-dev valgrind shellcheck e2fsprogs util-linux
   docker-registry nginx skopeo apache2-utils openssl etcd-server
   ansible ansible-lint yamllint python3-yaml zstd lintian
+  prometheus prometheus-node-exporter
 "
 # kubectl of the same version as the API server the tests build (1.20). A kubectl already on
 # PATH (e.g. Google's `kubectl` package, which ships the same file) is kept.

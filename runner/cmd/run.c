@@ -223,7 +223,7 @@ static enum berth_result locked_stage(const struct context *ctx, const char *scr
 	lock_owner_init(&l.me, &vars_runner);
 	waited = clock_now_ms();
 	r = b->acquire(&l, ctx->settings.lock_timeout);
-	report_lock_wait(clock_now_ms() - waited);
+	report_lock_wait(l.key, clock_now_ms() - waited);
 	if (r != BERTH_OK)
 		return r;
 	info("holding lock '%s' for stage '%s'", l.key, stage);

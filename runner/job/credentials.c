@@ -25,6 +25,25 @@ static enum berth_result prepare_kubeconfig(const struct settings *s, const stru
 	return r;
 }
 
+/*
+ * login_all, counted: a job whose registry variables do not add up is a configuration failure,
+ * not a login; each login that is tried counts with its result.
+ */
+static enum berth_result logins(const struct settings *s, const char *docker_dir)
+{
+	struct login_targets targets;
+	enum berth_result r = login_targets(&targets, s, &vars_runner);
+	size_t i;
+
+	if (r != BERTH_OK)
+		report_event(REPORT_CONFIG_FAILED);
+	for (i = 0; r == BERTH_OK && i < targets.nr; i++) {
+		r = login_target(s, &targets.t[i], docker_dir);
+		report_login(r);
+	}
+	return r;
+}
+
 enum berth_result credentials_prepare(const struct settings *s, const struct workspace *ws)
 {
 	enum berth_result r = prepare_kubeconfig(s, ws);
@@ -35,8 +54,5 @@ enum berth_result credentials_prepare(const struct settings *s, const struct wor
 	}
 	if (docker_config_init(ws->docker) < 0)
 		return BERTH_SYSTEM_FAILURE;
-	r = login_all(s, &vars_runner, ws->docker);
-	if (r != BERTH_OK)
-		report_event(REPORT_LOGIN_FAILED);
-	return r;
+	return logins(s, ws->docker);
 }

@@ -7,10 +7,12 @@
 #include "base/log.h"
 #include "base/proc.h"
 #include "base/procscan.h"
+#include "job/metrics.h"
 #include "job/workspace.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Seconds since the workspace last saw a stage: its state record, else the directory. */
-static long long idle_seconds(const char *dir)
+long long gc_idle_seconds(const char *dir)
 {
 	char state[4500];
 	struct stat st;
@@ -30,11 +31,7 @@ static long long idle_seconds(const char *dir)
 	return (long long)time(NULL) - (long long)st.st_mtime;
 }
 
-/*
- * 1 when some process still works in the workspace, or runs as its job user: gc must leave it
- * alone (the user would be free for the next job while the old one's process lives on).
- */
-static int in_use(const char *dir, const struct cgroup *cg)
+int gc_in_use(const char *dir, const struct cgroup *cg)
 {
 	char marker[4600], user[64];
 	uid_t uid;
@@ -61,9 +58,9 @@ static int consider(const struct settings *s, const char *jobs, const char *name
 		return 0; /* not a job's workspace */
 	if (path_join(dir, sizeof(dir), "%s/%s", jobs, name) < 0)
 		return -1;
-	idle = idle_seconds(dir);
+	idle = gc_idle_seconds(dir);
 	workspace_recorded_cgroup(dir, &cg);
-	if (idle < 0 || idle < (long long)s->gc_age || in_use(dir, &cg))
+	if (idle < 0 || idle < (long long)s->gc_age || gc_in_use(dir, &cg))
 		return 0;
 	workspace_recorded(dir, "project_id", project, sizeof(project));
 	if (!dry_run && workspace_recorded(dir, "user", user, sizeof(user)) == 0 &&
@@ -106,6 +103,44 @@ static int sees_every_environment(void)
 	       (caps >> DAC_OVERRIDE & 1 || caps >> DAC_READ_SEARCH & 1);
 }
 
+#define LAST_SUCCESS "gc.last" /* in the state dir: the Unix time of the last good gc */
+
+long long gc_last_success(const struct settings *s)
+{
+	char path[PATH_MAX], line[32] = "";
+	FILE *f = path_join(path, sizeof(path), "%s/" LAST_SUCCESS, s->state_dir) < 0
+			  ? NULL
+			  : fopen(path, "re");
+
+	if (f && !fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	if (f)
+		fclose(f);
+	return strtoll(line, NULL, 10);
+}
+
+/* Written whole and renamed: a reader sees the old time or the new, never half of one. */
+static void record_success(const struct settings *s)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	FILE *f;
+	int ok;
+
+	/* no state dir: no job ever ran here, and nothing to keep a time in */
+	if (access(s->state_dir, F_OK) < 0 ||
+	    path_join(path, sizeof(path), "%s/" LAST_SUCCESS, s->state_dir) < 0 ||
+	    path_join(tmp, sizeof(tmp), "%s.tmp", path) < 0)
+		return;
+	f = fopen(tmp, "we");
+	ok = f && fprintf(f, "%lld\n", (long long)time(NULL)) > 0;
+	if (f && fclose(f) != 0)
+		ok = 0;
+	if (!ok || rename(tmp, path) < 0) {
+		warning("cannot record gc's success in '%s': %s", path, strerror(errno));
+		unlink(tmp);
+	}
+}
+
 int gc_run(const struct settings *s, FILE *out, int dry_run)
 {
 	char jobs[4096];
@@ -121,14 +156,21 @@ int gc_run(const struct settings *s, FILE *out, int dry_run)
 	if (path_join(jobs, sizeof(jobs), "%s/jobs", s->state_dir) < 0)
 		return -1;
 	d = opendir(jobs);
-	if (!d)
-		return errno == ENOENT ? 0 : error_errno("cannot read '%s'", jobs);
-	while ((e = readdir(d))) {
+	if (!d && errno != ENOENT)
+		return error_errno("cannot read '%s'", jobs);
+	while (d && (e = readdir(d))) {
 		int r = consider(s, jobs, e->d_name, out, dry_run);
 
 		removed += r > 0;
 		failed |= r < 0;
 	}
-	closedir(d);
-	return failed ? -1 : removed;
+	if (d)
+		closedir(d);
+	if (failed)
+		return -1;
+	if (!dry_run) {
+		record_success(s);
+		metrics_write(s, NULL);
+	}
+	return removed;
 }

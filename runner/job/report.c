@@ -5,6 +5,7 @@
 #include "base/fs.h"
 #include "base/log.h"
 #include "base/proc.h"
+#include "job/metrics.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -12,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,11 +25,13 @@ static struct {
 	char stage[64];
 	char job[32], project[256], workspace[PATH_MAX];
 	char state_dir[PATH_MAX], metrics_dir[PATH_MAX], log[16];
-	char outcome[32];  /* read when the job was found: cleanup removes the file */
-	int had_workspace; /* cleanup counts a job only when there was one to clean up */
+	char settings_file[PATH_MAX]; /* read again for the metrics */
+	char outcome[32];	      /* read when the job was found: cleanup removes the file */
+	int had_workspace;	      /* cleanup counts a job only when there was one to clean up */
 	long long start_ms, lock_wait_ms;
 	long long cpu_usec, mem_peak; /* -1: not known */
-	int waited, events[2];
+	int waited, events[2], logins[METRICS_RESULTS];
+	enum lock_class lock_class;
 } rep;
 
 void report_begin(const char *command)
@@ -59,6 +60,7 @@ void report_job(const struct settings *s, const struct job *job, const char *dir
 	snprintf(rep.state_dir, sizeof(rep.state_dir), "%s", s->state_dir);
 	snprintf(rep.metrics_dir, sizeof(rep.metrics_dir), "%s",
 		 s->metrics_dir ? s->metrics_dir : "");
+	snprintf(rep.settings_file, sizeof(rep.settings_file), "%s", s->file ? s->file : "");
 	snprintf(rep.log, sizeof(rep.log), "%s", s->stage_log);
 	snprintf(rep.outcome, sizeof(rep.outcome), "success");
 	rep.had_workspace = access(dir, F_OK) == 0;
@@ -76,9 +78,10 @@ void report_stage(const char *name)
 	snprintf(rep.stage, sizeof(rep.stage), "%s", name);
 }
 
-void report_lock_wait(long long ms)
+void report_lock_wait(const char *key, long long ms)
 {
 	rep.lock_wait_ms += ms;
+	rep.lock_class = lock_class_of(key);
 	rep.waited = 1;
 }
 
@@ -91,6 +94,13 @@ void report_usage(long long cpu_usec, long long mem_peak)
 void report_event(enum report_event e)
 {
 	rep.events[e]++;
+}
+
+void report_login(enum berth_result r)
+{
+	rep.logins[r == BERTH_OK	      ? METRICS_SUCCESS
+		   : r == BERTH_BUILD_FAILURE ? METRICS_BUILD_FAILURE
+					      : METRICS_SYSTEM_FAILURE]++;
 }
 
 static const char *result_name(enum berth_result r)
@@ -141,188 +151,85 @@ static void log_line(enum berth_result r, int exit_code, long long ms)
 	free(text);
 }
 
-/* ---- metrics ------------------------------------------------------------------------- */
+/* ---- metrics (job/metrics.c) ---------------------------------------------------------- */
 
-static const struct {
-	const char *name, *type, *help;
-} families[] = {
-	{"berth_stages_total", "counter", "Stages berth ran, by stage and result."},
-	{"berth_stage_duration_seconds", "summary", "Time berth's stages took, by stage."},
-	{"berth_jobs_total", "counter",
-	 "Job attempts cleaned up, by the worst result of their stages."},
-	{"berth_lock_wait_seconds", "summary", "Time stages waited for a resource-group lock."},
-	{"berth_registry_login_failures_total", "counter", "Registry logins that failed."},
-	{"berth_kubeconfig_failures_total", "counter", "Job kubeconfigs refused or unusable."},
-	{"berth_stage_cpu_seconds", "summary", "CPU time of stages' processes, by stage."},
-	{"berth_job_cpu_seconds", "summary", "CPU time of jobs' processes, counted at cleanup."},
-	{"berth_job_memory_peak_bytes", "summary", "Peak memory of jobs, counted at cleanup."},
-};
-
-/* A label value as a Prometheus series can hold it: stage names are the runner's own words. */
-static void label(const char *in, char *out, size_t size)
+/* A stage's result in GitLab's failure classes: a stage the runner stopped was canceled. */
+static enum metrics_result metrics_result(enum berth_result r)
 {
-	size_t n = 0;
-
-	for (; *in && n + 1 < size; in++) {
-		int ok = (*in >= 'a' && *in <= 'z') || (*in >= '0' && *in <= '9') || *in == '_';
-
-		if (ok)
-			out[n++] = *in;
-		else
-			out[n++] = '_';
-	}
-	out[n] = '\0';
+	if (proc_stop_requested())
+		return METRICS_CANCELED;
+	return r == BERTH_OK		  ? METRICS_SUCCESS
+	       : r == BERTH_BUILD_FAILURE ? METRICS_BUILD_FAILURE
+					  : METRICS_SYSTEM_FAILURE;
 }
 
-static void add(json_t *all, const char *series, double by)
+static enum metrics_result outcome_result(void)
 {
-	json_object_set_new(all, series,
-			    json_real(json_number_value(json_object_get(all, series)) + by));
+	int i;
+
+	for (i = 0; i < METRICS_RESULTS; i++)
+		if (!strcmp(rep.outcome, metrics_result_names[i]))
+			return (enum metrics_result)i;
+	return METRICS_BUILD_FAILURE; /* an older berth's "failed" */
 }
 
-/* The cgroup's counts: a run stage's CPU; at cleanup, the job's CPU and peak memory. */
-static void usage(json_t *all, const char *stage)
-{
-	char series[256];
-	int job = !strcmp(rep.command, "cleanup");
-
-	if (rep.cpu_usec >= 0 && job) {
-		add(all, "berth_job_cpu_seconds_sum", (double)rep.cpu_usec / 1e6);
-		add(all, "berth_job_cpu_seconds_count", 1);
-	} else if (rep.cpu_usec >= 0) {
-		snprintf(series, sizeof(series), "berth_stage_cpu_seconds_sum{stage=\"%s\"}",
-			 stage);
-		add(all, series, (double)rep.cpu_usec / 1e6);
-		snprintf(series, sizeof(series), "berth_stage_cpu_seconds_count{stage=\"%s\"}",
-			 stage);
-		add(all, series, 1);
-	}
-	if (rep.mem_peak >= 0 && job) {
-		add(all, "berth_job_memory_peak_bytes_sum", (double)rep.mem_peak);
-		add(all, "berth_job_memory_peak_bytes_count", 1);
-	}
-}
-
-static void count(json_t *all, enum berth_result r, long long ms)
-{
-	char stage[64], series[256];
-
-	label(rep.stage, stage, sizeof(stage));
-	snprintf(series, sizeof(series), "berth_stages_total{stage=\"%s\",result=\"%s\"}", stage,
-		 result_name(r));
-	add(all, series, 1);
-	snprintf(series, sizeof(series), "berth_stage_duration_seconds_sum{stage=\"%s\"}", stage);
-	add(all, series, (double)ms / 1000);
-	snprintf(series, sizeof(series), "berth_stage_duration_seconds_count{stage=\"%s\"}", stage);
-	add(all, series, 1);
-	if (rep.waited) {
-		add(all, "berth_lock_wait_seconds_sum", (double)rep.lock_wait_ms / 1000);
-		add(all, "berth_lock_wait_seconds_count", 1);
-	}
-	if (!strcmp(rep.command, "cleanup") && rep.had_workspace) {
-		snprintf(series, sizeof(series), "berth_jobs_total{result=\"%s\"}", rep.outcome);
-		add(all, series, 1);
-	}
-	usage(all, stage);
-	add(all, "berth_registry_login_failures_total", rep.events[REPORT_LOGIN_FAILED]);
-	add(all, "berth_kubeconfig_failures_total", rep.events[REPORT_KUBECONFIG_FAILED]);
-}
-
-/* node_exporter's textfile format: HELP and TYPE once per family, then its series. */
-static void render(json_t *all, FILE *out)
-{
-	const char *series;
-	json_t *value;
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(families); i++) {
-		size_t n = strlen(families[i].name);
-
-		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", families[i].name, families[i].help,
-			families[i].name, families[i].type);
-		json_object_foreach(all, series, value)
-		{
-			if (strncmp(series, families[i].name, n) != 0 ||
-			    !strchr("{_", series[n] ? series[n] : '{'))
-				continue;
-			fprintf(out, "%s %.9g\n", series, json_number_value(value));
-		}
-	}
-}
-
-static int publish(json_t *all)
-{
-	char tmp[PATH_MAX + 32], final[PATH_MAX + 16];
-	FILE *f;
-	int fd;
-
-	if (path_join(tmp, sizeof(tmp), "%s/.berth.prom.XXXXXX", rep.metrics_dir) < 0 ||
-	    path_join(final, sizeof(final), "%s/berth.prom", rep.metrics_dir) < 0)
-		return -1;
-	fd = mkstemp(tmp);
-	f = fd < 0 ? NULL : fdopen(fd, "w");
-	if (!f) {
-		warning("cannot write metrics into '%s'", rep.metrics_dir);
-		return -1;
-	}
-	render(all, f);
-	/* node_exporter reads the directory at any time: a whole file, renamed into place. */
-	if (fchmod(fd, 0644) < 0 || fclose(f) != 0 || rename(tmp, final) < 0) {
-		unlink(tmp);
-		warning("cannot publish metrics into '%s'", final);
-		return -1;
-	}
-	return 0;
-}
-
+/*
+ * The settings are read again: the command's own copy is released before main reports, and
+ * metrics need more of them (state dir, job users, gc_age, the lock store) than the log does.
+ */
 static void metrics(enum berth_result r, long long ms)
 {
-	char lock[PATH_MAX + 16], store[PATH_MAX + 16], tmp[PATH_MAX + 32];
-	json_t *all;
-	int fd;
+	struct metrics_update u;
+	struct settings s;
+	int i;
 
 	if (!rep.metrics_dir[0])
 		return;
-	if (path_join(lock, sizeof(lock), "%s/.metrics.lock", rep.state_dir) < 0 ||
-	    path_join(store, sizeof(store), "%s/metrics.json", rep.state_dir) < 0 ||
-	    path_join(tmp, sizeof(tmp), "%s/.metrics.json.tmp", rep.state_dir) < 0)
-		return;
-	/* Every stage is its own process: the counters live in one file, updated under a lock. */
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
-		warning("cannot lock the metrics in '%s'", rep.state_dir);
-		if (fd >= 0)
-			close(fd);
+	memset(&s, 0, sizeof(s));
+	if (settings_load(&s, rep.settings_file) < 0) {
+		warning("metrics not written: the settings '%s' cannot be read again",
+			rep.settings_file);
 		return;
 	}
-	all = json_load_file(store, 0, NULL);
-	if (!json_is_object(all)) {
-		json_decref(all);
-		all = json_object();
+	memset(&u, 0, sizeof(u));
+	u.stage = rep.stage;
+	u.result = metrics_result(r);
+	u.seconds = (double)ms / 1000;
+	u.waited = rep.waited;
+	u.lock_class = rep.lock_class;
+	u.lock_wait = (double)rep.lock_wait_ms / 1000;
+	if (!strcmp(rep.command, "cleanup") && rep.had_workspace) {
+		u.job_done = 1;
+		u.job_result = outcome_result();
+		u.job_cpu = rep.cpu_usec >= 0 ? (double)rep.cpu_usec / 1e6 : -1;
+		u.job_peak = rep.mem_peak;
 	}
-	count(all, r, ms);
-	if (json_dump_file(all, tmp, JSON_COMPACT) == 0 && rename(tmp, store) == 0)
-		publish(all);
-	else
-		warning("cannot save the metrics in '%s'", store);
-	json_decref(all);
-	close(fd);
+	for (i = 0; i < METRICS_RESULTS; i++)
+		u.logins[i] = rep.logins[i];
+	u.config_failures = rep.events[REPORT_CONFIG_FAILED];
+	u.kubeconfig_failures = rep.events[REPORT_KUBECONFIG_FAILED];
+	metrics_write(&s, &u);
+	settings_release(&s);
 }
 
-/* The job's worst result so far, for berth_jobs_total when cleanup comes. after_script's
- * failures do not fail a job on GitLab either. */
+/*
+ * The job's worst result so far, for berth_jobs_total when cleanup comes: canceled over a
+ * system failure over a build failure. after_script's failures do not fail a job on GitLab
+ * either.
+ */
 static void remember_outcome(enum berth_result r)
 {
+	enum metrics_result now = metrics_result(r);
 	char path[PATH_MAX + 16];
 	FILE *f;
 
-	if (r == BERTH_OK || !strcmp(rep.stage, "after_script") || !rep.workspace[0] ||
-	    !strcmp(rep.outcome, "system_failure") ||
+	if (now == METRICS_SUCCESS || !strcmp(rep.stage, "after_script") || !rep.workspace[0] ||
+	    (strcmp(rep.outcome, "success") != 0 && outcome_result() >= now) ||
 	    path_join(path, sizeof(path), "%s/" OUTCOME, rep.workspace) < 0)
 		return;
 	f = fopen(path, "we");
 	if (f) {
-		fputs(r == BERTH_BUILD_FAILURE ? "failed\n" : "system_failure\n", f);
+		fprintf(f, "%s\n", metrics_result_names[now]);
 		fclose(f);
 	}
 }

@@ -1,8 +1,7 @@
 /*
  * What a stage tells the operators (docs/operations.md): one JSON line per stage in a log
- * (a file in the state dir, or syslog), and Prometheus textfile metrics (jobs by result, stage
- * durations, lock waits, login and kubeconfig failures) when settings name a directory. Only
- * ids, names, times and results: never a variable's value.
+ * (a file in the state dir, or syslog), and Prometheus textfile metrics (job/metrics.h) when
+ * settings name a directory. Only ids, names, times and results: never a variable's value.
  */
 #ifndef REPORT_H
 #define REPORT_H
@@ -12,7 +11,7 @@
 #include "conf/settings.h"
 
 enum report_event {
-	REPORT_LOGIN_FAILED,
+	REPORT_CONFIG_FAILED, /* the job's own registry variables or WERF_REPO refused */
 	REPORT_KUBECONFIG_FAILED,
 };
 
@@ -22,13 +21,16 @@ void report_begin(const char *command);
 void report_job(const struct settings *s, const struct job *job, const char *dir);
 /* run: the runner's name for the stage (step_script, after_script, ...). */
 void report_stage(const char *name);
-void report_lock_wait(long long ms);
+/* run: the stage waited `ms` for the lock of `key`. */
+void report_lock_wait(const char *key, long long ms);
 /*
  * What the job's cgroup counted (run: this stage's CPU; cleanup: the whole job's), for the log
  * line and the metrics; -1 where the host cannot tell.
  */
 void report_usage(long long cpu_usec, long long mem_peak);
 void report_event(enum report_event e);
+/* prepare: one registry login ended with `r`. */
+void report_login(enum berth_result r);
 /* main: the command ended; writes the log line and updates the metrics. Never fails a stage. */
 void report_end(enum berth_result r, int exit_code);
 

@@ -309,6 +309,15 @@ def test_a_user_missing_from_the_machine_is_the_admins_error(berth_bin, job_sett
     assert "scripts must not run as root" in res.stderr, res.stderr
 
 
+def proc_uid(pid):
+    """The real uid of process PID, or None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return None
+    return int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
+
+
 def test_gc_leaves_a_workspace_while_its_job_user_runs(runner, job_settings, accounts, berth_bin):
     """The user would go to the next job while the old job's process lives on: not yet."""
     from test_gc import age, gc
@@ -367,3 +376,30 @@ def test_seed_deploy_as_a_job_user(runner, job_settings, registry_basic, account
     assert not ws.exists()
     assert not (home / ".werf").exists() and not (home / ".docker").exists()
     assert not [p for p in seed.call(job, "ci-env", "gitlab")["created"] if os.path.lexists(p)]
+
+
+def test_metrics_count_the_job_users_in_use(runner, job_settings, accounts, tmp_path):
+    """berth_job_users: a user a workspace's state record claims is in use until cleanup."""
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    job_settings.write(metrics_dir=str(textfile))
+    job_settings.path.chmod(0o600)
+
+    def users():
+        text = (textfile / "berth.prom").read_text()
+        return {state: int(value) for state, value in
+                re.findall(r'^berth_job_users\{state="(\w+)"\} (\d+)$', text, re.M)}
+    first = runner.job(9820, scripts={"build_script": "true"})
+    try:
+        started(first)
+        assert users() == {"in_use": 1, "free": 1}
+        second = runner.job(9821, scripts={"build_script": "true"})
+        started(second)
+        assert users() == {"in_use": 2, "free": 0}
+        expect(second.cleanup(), rn.OK)
+        second.remove_tmp()
+        assert users() == {"in_use": 1, "free": 1}
+    finally:
+        first.cleanup()
+        first.remove_tmp()
+    assert users() == {"in_use": 0, "free": 2}

@@ -192,6 +192,11 @@ class Converge:
         self.cache = self.root / "var/cache/berth"
         self.state = self.root / "var/lib/berth"
         self.homes = self.root / "home"
+        self.metrics = self.root / "var/lib/prometheus/node-exporter"
+        # as Debian's prometheus-node-exporter ships it
+        self.node_exporter_defaults = self.root / "etc/default/prometheus-node-exporter"
+        self.node_exporter_defaults.parent.mkdir(parents=True)
+        self.node_exporter_defaults.write_text('# Set the command-line arguments\nARGS=""\n')
         self.fake_runner = self.root / "usr/bin/gitlab-runner"
         self.fake_log = tmp / "gitlab-runner.log"
         self.has_tools = "tools" in berth_commands(berth)
@@ -224,6 +229,9 @@ class Converge:
             "berth_job_users": JOB_USERS,
             "berth_job_users_home_dir": str(self.homes),
             "berth_job_groups": [],
+            "berth_metrics_dir": str(self.metrics),
+            "berth_node_exporter_defaults_file": str(self.node_exporter_defaults),
+            "berth_node_exporter_manage_service": False,
             "berth_settings": {
                 "state_dir": str(self.state),
                 "executor": "shell",
@@ -341,6 +349,17 @@ def test_settings_name_the_job_users(converge):
     assert r.returncode == 0, r.stderr
     assert f"job_users: [{', '.join(JOB_USERS)}]\n" in r.stdout
     assert "job_groups: []\n" in r.stdout
+
+
+def test_metrics_on_and_node_exporter_reads_them(converge):
+    """berth writes its textfile where node_exporter's textfile collector looks."""
+    yaml = pytest.importorskip("yaml")
+    c = converge
+    assert yaml.safe_load(c.settings.read_text())["metrics_dir"] == str(c.metrics)
+    assert c.metrics.is_dir() and mode(c.metrics) == 0o755
+    args = c.node_exporter_defaults.read_text().splitlines()
+    assert f'ARGS="--collector.textfile.directory={c.metrics}"' in args, args
+    assert tomllib.loads(c.config_toml.read_text())["listen_address"] == "127.0.0.1:9252"
 
 
 def test_config_toml(converge):
@@ -489,6 +508,7 @@ def test_default_paths_render_plain_args(tmp_path):
     assert custom["prepare_args"] == ["prepare"]
     assert custom["run_args"] == ["run"]
     assert custom["cleanup_args"] == ["cleanup"]
+    assert conf["listen_address"] == "127.0.0.1:9252"  # the runner's own metrics
 
 
 def play_role_tasks(tmp, tasks_from, extra_vars):
@@ -571,6 +591,8 @@ def test_build_from_source_is_idempotent(tmp_path):
         "berth_install_packages": False, "gitlab_runner_install": False,
         "gitlab_runner_manage_service": False, "berth_gc_enable": False,
         "berth_settings": {"state_dir": str(root / "var/lib/berth")},
+        "berth_metrics_dir": str(root / "var/lib/prometheus/node-exporter"),
+        "berth_node_exporter": False,
         "gitlab_runners": [],
     }
     inventory = tmp_path / "inventory.yml"

@@ -340,6 +340,9 @@ def test_installs_into_a_throwaway_root_runs_and_purges(deb, tmp_path):
     settings = root / "etc/berth/berth.yaml"
     assert stat.S_IMODE(settings.stat().st_mode) == 0o640
     assert settings.read_text() == (REPO / "examples/berth.yaml").read_text()
+    # metrics are on: the settings' metrics_dir is node_exporter's textfile directory, shipped
+    assert "\nmetrics_dir: /var/lib/prometheus/node-exporter\n" in settings.read_text()
+    assert (root / "var/lib/prometheus/node-exporter").is_dir()
     # dpkg ran the postinst chrootless (DPKG_ROOT set), where it creates no users: on this
     # host, the users the settings list come from a real run of it.
     if os.geteuid() == 0:
@@ -380,6 +383,7 @@ def test_make_install_puts_everything_in_place_and_keeps_the_admins_files(tmp_pa
         "usr/local/lib/systemd/system/gitlab-runner.service.d/berth-cgroup.conf": 0o644,
         "etc/berth/berth.yaml": 0o640,
         "etc/logrotate.d/berth": 0o644,
+        "var/lib/prometheus/node-exporter": 0o755,  # the settings' metrics_dir
     }
     for path, mode in modes.items():
         assert stat.S_IMODE((dest / path).stat().st_mode) == mode, path
