@@ -1,12 +1,9 @@
 #include "job/gc.h"
 
-#include "conf/vars.h"
+#include "job/census.h"
 #include "base/cgroup.h"
 #include "base/fs.h"
-#include "base/job_user.h"
 #include "base/log.h"
-#include "base/proc.h"
-#include "base/procscan.h"
 #include "job/workspace.h"
 
 #include <dirent.h>
@@ -14,42 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-
-/* Seconds since the workspace last saw a stage: its state record, else the directory. */
-static long long idle_seconds(const char *dir)
-{
-	char state[4500];
-	struct stat st;
-
-	if (path_join(state, sizeof(state), "%s/state", dir) < 0 ||
-	    (lstat(state, &st) < 0 && lstat(dir, &st) < 0))
-		return -1;
-	return (long long)time(NULL) - (long long)st.st_mtime;
-}
-
-/*
- * 1 when some process still works in the workspace, or runs as its job user: gc must leave it
- * alone (the user would be free for the next job while the old one's process lives on).
- */
-static int in_use(const char *dir, const struct cgroup *cg)
-{
-	char marker[4600], user[64];
-	uid_t uid;
-
-	/* -1 (cannot tell) counts as in use, in each check */
-	if (cg->v2[0] ? cgroup_populated(cg) != 0
-		      : path_join(marker, sizeof(marker), "%s=%s", JOB_MARKER, dir) < 0 ||
-				procscan_count_marked(marker) != 0)
-		return 1;
-	/* its user may also run outside the job (workspace_end_processes) */
-	uid = workspace_recorded(dir, "user", user, sizeof(user)) == 0 ? job_user_uid(user)
-								       : (uid_t)-1;
-	/* the kernel counts zombies too: when it says some, /proc tells whether one lives */
-	return uid != (uid_t)-1 && proc_signal_user(uid, 0) != 0 && procscan_count_uid(uid) != 0;
-}
 
 static int consider(const struct settings *s, const char *jobs, const char *name, FILE *out,
 		    int dry_run)
@@ -62,9 +24,9 @@ static int consider(const struct settings *s, const char *jobs, const char *name
 		return 0; /* not a job's workspace */
 	if (path_join(dir, sizeof(dir), "%s/%s", jobs, name) < 0)
 		return -1;
-	idle = idle_seconds(dir);
+	idle = census_idle_seconds(dir);
 	workspace_recorded_cgroup(dir, &cg);
-	if (idle < 0 || idle < (long long)s->gc_age || in_use(dir, &cg))
+	if (idle < 0 || idle < (long long)s->gc_age || census_in_use(dir, &cg))
 		return 0;
 	workspace_recorded(dir, "project_id", project, sizeof(project));
 	if (!dry_run && workspace_recorded(dir, "user", user, sizeof(user)) == 0 &&
@@ -82,8 +44,8 @@ static int consider(const struct settings *s, const char *jobs, const char *name
 }
 
 /*
- * in_use() reads the environment of every process. As root, a process of another user shows it
- * only with CAP_SYS_PTRACE and CAP_DAC_OVERRIDE (or CAP_DAC_READ_SEARCH); without them gc could
+ * census_in_use() reads the environment of every process. As root, a process of another user shows
+ * it only with CAP_SYS_PTRACE and CAP_DAC_OVERRIDE (or CAP_DAC_READ_SEARCH); without them gc could
  * not tell a busy workspace from a stale one, so it removes none.
  */
 static int sees_every_environment(void)
