@@ -373,6 +373,17 @@ static void print_locks(json_t *root, long long now)
 	}
 }
 
+/* "WHAT: N`more`", "WHAT: `none`", or unknown when `list` could not be read. */
+static void print_heading(const char *what, json_t *list, const char *none, const char *more)
+{
+	if (!json_is_array(list))
+		printf("%s: unknown (see below)\n", what);
+	else if (!json_array_size(list))
+		printf("%s: %s\n", what, none);
+	else
+		printf("%s: %zu%s\n", what, json_array_size(list), more);
+}
+
 static void print_text(json_t *root)
 {
 	long long now = num(root, "time");
@@ -384,12 +395,7 @@ static void print_text(json_t *root)
 
 	printf("berth status of %s at %s, state dir %s\n", text(root, "host", "-"),
 	       stamp(now, t, sizeof(t)), text(root, "state_dir", "-"));
-	if (!json_is_array(jobs))
-		printf("jobs: unknown (see below)\n");
-	else if (!json_array_size(jobs))
-		printf("jobs: none running\n");
-	else
-		printf("jobs: %zu\n", json_array_size(jobs));
+	print_heading("jobs", jobs, "none running", "");
 	json_array_foreach(jobs, i, o)
 	{
 		print_job(o, now);
@@ -408,12 +414,7 @@ static void print_text(json_t *root)
 		}
 		putchar('\n');
 	}
-	if (!json_is_array(stale))
-		printf("stale workspaces: unknown (see below)\n");
-	else if (!json_array_size(stale))
-		printf("stale workspaces: none\n");
-	else
-		printf("stale workspaces: %zu (berth gc removes them)\n", json_array_size(stale));
+	print_heading("stale workspaces", stale, "none", " (berth gc removes them)");
 	json_array_foreach(stale, i, o)
 	{
 		printf("  job %s  project %s  no stage since %s  %s\n", text(o, "id", "-"),
