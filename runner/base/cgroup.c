@@ -511,6 +511,13 @@ static int signal_listed(const char *dir, int sig)
 	return n;
 }
 
+int cgroup_count(const struct cgroup *cg)
+{
+	int n = cg->v2[0] ? signal_listed(cg->v2, 0) : -1;
+
+	return n < 0 && cg->v2[0] && errno == ENOENT ? 0 : n;
+}
+
 static int kill_listed(const char *dir)
 {
 	return signal_listed(dir, SIGKILL);

@@ -57,6 +57,9 @@ int cgroup_join(const struct cgroup *cg);
 int cgroup_add(struct cgroup *cg, const char *dir);
 /* 1 while a process of `cg`'s v2 directory lives, 0 when none, -1 when it cannot tell. */
 int cgroup_populated(const struct cgroup *cg);
+/* How many processes `cg`'s v2 directory holds (0 when it is gone), or -1 when there is none or
+ * it cannot be read. */
+int cgroup_count(const struct cgroup *cg);
 /* 1 when `cg` has any directory. */
 int cgroup_any(const struct cgroup *cg);
 /* What `cg` used so far (struct cgroup_usage). Never fails: what cannot be read is -1. */

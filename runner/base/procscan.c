@@ -30,28 +30,54 @@ static int parse_pid(const char *s, pid_t *pid)
 	return 0;
 }
 
-/* Parses /proc/PID/stat past the command name, which may hold spaces and parentheses. */
-int procscan_stat(pid_t pid, char *state, pid_t *ppid)
+/* /proc/PID/stat past the command name, which may hold spaces and parentheses, into `buf`:
+ * " S PPID ...", or NULL when the process is gone. */
+static const char *stat_fields(pid_t pid, char *buf, size_t size)
 {
-	char path[64], buf[512], *end;
+	char path[64], *end;
 	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
+		return NULL;
+	n = read(fd, buf, size - 1);
 	close(fd);
 	if (n <= 0)
-		return -1;
+		return NULL;
 	buf[n] = '\0';
-	/* After the name: " S PPID ...". */
 	end = strrchr(buf, ')');
 	if (!end || end[1] != ' ' || !end[2] || end[3] != ' ')
+		return NULL;
+	return end + 1;
+}
+
+int procscan_stat(pid_t pid, char *state, pid_t *ppid)
+{
+	char buf[512];
+	const char *f = stat_fields(pid, buf, sizeof(buf));
+
+	if (!f)
 		return -1;
-	*state = end[2];
-	return parse_pid(end + 4, ppid);
+	*state = f[1];
+	return parse_pid(f + 3, ppid);
+}
+
+int procscan_start_time(pid_t pid, unsigned long long *ticks)
+{
+	char buf[1024], *end;
+	const char *f = stat_fields(pid, buf, sizeof(buf));
+	int field;
+
+	/* starttime is field 22; the fields after the name start at 3 (state). */
+	for (field = 2; f && *f && field < 22; f++)
+		field += *f == ' ';
+	if (!f || field != 22)
+		return -1;
+	errno = 0;
+	*ticks = strtoull(f, &end, 10);
+	return errno || end == f ? -1 : 0;
 }
 
 int procscan_each(int (*visit)(pid_t pid, void *data), void *data)

@@ -17,6 +17,9 @@
 int procscan_each(int (*visit)(pid_t pid, void *data), void *data);
 /* The state letter ('R', 'S', 'Z' ...) and parent of `pid`: 0, or -1 when it is gone. */
 int procscan_stat(pid_t pid, char *state, pid_t *ppid);
+/* When `pid` started, in clock ticks after boot (/proc/PID/stat's starttime): with the pid, it
+ * names one process, never a later one given the same number. 0, or -1 when it is gone. */
+int procscan_start_time(pid_t pid, unsigned long long *ticks);
 /* 1 when `pid` is this process's parent, or its parent's parent, and so on. */
 int procscan_is_ancestor(pid_t pid);
 

@@ -27,6 +27,7 @@ enum berth_result cmd_exec(const struct args *a, const char *settings_file, int 
 enum berth_result cmd_tools(const struct args *a, const char *settings_file, int *exit_status);
 enum berth_result cmd_gc(const struct args *a, const char *settings_file, int *exit_status);
 enum berth_result cmd_prune(const struct args *a, const char *settings_file, int *exit_status);
+enum berth_result cmd_status(const struct args *a, const char *settings_file, int *exit_status);
 enum berth_result cmd_supervise(const struct args *a, const char *settings_file, int *exit_status);
 
 #endif

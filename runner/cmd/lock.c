@@ -75,28 +75,11 @@ enum berth_result cmd_lock(const struct args *a, const char *settings_file, int 
 	return r;
 }
 
-static json_t *owner_json(const struct lock_owner *o)
-{
-	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I}", "job", o->job, "project",
-			 o->project, "pipeline_url", o->pipeline_url, "host", o->host, "pid",
-			 (int)o->pid, "queued", (json_int_t)o->queued, "since",
-			 (json_int_t)o->since, "ticket", (json_int_t)o->ticket);
-}
-
 static int add_json(const struct lock_entry *e, void *data)
 {
-	json_t *waiters = json_array(), *entry;
-	size_t i;
+	json_t *entry = lock_entry_json(e);
 
-	for (i = e->held ? 1 : 0; i < e->nr; i++)
-		json_array_append_new(waiters, owner_json(&e->owners[i]));
-	entry = json_pack("{s:s, s:o, s:o}", "key", e->key, "holder",
-			  e->held ? owner_json(&e->owners[0]) : json_null(), "waiters", waiters);
-	if (!entry)
-		return error("cannot list lock '%s' as JSON: a holder's job, project or pipeline "
-			     "is not valid UTF-8",
-			     e->key);
-	return json_array_append_new(data, entry);
+	return entry ? json_array_append_new(data, entry) : -1;
 }
 
 /* Prints one lock; `data` counts them. */

@@ -3,6 +3,7 @@
  * accepted: the runner adds new ones (step_*) and berth treats them all as scripts.
  */
 #include "cmd/commands.h"
+#include "job/census.h"
 #include "job/context.h"
 #include "job/env.h"
 #include "executors/executor.h"
@@ -204,9 +205,12 @@ out:
 	return r;
 }
 
-/* Runs the stage, holding the deploy lock when it is the user's script of a deploy job. */
+/*
+ * Runs the stage, holding the deploy lock when it is the user's script of a deploy job; the
+ * stage record `rec` says which lock it waits for, then holds.
+ */
 static enum berth_result locked_stage(const struct context *ctx, const char *script,
-				      const char *stage)
+				      const char *stage, struct stage_record *rec)
 {
 	const struct lock_backend *b = lock_store_for(&ctx->settings);
 	enum berth_result r;
@@ -222,10 +226,12 @@ static enum berth_result locked_stage(const struct context *ctx, const char *scr
 	l.kubeconfig = ctx->ws.kubeconfig;
 	lock_owner_init(&l.me, &vars_runner);
 	waited = clock_now_ms();
+	stage_record_lock(rec, l.key, 0);
 	r = b->acquire(&l, ctx->settings.lock_timeout);
 	report_lock_wait(l.key, clock_now_ms() - waited);
 	if (r != BERTH_OK)
 		return r;
+	stage_record_lock(rec, l.key, 1);
 	info("holding lock '%s' for stage '%s'", l.key, stage);
 	/* file: the script inherits the lock, which lasts as long as the script even if berth
 	 * dies. kubernetes: berth renews the lease while the script runs. */
@@ -238,8 +244,9 @@ static enum berth_result locked_stage(const struct context *ctx, const char *scr
 enum berth_result cmd_run(const struct args *a, const char *settings_file, int *exit_status)
 {
 	const char *script = a->operand[0], *stage = a->operand[1];
+	struct stage_record rec;
 	struct context ctx;
-	enum berth_result r;
+	enum berth_result r = BERTH_SYSTEM_FAILURE;
 	int exists;
 
 	(void)exit_status;
@@ -251,9 +258,12 @@ enum berth_result cmd_run(const struct args *a, const char *settings_file, int *
 		error("no workspace '%s' for job %s: prepare did not run, or cleanup already did",
 		      ctx.ws.dir, ctx.job.id);
 	report_stage(stage);
-	if (exists == 1)
+	if (exists == 1) {
 		workspace_touch(&ctx.ws); /* a stage started: not stale for berth gc */
-	r = exists == 1 ? locked_stage(&ctx, script, stage) : BERTH_SYSTEM_FAILURE;
+		stage_record_begin(&rec, ctx.ws.dir, stage); /* what runs now: berth status */
+		r = locked_stage(&ctx, script, stage, &rec);
+		stage_record_end(&rec);
+	}
 	context_release(&ctx);
 	return r;
 }

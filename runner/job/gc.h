@@ -18,14 +18,6 @@
  * (gc_last_success) and refreshes the metrics.
  */
 int gc_run(const struct settings *s, FILE *out, int dry_run);
-/* Seconds since workspace `dir` last saw a stage: its state record, else the directory; -1. */
-long long gc_idle_seconds(const char *dir);
-/*
- * 1 when some process still works in workspace `dir` (cgroup `cg`), or runs as its job user,
- * or when that cannot be told: gc must leave it alone (the user would be free for the next
- * job while the old one's process lives on).
- */
-int gc_in_use(const char *dir, const struct cgroup *cg);
 /* Unix time of the last successful gc, from <state_dir>/gc.last; 0: never. */
 long long gc_last_success(const struct settings *s);
 

@@ -1,14 +1,12 @@
 #include "job/metrics.h"
 
 #include "base/array.h"
-#include "base/cgroup.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "job/census.h"
 #include "job/gc.h"
-#include "job/workspace.h"
 #include "lock/lock.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -280,56 +278,32 @@ void metrics_render(FILE *out, json_t *counters, const struct metrics_gauges *g)
 /* ---- gauges ---------------------------------------------------------------------------- */
 
 /* A workspace's job runs while its cgroup is there, or without one, while its processes are. */
-static int running(const char *dir)
+static int running(const struct census_job *j)
 {
-	struct cgroup cg;
-
-	workspace_recorded_cgroup(dir, &cg);
-	if (cg.v2[0])
-		return access(cg.v2, F_OK) == 0;
-	return gc_in_use(dir, &cg);
-}
-
-static void count_user(const struct settings *s, const char *dir, char *taken)
-{
-	char user[64];
-	size_t i;
-
-	if (workspace_recorded(dir, "user", user, sizeof(user)) < 0)
-		return;
-	for (i = 0; i < s->job_users.nr; i++)
-		if (!strcmp(s->job_users.v[i], user))
-			taken[i] = 1;
+	return j->cgroup[0] ? access(j->cgroup, F_OK) == 0 : j->processes != 0;
 }
 
 static void measure_workspaces(const struct settings *s, struct metrics_gauges *g)
 {
-	char jobs[PATH_MAX], dir[PATH_MAX], *taken = calloc(s->job_users.nr + 1, 1);
-	struct dirent *e;
-	DIR *d = path_join(jobs, sizeof(jobs), "%s/jobs", s->state_dir) < 0 ? NULL : opendir(jobs);
-	size_t i;
+	struct census_job *jobs;
+	size_t nr, i, u;
 
-	while (d && (e = readdir(d))) {
-		long long idle;
-
-		if (!*e->d_name || strspn(e->d_name, "0123456789") != strlen(e->d_name) ||
-		    path_join(dir, sizeof(dir), "%s/%s", jobs, e->d_name) < 0)
-			continue; /* not a job's workspace */
-		idle = gc_idle_seconds(dir);
-		if (idle >= (long long)s->gc_age)
-			g->stale++;
-		else
-			g->active++;
-		g->jobs_running += running(dir);
-		if (taken)
-			count_user(s, dir, taken);
+	if (census_jobs(s, &jobs, &nr) < 0)
+		return;
+	for (i = 0; i < nr; i++) {
+		g->stale += jobs[i].stale;
+		g->active += !jobs[i].stale;
+		g->jobs_running += running(&jobs[i]);
 	}
-	if (d)
-		closedir(d);
-	for (i = 0; taken && i < s->job_users.nr; i++)
-		g->users_in_use += taken[i];
+	/* a user counts once, however many workspaces name it */
+	for (u = 0; u < s->job_users.nr; u++)
+		for (i = 0; i < nr; i++)
+			if (!strcmp(jobs[i].user, s->job_users.v[u])) {
+				g->users_in_use++;
+				break;
+			}
 	g->users_free = (long long)s->job_users.nr - g->users_in_use;
-	free(taken);
+	free(jobs);
 }
 
 static int count_locks(const struct lock_entry *e, void *data)

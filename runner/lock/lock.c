@@ -60,6 +60,30 @@ const char *lock_owner_describe(const struct lock_owner *o, char *buf, size_t si
 	return buf;
 }
 
+static json_t *owner_json(const struct lock_owner *o)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:I}", "job", o->job, "project",
+			 o->project, "pipeline_url", o->pipeline_url, "host", o->host, "pid",
+			 (int)o->pid, "queued", (json_int_t)o->queued, "since",
+			 (json_int_t)o->since, "ticket", (json_int_t)o->ticket);
+}
+
+json_t *lock_entry_json(const struct lock_entry *e)
+{
+	json_t *waiters = json_array(), *entry;
+	size_t i;
+
+	for (i = e->held ? 1 : 0; i < e->nr; i++)
+		json_array_append_new(waiters, owner_json(&e->owners[i]));
+	entry = json_pack("{s:s, s:o, s:o}", "key", e->key, "holder",
+			  e->held ? owner_json(&e->owners[0]) : json_null(), "waiters", waiters);
+	if (!entry)
+		error("cannot list lock '%s' as JSON: a holder's job, project or pipeline is not "
+		      "valid UTF-8",
+		      e->key);
+	return entry;
+}
+
 /*
  * A blocking flock must notice a stop or a deadline: SIGALRM, installed without SA_RESTART,
  * interrupts it every 200 ms. Stops themselves are caught by proc_catch_stops.

@@ -11,6 +11,7 @@
 #include "conf/settings.h"
 #include "conf/vars.h"
 
+#include <jansson.h>
 #include <sys/types.h>
 
 /* Who is in a lock's queue; from the job's CI_* variables, informational only. */
@@ -79,6 +80,13 @@ const struct lock_backend *lock_store_for(const struct settings *s);
 void lock_owner_init(struct lock_owner *me, const struct vars *v);
 /* "job 42 (group/app) on host since 16:40:01" for messages. */
 const char *lock_owner_describe(const struct lock_owner *o, char *buf, size_t size);
+
+/*
+ * `e` as `berth locks --json` lists it: {"key", "holder": owner or null, "waiters": [owner...]},
+ * each owner {"job", "project", "pipeline_url", "host", "pid", "queued", "since", "ticket"}.
+ * NULL after reporting.
+ */
+json_t *lock_entry_json(const struct lock_entry *e);
 
 /*
  * Waiting: stops are caught (proc_catch_stops) and a periodic tick interrupts a backend's

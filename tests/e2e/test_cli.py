@@ -40,6 +40,7 @@ COMMANDS = {
     "exec": (LOCAL + ["--with-needs"], (["--var", "A=1"], "missing argument JOB")),
     "tools": (["--sha256"], (["install", "b.tar.gz"], "install needs --sha256 HEX")),
     "gc": (["--dry-run"], None),
+    "status": (["--json", "--remote"], None),
     "prune": (["--dry-run", "--report", "--keep-tag", "--keep-newest", "--keep-younger",
                "--cluster", "--no-cluster", "--parallel", "--max-rps", "--gc"],
               (["--keep-newest", "3"], "missing argument REPOSITORY")),
