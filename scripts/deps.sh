@@ -23,6 +23,7 @@ test="
   clang-format clang-tidy cppcheck clang libclang-rt-14-dev valgrind shellcheck e2fsprogs util-linux
   docker-registry nginx skopeo apache2-utils openssl etcd-server
   ansible ansible-lint yamllint python3-yaml zstd lintian
+  prometheus prometheus-node-exporter
 "
 # kubectl of the same version as the API server the tests build (1.20). A kubectl already on
 # PATH (e.g. Google's `kubectl` package, which ships the same file) is kept.
