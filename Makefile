@@ -127,10 +127,12 @@ package-check: $(BIN)
 kube-apiserver:
 	@scripts/kube-apiserver.sh >/dev/null
 
-# The layers: docs/hacking.md's table, checked by scripts/check-layers.py.
+# The layers: docs/hacking.md's table, checked by scripts/check-layers.py; the Deckhouse
+# manifests in examples/monitoring/deckhouse/, generated from the plain dashboard and rules.
 lint:
 	$(PYTHON) scripts/check-layers.py
 	$(PYTHON) scripts/metrics-table.py --check docs/operations.md
+	$(PYTHON) scripts/monitoring-manifests.py --check
 	clang-format --dry-run --Werror $(C_SRC) $(C_HDR) tests/unit/*.h tests/unit/*/*.c tests/fuzz/*.[ch]
 	shellcheck scripts/*.sh tests/bench/reference/*.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
