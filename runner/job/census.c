@@ -180,7 +180,7 @@ static int look_at(const struct settings *s, const char *jobs, const char *name,
 	if (!*name || strspn(name, "0123456789") != strlen(name) || strlen(name) >= sizeof(j->id))
 		return 0;
 	memset(j, 0, sizeof(*j));
-	snprintf(j->id, sizeof(j->id), "%s", name);
+	memcpy(j->id, name, strlen(name) + 1); /* fits: measured above */
 	if (path_join(j->dir, sizeof(j->dir), "%s/%s", jobs, name) < 0)
 		return 0;
 	recorded(j->dir, "project_path", j->project, sizeof(j->project));

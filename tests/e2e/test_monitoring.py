@@ -11,10 +11,10 @@
 - the dashboard queries every family berth writes and nothing else, and the Deckhouse
   manifests have the shape of Deckhouse's CRDs (`make lint` checks they are in sync).
 
-Which berth.prom: SOURCE "sample" is monitoring/berth.prom.sample, one sample of every family
-in the exact format docs/operations.md gives; "berth" runs jobs through the runner harness with
+Which berth.prom: SOURCE "berth" (the default) runs jobs through the runner harness with
 `metrics_dir` set, so the files are berth's own, and checks that the sample still has their
-shape. BERTH_MONITORING_SOURCE overrides SOURCE.
+shape; "sample" is monitoring/berth.prom.sample alone, one sample of every family in the exact
+format docs/operations.md gives. BERTH_MONITORING_SOURCE overrides SOURCE.
 Readiness is polled over HTTP (the servers' endpoints, the queries' results), never slept for.
 """
 
@@ -37,7 +37,7 @@ import yaml
 from lib import runner as rn
 from lib.settings import Settings
 
-SOURCE = os.environ.get("BERTH_MONITORING_SOURCE", "sample")
+SOURCE = os.environ.get("BERTH_MONITORING_SOURCE", "berth")
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / "monitoring"
