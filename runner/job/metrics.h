@@ -60,7 +60,7 @@ void metrics_render(FILE *out, json_t *counters, const struct metrics_gauges *g)
 /* Measures the gauges from the state dir, the job users' claims and the lock store. */
 void metrics_measure(const struct settings *s, struct metrics_gauges *g);
 /*
- * Adds `u` (NULL: nothing, gauges only, as for gc and `berth status --metrics`) and writes
+ * Adds `u` (NULL: nothing, gauges only, as for gc) and writes
  * <metrics_dir>/berth.prom. Does nothing without metrics_dir. Warns and returns -1 when it
  * cannot: metrics never fail a stage.
  */
