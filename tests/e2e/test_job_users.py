@@ -309,15 +309,6 @@ def test_a_user_missing_from_the_machine_is_the_admins_error(berth_bin, job_sett
     assert "scripts must not run as root" in res.stderr, res.stderr
 
 
-def proc_uid(pid):
-    """The real uid of process PID, or None once it is gone."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return None
-    return int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
-
-
 def test_gc_leaves_a_workspace_while_its_job_user_runs(runner, job_settings, accounts, berth_bin):
     """The user would go to the next job while the old job's process lives on: not yet."""
     from test_gc import age, gc
