@@ -7,6 +7,8 @@ process:
   bash       the 10 stage scripts as `bash SCRIPT` alone (the floor: no driver at all);
   bwrap-bare the 10 scripts as `bwrap (the system berth's sandbox shows) bash SCRIPT`, no berth;
   berth      config, prepare, 10 x run, cleanup through the berth binary (executor shell);
+  metrics    the same with `metrics_dir` set, as the package and the Ansible role install it:
+             every stage also rewrites berth.prom (docs/operations.md, "Metrics");
   bwrap      the same with executor bwrap: every stage in berth's sandbox (docs/bwrap.md), with
              the default network, a private one reaching out through slirp4netns;
   bwrap-host the same with `bwrap_network: host`: the sandbox shares the host's network;
@@ -78,13 +80,13 @@ INTERNALS = {
 }
 PROJECT_ID = 4242
 PROJECT_PATH = "platform/deploy/shop-api"
-WAYS = ("true", "bash", "bwrap-bare", "berth", "bwrap", "bwrap-host", "reference")
+WAYS = ("true", "bash", "bwrap-bare", "berth", "metrics", "bwrap", "bwrap-host", "reference")
 # The targets (docs/performance.md, "Targets"), ratios to floors measured beside them.
 TARGET_OVERHEAD_PER_REFERENCE = 0.75  # berth run's overhead / the reference run.sh's
 TARGET_JOB_PER_REFERENCE = 0.9        # a whole job, berth / the bash reference driver
 TARGET_BWRAP_PER_BARE = 2.2      # a stage in berth's sandbox / bare bwrap bash SCRIPT
 # The berth ways and the executor each runs its stages with.
-EXECUTORS = {"berth": "shell", "bwrap": "bwrap", "bwrap-host": "bwrap"}
+EXECUTORS = {"berth": "shell", "metrics": "shell", "bwrap": "bwrap", "bwrap-host": "bwrap"}
 # And the sandbox's network, where not the default (private).
 NETWORKS = {"bwrap-host": "host"}
 
@@ -327,8 +329,11 @@ class Bench:
             "state_dir: %s/state\nbuilds_dir: %s/builds\ncache_dir: %s/cache\nexecutor: %s\n"
             # The same work as the bash reference driver, which runs scripts as root.
             "allow_root_scripts: true\n" % (root, root, root, EXECUTORS[way])
-            + ("bwrap_network: %s\n" % NETWORKS[way] if way in NETWORKS else ""),
+            + ("bwrap_network: %s\n" % NETWORKS[way] if way in NETWORKS else "")
+            + ("metrics_dir: %s/metrics\n" % root if way == "metrics" else ""),
         )
+        if way == "metrics":
+            os.makedirs(os.path.join(root, "metrics"))
         self.drivers[way] = Driver(
             way, lambda cmd, *a: [binary, cmd, *a], "BERTH_CONFIG", settings
         )
@@ -727,8 +732,8 @@ def main():
 
     ways = []
     if not args.no_berth:
-        ways = {"shell": ["berth"], "bwrap": ["bwrap", "bwrap-host"],
-                "both": ["berth", "bwrap", "bwrap-host"]}[args.executor]
+        ways = {"shell": ["berth", "metrics"], "bwrap": ["bwrap", "bwrap-host"],
+                "both": ["berth", "metrics", "bwrap", "bwrap-host"]}[args.executor]
     if "bwrap" in ways and bwrap_problem():
         if args.executor == "bwrap":
             raise Crash("executor bwrap: %s" % bwrap_problem())
@@ -789,7 +794,7 @@ def report(bench, args, berth_bin, versions, load_before, load_after, elapsed):
     bare = fig["ms"]["bash"]["stage"]["median"]
     fig["overhead_per_stage_ms"] = {
         w: fig["ms"][w]["stage"]["median"] - bare
-        for w in ("berth", "bwrap", "bwrap-host", "reference") if w in fig["ms"]
+        for w in ("berth", "metrics", "bwrap", "bwrap-host", "reference") if w in fig["ms"]
     }
 
     def row(label, st, extra=""):
@@ -817,7 +822,8 @@ def report(bench, args, berth_bin, versions, load_before, load_after, elapsed):
     row("bash SCRIPT alone", fig["ms"]["bash"]["stage"])
     if "bwrap-bare" in fig["ms"]:
         row("bare bwrap bash SCRIPT", fig["ms"]["bwrap-bare"]["stage"])
-    for w, label in (("berth", "berth run"), ("bwrap", "berth run, executor bwrap"),
+    for w, label in (("berth", "berth run"), ("metrics", "  the same, metrics on"),
+                     ("bwrap", "berth run, executor bwrap"),
                      ("bwrap-host", "  the same, host network"),
                      ("reference", "reference run.sh")):
         if w in fig["ms"]:
@@ -825,7 +831,7 @@ def report(bench, args, berth_bin, versions, load_before, load_after, elapsed):
     print()
     print("  %-26s %8s %8s %8s" % ("one job (ms)", "median", "p90", "min"))
     row("bash alone (%d scripts)" % len(STAGES), fig["ms"]["bash"]["job"])
-    for w in ("berth", "bwrap", "bwrap-host", "reference"):
+    for w in ("berth", "metrics", "bwrap", "bwrap-host", "reference"):
         if w in fig["ms"]:
             row("%s (whole job)" % w, fig["ms"][w]["job"])
             for kind in ("config", "prepare", "cleanup"):
@@ -856,6 +862,11 @@ def judge(fig, have_berth, have_bwrap):
             "a whole job through berth", fig["ms"]["berth"]["job"]["median"],
             "the bash reference driver's", fig["ms"]["reference"]["job"]["median"],
             at_most=TARGET_JOB_PER_REFERENCE)
+    if "metrics" in med:
+        added = med["metrics"] - med["berth"]
+        fig["metrics_added_per_stage_ms"] = added
+        print("  (metrics_dir set adds %.2f ms a stage, %.1fx /bin/true: reported, not judged)"
+              % (added, added / med["true"]))
     if have_bwrap:
         fig["verdicts"]["bwrap"] = floors.verdict(
             "a stage in berth's sandbox, host network", med["bwrap-host"],
