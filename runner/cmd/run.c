@@ -12,6 +12,7 @@
 #include "base/job_user.h"
 #include "lock/lock.h"
 #include "job/lock_broker.h"
+#include "job/metrics.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "job/report.h"
@@ -209,6 +210,15 @@ out:
  * Runs the stage, holding the deploy lock when it is the user's script of a deploy job; the
  * stage record `rec` says which lock it waits for, then holds.
  */
+/*
+ * The gauges (lock holders and waiters) written while the stage waits, not only at its end:
+ * a queue that never empties is what the lock alerts look for (docs/operations.md).
+ */
+static void gauges_now(const struct lock *l)
+{
+	metrics_write(l->settings, NULL);
+}
+
 static enum berth_result locked_stage(const struct context *ctx, const char *script,
 				      const char *stage, struct stage_record *rec)
 {
@@ -227,11 +237,13 @@ static enum berth_result locked_stage(const struct context *ctx, const char *scr
 	lock_owner_init(&l.me, &vars_runner);
 	waited = clock_now_ms();
 	stage_record_lock(rec, l.key, 0);
+	l.waiting = gauges_now;
 	r = b->acquire(&l, ctx->settings.lock_timeout);
 	report_lock_wait(l.key, clock_now_ms() - waited);
 	if (r != BERTH_OK)
 		return r;
 	stage_record_lock(rec, l.key, 1);
+	metrics_write(&ctx->settings, NULL); /* one holder more: not at the stage's end */
 	info("holding lock '%s' for stage '%s'", l.key, stage);
 	/* file: the script inherits the lock, which lasts as long as the script even if berth
 	 * dies. kubernetes: berth renews the lease while the script runs. */

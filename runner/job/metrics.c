@@ -283,7 +283,20 @@ static int running(const struct census_job *j)
 	return j->cgroup[0] ? access(j->cgroup, F_OK) == 0 : j->processes != 0;
 }
 
-static void measure_workspaces(const struct settings *s, struct metrics_gauges *g)
+/* The lock a stage record says the job holds or waits for (the kubernetes backend's gauges). */
+static void count_recorded_lock(const struct census_job *j, struct metrics_gauges *g)
+{
+	enum lock_class c;
+
+	if (!j->running || !j->stage.lock[0])
+		return;
+	c = lock_class_of(j->stage.lock);
+	g->holders[c] += j->stage.holding;
+	g->waiters[c] += !j->stage.holding;
+}
+
+static void measure_workspaces(const struct settings *s, struct metrics_gauges *g,
+			       int locks_from_records)
 {
 	struct census_job *jobs;
 	size_t nr, i, u;
@@ -294,6 +307,8 @@ static void measure_workspaces(const struct settings *s, struct metrics_gauges *
 		g->stale += jobs[i].stale;
 		g->active += !jobs[i].stale;
 		g->jobs_running += running(&jobs[i]);
+		if (locks_from_records)
+			count_recorded_lock(&jobs[i], g);
 	}
 	/* a user counts once, however many workspaces name it */
 	for (u = 0; u < s->job_users.nr; u++)
@@ -322,9 +337,11 @@ void metrics_measure(const struct settings *s, struct metrics_gauges *g)
 	struct statvfs fs;
 
 	memset(g, 0, sizeof(*g));
-	measure_workspaces(s, g);
 	/* The file backend's store is this host's: read it. The kubernetes backend's is the
-	 * cluster's, a request away: a stage does not wait on the network for a gauge. */
+	 * cluster's, a request away: a stage does not wait on the network for a gauge, so this
+	 * runner's stage records say what its jobs hold and wait for (summed over the runners,
+	 * the cluster's queue). */
+	measure_workspaces(s, g, b != &lock_file);
 	if (b == &lock_file)
 		b->list(s, count_locks, g);
 	if (statvfs(s->state_dir, &fs) == 0)

@@ -403,6 +403,8 @@ static int wait_behind(struct lock *l, struct file_lock *f, const struct scan *s
 			info("waiting for lock '%s': held by %s; %zu ahead of this job", l->key,
 			     holder, sc->nr_ahead);
 			*next_status = now + STATUS_EVERY * 1000LL;
+			if (l->waiting)
+				l->waiting(l);
 		}
 	}
 	close(fd); /* our shared lock on it goes with the fd */
@@ -454,8 +456,9 @@ static int look(struct lock *l, struct file_lock *f, const char *mine, struct sc
 static enum berth_result acquire(struct lock *l, unsigned timeout)
 {
 	struct file_lock f = {-1, -1, -1, ""};
-	/* Monotonic milliseconds: a wall-clock second would end a 1 s timeout up to 1 s early. */
-	long long start = clock_now_ms(), next_status = start + STATUS_EVERY * 1000LL;
+	/* Monotonic milliseconds: a wall-clock second would end a 1 s timeout up to 1 s early.
+	 * next_status: the first wait says at once who holds the lock. */
+	long long start = clock_now_ms(), next_status = start;
 	long long deadline = timeout ? start + timeout * 1000LL : 0;
 	struct scan sc;
 	int ret = -1;

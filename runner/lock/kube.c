@@ -626,13 +626,15 @@ static int still_waiting(struct kube_lock *kl, const struct view *v, size_t nr_a
 		info("waiting for lock '%s': held by %s; %zu ahead of this job", kl->l->key, who,
 		     nr_ahead);
 		*next_status = now + STATUS_EVERY * 1000LL;
+		if (kl->l->waiting)
+			kl->l->waiting(kl->l);
 	}
 	return 0;
 }
 
 static enum berth_result wait_turn(struct kube_lock *kl, long long deadline)
 {
-	long long next_status = clock_now_ms() + STATUS_EVERY * 1000LL;
+	long long next_status = clock_now_ms(); /* the first wait says who holds it */
 
 	for (;;) {
 		const struct lease_item *last;

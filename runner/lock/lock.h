@@ -44,6 +44,9 @@ struct lock {
 	/* Set by acquire: the command the lock protects must get SIGKILL if berth dies, for the
 	 * lock lives only as long as berth renews it (kubernetes). proc.die_with_berth. */
 	int die_with_berth;
+	/* Optional: called with each "waiting for lock" line, the first as soon as the lock is
+	 * found held, then every STATUS_EVERY seconds (the run stage refreshes its gauges). */
+	void (*waiting)(const struct lock *l);
 };
 
 struct lock_backend {

@@ -190,11 +190,20 @@ def berth_version(runner):
     return out.split()[1]
 
 
+def gauges_show(metrics, want):
+    """True once berth.prom has every series of `want` at its value."""
+    if not metrics.exists():
+        return False
+    m = parse_metrics(metrics)
+    return all(m.get(series) == value for series, value in want.items())
+
+
 def test_lock_wait_and_gauges_while_jobs_run(runner, settings, metrics, berth_bin, scratch):
     """The job waits behind a holder that lets go only once the job has queued, another job
     has come and gone, and 0.6 s more have passed: the wait is at least that long however
-    slow the machine is. The other job's file shows the lock's holder and waiter, and the
-    waiting job as the one running."""
+    slow the machine is. The waiting stage writes the gauges itself as it starts to wait (no
+    other stage need end for the lock alerts to see the queue); the other job's file shows the
+    lock's holder and waiter, and the waiting job as the one running."""
     key = "deploy/1000/production"
     gate = scratch / "gate"
     env = {"BERTH_CONFIG": str(settings.path), "PATH": "/usr/bin:/bin"}
@@ -211,6 +220,9 @@ def test_lock_wait_and_gauges_while_jobs_run(runner, settings, metrics, berth_bi
             entry = rn.lock_entry(rn.locks_json(berth_bin, env), key)
             return entry and len(entry.get("waiters") or []) == 1
         assert rn.wait_for(queued, 60), rn.locks_json(berth_bin, env)
+        waiting = {'berth_lock_holders{class="deploy"}': 1, 'berth_lock_waiters{class="deploy"}': 1}
+        assert rn.wait_for(lambda: gauges_show(metrics, waiting), 60), \
+            metrics.read_text() if metrics.exists() else "no berth.prom"
         run_job(runner, 9709, scripts={"build_script": "true"})
         during = parse_metrics(metrics)
         time.sleep(0.6)  # only lengthens the wait, which the gate holds
@@ -236,6 +248,40 @@ def test_lock_wait_and_gauges_while_jobs_run(runner, settings, metrics, berth_bi
     waits = [line["lock_wait_ms"] for line in log_lines(settings)
              if line["job"] == "9705" and line["stage"] == "build_script"]
     assert waits and waits[0] >= 500, waits
+
+
+def test_lock_gauges_with_the_kubernetes_backend(runner, settings, metrics, kube_api, tmp_path,
+                                                scratch):
+    """The cluster's Leases are a request away, so the gauges come from this runner's stage
+    records: a deploy holding the lock and one waiting for it, then neither."""
+    from test_locks import use_kubernetes
+    use_kubernetes(settings, kube_api, tmp_path)
+    gate = scratch / "gate"
+    deploy = {"CI_ENVIRONMENT_SLUG": "production"}
+    first = runner.job(9721, variables=deploy,
+                       scripts={"build_script": f"until [ -e {gate} ]; do sleep 0.01; done"})
+    second = runner.job(9722, variables=deploy, scripts={"build_script": "true"})
+    stages = []
+    try:
+        for job in (first, second):
+            assert job.config_and_prepare(), "\n".join(r.report() for r in job.results)
+            assert job.run("get_sources").ok
+            stages.append(job.start("build_script"))
+            both = {'berth_lock_holders{class="deploy"}': 1,
+                    'berth_lock_waiters{class="deploy"}': len(stages) - 1}
+            assert rn.wait_for(lambda: gauges_show(metrics, both), 60), \
+                metrics.read_text() if metrics.exists() else "no berth.prom"
+        gate.touch()
+        assert all(stage.wait().ok for stage in stages)
+    finally:
+        gate.touch()
+        for job in (first, second):
+            job.cleanup()
+            job.remove_tmp()
+    m = parse_metrics(metrics)
+    assert m['berth_lock_holders{class="deploy"}'] == 0 and \
+        m['berth_lock_waiters{class="deploy"}'] == 0, m
+    assert buckets(m, "berth_lock_wait_seconds", 'class="deploy"')[-1][1] == 2, m
 
 
 def test_stale_workspaces_and_gc_time(runner, settings, metrics, berth_bin):
