@@ -15,7 +15,8 @@ provider "selectel" {
 # identified by its ID (Keystone scopes a token to a project by name within
 # the account's domain), and the user's name and password are the ones
 # module.project is given. The provider authenticates on its first API call
-# (delayed_auth), and every openstack resource and data source waits for
+# (delayed_auth, the provider's default, set here because one apply depends on
+# it: its configure step then builds a client without asking Keystone), and every openstack resource and data source waits for
 # module.project (depends_on in main.tf), so by then the project and the
 # user exist.
 provider "openstack" {
