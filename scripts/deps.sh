@@ -10,7 +10,8 @@
 # which checks berth's metrics file); the Kubernetes API server is built from Debian's source
 # by scripts/kube-apiserver.sh, which `make check` runs.
 # Not in Debian, so not here: terraform (tests/infra/test_terraform.py skips what needs it,
-# saying so).
+# saying so). protobuf-compiler and python3-grpcio/python3-protobuf run the stand-in for the
+# selectel and openstack providers that terraform validate and terraform test use offline.
 set -eu
 
 build="
@@ -25,6 +26,7 @@ test="
   docker-registry nginx skopeo apache2-utils openssl etcd-server
   ansible ansible-lint yamllint python3-yaml zstd lintian
   prometheus prometheus-node-exporter
+  protobuf-compiler python3-grpcio python3-protobuf
 "
 # kubectl of the same version as the API server the tests build (1.20). A kubectl already on
 # PATH (e.g. Google's `kubectl` package, which ships the same file) is kept.

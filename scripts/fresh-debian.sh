@@ -37,7 +37,7 @@ ARCHIVES=$CACHE_DIR/apt-archives
 CHECK_TOOLS="cc gcc clang clang-format clang-tidy cppcheck shellcheck valgrind pkg-config python3
   bwrap slirp4netns ip skopeo nginx docker-registry etcd htpasswd openssl ansible-playbook
   ansible-inventory ansible-lint yamllint zstd prlimit chattr setpriv flock mount useradd userdel
-  groupadd getent git dpkg-deb lintian kubectl promtool prometheus prometheus-node-exporter"
+  groupadd getent git dpkg-deb lintian kubectl promtool prometheus prometheus-node-exporter protoc"
 
 phase=start
 phase_t0=$SECONDS
@@ -250,6 +250,7 @@ inside() { # WORK TARBALL REPO
     inroot "$build" sh -c "command -v $tool" >/dev/null || missing="$missing $tool"
   done
   inroot "$build" python3 -c 'import pytest, yaml' || missing="$missing python3-pytest/python3-yaml"
+  inroot "$build" python3 -c 'import grpc, google.protobuf' || missing="$missing python3-grpcio/python3-protobuf"
   if [ -n "$missing" ]; then
     echo "fresh-debian: after make deps, make check would miss:$missing" >&2
     false

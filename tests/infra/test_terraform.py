@@ -1,15 +1,23 @@
-"""Checks of terraform/ (the Selectel runner VMs) that need no cloud account.
+"""Checks of terraform/ (the berth-runners module, its examples) that need no cloud account.
 
-Run with: /usr/bin/python3 -m pytest tests/infra/test_terraform.py
+Run with: /usr/bin/python3 -m pytest -q --basetemp=/tmp/pt-x tests/infra/test_terraform.py
 
-Only the standard library and pytest. The terraform binary is used where it
-is on PATH: formatting, offline loading of the configuration, the variables'
-validation rules, and rendering of the inventory template. `terraform
-validate` needs the providers; where they cannot be installed (no network and
-no mirror) that one test skips, saying so.
+terraform/modules/berth-runners is the module; terraform/modules/selectel-project
+creates a project; terraform/examples/{new-project,existing-cluster} call them
+with provider blocks and an S3 backend.
 
-There is no HCL library here, so HCL is read with the small scanner below: it
-blanks out comments and neutralises the braces and quotes inside string
+The real selectel and openstack providers cannot be downloaded here (no
+network). `terraform validate` and `terraform test` (whose mock_provider blocks
+still take each provider's schema from a running provider) run against
+tests/infra/terraform/fake_provider.py instead: a stand-in serving the schema of
+the resources terraform/ uses, installed offline through a filesystem_mirror
+as registry.terraform.io/selectel/selectel and
+terraform-provider-openstack/openstack at the pinned versions. It needs protoc
+and python3-grpcio/python3-protobuf (scripts/deps.sh) and terraform (not in
+Debian: without it the tests that run it skip, saying so).
+
+There is no HCL library here, so HCL is also read with the small scanner below:
+it blanks out comments and neutralises the braces and quotes inside string
 literals and heredocs, so that blocks can be matched by their braces. Enough
 for the plain HCL in terraform/, not a general parser.
 """
@@ -26,34 +34,31 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TF_DIR = REPO / "terraform"
-MODULES_DIR = TF_DIR / "modules"
 README = TF_DIR / "README.md"
-TFVARS_EXAMPLE = TF_DIR / "terraform.tfvars.example"
-INVENTORY_TEMPLATE = TF_DIR / "templates" / "inventory.yml.tftpl"
+MODULE = TF_DIR / "modules" / "berth-runners"
+PROJECT_MODULE = TF_DIR / "modules" / "selectel-project"
+SUBMODULES = sorted(p for p in (MODULE / "modules").iterdir() if p.is_dir())
+NEW_PROJECT = TF_DIR / "examples" / "new-project"
+EXISTING_CLUSTER = TF_DIR / "examples" / "existing-cluster"
+EXAMPLES = [NEW_PROJECT, EXISTING_CLUSTER]
+MODULES = [MODULE, PROJECT_MODULE] + SUBMODULES
+ALL_DIRS = MODULES + EXAMPLES
+INVENTORY_TEMPLATE = MODULE / "templates" / "inventory.yml.tftpl"
+FAKE_PROVIDER = Path(__file__).resolve().parent / "terraform" / "fake_provider.py"
+PROTO = FAKE_PROVIDER.parent / "tfplugin6_subset.proto"
 
 TERRAFORM = shutil.which("terraform")
-needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform binary not found on PATH")
+needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform binary not found on PATH (it is not in Debian)")
 
-MODULE_DIRS = sorted(p for p in MODULES_DIR.iterdir() if p.is_dir()) if MODULES_DIR.is_dir() else []
-ALL_DIRS = [TF_DIR] + MODULE_DIRS
+# The providers, the versions the examples pin, and the version the fake
+# provider is installed as (inside those constraints).
+PROVIDERS = {
+    "selectel": ("selectel/selectel", "~> 7.0", "7.0.0"),
+    "openstack": ("terraform-provider-openstack/openstack", "~> 3.0", "3.0.0"),
+}
 
 # Arguments of a module block that are not the module's input variables.
 MODULE_META_ARGUMENTS = {"source", "version", "providers", "depends_on", "count", "for_each"}
-
-# What `terraform init` prints when it cannot reach the registry.
-OFFLINE_MARKERS = (
-    "could not connect to",
-    "failed to request discovery document",
-    "no such host",
-    "dial tcp",
-    "i/o timeout",
-    "connection refused",
-    "network is unreachable",
-    "temporary failure in name resolution",
-    "failed to query available provider packages",
-    "could not retrieve the list of available versions",
-)
-
 
 # --- A minimal HCL scanner --------------------------------------------------------
 
@@ -298,51 +303,75 @@ def outputs(directory):
     return {b.labels[0]: b for b in find_blocks(path.read_text(), "output")}
 
 
-def module_calls(directory=TF_DIR):
+
+def module_calls(directory):
     """{name: (block, module directory)} for every module block of a directory."""
     calls = {}
     for path in tf_files(directory):
         for block in find_blocks(path.read_text(), "module"):
             source = string_value(block.attributes().get("source", ""))
-            assert source and source.startswith("./"), "module %s: expected a local source, got %r" % (block.labels[0], source)
+            assert source and source.startswith(("./", "../")), \
+                "module %s: expected a local source, got %r" % (block.labels[0], source)
             calls[block.labels[0]] = (block, (directory / source).resolve())
     return calls
 
 
 def ident(directory):
-    return "root" if directory == TF_DIR else "modules/" + directory.name
+    return str(directory.relative_to(TF_DIR))
 
 
-# --- Running terraform -----------------------------------------------------------
+# --- Running terraform against the fake providers ------------------------------------
 
 
-def terraform(args, cwd, timeout=60, stdin=None, data_dir=None):
-    env = dict(os.environ)
-    env.update({"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"})
-    if data_dir is not None:
-        env["TF_DATA_DIR"] = str(data_dir)
+def terraform(args, cwd, timeout=120, stdin=None, env=None):
+    full_env = dict(os.environ)
+    full_env.update({"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"})
+    full_env.update(env or {})
     return subprocess.run(
-        [TERRAFORM] + args, cwd=cwd, env=env, input=stdin, text=True,
+        [TERRAFORM] + args, cwd=cwd, env=full_env, input=stdin, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
     )
 
 
-def copy_config(tmp_path):
-    """A copy of terraform/ without local state, .terraform or tfvars."""
-    dest = tmp_path / "terraform"
-    shutil.copytree(TF_DIR, dest, ignore=shutil.ignore_patterns(
+@pytest.fixture(scope="module")
+def fake_providers(tmp_path_factory):
+    """Environment for terraform that installs and runs the fake providers, offline.
+
+    A filesystem_mirror (unpacked layout) holds one executable per provider, a
+    wrapper that starts fake_provider.py; TF_CLI_CONFIG_FILE makes it the only
+    installation source. TF_DISABLE_PLUGIN_TLS=1: the fake speaks plaintext gRPC
+    instead of go-plugin's automatic mutual TLS.
+    """
+    if TERRAFORM is None:
+        pytest.skip("terraform binary not found on PATH (it is not in Debian)")
+    base = tmp_path_factory.mktemp("fake-providers")
+    gen = base / "gen"
+    gen.mkdir()
+    proc = subprocess.run(["protoc", "-I", str(PROTO.parent), "--python_out", str(gen), PROTO.name],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.returncode == 0, "protoc (protobuf-compiler, make deps) failed:\n" + proc.stdout
+    mirror = base / "mirror"
+    for name, (source, _, version) in PROVIDERS.items():
+        directory = mirror / "registry.terraform.io" / source / version / "linux_amd64"
+        directory.mkdir(parents=True)
+        wrapper = directory / ("terraform-provider-%s_v%s" % (name, version))
+        wrapper.write_text('#!/bin/sh\nexec /usr/bin/python3 %s %s %s\n' % (FAKE_PROVIDER, name, gen))
+        wrapper.chmod(0o755)
+    config = base / "cli.tfrc"
+    config.write_text('provider_installation {\n  filesystem_mirror {\n    path    = "%s"\n'
+                      '    include = ["registry.terraform.io/*/*"]\n  }\n}\n' % mirror)
+    return {"TF_CLI_CONFIG_FILE": str(config), "TF_DISABLE_PLUGIN_TLS": "1"}
+
+
+def initialised(tmp_path, directory, env):
+    """A copy of terraform/ (the examples reach ../../modules), initialised in directory's copy."""
+    copy = tmp_path / "terraform"
+    shutil.copytree(TF_DIR, copy, ignore=shutil.ignore_patterns(
         ".terraform", ".terraform.lock.hcl", "*.tfstate*", "*.tfvars", "*.tfvars.json"))
-    return dest
-
-
-def init_offline_aware(workdir, tmp_path):
-    """terraform init -backend=false: the completed process, whatever its exit code (skips on a timeout)."""
-    try:
-        return terraform(["init", "-backend=false", "-input=false", "-no-color"], workdir,
-                         timeout=90, data_dir=tmp_path / "tfdata")
-    except subprocess.TimeoutExpired:
-        pytest.skip("terraform init timed out after 90 s: the provider registry is unreachable "
-                    "(no network here), so the providers cannot be installed")
+    workdir = copy / directory.relative_to(TF_DIR)
+    proc = terraform(["init", "-backend=false", "-input=false", "-no-color"], workdir, env=env)
+    assert proc.returncode == 0, "terraform init (offline, fake providers):\n" + proc.stdout + proc.stderr
+    return workdir
 
 
 # --- 1. Formatting ---------------------------------------------------------------
@@ -355,64 +384,178 @@ def test_fmt_is_clean():
 
 
 @needs_terraform
-def test_tfvars_example_is_formatted():
+@pytest.mark.parametrize("example", EXAMPLES, ids=ident)
+def test_tfvars_example_is_formatted(example):
     # fmt -recursive skips *.example; format it through stdin and compare.
-    text = TFVARS_EXAMPLE.read_text()
+    text = (example / "terraform.tfvars.example").read_text()
     proc = terraform(["fmt", "-no-color", "-"], REPO, stdin=text)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == text, "terraform.tfvars.example is not in terraform fmt style"
+    assert proc.stdout == text, "%s/terraform.tfvars.example is not in terraform fmt style" % ident(example)
 
 
-# --- 2. terraform validate, and what can be checked without the providers ---------
+# --- 2. terraform validate and terraform test, against the providers' schemas -----
 
 
-@needs_terraform
-def test_validate(tmp_path):
-    workdir = copy_config(tmp_path)
-    init = init_offline_aware(workdir, tmp_path)
-    if init.returncode != 0:
-        output = (init.stdout + init.stderr).lower()
-        if any(marker in output for marker in OFFLINE_MARKERS):
-            pytest.skip("terraform init cannot download the selectel and openstack providers "
-                        "(no network to registry.terraform.io and no provider mirror), so "
-                        "terraform validate cannot run here")
-        pytest.fail("terraform init failed:\n" + init.stdout + init.stderr)
-    proc = terraform(["validate", "-no-color"], workdir, data_dir=tmp_path / "tfdata")
+@pytest.mark.parametrize("directory", [MODULE, PROJECT_MODULE] + EXAMPLES, ids=ident)
+def test_validate(tmp_path, fake_providers, directory):
+    workdir = initialised(tmp_path, directory, fake_providers)
+    proc = terraform(["validate", "-no-color"], workdir, env=fake_providers)
     assert proc.returncode == 0, "terraform validate:\n" + proc.stdout + proc.stderr
+    assert "The configuration is valid" in proc.stdout, proc.stdout
 
 
-@needs_terraform
-def test_configuration_loads_and_providers_resolve(tmp_path):
-    """Offline: terraform loads every module and maps each to the intended provider source.
-
-    `terraform providers` reads the whole configuration (a syntax error or a bad
-    module source fails it) without the providers being installed. A module that
-    used openstack without naming its source would show up as hashicorp/openstack.
-    """
-    workdir = copy_config(tmp_path)
-    init_offline_aware(workdir, tmp_path)  # installs the local modules, even when providers fail
-    proc = terraform(["providers", "-no-color"], workdir, data_dir=tmp_path / "tfdata")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    found = set(re.findall(r"provider\[registry\.terraform\.io/([^\]]+)\]", proc.stdout))
-    assert found == {"selectel/selectel", "terraform-provider-openstack/openstack"}, proc.stdout
-    for module in ("project", "network", "bastion", "runners"):
-        assert "module." + module in proc.stdout, proc.stdout
+def test_validate_checks_the_schema(tmp_path, fake_providers):
+    """The schema is really checked: an argument openstack_compute_flavor_v2 lacks fails validate."""
+    workdir = initialised(tmp_path, MODULE, fake_providers)
+    runners = workdir / "modules" / "runners" / "main.tf"
+    text = runners.read_text()
+    assert "  is_public = false\n" in text
+    runners.write_text(text.replace("  is_public = false\n", "  is_public = false\n  no_such_argument = 1\n", 1))
+    proc = terraform(["validate", "-no-color"], workdir, env=fake_providers)
+    assert proc.returncode != 0, proc.stdout
+    assert "Unsupported argument" in proc.stdout + proc.stderr and "no_such_argument" in proc.stdout + proc.stderr
 
 
-def test_versions_are_pinned():
-    [terraform_block] = find_blocks((TF_DIR / "versions.tf").read_text(), "terraform")
-    assert string_value(terraform_block.attributes()["required_version"]), "required_version is not set"
+def run_blocks(directory):
+    return sum(len([b for b in find_blocks(p.read_text(), "run")]) for p in (directory / "tests").glob("*.tftest.hcl"))
+
+
+@pytest.mark.parametrize("directory", [MODULE] + EXAMPLES, ids=ident)
+def test_terraform_test(tmp_path, fake_providers, directory):
+    """terraform test with mocked providers: planned runners, the network used, the inventory."""
+    expected = run_blocks(directory)
+    assert expected, "%s has no tests/*.tftest.hcl run blocks" % ident(directory)
+    workdir = initialised(tmp_path, directory, fake_providers)
+    proc = terraform(["test", "-no-color"], workdir, env=fake_providers, timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, "terraform test:\n" + output
+    assert "Success! %d passed, 0 failed." % expected in output, output
+    # The tests' passwords are canaries: Terraform must keep them out of its output.
+    for canary in ("Canary-Selectel-1", "Canary-Project-2"):
+        assert canary not in output, "a password reached terraform test's output"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=ident)
+def test_examples_install_the_intended_providers_and_modules(tmp_path, fake_providers, example):
+    """init installs exactly the intended provider sources (a module that used
+    openstack without naming its source would pull hashicorp/openstack) and
+    the module tree."""
+    workdir = initialised(tmp_path, example, fake_providers)
+    lock = (workdir / ".terraform.lock.hcl").read_text()
+    found = set(re.findall(r'^provider "registry\.terraform\.io/([^"]+)"', lock, re.M))
+    expected = {PROVIDERS["openstack"][0]} | ({PROVIDERS["selectel"][0]} if example == NEW_PROJECT else set())
+    assert found == expected, lock
+    modules = json.loads((workdir / ".terraform" / "modules" / "modules.json").read_text())["Modules"]
+    keys = {m["Key"] for m in modules}
+    assert {"berth_runners", "berth_runners.bastion", "berth_runners.runners", "berth_runners.network"} <= keys, keys
+
+
+# --- 3. The module's shape: callable with source =, current provider majors ------
+
+
+def required_providers(directory):
+    [terraform_block] = find_blocks((directory / "versions.tf").read_text(), "terraform")
     [required] = terraform_block.blocks("required_providers")
-    attrs = required.attributes()
-    expected = {"selectel": ("selectel/selectel", "~> 6.0"),
-                "openstack": ("terraform-provider-openstack/openstack", "~> 2.1")}
-    for name, (source, version) in expected.items():
-        assert name in attrs, "provider %s is not in required_providers" % name
+    return terraform_block, required.attributes()
+
+
+@pytest.mark.parametrize("directory, names", [
+    (MODULE, ["openstack"]), (PROJECT_MODULE, ["selectel"]),
+    (NEW_PROJECT, ["selectel", "openstack"]), (EXISTING_CLUSTER, ["openstack"]),
+], ids=lambda v: ident(v) if isinstance(v, Path) else None)
+def test_versions_are_pinned(directory, names):
+    terraform_block, attrs = required_providers(directory)
+    assert string_value(terraform_block.attributes()["required_version"]), "required_version is not set"
+    assert sorted(attrs) == sorted(names), "%s requires %s" % (ident(directory), sorted(attrs))
+    for name in names:
+        source, version, _ = PROVIDERS[name]
         assert re.search(r'source\s*=\s*"%s"' % re.escape(source), attrs[name]), attrs[name]
         assert re.search(r'version\s*=\s*"%s"' % re.escape(version), attrs[name]), attrs[name]
 
 
-# --- 3. Variables: declared with a type and description, used, documented ---------
+@pytest.mark.parametrize("directory", SUBMODULES, ids=ident)
+def test_submodules_name_the_source_only(directory):
+    _, attrs = required_providers(directory)
+    assert list(attrs) == ["openstack"], attrs
+    assert "version" not in attrs["openstack"], "the version range is berth-runners' own"
+
+
+@pytest.mark.parametrize("directory", MODULES, ids=ident)
+def test_modules_have_no_provider_blocks(directory):
+    # A module with provider blocks cannot be called with count, for_each or
+    # depends_on, and ties its caller to its credentials.
+    for path in tf_files(directory):
+        assert not find_blocks(path.read_text(), "provider"), "%s has a provider block" % path.relative_to(TF_DIR)
+
+
+def test_examples_call_the_module_by_source():
+    for example in EXAMPLES:
+        block, path = module_calls(example)["berth_runners"]
+        assert string_value(block.attributes()["source"]) == "../../modules/berth-runners"
+        assert path == MODULE
+
+
+# --- 4. One apply: the providers need nothing the apply creates ------------------
+
+
+def provider_blocks(example):
+    return {b.labels[0]: b for p in tf_files(example) for b in find_blocks(p.read_text(), "provider")}
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=ident)
+def test_provider_configuration_is_known_before_apply(example):
+    """Provider arguments are literals or variables: none reads a resource, data source or module."""
+    blocks = provider_blocks(example)
+    assert "openstack" in blocks
+    for name, block in blocks.items():
+        for argument, expression in block.attributes().items():
+            if string_value(expression) is not None or expression in ("true", "false"):
+                continue  # a constant
+            references = re.findall(r"\b([a-z_][a-z0-9_]*)\.[a-z_]", mask(expression))
+            assert set(references) <= {"var"}, \
+                "%s: provider %s argument %s = %s depends on %s" % (ident(example), name, argument, expression, references)
+
+
+def test_new_project_waits_for_the_project():
+    """The openstack side of new-project must not talk to the cloud before the project and user exist."""
+    openstack = provider_blocks(NEW_PROJECT)["openstack"].attributes()
+    # scoped by the name it is created with, not by the ID it gets
+    assert openstack.get("tenant_name") == "var.project_name" and "tenant_id" not in openstack, openstack
+    assert openstack.get("user_name") == "var.project_user_name", openstack
+    assert openstack.get("delayed_auth") == "true", openstack
+    project = module_calls(NEW_PROJECT)["project"][0].attributes()
+    assert project.get("project_name") == "var.project_name" and project.get("user_name") == "var.project_user_name"
+    runners = module_calls(NEW_PROJECT)["berth_runners"][0].attributes()
+    assert re.fullmatch(r"\[\s*module\.project\s*\]", runners.get("depends_on", "")), runners
+
+
+def test_existing_cluster_uses_its_network_and_project():
+    openstack = provider_blocks(EXISTING_CLUSTER)["openstack"].attributes()
+    assert openstack.get("tenant_id") == "var.project_id", openstack
+    existing = module_calls(EXISTING_CLUSTER)["berth_runners"][0].attributes()["existing_network"]
+    assert re.search(r"network_id\s*=\s*var\.network_id", existing) and re.search(r"subnet_id\s*=\s*var\.subnet_id", existing)
+
+
+# --- 5. State on Selectel's S3 ----------------------------------------------------
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=ident)
+def test_state_backend_is_selectel_s3(example):
+    [terraform_block] = find_blocks((example / "versions.tf").read_text(), "terraform")
+    [backend] = terraform_block.blocks("backend")
+    assert backend.labels == ["s3"]
+    attrs = backend.attributes()
+    assert re.search(r's3\s*=\s*"https://s3\.ru-1\.storage\.selcloud\.ru"', attrs.get("endpoints", "")), attrs
+    for flag in ("skip_credentials_validation", "skip_requesting_account_id", "skip_metadata_api_check",
+                 "skip_region_validation", "skip_s3_checksum", "use_path_style"):
+        assert attrs.get(flag) == "true", "%s: backend s3 needs %s = true for Selectel's S3" % (ident(example), flag)
+    assert string_value(attrs.get("key", "")), attrs
+    # credentials and the bucket come at init time, never from the file
+    for secret in ("access_key", "secret_key", "bucket"):
+        assert secret not in attrs, "%s: backend sets %s in the file" % (ident(example), secret)
+
+
+# --- 6. Variables: declared with a type and description, used, documented ---------
 
 
 @pytest.mark.parametrize("directory", ALL_DIRS, ids=ident)
@@ -428,9 +571,9 @@ def test_variables_have_type_and_description(directory):
 
 @pytest.mark.parametrize("directory", ALL_DIRS, ids=ident)
 def test_variables_are_used(directory):
-    # var.NAME in the directory's other .tf files; for the root, passing a
-    # variable to a module is such a use. References inside variables.tf (a
-    # validation reading another variable) do not count.
+    # var.NAME in the directory's other .tf files; passing a variable to a
+    # module is such a use. References inside variables.tf (a validation
+    # reading another variable) do not count.
     code = read_dir(directory, exclude={"variables.tf"})
     unused = [name for name in variables(directory)
               if not re.search(r"\bvar\.%s\b" % re.escape(name), code)]
@@ -445,34 +588,44 @@ def test_secrets_are_sensitive(directory):
                 "variable %s (%s) holds a secret: mark it sensitive = true" % (name, ident(directory))
 
 
-def test_root_variables_are_in_readme():
+def test_module_variables_are_in_readme():
     readme = README.read_text()
-    missing = [name for name in variables(TF_DIR) if not re.search(r"^\| `%s` \|" % re.escape(name), readme, re.M)]
-    assert not missing, "variables missing from the table in terraform/README.md: %s" % missing
+    missing = [name for name in variables(MODULE) if not re.search(r"^\| `%s` \|" % re.escape(name), readme, re.M)]
+    assert not missing, "berth-runners inputs missing from the table in terraform/README.md: %s" % missing
 
 
-def test_root_variables_are_in_tfvars_example():
-    text = TFVARS_EXAMPLE.read_text()
+def test_module_outputs_are_in_readme():
+    readme = README.read_text()
+    missing = [name for name in outputs(MODULE) if not re.search(r"^\| `%s` \|" % re.escape(name), readme, re.M)]
+    assert not missing, "berth-runners outputs missing from the table in terraform/README.md: %s" % missing
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=ident)
+def test_example_variables_are_in_tfvars_example(example):
+    text = (example / "terraform.tfvars.example").read_text()
     assigned = set(_attributes(text, mask(text)))  # top-level assignments; comments do not count
-    missing = [name for name in variables(TF_DIR) if name not in assigned]
-    assert not missing, "variables missing from terraform.tfvars.example: %s" % missing
-    unknown = sorted(assigned - set(variables(TF_DIR)))
-    assert not unknown, "terraform.tfvars.example sets undeclared variables: %s" % unknown
+    missing = [name for name in variables(example) if name not in assigned]
+    assert not missing, "variables missing from %s/terraform.tfvars.example: %s" % (ident(example), missing)
+    unknown = sorted(assigned - set(variables(example)))
+    assert not unknown, "%s/terraform.tfvars.example sets undeclared variables: %s" % (ident(example), unknown)
 
 
-# --- 4. Module wiring ------------------------------------------------------------
+# --- 7. Module wiring ------------------------------------------------------------
+
+CALLERS = [d for d in ALL_DIRS if module_calls(d)]
+CALLS = [(d, name) for d in CALLERS for name in sorted(module_calls(d))]
 
 
-def test_modules_exist():
-    calls = module_calls()
-    assert set(calls) >= {"project", "network", "bastion", "runners"}, sorted(calls)
+def test_module_has_its_parts():
+    calls = module_calls(MODULE)
+    assert set(calls) == {"network", "bastion", "runners"}, sorted(calls)
     for name, (_, path) in calls.items():
         assert path.is_dir() and tf_files(path), "module %s: no .tf files in %s" % (name, path)
 
 
-@pytest.mark.parametrize("name", sorted(module_calls()))
-def test_module_inputs_match_variables(name):
-    block, path = module_calls()[name]
+@pytest.mark.parametrize("directory, name", CALLS, ids=lambda v: ident(v) if isinstance(v, Path) else v)
+def test_module_inputs_match_variables(directory, name):
+    block, path = module_calls(directory)[name]
     passed = set(block.attributes()) - MODULE_META_ARGUMENTS
     declared = variables(path)
     undeclared = sorted(passed - set(declared))
@@ -482,11 +635,12 @@ def test_module_inputs_match_variables(name):
     assert not missing, "module %s is not passed required inputs: %s" % (name, missing)
 
 
-def test_module_outputs_referenced_exist():
-    calls = module_calls()
-    code = read_dir(TF_DIR)
-    references = set(re.findall(r"\bmodule\.([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_-]*)", code))
-    assert references, "the root module references no module outputs"
+@pytest.mark.parametrize("directory", CALLERS, ids=ident)
+def test_module_outputs_referenced_exist(directory):
+    calls = module_calls(directory)
+    code = read_dir(directory)
+    references = set(re.findall(r"\bmodule\.([A-Za-z_][A-Za-z0-9_-]*)(?:\[\d+\])?\.([A-Za-z_][A-Za-z0-9_-]*)", code))
+    assert references, "%s references no module outputs" % ident(directory)
     for module, output in sorted(references):
         assert module in calls, "module.%s.%s: no module %s" % (module, output, module)
         assert output in outputs(calls[module][1]), \
@@ -500,7 +654,7 @@ def test_outputs_have_descriptions(directory):
             "output %s (%s) has no description" % (name, ident(directory))
 
 
-# --- 5. The inventory template -----------------------------------------------------
+# --- 8. The inventory template -----------------------------------------------------
 
 SAMPLE = {
     "runners": [
@@ -508,9 +662,8 @@ SAMPLE = {
         {"name": "berth-runner-2", "address": "10.20.0.12"},
     ],
     "ssh_user": "root",
-    "bastion_address": "203.0.113.10",
+    "ssh_common_args": "-o ProxyJump=root@203.0.113.10",
 }
-
 
 def to_hcl(value):
     if isinstance(value, dict):
@@ -521,8 +674,8 @@ def to_hcl(value):
 
 
 def test_inventory_template_call_matches_sample():
-    """The sample below passes exactly the variables that outputs.tf passes to the template."""
-    [output] = [b for b in find_blocks((TF_DIR / "outputs.tf").read_text(), "output")
+    """The sample passes exactly the variables that the module's outputs.tf passes to the template."""
+    [output] = [b for b in find_blocks((MODULE / "outputs.tf").read_text(), "output")
                 if b.labels == ["ansible_inventory"]]
     value = output.attributes()["value"]
     assert "templates/inventory.yml.tftpl" in value, value
@@ -545,7 +698,7 @@ def rendered_inventory(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("inventory")
     shutil.copy(INVENTORY_TEMPLATE, workdir / "inventory.yml.tftpl")
     expression = 'templatefile("inventory.yml.tftpl", %s)\n' % to_hcl(SAMPLE)
-    proc = terraform(["console"], workdir, stdin=expression, data_dir=workdir / "tfdata")
+    proc = terraform(["console"], workdir, stdin=expression, env={"TF_DATA_DIR": str(workdir / "tfdata")})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # A multi-line string prints as a heredoc whose body is the string verbatim.
     lines = proc.stdout.strip("\n").split("\n")
@@ -593,7 +746,7 @@ def test_inventory_as_ansible_reads_it(rendered_inventory, tmp_path):
         assert hostvars["ansible_ssh_common_args"] == "-o ProxyJump=root@203.0.113.10"
 
 
-# --- 6. Security groups ------------------------------------------------------------
+# --- 9. Security groups ------------------------------------------------------------
 
 
 def resources(directory, kind):
@@ -609,7 +762,7 @@ def ingress_rules(directory):
 
 
 def test_bastion_ssh_only_from_allowed_cidrs():
-    rules = ingress_rules(MODULES_DIR / "bastion")
+    rules = ingress_rules(MODULE / "modules" / "bastion")
     assert rules, "the bastion module has no ingress rule"
     for rule in rules:
         attrs = rule.attributes()
@@ -619,14 +772,16 @@ def test_bastion_ssh_only_from_allowed_cidrs():
         # one rule per allowed CIDR
         assert re.fullmatch(r"toset\(var\.allowed_cidrs\)", attrs.get("for_each", "")), attrs
         assert attrs.get("remote_ip_prefix") == "each.value", attrs
-    # ... and the root passes the operator's list, which has no default.
-    bastion_call = module_calls()["bastion"][0].attributes()
+    # ... and berth-runners passes the operator's list, which has no default
+    # there nor in the examples.
+    bastion_call = module_calls(MODULE)["bastion"][0].attributes()
     assert bastion_call.get("allowed_cidrs") == "var.bastion_allowed_cidrs", bastion_call
-    assert "default" not in variables(TF_DIR)["bastion_allowed_cidrs"].attributes()
+    for directory in [MODULE] + EXAMPLES:
+        assert "default" not in variables(directory)["bastion_allowed_cidrs"].attributes(), ident(directory)
 
 
 def test_runners_ssh_only_from_bastion():
-    rules = ingress_rules(MODULES_DIR / "runners")
+    rules = ingress_rules(MODULE / "modules" / "runners")
     assert rules, "the runners module has no ingress rule"
     for rule in rules:
         attrs = rule.attributes()
@@ -637,64 +792,78 @@ def test_runners_ssh_only_from_bastion():
         from_address = re.fullmatch(r'"\$\{var\.bastion_\w*address\}/32"', attrs.get("remote_ip_prefix", ""))
         assert from_group or from_address, "runner SSH rule %s is not limited to the bastion: %s" % (rule.labels[1], attrs)
         assert not (from_group and "remote_ip_prefix" in attrs), "rule %s also sets remote_ip_prefix" % rule.labels[1]
-    runners_call = module_calls()["runners"][0].attributes()
+    runners_call = module_calls(MODULE)["runners"][0].attributes()
     assert runners_call.get("bastion_security_group_id") == "module.bastion.security_group_id", runners_call
 
 
 def test_runner_ports_use_only_the_runner_group():
-    [port] = resources(MODULES_DIR / "runners", "openstack_networking_port_v2")
+    [port] = resources(MODULE / "modules" / "runners", "openstack_networking_port_v2")
     assert port.attributes().get("security_group_ids") == "[openstack_networking_secgroup_v2.runners.id]"
 
 
 def test_runners_have_no_floating_ip():
-    code = read_dir(MODULES_DIR / "runners")
+    code = read_dir(MODULE / "modules" / "runners")
     for kind in ("openstack_networking_floatingip_v2", "openstack_networking_floatingip_associate_v2",
                  "openstack_compute_floatingip_v2", "openstack_compute_floatingip_associate_v2"):
         assert kind not in code, "the runners module uses %s" % kind
     assert not re.search(r"\bfloating", code), "the runners module mentions a floating IP"
-    # nor does the root module attach one to anything: the bastion's is in its module
-    assert "floatingip" not in read_dir(TF_DIR), "the root module creates a floating IP"
+    # nor does berth-runners attach one to anything: the bastion's is in its module
+    assert "floatingip" not in read_dir(MODULE), "berth-runners creates a floating IP"
 
 
-# --- 7. The variables' validation rules, evaluated by terraform offline -------------
+# --- 10. The variables' validation rules, evaluated by terraform offline -------------
+
+# Values for the module's variables without a default.
+MODULE_TFVARS = """bastion_allowed_cidrs = ["203.0.113.0/24"]
+ssh_public_key        = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlaceholderPlaceholderPlaceholder0000 admin@example"
+"""
 
 
-def plan_variables(tmp_path, extra_args):
-    """terraform plan of a configuration made of variables.tf alone: runs every validation."""
+def plan_variables(tmp_path, directory, extra_args):
+    """terraform plan of a configuration made of directory's variables.tf alone: runs every validation.
+
+    For an example, with its terraform.tfvars.example; for the module, with MODULE_TFVARS.
+    """
     workdir = tmp_path / "vars"
     workdir.mkdir(exist_ok=True)
-    shutil.copy(TF_DIR / "variables.tf", workdir)
-    shutil.copy(TFVARS_EXAMPLE, workdir / "example.tfvars")
-    data_dir = tmp_path / "tfdata"
-    if not data_dir.exists():
-        init = terraform(["init", "-backend=false", "-input=false", "-no-color"], workdir, data_dir=data_dir)
+    shutil.copy(directory / "variables.tf", workdir)
+    tfvars = directory / "terraform.tfvars.example"
+    (workdir / "example.tfvars").write_text(tfvars.read_text() if tfvars.exists() else MODULE_TFVARS)
+    env = {"TF_DATA_DIR": str(tmp_path / "tfdata"), "TF_CLI_CONFIG_FILE": str(workdir / "none.tfrc")}
+    (workdir / "none.tfrc").write_text("")
+    if not (tmp_path / "tfdata").exists():
+        init = terraform(["init", "-backend=false", "-input=false", "-no-color"], workdir, env=env)
         assert init.returncode == 0, init.stdout + init.stderr
     return terraform(["plan", "-input=false", "-refresh=false", "-lock=false", "-no-color",
-                      "-var-file=example.tfvars"] + extra_args, workdir, data_dir=data_dir)
+                      "-var-file=example.tfvars"] + extra_args, workdir, env=env)
 
 
 @needs_terraform
-def test_example_tfvars_pass_validation(tmp_path):
-    proc = plan_variables(tmp_path, [])
+@pytest.mark.parametrize("directory", [MODULE] + EXAMPLES, ids=ident)
+def test_example_values_pass_validation(tmp_path, directory):
+    proc = plan_variables(tmp_path, directory, [])
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @needs_terraform
-@pytest.mark.parametrize("args, message", [
-    (["-var", 'bastion_allowed_cidrs=["0.0.0.0/0"]'], "whole internet"),
-    (["-var", "bastion_allowed_cidrs=[]"], "at least one CIDR"),
-    (["-var", 'bastion_allowed_cidrs=["203.0.113.7"]'], "IPv4 CIDR"),
-    (["-var", 'bastion_allowed_cidrs=["203.0.113.7/24"]'], "network address"),
-    (["-var", "private_network_cidr=10.20.0.0"], "private_network_cidr"),
-    (["-var", "private_network_cidr=10.0.0.0/8"], "/16 and /28"),
-    (["-var", "availability_zone=ru-3a"], "zone of the chosen region"),
-    (["-var", "disk_type=fast.ru-9a"], "without the zone"),
-    (["-var", "runners_count=0"], "whole number, at least 1"),
-    (["-var", "ssh_public_key=~/.ssh/id_ed25519.pub"], "OpenSSH format"),
-    (["-var", "project_user_password=short"], "at least 8 characters"),
-], ids=lambda v: v if isinstance(v, str) else None)
-def test_bad_values_are_refused(tmp_path, args, message):
-    proc = plan_variables(tmp_path, args)
+@pytest.mark.parametrize("directory, args, message", [
+    (MODULE, ["-var", 'bastion_allowed_cidrs=["0.0.0.0/0"]'], "whole internet"),
+    (MODULE, ["-var", "bastion_allowed_cidrs=[]"], "at least one CIDR"),
+    (MODULE, ["-var", 'bastion_allowed_cidrs=["203.0.113.7"]'], "IPv4 CIDR"),
+    (MODULE, ["-var", 'bastion_allowed_cidrs=["203.0.113.7/24"]'], "network address"),
+    (MODULE, ["-var", "private_network_cidr=10.20.0.0"], "private_network_cidr"),
+    (MODULE, ["-var", "private_network_cidr=10.0.0.0/8"], "/16 and /28"),
+    (MODULE, ["-var", "availability_zone=ru9"], "zone name"),
+    (MODULE, ["-var", "disk_type=fast.ru-9a"], "without the zone"),
+    (MODULE, ["-var", "runners_count=0"], "whole number, at least 1"),
+    (MODULE, ["-var", "ssh_public_key=~/.ssh/id_ed25519.pub"], "OpenSSH format"),
+    (NEW_PROJECT, ["-var", "availability_zone=ru-3a"], "zone of the chosen region"),
+    (NEW_PROJECT, ["-var", "project_user_password=short"], "at least 8 characters"),
+    (NEW_PROJECT, ["-var", "selectel_account_id=my-account"], "account's number"),
+    (EXISTING_CLUSTER, ["-var", "availability_zone=ru-3a"], "zone of the chosen region"),
+], ids=lambda v: ident(v) if isinstance(v, Path) else (v if isinstance(v, str) else None))
+def test_bad_values_are_refused(tmp_path, directory, args, message):
+    proc = plan_variables(tmp_path, directory, args)
     output = re.sub(r"\s+", " ", proc.stdout + proc.stderr)
     assert proc.returncode != 0, "accepted %s" % args
     assert message in output, output

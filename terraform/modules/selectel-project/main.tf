@@ -1,6 +1,8 @@
 # A Selectel project for the runners, and a service user that may manage
-# only this project. The root module configures the openstack provider with
-# this user, so that everything else runs with project-scoped credentials.
+# only this project. The new-project example configures the openstack
+# provider with this user (by name, known before the apply: see
+# ../../examples/new-project/providers.tf), so that berth-runners runs with
+# project-scoped credentials.
 
 resource "selectel_vpc_project_v2" "this" {
   name = var.project_name

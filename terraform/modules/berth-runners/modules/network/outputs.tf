@@ -12,8 +12,3 @@ output "subnet_id" {
   # wait for the router interface, not only for the subnet.
   depends_on = [openstack_networking_router_interface_v2.this]
 }
-
-output "external_network_name" {
-  description = "Name of the external network, the pool for floating IPs."
-  value       = data.openstack_networking_network_v2.external.name
-}

@@ -1,86 +1,19 @@
-# Every variable is listed, with its default, in README.md and in
-# terraform.tfvars.example (tests/infra/test_terraform.py checks both).
+# The module's inputs. Every variable is listed, with its default, in
+# ../../README.md (tests/infra/test_terraform.py checks it).
 
-# --- Selectel account (the selectel provider) ------------------------------
-
-variable "selectel_account_id" {
-  description = "Selectel account ID (the number at the top right of the control panel); the Keystone domain name."
-  type        = string
-
-  validation {
-    condition     = can(regex("^[0-9]+$", var.selectel_account_id))
-    error_message = "selectel_account_id is the account's number, e.g. \"123456\"."
-  }
-}
-
-variable "selectel_username" {
-  description = "Account-level service user for the selectel provider; needs the member and iam_admin account roles to create the project and its service user."
-  type        = string
-}
-
-variable "selectel_password" {
-  description = "Password of selectel_username."
-  type        = string
-  sensitive   = true
-}
-
-variable "auth_url" {
-  description = "Selectel's Keystone endpoint, used by both providers."
-  type        = string
-  default     = "https://cloud.api.selcloud.ru/identity/v3"
-}
-
-# --- The project and the service user the openstack provider works as -------
-
-variable "project_name" {
-  description = "Name of the Selectel project created for the runners."
-  type        = string
-  default     = "berth-runners"
-}
-
-variable "project_user_name" {
-  description = "Name of the service user created with the member role in that project only; the openstack provider works as this user."
-  type        = string
-  default     = "berth-runners-terraform"
-}
-
-variable "project_user_password" {
-  description = "Password for project_user_name: at least 8 characters with lowercase and uppercase Latin letters and digits."
-  type        = string
-  sensitive   = true
-
-  validation {
-    condition = (
-      length(var.project_user_password) >= 8
-      && can(regex("[a-z]", var.project_user_password))
-      && can(regex("[A-Z]", var.project_user_password))
-      && can(regex("[0-9]", var.project_user_password))
-    )
-    error_message = "project_user_password needs at least 8 characters, with lowercase and uppercase Latin letters and digits."
-  }
-}
+# The caller's openstack provider decides the project (and the region): this
+# module has no credentials of its own.
 
 # --- Where ---------------------------------------------------------------------
 
-variable "region" {
-  description = "Selectel pool (OpenStack region), e.g. ru-9."
-  type        = string
-  default     = "ru-9"
-
-  validation {
-    condition     = can(regex("^[a-z]{2}-[0-9]+$", var.region))
-    error_message = "region is a pool name such as \"ru-9\"."
-  }
-}
-
 variable "availability_zone" {
-  description = "Availability zone of every server and volume, inside region (ru-9a in ru-9)."
+  description = "Availability zone of every server and volume, in the openstack provider's region (ru-9a in ru-9)."
   type        = string
   default     = "ru-9a"
 
   validation {
-    condition     = can(regex("^${var.region}[a-z]$", var.availability_zone))
-    error_message = "availability_zone must be a zone of the chosen region: the region's name and one letter (ru-9a for ru-9)."
+    condition     = can(regex("^[a-z]{2}-[0-9]+[a-z]$", var.availability_zone))
+    error_message = "availability_zone is a zone name: the region's name and one letter, e.g. \"ru-9a\"."
   }
 }
 
@@ -224,8 +157,17 @@ variable "ssh_public_key" {
 
 # --- Network -------------------------------------------------------------------
 
+variable "existing_network" {
+  description = "An existing private network and subnet to put the bastion and the runners in (for example a managed Kubernetes cluster's), or null to create a network, a subnet and a router. The subnet must already be routed to external_network_name: the bastion's floating IP needs that router."
+  type = object({
+    network_id = string
+    subnet_id  = string
+  })
+  default = null
+}
+
 variable "private_network_cidr" {
-  description = "IPv4 CIDR of the private network shared by the bastion and the runners."
+  description = "IPv4 CIDR of the private network created when existing_network is null (ignored otherwise)."
   type        = string
   default     = "10.20.0.0/24"
 
@@ -246,7 +188,7 @@ variable "private_network_cidr" {
 }
 
 variable "dns_nameservers" {
-  description = "DNS resolvers given to the servers by DHCP (Selectel's resolvers by default)."
+  description = "DNS resolvers handed out by the DHCP of the network created when existing_network is null (Selectel's resolvers by default; ignored otherwise)."
   type        = list(string)
   default     = ["188.93.16.19", "188.93.17.19"]
 

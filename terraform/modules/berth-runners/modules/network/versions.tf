@@ -1,4 +1,4 @@
-# The provider's source only; the version is pinned in the root module.
+# The provider's source only; the version range is berth-runners' (../../versions.tf).
 terraform {
   required_providers {
     openstack = {

@@ -5,25 +5,16 @@ output "project_id" {
 
 output "bastion_public_address" {
   description = "Public IPv4 address of the bastion: ssh <ssh_user>@<this address>."
-  value       = module.bastion.public_address
+  value       = module.berth_runners.bastion_public_address
 }
 
 output "runner_private_addresses" {
   description = "Private IPv4 addresses of the runners, reachable through the bastion only."
-  value       = module.runners.private_addresses
+  value       = module.berth_runners.runner_private_addresses
 }
 
-# Feeds ../ansible: terraform output -raw ansible_inventory > ../ansible/inventory/terraform.yml
+# terraform output -raw ansible_inventory > ../../../ansible/inventory/terraform.yml
 output "ansible_inventory" {
   description = "Ansible inventory (YAML): group berth_runners, reached through the bastion with ProxyJump."
-  value = templatefile("${path.module}/templates/inventory.yml.tftpl", {
-    runners = [
-      for i, name in module.runners.names : {
-        name    = name
-        address = module.runners.private_addresses[i]
-      }
-    ]
-    ssh_user        = var.ssh_user
-    bastion_address = module.bastion.public_address
-  })
+  value       = module.berth_runners.ansible_inventory
 }
