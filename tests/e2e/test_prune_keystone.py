@@ -16,6 +16,7 @@ import socket
 
 import pytest
 
+from test_secret_memory import shim  # noqa: F401
 from test_prune import (UTC, Pruner, assert_decisions, assert_ok, craas_expected,  # noqa: F401
                         craas_repo, prune_bin)
 
@@ -237,3 +238,23 @@ def test_incomplete_or_ambiguous_credentials_are_refused(prune, craas, keystone,
     assert said in res.stderr, str(res)
     assert not keystone.auths and not craas.requests
     assert_no_secret(res, password, *[v for v in change.values() if v])
+
+
+def test_no_secret_in_freed_memory(prune, craas, keystone, shim, tmp_path):  # noqa: F811
+    """Under the free() shim of test_secret_memory.py: neither the password nor either token
+    (the first one is given up at the renewal) is left in a block berth frees."""
+    craas.add_registry("myreg")
+    craas_repo(craas, "myreg", TARGET_REPO, datetime.datetime.now(UTC), n=12, multi=False)
+    password, _ = service_user(prune, craas, keystone)
+    keystone.next_tokens = ["tok-canary-" + secrets.token_hex(16) for _ in range(2)]
+    canaries = [password] + keystone.next_tokens
+    canary_file, report = tmp_path / "canaries", tmp_path / "canary-report"
+    canary_file.write_text("\n".join(canaries) + "\n")
+    prune.env_extra.update(LD_PRELOAD=str(shim), CANARY_FILE=str(canary_file),
+                           CANARY_REPORT=str(report))
+    craas.after_deletes(3, lambda fake: keystone.revoke_all())
+    res = prune.run("--keep-newest", "2", target(craas))
+    assert_ok(res, deleted=10, kept=2)
+    assert keystone.issued() == canaries[1:], "the run did not renew its token"
+    assert not report.exists(), report.read_text()
+    assert_no_secret(res, *canaries)

@@ -22,6 +22,7 @@ scoped-authorization), and Selectel's "Request authentication"
     keystone.revoke_all()           # every token issued so far is refused from now on
     keystone.refused = True         # tokens issued from now on are refused by CRaaS (no role)
     keystone.no_subject_token = True  # 201 without the X-Subject-Token header (a wrong URL)
+    keystone.next_tokens = [...]    # the values of the next tokens (canaries), else random
     keystone.auths                  # [{"time", "status", "body" (parsed, password removed)}]
 """
 
@@ -58,6 +59,7 @@ class FakeKeystone(FakeServer):
         self.lifetimes = []
         self.refused = False
         self.no_subject_token = False
+        self.next_tokens = []
         self._serve("keystone")
 
     @property
@@ -168,7 +170,8 @@ class FakeKeystone(FakeServer):
                 return unauthorized
             lifetime = self.lifetimes.pop(0) if self.lifetimes else DAY
             now = time.time()
-            token = "gAAAAA-keystone-canary-" + secrets.token_hex(24)
+            token = self.next_tokens.pop(0) if self.next_tokens else \
+                "gAAAAA-keystone-canary-" + secrets.token_hex(24)
             self.tokens[token] = {"expires": now + lifetime, "project": pid,
                                   "valid": not self.refused}
             project = self.projects[pid]
