@@ -76,9 +76,11 @@ static int issue(struct craas *c, struct http_client *http, char *why, size_t si
 	secret_release(&c->token);
 	c->token = t.token;
 	c->generation++;
-	c->expires_at = t.expires_at;
-	/* Half the lifetime of a short-lived token, so that it is not renewed at every request. */
+	/* Half the lifetime of a short-lived token, so that it is not renewed at every request.
+	 * An expiry already past by this machine's clock (a clock far ahead) says nothing: the
+	 * 401 then tells when to renew. */
 	lifetime = t.expires_at >= 0 ? t.expires_at - t.issued_at : 0;
+	c->expires_at = lifetime > 0 ? t.expires_at : -1;
 	c->margin = lifetime / 2 < RENEW_MARGIN_S ? lifetime / 2 : RENEW_MARGIN_S;
 	return 0;
 }

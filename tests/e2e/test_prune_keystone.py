@@ -134,6 +134,19 @@ def test_token_near_its_expiry_is_renewed_ahead(prune, craas, keystone):
     assert_no_secret(res, *secrets_of(password, keystone))
 
 
+def test_expiry_already_past_by_our_clock_is_not_chased(prune, craas, keystone):
+    """Keystone's clock is two days behind berth's: the token's expires_at has passed when it
+    arrives. berth does not renew it at every request; CRaaS's 401 would tell when."""
+    craas.add_registry("myreg")
+    craas_repo(craas, "myreg", TARGET_REPO, datetime.datetime.now(UTC), n=20, multi=False)
+    password, _ = service_user(prune, craas, keystone)
+    keystone.skew = -2 * 86400
+    res = prune.run("--keep-newest", "4", target(craas))
+    assert_ok(res, deleted=16, kept=4)
+    assert len(keystone.auths) == 1, keystone.auths
+    assert_no_secret(res, *secrets_of(password, keystone))
+
+
 def test_token_refused_mid_run_is_renewed_once(prune, craas, keystone):
     """CRaaS refuses the token after 5 deletes (revoked, or expired by its clock): the
     requests answered 401 get a new token and are made again; the run finishes."""

@@ -23,6 +23,7 @@ scoped-authorization), and Selectel's "Request authentication"
     keystone.refused = True         # tokens issued from now on are refused by CRaaS (no role)
     keystone.no_subject_token = True  # 201 without the X-Subject-Token header (a wrong URL)
     keystone.next_tokens = [...]    # the values of the next tokens (canaries), else random
+    keystone.skew = -2 * 86400      # the times the answers say are off by this (a wrong clock)
     keystone.auths                  # [{"time", "status", "body" (parsed, password removed)}]
 """
 
@@ -60,6 +61,7 @@ class FakeKeystone(FakeServer):
         self.refused = False
         self.no_subject_token = False
         self.next_tokens = []
+        self.skew = 0
         self._serve("keystone")
 
     @property
@@ -182,7 +184,7 @@ class FakeKeystone(FakeServer):
             "project": {"id": pid, "name": project["name"],
                         "domain": {"id": project["domain"], "name": project["domain"]}},
             "audit_ids": [secrets.token_urlsafe(16)],
-            "issued_at": _iso(now), "expires_at": _iso(now + lifetime),
+            "issued_at": _iso(now + self.skew), "expires_at": _iso(now + self.skew + lifetime),
             "roles": [{"id": secrets.token_hex(16), "name": "member"}],
             "catalog": []}}, token)
 
