@@ -140,6 +140,7 @@ void http_response_release(struct http_response *res)
 	free(res->retry_after);
 	free(res->digest);
 	free(res->link);
+	secret_release(&res->subject_token);
 	secret_release(&res->body);
 	memset(res, 0, sizeof(*res));
 }
@@ -166,6 +167,16 @@ static void keep_header(char **field, const char *line, size_t len, const char *
 		*field = header_value(line, len, name);
 }
 
+/* The first `name` header into a secret: the value is a credential. */
+static void keep_secret_header(struct secret *field, const char *line, size_t len, const char *name)
+{
+	char *value;
+
+	if (field->data || !(value = header_value(line, len, name)))
+		return;
+	secret_adopt(field, (unsigned char *)value, strlen(value));
+}
+
 /* Sets `why` and ends the transfer: curl aborts when a callback takes less than it was given. */
 static size_t stop_transfer(int *why)
 {
@@ -190,11 +201,13 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *data)
 		free(res->digest);
 		free(res->link);
 		res->www_authenticate = res->retry_after = res->digest = res->link = NULL;
+		secret_release(&res->subject_token);
 	}
 	keep_header(&s->res->www_authenticate, line, len, "WWW-Authenticate");
 	keep_header(&s->res->retry_after, line, len, "Retry-After");
 	keep_header(&s->res->digest, line, len, "Docker-Content-Digest");
 	keep_header(&s->res->link, line, len, "Link");
+	keep_secret_header(&s->res->subject_token, line, len, "X-Subject-Token");
 	return len;
 }
 

@@ -42,11 +42,12 @@ struct http_request {
 
 struct http_response {
 	long status;
-	char *www_authenticate; /* the first WWW-Authenticate header, or NULL */
-	char *retry_after;	/* Retry-After, or NULL */
-	char *digest;		/* Docker-Content-Digest, or NULL */
-	char *link;		/* Link (a registry's next page), or NULL */
-	struct secret body;	/* may carry tokens: wiped on release */
+	char *www_authenticate;	     /* the first WWW-Authenticate header, or NULL */
+	char *retry_after;	     /* Retry-After, or NULL */
+	char *digest;		     /* Docker-Content-Digest, or NULL */
+	char *link;		     /* Link (a registry's next page), or NULL */
+	struct secret subject_token; /* X-Subject-Token (Keystone's new token): wiped */
+	struct secret body;	     /* may carry tokens: wiped on release */
 };
 
 int http_client_init(struct http_client *c);

@@ -97,6 +97,7 @@ static const struct key keys[] = {
 	{"prune_parallel", K_COUNT, offsetof(struct settings, prune_parallel)},
 	{"prune_max_rps", K_COUNT, offsetof(struct settings, prune_max_rps)},
 	{"craas_api", K_URL, offsetof(struct settings, craas_api)},
+	{"craas_identity_url", K_URL, offsetof(struct settings, craas_identity_url)},
 };
 
 #define NR_KEYS		  ARRAY_SIZE(keys)
@@ -696,6 +697,7 @@ static int defaults(struct settings *s)
 	    set_string(&s->lock_namespace, "berth-locks") < 0 ||
 	    set_string(&s->stage_log, "file") < 0 ||
 	    set_string(&s->craas_api, "https://cr.selcloud.ru/api/v1") < 0 ||
+	    set_string(&s->craas_identity_url, "https://cloud.api.selcloud.ru/identity/v3") < 0 ||
 	    strvec_push(&s->craas_hosts, "cr.selcloud.ru") < 0 ||
 	    strvec_push(&s->rate_limited_hosts, "cr.selcloud.ru") < 0)
 		return -1;
@@ -1061,6 +1063,7 @@ void settings_print(const struct settings *s, FILE *out)
 	fprintf(out, "prune_parallel: %ld\n", s->prune_parallel);
 	fprintf(out, "prune_max_rps: %ld\n", s->prune_max_rps);
 	print_quoted(out, "", "craas_api", s->craas_api);
+	print_quoted(out, "", "craas_identity_url", s->craas_identity_url);
 	fprintf(out, "registries:%s\n", s->nr_registries ? "" : " []");
 	for (i = 0; i < s->nr_registries; i++) {
 		const struct registry_setting *r = &s->registries[i];
@@ -1114,6 +1117,7 @@ void settings_release(struct settings *s)
 	strvec_clear(&s->job_groups);
 	strvec_clear(&s->prune_keep_tags);
 	free(s->craas_api);
+	free(s->craas_identity_url);
 	free(s->werf_path);
 	free(s->werf_synchronization);
 	free(s->cleanup_lock);

@@ -77,6 +77,7 @@ struct settings {
 	long prune_parallel;	       /* most requests in flight */
 	long prune_max_rps;	       /* most requests a second; 0: as the registry allows */
 	char *craas_api;	       /* the Selectel CRaaS management API */
+	char *craas_identity_url;      /* Keystone v3 that issues CRaaS tokens (prune) */
 };
 
 /*

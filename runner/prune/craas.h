@@ -1,12 +1,17 @@
 /*
  * Selectel CRaaS through its management API (settings `craas_api`, header X-Auth-Token with
- * the IAM token from $CRAAS_TOKEN), for `berth prune`: a registry by name, its repositories,
- * their images (digest, createdAt, tags) and deletes by digest. The registry's own Docker API
- * does not list what the panel shows (seed/README.md), so this is the way to clean it.
+ * a project-scoped IAM token), for `berth prune`: a registry by name, its repositories, their
+ * images (digest, createdAt, tags) and deletes by digest. The registry's own Docker API does
+ * not list what the panel shows (seed/README.md), so this is the way to clean it.
+ *
+ * The token is $CRAAS_TOKEN as it is, or one Keystone issues to a service user
+ * ($CRAAS_USERNAME, $CRAAS_ACCOUNT, $CRAAS_PROJECT_ID or $CRAAS_PROJECT_NAME, $CRAAS_PASSWORD;
+ * prune/keystone.h), renewed when it nears its expiry or the API answers 401.
  */
 #ifndef CRAAS_H
 #define CRAAS_H
 
+#include "prune/keystone.h"
 #include "prune/pool.h"
 #include "prune/prune.h"
 
@@ -19,8 +24,22 @@ struct craas {
 	char registry[256]; /* its name */
 	char id[128];	    /* its id */
 	char host[256];
-	struct secret token; /* "X-Auth-Token" value */
 	unsigned timeout;
+	/* The token, shared by the workers: each request takes a copy under token_mu, since
+	 * another worker may renew it meanwhile. */
+	pthread_mutex_t token_mu;
+	struct secret token;  /* "X-Auth-Token" value */
+	unsigned generation;  /* +1 each time a new token replaces the old */
+	int renewable;	      /* a service user's: Keystone issues another */
+	long long expires_at; /* Unix seconds; -1 when unknown */
+	long long margin;     /* renew once less than this many seconds are left */
+	long long retry_at;   /* a renewal ahead of expiry failed: not again before this */
+	char renew_why[600];  /* why the last renewal after a 401 failed, or "" */
+	int fresh_refused;    /* the API refused a token just renewed: no more renewals */
+	long keystone_status; /* Keystone's answer to the last failed issue; 0: none */
+	struct keystone_user user;
+	struct secret password;
+	char username[256], account[256], project_id[256], project_name[256];
 	struct prune_repo *repo; /* the repository being pruned */
 	size_t *deletes;
 	size_t nr_deletes;
@@ -30,8 +49,8 @@ struct craas {
 };
 
 /*
- * Finds registry `name` on `host` and checks it is not collecting garbage; the token from
- * $CRAAS_TOKEN. BERTH_OK, or a failure class after reporting.
+ * Gets the token (see above), finds registry `name` on `host` and checks it is not
+ * collecting garbage. BERTH_OK, or a failure class after reporting.
  */
 enum berth_result craas_open(struct craas *c, const struct settings *s, const char *host,
 			     const char *name, struct http_client *http);

@@ -14,7 +14,8 @@ from lib.bad_input import BadInputRecords
 from lib.settings import Settings
 
 # Real servers for the tests (PEERS.md), each a library of its own with its fixtures.
-pytest_plugins = ["lib.registry", "lib.kubeapi", "lib.kubeproxy", "lib.limiter", "lib.craas_fake"]
+pytest_plugins = ["lib.registry", "lib.kubeapi", "lib.kubeproxy", "lib.limiter", "lib.craas_fake",
+                  "lib.keystone_fake"]
 
 
 @pytest.fixture(scope="session")

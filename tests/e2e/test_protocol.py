@@ -604,7 +604,7 @@ def test_misspelt_setting_suggests_the_key_and_lists_every_one(runner, settings)
     listed = re.search(r"\(settings: ([^)]*)\)$", result.stderr.strip())
     assert listed, result.report()
     keys = listed.group(1).split(", ")
-    assert keys[0] == "state_dir" and keys[-1] == "craas_api" and len(keys) == len(set(keys)) \
+    assert keys[0] == "state_dir" and keys[-1] == "craas_identity_url" and len(keys) == len(set(keys)) \
         and "registries" in keys and "prune_keep_newest" in keys, keys
 
 

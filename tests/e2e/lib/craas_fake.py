@@ -12,7 +12,9 @@ the documented endpoints only (docs/prune.md, shared/seed/README.md), stdlib htt
     POST   /api/v1/registries/{id}/garbage-collection[?delete-untagged=true]
                             201; status GARBAGE_COLLECTION for `gc_seconds`, then ACTIVE
 
-Every request needs `X-Auth-Token: <token>` (a canary the fixture makes), else 401 JSON.
+Every request needs `X-Auth-Token: <token>` (a canary the fixture makes), else 401 JSON;
+`accept_token`, when set, decides instead (lib/keystone_fake.py's `wire`: only the tokens
+Keystone issued, unexpired).
 `{repo}` is one path segment, percent-encoded (`app%2Fweb`); a raw `/` inside it makes the path
 unknown (404), as on a router that matches segments. Anything else is 404 JSON.
 
@@ -29,7 +31,6 @@ succeeded (e.g. `lambda f: f.set_status("myreg", "GARBAGE_COLLECTION", for_secon
 
 import datetime
 import hashlib
-import http.server
 import json
 import secrets
 import threading
@@ -38,6 +39,8 @@ import urllib.parse
 import uuid
 
 import pytest
+
+from lib.fakeserver import FakeServer
 
 ACTIVE = "ACTIVE"
 GC = "GARBAGE_COLLECTION"
@@ -70,19 +73,7 @@ class _Registry:
         return self.status
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def _dispatch(self):
-        self.server.owner._handle(self)
-
-    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = _dispatch
-
-
-class FakeCRaaS:
+class FakeCRaaS(FakeServer):
     """The fake API server. Attributes: url ("http://127.0.0.1:PORT/api/v1"), host
     ("127.0.0.1:PORT"), port, token, gc_seconds (how long a POSTed garbage collection runs),
     requests (the log), image_size."""
@@ -97,13 +88,8 @@ class FakeCRaaS:
         self._faults = []           # [{"n", "status", "method", "path", "body"}]
         self._after = []            # [[n deletes, fn]]
         self.deletes_done = 0
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.owner = self
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                       daemon=True, name=f"craas:{self.port}")
-        self.thread.start()
+        self.accept_token = None    # token -> bool; None: only `token`
+        self._serve("craas")
 
     @property
     def host(self):
@@ -112,11 +98,6 @@ class FakeCRaaS:
     @property
     def url(self):
         return f"http://{self.host}/api/v1"
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
 
     # -- state for tests ------------------------------------------------------------------------
 
@@ -205,9 +186,10 @@ class FakeCRaaS:
         if length:
             h.rfile.read(length)
         split = urllib.parse.urlsplit(h.path)
-        token_ok = h.headers.get("X-Auth-Token") == self.token
+        given = h.headers.get("X-Auth-Token")
+        token_ok = self.accept_token(given) if self.accept_token else given == self.token
         record = {"method": h.command, "path": split.path, "query": split.query,
-                  "time": time.time(), "status": None, "token_ok": token_ok,
+                  "time": time.time(), "status": None, "token_ok": token_ok, "token": given,
                   "headers": {k.lower(): v for k, v in h.headers.items()
                               if k.lower() != "x-auth-token"}}
         with self.lock:

@@ -757,7 +757,7 @@ static const char *const every_key =
 	"lock_backend, lock_namespace, lock_lease_seconds, lock_kubeconfig, lock_create_namespace, "
 	"tools_bundle, gc_age, metrics_dir, stage_log, job_users, job_groups, allow_root_scripts, "
 	"cgroup, job_pids_max, job_memory_max, job_cpu_max, parked_clones, prune_keep_tags, prune_keep_newest, prune_keep_younger, prune_parallel, "
-	"prune_max_rps, craas_api";
+	"prune_max_rps, craas_api, craas_identity_url";
 
 static void test_unknown_key_suggests_the_nearest(void **state)
 {
