@@ -13,12 +13,14 @@ pipeline url"). berth follows werf 2 there: DIFFERENCES lists those names with b
 and the docs section names each of them.
 
 Each case is a job with its CI/CD variables (and what its script exports before werf, as
-`trdl use` exports TRDL_USE_WERF_GROUP_CHANNEL), run through the runner harness: `werf` on the
-script's PATH (berth's wrapper) and `berth werf` run the fake werf (tests/e2e/bin/werf), which
-records the environment it got. No real werf runs here: the table is werf's side.
+`. $(trdl use werf 1.2 ea)` exports TRDL_USE_WERF_GROUP_CHANNEL="1.2 ea"), run through the
+runner harness: `werf` on the script's PATH (berth's wrapper) and `berth werf` run the fake
+werf (tests/e2e/bin/werf), which records the environment it got. No real werf runs here: the
+table is werf's side.
 """
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -85,7 +87,8 @@ CI_ENV_GO = [
      has("CI_PROJECT_URL"), True),
     ("WERF_ADD_ANNOTATION_CI_COMMIT", "ci.werf.io/commit={CI_COMMIT_SHA}",
      has("CI_COMMIT_SHA"), True),
-    ("WERF_ADD_ANNOTATION_CI_GIT_TAG", "ci.werf.io/tag={CI_COMMIT_TAG}", has("CI_COMMIT_TAG"), True),
+    ("WERF_ADD_ANNOTATION_CI_GIT_TAG", "ci.werf.io/tag={CI_COMMIT_TAG}",
+     has("CI_COMMIT_TAG"), True),
     ("WERF_ADD_ANNOTATION_GITLAB_CI_PIPELINE_URL",
      "gitlab.ci.werf.io/pipeline-url={CI_PROJECT_URL}/pipelines/{CI_PIPELINE_ID}",
      has("CI_PROJECT_URL", "CI_PIPELINE_ID"), True),
@@ -154,7 +157,7 @@ CASES = [
      {"CI_REGISTRY": GITLAB, "CI_REGISTRY_IMAGE": f"{GITLAB}/group/app", **URLS,
       "CI_COMMIT_TAG": "v1.2.3", "CI_ENVIRONMENT_SLUG": "review-42",
       "CI_SERVER_VERSION": "17.5.1-ee"},
-     {"TRDL_USE_WERF_GROUP_CHANNEL": "ea"}),
+     {"TRDL_USE_WERF_GROUP_CHANNEL": "1.2 ea"}),
     ("another-registry-no-tag-no-environment-gitlab-12.1",
      {"CI_REGISTRY": GITLAB, "CI_REGISTRY_IMAGE": f"{GITLAB}/group/app", **URLS,
       "CI_SERVER_VERSION": "12.1.6-ee"},
@@ -171,7 +174,7 @@ CASES = [
       "WERF_ADD_ANNOTATION_CI_COMMIT": "ci.werf.io/commit=mine",
       "WERF_ADD_ANNOTATION_CI_GIT_TAG": "ci.werf.io/tag=mine",
       "WERF_ADD_ANNOTATION_PROJECT_GIT": "project.werf.io/git=mine"},
-     {"TRDL_USE_WERF_GROUP_CHANNEL": "stable",
+     {"TRDL_USE_WERF_GROUP_CHANNEL": "2 stable",
       "WERF_ADD_ANNOTATION_WERF_RELEASE_CHANNEL": "werf.io/release-channel=mine"}),
     ("no-registry-image-gitlab-12.2-rc",
      {"CI_SERVER_VERSION": "12.2.0-rc1"}, {}),
@@ -199,7 +202,7 @@ def test_berths_werf_environment_is_werf_ci_envs(runner, settings, fake, jobs, b
     name, variables, exports = case
     settings.write(kube_preflight=False)
     job = started_job(jobs(1, variables={**NO_LOGIN, **variables}))
-    commands = [f"export {k}={v}" for k, v in exports.items()]
+    commands = [f"export {k}={shlex.quote(v)}" for k, v in exports.items()]
     commands += ["werf build --case=wrapper", f"{berth_cmd} werf build --case=berth"]
     expect(job.run("build_script", commands=commands), rn.OK)
 
