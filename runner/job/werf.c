@@ -8,6 +8,8 @@
 #include "job/workspace.h"
 #include "lock/lock.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,9 +134,24 @@ static int gitlab_registry(struct strvec *env, const struct vars *v)
 		return 0;
 	if (!ci)
 		ci = "";
-	if (repo && strncmp(repo, ci, strlen(ci)))
+	if (repo && strncmp(repo, ci, strlen(ci)) != 0)
 		return 0;
 	return set_marked(env, name, "gitlab");
+}
+
+/* A version's number at *p, then the separator `sep` (none: 0); *p moved past both. 0, or -1. */
+static int version_part(const char **p, unsigned long *n, char sep)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)**p))
+		return -1;
+	errno = 0;
+	*n = strtoul(*p, &end, 10);
+	if (errno || (sep && *end != sep))
+		return -1;
+	*p = end + (sep != 0);
+	return 0;
 }
 
 /*
@@ -143,22 +160,22 @@ static int gitlab_registry(struct strvec *env, const struct vars *v)
  */
 static const char *color_mode(const struct vars *v)
 {
-	const char *version = vars_get(v, "CI_SERVER_VERSION"), *rest;
-	unsigned major = 0, minor = 0, patch = 0;
-	int end = 0;
+	const char *p = vars_get(v, "CI_SERVER_VERSION");
+	unsigned long major, minor, patch;
 
-	if (!version)
+	if (!p)
 		return "on";
-	if (*version == 'v')
-		version++;
-	if (sscanf(version, "%u.%u.%u%n", &major, &minor, &patch, &end) != 3 || major != 12)
+	if (*p == 'v')
+		p++;
+	if (version_part(&p, &major, '.') < 0 || version_part(&p, &minor, '.') < 0 ||
+	    version_part(&p, &patch, 0) < 0 || major != 12)
 		return "on";
-	rest = version + end; /* "", "-PRERELEASE" or "+BUILD" */
-	if (*rest && !((*rest == '-' || *rest == '+') && rest[1]))
+	/* What is left: "", "-PRERELEASE" or "+BUILD". */
+	if (*p && !((*p == '-' || *p == '+') && p[1]))
 		return "on";
 	if (minor == 1 && patch > 3)
 		return "off";
-	return minor == 2 && patch == 0 && *rest == '-' ? "off" : "on";
+	return minor == 2 && patch == 0 && *p == '-' ? "off" : "on";
 }
 
 /*
