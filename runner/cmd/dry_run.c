@@ -24,9 +24,11 @@ extern char **environ;
 
 /* Names of werf's environment that berth sets, in the order docs/werf.md lists them. */
 static const char *const werf_names[] = {"WERF_REPO",
+					 "WERF_REPO_CONTAINER_REGISTRY",
 					 "WERF_ENV",
 					 "WERF_SYNCHRONIZATION",
 					 "WERF_PARALLEL",
+					 "WERF_ADD_ANNOTATION_WERF_RELEASE_CHANNEL",
 					 "WERF_ADD_ANNOTATION_PROJECT_GIT",
 					 "WERF_ADD_ANNOTATION_CI_COMMIT",
 					 "WERF_ADD_ANNOTATION_CI_GIT_TAG",

@@ -8,6 +8,8 @@
 #include "job/workspace.h"
 #include "lock/lock.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +24,33 @@ static const char *const other_kube[] = {
 	"KUBECONFIG_BASE64",
 };
 
-static int set_default(struct strvec *env, const char *name, const char *value)
+/*
+ * The value werf's `ci-env` finds already set, which it keeps: the job's variable (its script
+ * exports it last), else `env`'s. An empty value counts as unset, as in werf.
+ */
+static const char *current(const struct strvec *env, const struct vars *v, const char *name)
 {
-	if (!value || strvec_getenv(env, name))
+	const char *value = vars_get(v, name);
+
+	if (!value)
+		value = strvec_getenv(env, name);
+	return value && *value ? value : NULL;
+}
+
+/* werf's writeEnv(name, value, false): `value` unless something is set already. */
+static int set_default(struct strvec *env, const struct vars *v, const char *name,
+		       const char *value)
+{
+	if (!value || current(env, v, name))
 		return 0;
 	return strvec_setenv(env, name, value);
 }
 
-/* "PREFIX=$VAR" when the job's variable VAR is set, for werf's annotations. */
+/*
+ * werf's writeEnv(name, PREFIX=$VAR, true) for its annotations: set whenever the job's VAR is,
+ * over a value the job set itself. (In the stage's environment the job's own value still wins,
+ * as the script exports it later; berth's `werf` wrapper is what overwrites it.)
+ */
 static int annotate(struct strvec *env, const struct vars *v, const char *name, const char *prefix,
 		    const char *var)
 {
@@ -37,7 +58,7 @@ static int annotate(struct strvec *env, const struct vars *v, const char *name, 
 	char *buf = NULL;
 	int ret;
 
-	if (!value || strvec_getenv(env, name))
+	if (!value)
 		return 0;
 	if (asprintf(&buf, "%s=%s", prefix, value) < 0)
 		return error("out of memory");
@@ -46,13 +67,11 @@ static int annotate(struct strvec *env, const struct vars *v, const char *name, 
 	return ret;
 }
 
-/* WERF_REPO as werf will see it: what `env` or the job sets, else CI_REGISTRY_IMAGE. */
+/* WERF_REPO as werf will see it: what the job or `env` sets, else CI_REGISTRY_IMAGE. */
 static const char *werf_repo(const struct strvec *env, const struct vars *v)
 {
-	const char *repo = strvec_getenv(env, "WERF_REPO");
+	const char *repo = current(env, v, "WERF_REPO");
 
-	if (!repo || !*repo)
-		repo = vars_get(v, "WERF_REPO");
 	return repo ? repo : vars_get(v, "CI_REGISTRY_IMAGE");
 }
 
@@ -68,13 +87,109 @@ static void repo_host(const char *repo, char *host, size_t size, char *registry,
 	}
 }
 
-/* werf's `ci-env gitlab` mapping (cmd/werf/ci_env/ci_env.go, generateGitlabEnvs). */
+/*
+ * Values berth works out from the job's WERF_REPO carry a mark, BERTH_<NAME>, holding the value
+ * berth set: `werf` in the script may run for another repo (`WERF_REPO=... werf cleanup`), so
+ * the wrapper drops berth's value and works it out again. The job's own value, or NULL.
+ */
+static const char *jobs_own(struct strvec *env, const struct vars *v, const char *name)
+{
+	char mark[64];
+	const char *set, *job = vars_get(v, name);
+	int berths;
+
+	snprintf(mark, sizeof(mark), "BERTH_%s", name);
+	set = strvec_getenv(env, mark);
+	berths = set && (!job || !strcmp(job, set));
+	if (berths)
+		strvec_unsetenv(env, name);
+	strvec_unsetenv(env, mark);
+	return berths ? NULL : job;
+}
+
+/* Sets NAME=VALUE and its mark (jobs_own). */
+static int set_marked(struct strvec *env, const char *name, const char *value)
+{
+	char mark[64];
+
+	snprintf(mark, sizeof(mark), "BERTH_%s", name);
+	if (strvec_setenv(env, name, value) < 0 || strvec_setenv(env, mark, value) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * WERF_REPO_CONTAINER_REGISTRY=gitlab where werf sets it: the job has a CI_REGISTRY_IMAGE and
+ * its WERF_REPO is unset or starts with CI_REGISTRY (werf compares the strings as they are).
+ */
+static int gitlab_registry(struct strvec *env, const struct vars *v)
+{
+	const char *name = "WERF_REPO_CONTAINER_REGISTRY", *repo = current(env, v, "WERF_REPO");
+	const char *ci = vars_get(v, "CI_REGISTRY"), *in_env;
+
+	if (jobs_own(env, v, name))
+		return 0;
+	in_env = strvec_getenv(env, name);
+	if ((in_env && *in_env) || !vars_get(v, "CI_REGISTRY_IMAGE"))
+		return 0;
+	if (!ci)
+		ci = "";
+	if (repo && strncmp(repo, ci, strlen(ci)) != 0)
+		return 0;
+	return set_marked(env, name, "gitlab");
+}
+
+/* A version's number at *p, then the separator `sep` (none: 0); *p moved past both. 0, or -1. */
+static int version_part(const char **p, unsigned long *n, char sep)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)**p))
+		return -1;
+	errno = 0;
+	*n = strtoul(*p, &end, 10);
+	if (errno || (sep && *end != sep))
+		return -1;
+	*p = end + (sep != 0);
+	return 0;
+}
+
+/*
+ * werf's colours are off on GitLab after 12.1.3 and before 12.2.0 (CI_SERVER_VERSION, compared
+ * as semantic versions: 12.2.0-rc1 is before 12.2.0), whose job logs garbled them.
+ */
+static const char *color_mode(const struct vars *v)
+{
+	const char *p = vars_get(v, "CI_SERVER_VERSION");
+	unsigned long major, minor, patch;
+
+	if (!p)
+		return "on";
+	if (*p == 'v')
+		p++;
+	if (version_part(&p, &major, '.') < 0 || version_part(&p, &minor, '.') < 0 ||
+	    version_part(&p, &patch, 0) < 0 || major != 12)
+		return "on";
+	/* What is left: "", "-PRERELEASE" or "+BUILD". */
+	if (*p && !((*p == '-' || *p == '+') && p[1]))
+		return "on";
+	if (minor == 1 && patch > 3)
+		return "off";
+	return minor == 2 && patch == 0 && *p == '-' ? "off" : "on";
+}
+
+/*
+ * werf's `ci-env gitlab` mapping (docs/werf.md "The environment"): werf 1.2's
+ * cmd/werf/ci_env/ci_env.go, generateGitlabEnvs, with werf 2's pipeline and job URLs.
+ */
 static int ci_env_mapping(struct strvec *env, const struct vars *v)
 {
-	if (set_default(env, "WERF_REPO",
-			vars_get(v, "WERF_REPO") ? NULL : vars_get(v, "CI_REGISTRY_IMAGE")) < 0 ||
-	    set_default(env, "WERF_ENV",
-			vars_get(v, "WERF_ENV") ? NULL : vars_get(v, "CI_ENVIRONMENT_SLUG")) < 0 ||
+	/* Before WERF_REPO: werf decides on the repo the job set, not on its own default. */
+	if (gitlab_registry(env, v) < 0 ||
+	    set_default(env, v, "WERF_REPO", vars_get(v, "CI_REGISTRY_IMAGE")) < 0 ||
+	    set_default(env, v, "WERF_ENV", vars_get(v, "CI_ENVIRONMENT_SLUG")) < 0 ||
+	    annotate(env, v, "WERF_ADD_ANNOTATION_WERF_RELEASE_CHANNEL", "werf.io/release-channel",
+		     "TRDL_USE_WERF_GROUP_CHANNEL") < 0 ||
 	    annotate(env, v, "WERF_ADD_ANNOTATION_PROJECT_GIT", "project.werf.io/git",
 		     "CI_PROJECT_URL") < 0 ||
 	    annotate(env, v, "WERF_ADD_ANNOTATION_CI_COMMIT", "ci.werf.io/commit",
@@ -85,10 +200,10 @@ static int ci_env_mapping(struct strvec *env, const struct vars *v)
 		     "gitlab.ci.werf.io/pipeline-url", "CI_PIPELINE_URL") < 0 ||
 	    annotate(env, v, "WERF_ADD_ANNOTATION_GITLAB_CI_JOB_URL", "gitlab.ci.werf.io/job-url",
 		     "CI_JOB_URL") < 0 ||
-	    set_default(env, "WERF_LOG_COLOR_MODE", "on") < 0 ||
-	    set_default(env, "WERF_LOG_PROJECT_DIR", "1") < 0 ||
-	    set_default(env, "WERF_LOG_TERMINAL_WIDTH", "130") < 0 ||
-	    set_default(env, "WERF_ENABLE_PROCESS_EXTERMINATOR", "1") < 0)
+	    set_default(env, v, "WERF_LOG_COLOR_MODE", color_mode(v)) < 0 ||
+	    set_default(env, v, "WERF_LOG_PROJECT_DIR", "1") < 0 ||
+	    set_default(env, v, "WERF_LOG_TERMINAL_WIDTH", "130") < 0 ||
+	    set_default(env, v, "WERF_ENABLE_PROCESS_EXTERMINATOR", "1") < 0)
 		return -1;
 	return 0;
 }
@@ -135,40 +250,25 @@ static int export_wrapper(struct strvec *env, const char *wrapper)
 	return ret;
 }
 
-/*
- * Marks a WERF_PARALLEL that berth set, not the job: the stage's was for the job's WERF_REPO,
- * and `werf` in its script may run for another registry.
- */
-#define PARALLEL_MARK "BERTH_WERF_PARALLEL"
-
 /* WERF_PARALLEL=0 when werf's registry is in settings rate_limited_hosts and the job set none. */
 static int rate_limit(struct strvec *env, const struct settings *s, const struct vars *v)
 {
-	const char *mark = strvec_getenv(env, PARALLEL_MARK), *job = vars_get(v, "WERF_PARALLEL");
 	char host[256], registry[256];
 
-	if (mark && job && !strcmp(job, mark))
-		job = NULL;
-	if (mark && !job)
-		strvec_unsetenv(env, "WERF_PARALLEL");
-	strvec_unsetenv(env, PARALLEL_MARK);
-	if (job || strvec_getenv(env, "WERF_PARALLEL"))
+	if (jobs_own(env, v, "WERF_PARALLEL") || strvec_getenv(env, "WERF_PARALLEL"))
 		return 0;
 	repo_host(werf_repo(env, v), host, sizeof(host), registry, sizeof(registry));
 	if (!*host || !settings_is_rate_limited(s, host))
 		return 0;
-	if (strvec_setenv(env, "WERF_PARALLEL", "0") < 0 ||
-	    strvec_setenv(env, PARALLEL_MARK, "0") < 0)
-		return -1;
-	return 0;
+	return set_marked(env, "WERF_PARALLEL", "0");
 }
 
 int werf_env(struct strvec *env, const struct settings *s, const struct vars *v,
 	     const struct werf_places *p)
 {
 	if (ci_env_mapping(env, v) < 0 ||
-	    set_default(env, "WERF_SYNCHRONIZATION", s->werf_synchronization) < 0 ||
-	    set_default(env, "WERF_TELEMETRY", "0") < 0 || rate_limit(env, s, v) < 0 ||
+	    set_default(env, v, "WERF_SYNCHRONIZATION", s->werf_synchronization) < 0 ||
+	    set_default(env, v, "WERF_TELEMETRY", "0") < 0 || rate_limit(env, s, v) < 0 ||
 	    pin_places(env, p) < 0)
 		return -1;
 	return export_wrapper(env, p->wrapper);

@@ -26,8 +26,10 @@ struct werf_places {
 
 /*
  * Adds werf's environment to `env` (docs/werf.md): werf's `ci-env gitlab` mapping from the
- * job's variables `v`, WERF_SYNCHRONIZATION, WERF_PARALLEL for a rate-limited registry and
- * WERF_TELEMETRY, where `env` does not set them already; the places `p`, always. 0, or -1.
+ * job's variables `v` (its annotations over the job's own, the rest where neither `env` nor
+ * the job sets them, as `werf ci-env` does), WERF_SYNCHRONIZATION, WERF_PARALLEL for a
+ * rate-limited registry and WERF_TELEMETRY where neither sets them; the places `p`, always.
+ * 0, or -1.
  */
 int werf_env(struct strvec *env, const struct settings *s, const struct vars *v,
 	     const struct werf_places *p);

@@ -173,6 +173,9 @@ def test_seed_deploy_unchanged_gets_berths_werf(runner, seed_settings, registry_
     assert conv["exit"] == 0
     assert conv["sync_request"] is None and env.get("WERF_SYNCHRONIZATION") == ":local", env
     assert env.get("WERF_PARALLEL") == "0", "a deploy to a rate-limited registry ran parallel"
+    # trdl's channel, exported by `. $(trdl use werf 1.2 ea)`: the wrapper annotates as ci-env.
+    channel = env.get("WERF_ADD_ANNOTATION_WERF_RELEASE_CHANNEL")
+    assert channel == "werf.io/release-channel=1.2 ea", channel
     # berth's checked kubeconfig, not the job's base64 (gzip'd: werf could not have read it).
     assert conv["kube"]["source"] == "WERF_KUBE_CONFIG", conv["kube"]
     assert conv["kube"]["path"] == str(ws / "kube" / "config")

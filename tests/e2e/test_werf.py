@@ -391,7 +391,7 @@ def test_in_a_job_werf_gets_the_jobs_environment_and_credentials(
     expect(job.cleanup(), rn.OK)
 
 
-def test_job_set_values_win_but_credential_paths_are_the_jobs(
+def test_job_set_values_win_but_annotations_and_credential_paths_are_berths(
         runner, settings, fake, jobs, berth_cmd, tmp_path):
     settings.write(kube_preflight=False)
     elsewhere = tmp_path / "elsewhere"  # never created: werf must not be sent there
@@ -415,7 +415,8 @@ def test_job_set_values_win_but_credential_paths_are_the_jobs(
         "WERF_ENV": "custom",
         "WERF_SYNCHRONIZATION": "kubernetes://ns",
         "WERF_LOG_COLOR_MODE": "off",
-        "WERF_ADD_ANNOTATION_CI_COMMIT": "ci.werf.io/commit=mine",
+        # werf's annotations are werf's, over the job's own, as `werf ci-env` writes them.
+        "WERF_ADD_ANNOTATION_CI_COMMIT": "ci.werf.io/commit=" + job.variables()["CI_COMMIT_SHA"],
         "WERF_LOG_PROJECT_DIR": "1",          # what the job did not set is still set
         "WERF_ADD_ANNOTATION_CI_GIT_TAG": None,  # no CI_COMMIT_TAG: no tag annotation
         "DOCKER_CONFIG": str(ws / "docker"),

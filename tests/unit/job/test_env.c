@@ -4,9 +4,11 @@
 #include "job/env.h"
 #include "conf/settings.h"
 #include "conf/vars.h"
+#include "base/array.h"
 #include "base/strvec.h"
 #include "job/workspace.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -169,6 +171,70 @@ static void test_stage_env_werf_for_plain_werf(void **state)
 	unsetenv("CUSTOM_ENV_WERF_REPO");
 }
 
+static const struct workspace plain_ws = {.dir = "/s/jobs/9",
+					  .tmp = "/s/jobs/9/tmp",
+					  .docker = "/s/jobs/9/docker",
+					  .kube = "/s/jobs/9/kube",
+					  .kubeconfig = "/s/jobs/9/kube/config"};
+
+/* The stage's value of NAME for a job whose CI/CD variable VAR is VALUE (NULL: unset). */
+static void assert_stage_sets(const char *var, const char *value, const char *name,
+			      const char *want)
+{
+	char *in[] = {"PATH=/usr/bin", NULL}, spelled[128];
+	struct strvec env = STRVEC_INIT;
+
+	snprintf(spelled, sizeof(spelled), "CUSTOM_ENV_%s", var);
+	if (value)
+		setenv(spelled, value, 1);
+	else
+		unsetenv(spelled);
+	assert_int_equal(stage_env(&env, in, &plain_ws, &defaults, NULL, NULL, NULL), 0);
+	if (want)
+		assert_string_equal(strvec_getenv(&env, name), want);
+	else
+		assert_null(strvec_getenv(&env, name));
+	unsetenv(spelled);
+	strvec_clear(&env);
+}
+
+/*
+ * werf ci-env's WERF_REPO_CONTAINER_REGISTRY: gitlab when the repo is GitLab's registry, with
+ * berth's mark so the wrapper works it out again for another repo; none for another registry.
+ */
+static void test_stage_env_gitlab_registry(void **state)
+{
+	const char *name = "WERF_REPO_CONTAINER_REGISTRY";
+
+	(void)state;
+	setenv("CUSTOM_ENV_CI_REGISTRY", "registry.gitlab.example.com", 1);
+	setenv("CUSTOM_ENV_CI_REGISTRY_IMAGE", "registry.gitlab.example.com/group/app", 1);
+	assert_stage_sets("WERF_REPO", NULL, name, "gitlab");
+	assert_stage_sets("WERF_REPO", NULL, "BERTH_WERF_REPO_CONTAINER_REGISTRY", "gitlab");
+	assert_stage_sets("WERF_REPO", "registry.gitlab.example.com/group/other", name, "gitlab");
+	assert_stage_sets("WERF_REPO", "cr.selcloud.ru/reg/app", name, NULL);
+	/* The job's own value comes from the script's exports, not from berth. */
+	assert_stage_sets(name, "default", name, NULL);
+	unsetenv("CUSTOM_ENV_CI_REGISTRY_IMAGE");
+	assert_stage_sets("WERF_REPO", NULL, name, NULL);
+	unsetenv("CUSTOM_ENV_CI_REGISTRY");
+}
+
+/* werf's colours are off on GitLab after 12.1.3 and before 12.2.0, as semantic versions. */
+static void test_stage_env_color_mode_by_gitlab_version(void **state)
+{
+	static const char *const off[] = {"12.1.4", "12.1.6-ee", "v12.1.9", "12.2.0-rc1"};
+	static const char *const on[] = {"12.1.3",    "12.1.3+ee", "12.2.0",  "12.1",
+					 "17.5.1-ee", "12.1.5.1",  "12.1.5-", "bogus"};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(off); i++)
+		assert_stage_sets("CI_SERVER_VERSION", off[i], "WERF_LOG_COLOR_MODE", "off");
+	for (i = 0; i < ARRAY_SIZE(on); i++)
+		assert_stage_sets("CI_SERVER_VERSION", on[i], "WERF_LOG_COLOR_MODE", "on");
+}
+
 static void test_stage_env_with_kubeconfig_and_settings(void **state)
 {
 	char kubeconfig[] = "/tmp/berth-test-kube-XXXXXX";
@@ -255,6 +321,8 @@ int main(void)
 		cmocka_unit_test(test_stage_env_tools_first_on_path),
 		cmocka_unit_test(test_stage_env_werf_for_plain_werf),
 		cmocka_unit_test(test_stage_env_kubernetes_synchronization),
+		cmocka_unit_test(test_stage_env_gitlab_registry),
+		cmocka_unit_test(test_stage_env_color_mode_by_gitlab_version),
 	};
 	return cmocka_run_group_tests(tests, load_defaults, release_defaults);
 }
