@@ -12,6 +12,7 @@ the Role's and the docs' exactly, so that the example cannot drift from the code
 import os
 import re
 import secrets
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -25,6 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "kubernetes"
 ACCOUNT = "berth-runner"
 LEASES = "leases.coordination.k8s.io"
+SCRIPT_TOOLS = ("kubectl", "sed", "mktemp", "mv", "rm")  # what lock-kubeconfig.sh runs
 
 
 def role_verbs():
@@ -99,15 +101,26 @@ class Cluster:
         return res.stdout.strip()
 
     def make_lock_kubeconfig(self):
+        """Runs lock-kubeconfig.sh as documented, every command it runs logged with its argv."""
+        shims, argv_log = self.root / "shims", self.root / "argv.log"
+        shims.mkdir()
+        for tool in SCRIPT_TOOLS:  # PATH holds only these: another command would fail it
+            real = shutil.which(tool)
+            (shims / tool).write_text(f"#!/bin/sh\nprintf '%s\\n' \"$0\" \"$@\" >> {argv_log}\n"
+                                      f"exec {real} \"$@\"\n")
+            (shims / tool).chmod(0o755)
         res = subprocess.run([str(EXAMPLE / "lock-kubeconfig.sh"), "-n", self.namespace,
                               "-d", "3600", str(self.lock_kubeconfig)],
-                             capture_output=True, text=True, env=self.env, timeout=60,
-                             check=False)
+                             capture_output=True, text=True, env=dict(self.env, PATH=str(shims)),
+                             timeout=60, check=False)
         assert res.returncode == 0, res.stderr
         assert f"ServiceAccount {self.namespace}/{ACCOUNT}" in res.stdout, res.stdout
         assert re.search(r"token expires at \d{4}-\d\d-\d\dT", res.stdout), res.stdout
         self.token = yaml.safe_load(self.lock_kubeconfig.read_text())["users"][0]["user"]["token"]
-        assert self.token not in res.stdout + res.stderr
+        argv = argv_log.read_text()
+        assert "create\n--raw\n" in argv, argv  # the log is real: the token request is in it
+        assert self.token not in res.stdout + res.stderr + argv
+        assert [p.name for p in self.root.iterdir() if p.name.startswith("lock-kubeconfig.")] == []
         return res
 
 
@@ -188,6 +201,24 @@ def test_a_role_without_a_verb_fails_naming_it(rlab, cluster, verb):
     if verb == "watch":
         (rlab.root / "gate").touch()
         assert holder.wait() == 0, holder.report()
+
+
+def test_a_token_no_longer_valid_says_to_renew_it(rlab, cluster):
+    cluster.kubectl("delete", "serviceaccount", ACCOUNT, "-n", cluster.namespace)
+
+    def unauthorized():  # the server forgets the token once its ServiceAccount is gone
+        res = subprocess.run(["kubectl", "--kubeconfig", str(cluster.lock_kubeconfig), "get",
+                              "leases", "-n", cluster.namespace], capture_output=True, text=True,
+                             timeout=60, check=False)
+        return "Unauthorized" in res.stderr
+    assert rn.wait_for(unauthorized, 30, interval=0.1), "the token still works"
+    marker = rlab.root / "ran"
+    c = rlab.start("rbac/stale-token", ["touch", str(marker)], job=2301)
+    assert c.wait() == SYSTEM_FAILURE, c.report()
+    assert (f"did not accept the credentials of kubeconfig '{cluster.lock_kubeconfig}' "
+            "(HTTP 401" in c.stderr and "wrong or has expired; renew it" in c.stderr), c.report()
+    assert cluster.token not in c.stderr + c.stdout
+    assert not marker.exists()
 
 
 def test_the_verbs_berth_uses_are_the_roles_and_the_docs(rlab, cluster, kube_proxy):
