@@ -134,7 +134,7 @@ lint:
 	$(PYTHON) scripts/metrics-table.py --check docs/operations.md
 	$(PYTHON) scripts/monitoring-manifests.py --check
 	clang-format --dry-run --Werror $(C_SRC) $(C_HDR) tests/unit/*.h tests/unit/*/*.c tests/fuzz/*.[ch]
-	shellcheck scripts/*.sh tests/bench/reference/*.sh
+	shellcheck scripts/*.sh tests/bench/reference/*.sh examples/kubernetes/*.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem $(INCLUDES) runner executors
 	@# clang-tidy counts suppressed system-header warnings on stderr; findings go to stdout.

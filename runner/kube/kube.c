@@ -154,6 +154,71 @@ void kube_reply_release(struct kube_reply *r)
 	r->body = NULL;
 }
 
+/* Segment `i` of `path` ("" when there are fewer), up to the query. */
+static void segment(const char *path, int i, char *buf, size_t size)
+{
+	const char *p = path;
+	size_t n;
+
+	for (;;) {
+		p += strspn(p, "/");
+		n = strcspn(p, "/?");
+		if (i-- == 0 || !n || p[n] == '?')
+			break;
+		p += n;
+	}
+	snprintf(buf, size, "%.*s", i < 0 ? (int)n : 0, p);
+}
+
+/* The verb of a request on a named object or on a collection (Kubernetes' RequestInfo). */
+static const char *verb_of(const char *method, const char *query, int named)
+{
+	if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) {
+		if (query && (strstr(query, "watch=1") || strstr(query, "watch=true")))
+			return "watch";
+		return named ? "get" : "list";
+	}
+	if (!strcmp(method, "POST"))
+		return "create";
+	if (!strcmp(method, "PUT"))
+		return "update";
+	if (!strcmp(method, "PATCH"))
+		return "patch";
+	if (!strcmp(method, "DELETE"))
+		return named ? "delete" : "deletecollection";
+	return method;
+}
+
+void kube_rbac_of(const char *method, const char *path, struct kube_rbac *out)
+{
+	char first[16], group[64] = "", resource[64], name[256];
+	int at = 2; /* /api/v1/... ; /apis/GROUP/VERSION/... */
+
+	memset(out, 0, sizeof(*out));
+	segment(path, 0, first, sizeof(first));
+	if (!strcmp(first, "apis")) {
+		segment(path, 1, group, sizeof(group));
+		at = 3;
+	} else if (strcmp(first, "api") != 0) { /* /version, /healthz: not a resource */
+		snprintf(out->verb, sizeof(out->verb), "%s", verb_of(method, NULL, 1));
+		snprintf(out->resource, sizeof(out->resource), "%.*s", (int)strcspn(path, "?"),
+			 path);
+		return;
+	}
+	segment(path, at, resource, sizeof(resource));
+	segment(path, at + 2, name, sizeof(name));
+	if (!strcmp(resource, "namespaces") && *name) { /* namespaces/NS/RESOURCE[/NAME] */
+		segment(path, at + 1, out->ns, sizeof(out->ns));
+		segment(path, at + 2, resource, sizeof(resource));
+		segment(path, at + 3, name, sizeof(name));
+	} else {
+		segment(path, at + 1, name, sizeof(name));
+	}
+	snprintf(out->verb, sizeof(out->verb), "%s", verb_of(method, strchr(path, '?'), *name));
+	snprintf(out->resource, sizeof(out->resource), "%s%s%s", resource, *group ? "." : "",
+		 group);
+}
+
 int kube_status_transient(long status)
 {
 	return status >= 500 || status == 429;

@@ -56,6 +56,19 @@ void kube_close(struct kube *k);
 int kube_call(struct kube *k, const char *method, const char *path, json_t *body, int watch,
 	      struct kube_reply *r);
 
+/*
+ * A request in RBAC's terms, as the API server reads it: the verb a Role must grant, the
+ * resource ("leases.coordination.k8s.io", "namespaces") and the namespace ("" when the
+ * resource is cluster-wide). For messages that tell the user which permission is missing.
+ */
+struct kube_rbac {
+	char verb[24];
+	char resource[128];
+	char ns[64];
+};
+
+void kube_rbac_of(const char *method, const char *path, struct kube_rbac *out);
+
 /* 1 when an answer is the server failing (5xx) or limiting us (429): worth asking again. */
 int kube_status_transient(long status);
 

@@ -51,7 +51,7 @@ struct kube_lock {
 	char lease[LEASE_NAME_SIZE];  /* the lock itself */
 	char ticket[LEASE_NAME_SIZE]; /* our place in the queue, "" when we have none */
 	unsigned long long n;
-	int nested; /* an enclosing berth of this job holds the lock */
+	int nested; /* an enclosing berth of this job holds the lock (-1: cannot tell) */
 	struct lease_sighting *seen;
 	size_t nr_seen;
 
@@ -70,6 +70,54 @@ struct kube_lock {
 };
 
 /* ---- Requests -------------------------------------------------------------------------- */
+
+/* 401 or 403: the credentials are wrong or lack a permission; asking again cannot help. */
+static int refused(long status)
+{
+	return http_status_result(status) == BERTH_BUILD_FAILURE;
+}
+
+/*
+ * What a refusal (401, 403) of METHOD on PATH means for the user: whose credentials, the
+ * permission they lack (the verb on the resource, from the request), and what to do.
+ */
+static void refusal_text(const struct kube_lock *kl, const char *method, const char *path,
+			 const struct kube_reply *r, char *buf, size_t size)
+{
+	struct kube_rbac what;
+	char where[96] = "cluster-wide";
+
+	kube_rbac_of(method, path, &what);
+	if (what.ns[0])
+		snprintf(where, sizeof(where), "in namespace '%s'", what.ns);
+	if (r->status == 401)
+		snprintf(buf, size,
+			 "the Kubernetes API at %s did not accept the credentials of %s (HTTP 401: "
+			 "%s), so berth cannot %s %s %s for lock '%s': its token or client "
+			 "certificate is wrong or has expired; renew it (docs/locks.md, 'RBAC')",
+			 kl->api.config->server, kl->api.source, r->message, what.verb,
+			 what.resource, where, kl->l->key);
+	else
+		snprintf(
+			buf, size,
+			"the credentials of %s may not %s %s %s (the Kubernetes API at %s answered "
+			"HTTP %ld: %s), which lock '%s' needs: grant the verb '%s' on %s %s to "
+			"their user (examples/kubernetes/rbac.yaml has every verb berth needs; "
+			"docs/locks.md, 'RBAC')",
+			kl->api.source, what.verb, what.resource, where, kl->api.config->server,
+			r->status, r->message, kl->l->key, what.verb, what.resource, where);
+}
+
+/* Reports a refused request; the class of failure: whose credentials these are. */
+static enum berth_result refusal(const struct kube_lock *kl, const char *method, const char *path,
+				 const struct kube_reply *r)
+{
+	char text[2048];
+
+	refusal_text(kl, method, path, r, text, sizeof(text));
+	error("%s", text);
+	return kl->refused;
+}
 
 /*
  * One request, tried again while the server fails (5xx, 429) or does not answer. BERTH_OK
@@ -92,14 +140,11 @@ static enum berth_result request(struct kube_lock *kl, const char *method, const
 		      kl->api.config->server, kl->l->key, kl->api.source, b.tried, r->message);
 		return BERTH_SYSTEM_FAILURE;
 	}
-	if (http_status_result(r->status) == BERTH_BUILD_FAILURE) {
-		error("the Kubernetes API at %s refused %s for lock '%s' (HTTP %ld: %s): the "
-		      "credentials need get, list, watch, create, update and delete on "
-		      "leases.coordination.k8s.io in namespace '%s'",
-		      kl->api.config->server, kl->api.source, kl->l->key, r->status, r->message,
-		      kl->ns);
+	if (refused(r->status)) {
+		enum berth_result ret = refusal(kl, method, path, r);
+
 		kube_reply_release(r);
-		return kl->refused; /* whose credentials: the job's, or the admin's */
+		return ret;
 	}
 	if (kube_status_transient(r->status)) {
 		error("the Kubernetes API at %s failed %u times for lock '%s': HTTP %ld: %s",
@@ -149,6 +194,14 @@ static long long renewed(struct kube_lock *kl, struct kube *api, struct kube_rep
 		kl->renewing = json_incref(r->body);
 		kl->ok_ms = sent;
 		return sent + d * 1000LL / 3;
+	}
+	if (refused(r->status)) {
+		char why[2048];
+
+		lease_path(kl, lease_field(kl->renewing, "metadata", "name"), path, sizeof(path));
+		refusal_text(kl, "PUT", path, r, why, sizeof(why));
+		lose(kl, why);
+		return now;
 	}
 	if (r->status == 409 && kl->holding) {
 		/* Only a takeover changes a held lease: did one happen? */
@@ -393,8 +446,11 @@ static enum berth_result look(struct kube_lock *kl, struct view *v)
 	return BERTH_OK;
 }
 
-/* Deletes a ticket nobody renewed for its duration, if it is still the version we saw. */
-static void remove_dead(struct kube_lock *kl, const struct lease_item *it)
+/*
+ * Deletes a ticket nobody renewed for its duration, if it is still the version we saw. -1 when
+ * the credentials may not (reported): a queue whose dead tickets stay cannot be trusted.
+ */
+static int remove_dead(struct kube_lock *kl, const struct lease_item *it)
 {
 	json_t *body =
 		json_pack("{s:s, s:s, s:{s:s?, s:s?}}", "apiVersion", "v1", "kind", "DeleteOptions",
@@ -402,10 +458,14 @@ static void remove_dead(struct kube_lock *kl, const struct lease_item *it)
 			  "resourceVersion", lease_field(it->obj, "metadata", "resourceVersion"));
 	struct kube_reply r;
 	char path[256], who[1024];
+	int ret = 0;
 
 	lease_path(kl, it->name, path, sizeof(path));
 	if (body && kube_call(&kl->api, "DELETE", path, body, 0, &r) == 0) {
-		if (r.status == 200) {
+		if (refused(r.status)) {
+			refusal(kl, "DELETE", path, &r);
+			ret = -1;
+		} else if (r.status == 200) {
 			lease_describe(it->obj, who, sizeof(who));
 			info("lock '%s': removed the queue ticket of %s: not renewed for %u s",
 			     kl->l->key, who, it->duration);
@@ -413,6 +473,7 @@ static void remove_dead(struct kube_lock *kl, const struct lease_item *it)
 		kube_reply_release(&r);
 	}
 	json_decref(body);
+	return ret;
 }
 
 /* ---- Joining the queue, taking the lock ------------------------------------------------ */
@@ -555,55 +616,75 @@ out:
 
 /*
  * Waits for `name` to change (a watch), a second at most: stops, deadlines and leases that
- * stay unchanged need a look. Just before the deadline, only sleeps until it.
+ * stay unchanged need a look. Just before the deadline, only sleeps until it. -1 when the
+ * credentials may not watch (reported): polling instead would hide a missing permission.
  */
-static void watch(struct kube_lock *kl, const char *name, const char *version, long long deadline)
+static int watch(struct kube_lock *kl, const char *name, const char *version, long long deadline)
 {
 	struct kube_reply r;
 	char path[512];
 	size_t n = (size_t)lease_path(kl, NULL, path, sizeof(path));
 
+	int ret = 0;
+
 	if (deadline && deadline - clock_now_ms() < 1000) {
 		clock_sleep_ms(deadline - clock_now_ms());
-		return;
+		return 0;
 	}
 	snprintf(path + n, sizeof(path) - n,
 		 "?watch=1&fieldSelector=metadata.name%%3D%s&resourceVersion=%s&timeoutSeconds=1",
 		 name, version ? version : "0");
-	if (kube_call(&kl->api, "GET", path, NULL, 1, &r) < 0 || r.status != 200)
+	if (kube_call(&kl->api, "GET", path, NULL, 1, &r) == 0 && refused(r.status)) {
+		refusal(kl, "GET", path, &r);
+		ret = -1;
+	} else if (r.status != 200)
 		clock_sleep_ms(200); /* a failing watch must not spin */
 	kube_reply_release(&r);
+	return ret;
 }
 
-static void delete_ticket(struct kube_lock *kl)
+/* -1 when the credentials may not delete it (reported): tickets would pile up unseen. */
+static int delete_ticket(struct kube_lock *kl)
 {
 	struct kube_reply r;
 	char path[256];
+	int ret = 0;
 
 	if (!kl->ticket[0])
-		return;
+		return 0;
 	lease_path(kl, kl->ticket, path, sizeof(path));
-	if (kube_call(&kl->api, "DELETE", path, NULL, 0, &r) == 0)
+	if (kube_call(&kl->api, "DELETE", path, NULL, 0, &r) == 0) {
+		if (refused(r.status)) {
+			refusal(kl, "DELETE", path, &r);
+			ret = -1;
+		}
 		kube_reply_release(&r);
+	}
 	kl->ticket[0] = '\0'; /* if that failed, the ticket goes stale and the next one sweeps it */
+	return ret;
 }
 
-/* Counts the live tickets ahead of ours (removing dead ones); the last of them in *last. */
-static size_t ahead_of_us(struct kube_lock *kl, const struct view *v,
-			  const struct lease_item **last)
+/*
+ * Counts the live tickets ahead of ours (removing dead ones) into *nr; the last of them in
+ * *last. -1 when a dead one may not be removed (reported).
+ */
+static int ahead_of_us(struct kube_lock *kl, const struct view *v, size_t *nr_ahead,
+		       const struct lease_item **last)
 {
 	size_t i, nr = 0;
 
 	*last = NULL;
 	for (i = 0; i < v->nr_tickets && v->tickets[i].ticket < kl->n; i++) {
 		if (lease_dead(&v->tickets[i])) {
-			remove_dead(kl, &v->tickets[i]);
+			if (remove_dead(kl, &v->tickets[i]) < 0)
+				return -1;
 			continue;
 		}
 		*last = &v->tickets[i];
 		nr++;
 	}
-	return nr;
+	*nr_ahead = nr;
+	return 0;
 }
 
 /* The stop and deadline checks, and the periodic status line. 0 to go on waiting, or -1. */
@@ -654,14 +735,16 @@ static enum berth_result wait_turn(struct kube_lock *kl, long long deadline)
 			      kl->l->key, kl->l->settings->lock_lease_seconds);
 			return BERTH_SYSTEM_FAILURE;
 		}
-		nr = ahead_of_us(kl, &v, &last);
-		if (nr == 0)
+		if (ahead_of_us(kl, &v, &nr, &last) < 0)
+			r = kl->refused;
+		else if (nr == 0)
 			r = try_take(kl, &v.lease);
 		if (r == BERTH_OK && !kl->holding &&
 		    still_waiting(kl, &v, nr, deadline, &next_status) < 0)
 			r = BERTH_SYSTEM_FAILURE;
-		if (r == BERTH_OK && !kl->holding)
-			watch(kl, last ? last->name : kl->lease, v.version, deadline);
+		if (r == BERTH_OK && !kl->holding &&
+		    watch(kl, last ? last->name : kl->lease, v.version, deadline) < 0)
+			r = kl->refused;
 		view_release(&v);
 		if (r != BERTH_OK || kl->holding)
 			return r;
@@ -700,7 +783,10 @@ static enum berth_result open_api(struct kube_lock *kl, const char *job_file)
 	return kube_open(&kl->api, buf, s->kube_timeout, kl->refused);
 }
 
-/* 1 when an enclosing berth of this job holds the lock: a script that runs berth again. */
+/*
+ * 1 when an enclosing berth of this job holds the lock: a script that runs berth again. -1
+ * when the credentials may not read the lock's Lease (reported).
+ */
 static int held_by_ancestor(struct kube_lock *kl)
 {
 	struct kube_reply r;
@@ -711,6 +797,11 @@ static int held_by_ancestor(struct kube_lock *kl)
 	lease_path(kl, kl->lease, path, sizeof(path));
 	if (kube_call(&kl->api, "GET", path, NULL, 0, &r) < 0)
 		return 0;
+	if (refused(r.status)) {
+		refusal(kl, "GET", path, &r);
+		kube_reply_release(&r);
+		return -1;
+	}
 	host = lease_annotation(r.body, "host");
 	pid = lease_annotation(r.body, "pid");
 	found = r.status == 200 && lease_field(r.body, "spec", "holderIdentity") && host && pid &&
@@ -719,12 +810,15 @@ static int held_by_ancestor(struct kube_lock *kl)
 	return found;
 }
 
-/* Clears the holder so that the next in line takes the lock at once; the thread is stopped. */
-static void free_lease(struct kube_lock *kl)
+/*
+ * Clears the holder so that the next in line takes the lock at once; the thread is stopped.
+ * -1 when the credentials may not (reported): the admin must know, though the lease passes.
+ */
+static int free_lease(struct kube_lock *kl)
 {
 	struct kube_reply r;
 	char path[256];
-	int tries, done = 0;
+	int tries, done = 0, ret = 0;
 
 	lease_path(kl, kl->lease, path, sizeof(path));
 	for (tries = 0; kl->holding && !kl->lost && !done && tries < 3; tries++) {
@@ -740,6 +834,8 @@ static void free_lease(struct kube_lock *kl)
 					      lease_number((long long)kl->n)));
 		if (request(kl, "PUT", path, obj, &r) != BERTH_OK) {
 			json_decref(obj);
+			ret = refused(r.status) ? -1
+						: 0; /* a server that fails is only warned of */
 			break;
 		}
 		json_decref(obj);
@@ -762,6 +858,7 @@ static void free_lease(struct kube_lock *kl)
 		warning("could not release lock '%s': it is free once its lease runs out (%u s)",
 			kl->l->key, kl->l->settings->lock_lease_seconds);
 	kl->holding = 0;
+	return ret;
 }
 
 static void discard(struct lock *l)
@@ -798,9 +895,13 @@ static enum berth_result acquire(struct lock *l, unsigned timeout)
 	snprintf(kl->lease, sizeof(kl->lease), "berth-%s", kl->hash);
 	if (proc_catch_stops() < 0 || (r = open_api(kl, l->kubeconfig)) != BERTH_OK)
 		goto fail;
-	if (held_by_ancestor(kl)) {
+	kl->nested = held_by_ancestor(kl);
+	if (kl->nested < 0) {
+		r = kl->refused;
+		goto fail;
+	}
+	if (kl->nested) {
 		info("lock '%s' is held by this job already", l->key);
-		kl->nested = 1;
 		return BERTH_OK;
 	}
 	r = enqueue(kl);
@@ -812,8 +913,13 @@ static enum berth_result acquire(struct lock *l, unsigned timeout)
 		free_lease(kl);
 		r = BERTH_SYSTEM_FAILURE;
 	}
+	/* The next in line is now the head of the queue; its ticket gone, ours must go too. */
+	if (r == BERTH_OK && delete_ticket(kl) < 0) {
+		stop_renewing(kl);
+		free_lease(kl);
+		r = kl->refused;
+	}
 	if (r == BERTH_OK) {
-		delete_ticket(kl); /* the next in line is now the head of the queue */
 		l->die_with_berth = 1;
 		return BERTH_OK;
 	}
@@ -835,7 +941,8 @@ static int release(struct lock *l)
 	}
 	stop_renewing(kl);
 	lost = kl->lost;
-	free_lease(kl);
+	if (free_lease(kl) < 0)
+		lost = 1;
 	discard(l);
 	return lost ? -1 : 0;
 }
