@@ -66,7 +66,7 @@ static double pace(const struct pacer *p)
 	return p->rps > 0 ? p->rps : p->max_rps;
 }
 
-/* Grows the pace for the time since it last grew, if requests waited for it meanwhile. */
+/* Grows the pace for the time a request has waited for it, since it last grew. */
 static void grow(struct pacer *p, long long now_ms)
 {
 	long long elapsed = now_ms - p->grown_ms, quiet = now_ms - p->last_limited_ms;
@@ -92,6 +92,8 @@ long long pacer_acquire(struct pacer *p, long long now_ms)
 	if (rate > 0) {
 		interval = 1000.0 / rate;
 		if ((double)now_ms < p->next_ms) {
+			if (!p->held)
+				p->grown_ms = now_ms; /* growth counts from here */
 			p->held = 1;
 			return (long long)(p->next_ms - (double)now_ms) + 1;
 		}

@@ -28,8 +28,8 @@ struct pacer {
 	unsigned in_flight; /* requests started and not done */
 	unsigned grown;	    /* successes since the window last grew */
 	double rps;	    /* the pace since the first 429; 0: none yet */
-	int held;	    /* a request waited for the pace since it last grew */
-	long long grown_ms; /* when the pace last grew (or was last held) */
+	int held;	    /* a request is waiting for the pace */
+	long long grown_ms; /* since when that counts for its growth */
 	double next_ms;	    /* when the pace allows the next request (ms) */
 
 	unsigned long long started, oks; /* requests started, successful answers, so far */
