@@ -16,7 +16,7 @@ enum pace_outcome {
 	PACE_WAIT,    /* not now, for a reason other than speed (CRaaS: garbage collection) */
 };
 
-#define PACE_HISTORY 64 /* answers remembered for the progress line's rate */
+#define PACE_HISTORY 64 /* answers remembered: the progress line's rate, the first 429's guess */
 
 struct pacer {
 	/* limits from the settings or flags */
