@@ -1,10 +1,9 @@
 /*
  * How fast `berth prune` may talk to a registry: a window of requests in flight that grows
- * while requests succeed and halves on 429; a pace in requests per second, set on a 429 to 90%
- * of what the registry let through, doubling a second below that and growing 10% a second
- * above it; Retry-After for the request it answered; backoff with jitter for 5xx answers and broken
- * connections. Pure logic on a caller's clock, so the tests
- * drive it with made-up times; prune/pool.c puts it around real requests.
+ * while requests succeed and halves at the first 429; after it, a pace in requests per second
+ * measured between 429s (the model is in pacer.c); Retry-After for the request it answered;
+ * backoff with jitter for 5xx answers and broken connections. Pure logic on a caller's clock, so
+ * the tests drive it with made-up times; prune/pool.c puts it around real requests.
  */
 #ifndef PACER_H
 #define PACER_H
@@ -17,7 +16,7 @@ enum pace_outcome {
 	PACE_WAIT,    /* not now, for a reason other than speed (CRaaS: garbage collection) */
 };
 
-#define PACE_HISTORY 64 /* answers remembered to measure the rate the registry allows */
+#define PACE_HISTORY 64 /* answers remembered: the progress line's rate, the first 429's guess */
 
 struct pacer {
 	/* limits from the settings or flags */
@@ -29,9 +28,19 @@ struct pacer {
 	unsigned in_flight; /* requests started and not done */
 	unsigned grown;	    /* successes since the window last grew */
 	double rps;	    /* the pace since the first 429; 0: none yet */
-	double learnt;	    /* 90% of what got through at the last 429 that could tell */
-	long long grown_ms; /* when the pace last grew */
+	int held;	    /* a request is waiting for the pace */
+	long long grown_ms; /* since when that counts for its growth */
 	double next_ms;	    /* when the pace allows the next request (ms) */
+
+	unsigned long long started, oks; /* requests started, successful answers, so far */
+	long long first_ms;		 /* when the first request started */
+	/* 429s: the first and the last (when, and the successes by then); the stretches between
+	 * close ones, added up (their length, the successes in them); whether any came after the
+	 * first's bunch, and the first at all. */
+	long long first_limited_ms, last_limited_ms, run_ms;
+	unsigned long long first_oks, last_oks, run_oks;
+	int limited, limited_ever;
+	double measured; /* r as last measured between close 429s; 0: not yet */
 
 	long long ok_ms[PACE_HISTORY]; /* times of the last successful answers (a ring) */
 	unsigned ok_next, ok_count;

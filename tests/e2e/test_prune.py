@@ -528,8 +528,10 @@ def test_429_storm_behind_nginx(prune, registry_factory, limiter_factory):
     assert limited <= passed, (limited, passed)
     # ... and kept close to the rate nginx allows: it lets 20 requests a second through (plus
     # a burst of 5), so the requests that reached the registry needed passed/20 s at least.
+    # The pacer holds the limit within a second or two of the first 429 (docs/prune.md): a
+    # run this short used to take 1.2-1.6x that; 1.3x and 2 s leave room for a loaded machine.
     ideal = passed / 20
-    assert res.duration <= 2 * ideal + 5, (
+    assert res.duration <= 1.3 * ideal + 2, (
         f"berth took {res.duration:.1f} s for {passed} requests nginx let through at 20/s "
         f"(ideal {ideal:.1f} s, {limited} answered 429): it did not keep to the allowed rate"
         f"\n{res}")

@@ -1,106 +1,11 @@
-/* berth prune's pure parts: the pacer on a made-up clock, the policies, times and plans. */
+/* berth prune's pure parts: the policies, times and plans (the pacer: test_pacer.c). */
 #include "unit.h"
 
-#include "prune/pacer.h"
 #include "prune/prune.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* -- the pacer --------------------------------------------------------------------------- */
-
-static void test_window_starts_small_and_grows_with_successes(void **state)
-{
-	struct pacer p;
-	int i;
-
-	(void)state;
-	pacer_init(&p, 16, 0, 0);
-	for (i = 0; i < 4; i++)
-		assert_int_equal(pacer_acquire(&p, 0), 0);
-	assert_true(pacer_acquire(&p, 0) > 0); /* 4 in flight: the window is full */
-	for (i = 0; i < 4; i++)
-		assert_int_equal(pacer_done(&p, PACE_OK, -1, 1, 1), 0);
-	assert_int_equal(p.window, 5);
-	for (i = 0; i < 200; i++) {
-		assert_int_equal(pacer_acquire(&p, 2 + i), 0);
-		pacer_done(&p, PACE_OK, -1, 1, 2 + i);
-	}
-	assert_int_equal(p.window, 16); /* never beyond --parallel */
-}
-
-static void test_a_429_halves_the_window_and_sets_a_pace_under_what_got_through(void **state)
-{
-	struct pacer p;
-	long long t, wait;
-	unsigned window;
-	int i;
-
-	(void)state;
-	pacer_init(&p, 16, 0, 0);
-	/* 100 answers a second got through for a second... */
-	for (t = 0, i = 0; i < 100; i++, t += 10) {
-		assert_int_equal(pacer_acquire(&p, t), 0);
-		pacer_done(&p, PACE_OK, -1, 1, t);
-	}
-	assert_int_equal(pacer_acquire(&p, t), 0);
-	window = p.window;
-	assert_true(window > 8);
-	/* ...then a 429 with Retry-After: 2 s for that request. */
-	wait = pacer_done(&p, PACE_LIMITED, 2000, 1, t);
-	assert_int_equal(wait, 2000);
-	assert_true(p.rps > 85 && p.rps < 95); /* 90% of about 100 */
-	assert_int_equal(p.window, window / 2);
-	/* The pace now spaces requests about 11 ms apart. */
-	assert_int_equal(pacer_acquire(&p, t), 0);
-	wait = pacer_acquire(&p, t);
-	assert_true(wait >= 10 && wait <= 13);
-	/* Retry-After is capped. */
-	pacer_done(&p, PACE_OK, -1, 1, t);
-	assert_int_equal(pacer_acquire(&p, t + 100), 0);
-	assert_int_equal(pacer_done(&p, PACE_LIMITED, 3600 * 1000, 1, t + 100), p.max_pause_ms);
-}
-
-static void test_max_rps_caps_from_the_start(void **state)
-{
-	struct pacer p;
-	long long t = 0, sent = 0;
-
-	(void)state;
-	pacer_init(&p, 64, 20, 0);
-	/* One simulated second, asking every millisecond: about 20 get through. */
-	for (t = 0; t < 1000; t++) {
-		if (pacer_acquire(&p, t) == 0) {
-			sent++;
-			pacer_done(&p, PACE_OK, -1, 1, t);
-		}
-	}
-	assert_true(sent >= 19 && sent <= 21);
-}
-
-static void test_failures_back_off_with_jitter_up_to_8s(void **state)
-{
-	struct pacer p;
-	long long w;
-	unsigned attempt;
-	int i;
-
-	(void)state;
-	pacer_init(&p, 4, 0, 0);
-	for (i = 0; i < 50; i++) {
-		for (attempt = 1; attempt <= 8; attempt++) {
-			long long full = 250LL << (attempt - 1);
-
-			if (full > 8000)
-				full = 8000;
-			assert_int_equal(pacer_acquire(&p, 0), 0);
-			w = pacer_done(&p, PACE_FAILED, -1, attempt, 0);
-			assert_true(w >= full / 2 && w <= full);
-		}
-	}
-	assert_int_equal(p.window, 4); /* failures are not the registry asking to slow down */
-}
 
 /* -- policies ----------------------------------------------------------------------------- */
 
@@ -218,11 +123,6 @@ static void test_rfc3339_times(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_window_starts_small_and_grows_with_successes),
-		cmocka_unit_test(
-			test_a_429_halves_the_window_and_sets_a_pace_under_what_got_through),
-		cmocka_unit_test(test_max_rps_caps_from_the_start),
-		cmocka_unit_test(test_failures_back_off_with_jitter_up_to_8s),
 		cmocka_unit_test(test_policies_keep_and_say_why),
 		cmocka_unit_test(test_a_delete_plan_has_one_item_per_digest),
 		cmocka_unit_test(test_bad_pattern_is_named),
