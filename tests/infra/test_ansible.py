@@ -56,7 +56,7 @@ def need(tool):
     return path
 
 
-def berth_binary():
+def berth_runner_binary():
     path = Path(os.environ.get("BERTH_BIN", REPO / "build" / "berth"))
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
@@ -114,6 +114,62 @@ def test_syntax_check(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def role_variables():
+    """Every variable the role defines: defaults, registered results, set_fact and task or
+    block vars."""
+    names = set()
+    for path in ROLE.rglob("*.yml"):
+        text = path.read_text()
+        if path.parent.name == "defaults":
+            names |= set(re.findall(r"^(\w+):", text, re.M))
+        names |= set(re.findall(r"^\s+register: (\w+)", text, re.M))
+        for indent, block in re.findall(
+                r"^( +)(?:ansible\.builtin\.set_fact|vars):\n((?:\1 +.*\n)+)", text, re.M):
+            names |= set(re.findall(rf"^{indent}  (\w+):", block, re.M))
+    return names
+
+
+# A few of riemers.gitlab_runner's variables (its defaults/main.yml), the role most teams use
+# beside this one: both may be played on one host.
+RIEMERS = {"gitlab_runner_concurrent", "gitlab_runner_runners", "gitlab_runner_listen_address",
+           "gitlab_runner_config_file", "gitlab_runner_package_name",
+           "gitlab_runner_coordinator_url", "gitlab_runner_registration_token"}
+
+
+def test_every_variable_is_prefixed():
+    names = role_variables()
+    for name in ("berth_runner_runners", "berth_runner_concurrent",   # defaults
+                 "berth_runner__gitlab_bin",                           # register
+                 "berth_runner_exec",                                  # set_fact
+                 "berth_runner__bad_runners"):                         # task vars
+        assert name in names, "role_variables() misses a kind of variable"
+    assert sorted(n for n in names if not n.startswith("berth_runner_")) == []
+    assert not names & RIEMERS
+    # Nor does it read one of riemers' (gitlab_runner_*) or an old name.
+    for path in ROLE.rglob("*"):
+        if path.suffix in (".yml", ".j2"):
+            assert not re.findall(r"\bgitlab_runners?_\w*", path.read_text()), path
+
+
+def test_toml_rendering_round_trips():
+    """berth_runner_to_toml: what tomllib reads back is what was given."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "berth_runner_toml", ROLE / "filter_plugins/berth_runner_toml.py")
+    toml = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(toml)
+    data = {"concurrent": 2, "ratio": 0.5, "on": True, "s": TRICKY, "quote\"d key": "x",
+            "dotted.key": ["a", 1, [True]], "inline": [{"a": 1}, "mixed"],
+            "session_server": {"listen_address": "[::]:8093", "deep": {"x": [1, 2]}},
+            "runners": [{"name": "a", "custom": {"run_args": ["run"]}},
+                        {"name": "b", "cache": {"s3": {"BucketName": "c"}}}]}
+    text = toml.to_toml(data)
+    assert tomllib.loads(text) == data, text
+    assert "[[runners]]" in text and "[runners.cache.s3]" in text
+    with pytest.raises(Exception, match=r"config\.toml: session_server\.x is null"):
+        toml.to_toml({"session_server": {"x": None}})
+
+
 # --- converge into a throwaway root ----------------------------------------------------------
 
 FAKE_GITLAB_RUNNER = """#!/bin/bash
@@ -143,6 +199,30 @@ concurrent = 1
   executor = "custom"
 EOF
 echo "Runner registered successfully." >&2
+"""
+
+# config.toml settings the role has no variable for (berth_runner_config_extra, config_extra):
+# strings TOML must escape, nested tables, arrays, and a value the role sets (overridden).
+TRICKY = 'say "hi" \\ C:\\path\nline two\ttab, ünïcødé'
+CONFIG_EXTRA = {
+    "log_format": "json",
+    "sentry_dsn": TRICKY,
+    "session_server": {"listen_address": "[::]:8093", "session_timeout": 1800},
+}
+RUNNER_EXTRA = {
+    "feature_flags": {"FF_USE_FASTZIP": True, "FF_SCRIPT_SECTIONS": False},
+    "cache": {"Type": "s3", "Shared": True, "Path": "berth",
+              "s3": {"ServerAddress": "s3.ru-1.storage.selcloud.ru", "BucketName": "runner-cache",
+                     "BucketLocation": "ru-1", "AccessKey": "AK", "SecretKey": "SK"}},
+    "custom": {"prepare_exec_timeout": 900},
+    "pre_get_sources_script": TRICKY,
+}
+OLD_CONFIG = """concurrent = 1
+[[runners]]
+  name = "old-runner"
+  url = "https://gitlab.example.com"
+  token = "glrt-OLD"
+  executor = "shell"
 """
 
 WERF = b"#!/bin/sh\necho bundled-werf \"$@\"\n"
@@ -213,26 +293,27 @@ class Converge:
             "ansible_connection": "local",
             "ansible_python_interpreter": "/usr/bin/python3",
             "ansible_become": False,
-            "berth_binary": str(berth),
-            "berth_prefix": str(self.root / "usr/local"),
-            "berth_etc_dir": str(self.etc_berth),
-            "berth_cache_dir": str(self.cache),
-            "berth_systemd_unit_dir": str(self.units),
-            "gitlab_runner_etc_dir": str(self.etc_runner),
-            "gitlab_runner_binary": str(self.fake_runner),
-            "berth_install_packages": False,
-            "gitlab_runner_install": False,
-            "gitlab_runner_manage_service": False,
-            "gitlab_runner_register": True,
-            "berth_gc_enable": False,
-            "gitlab_runner_concurrent": 2,
-            "berth_job_users": JOB_USERS,
-            "berth_job_users_home_dir": str(self.homes),
-            "berth_job_groups": [],
-            "berth_metrics_dir": str(self.metrics),
-            "berth_node_exporter_defaults_file": str(self.node_exporter_defaults),
-            "berth_node_exporter_manage_service": False,
-            "berth_settings": {
+            "berth_runner_binary": str(berth),
+            "berth_runner_prefix": str(self.root / "usr/local"),
+            "berth_runner_etc_dir": str(self.etc_berth),
+            "berth_runner_cache_dir": str(self.cache),
+            "berth_runner_systemd_unit_dir": str(self.units),
+            "berth_runner_gitlab_etc_dir": str(self.etc_runner),
+            "berth_runner_gitlab_binary": str(self.fake_runner),
+            "berth_runner_install_packages": False,
+            "berth_runner_gitlab_install": False,
+            "berth_runner_gitlab_manage_service": False,
+            "berth_runner_register": True,
+            "berth_runner_gc_enable": False,
+            "berth_runner_start_services": False,   # systemd is not running here
+            "berth_runner_concurrent": 2,
+            "berth_runner_job_users": JOB_USERS,
+            "berth_runner_job_users_home_dir": str(self.homes),
+            "berth_runner_job_groups": [],
+            "berth_runner_metrics_dir": str(self.metrics),
+            "berth_runner_node_exporter_defaults_file": str(self.node_exporter_defaults),
+            "berth_runner_node_exporter_manage_service": False,
+            "berth_runner_settings": {
                 "state_dir": str(self.state),
                 "executor": "shell",
                 "kill_grace": "10s",
@@ -244,19 +325,24 @@ class Converge:
                                 "username_variable": "INTERNAL_REG_USER",
                                 "password_variable": "INTERNAL_REG_PASS"}],
             },
-            "gitlab_runners": [
+            "berth_runner_config_extra": CONFIG_EXTRA,
+            "berth_runner_runners": [
                 {"name": "werf-runner-1", "url": "https://gitlab.example.com",
-                 "token": CANARY_TOKEN},
+                 "token": CANARY_TOKEN, "config_extra": RUNNER_EXTRA},
                 {"name": "legacy-runner", "url": "https://gitlab.example.com",
                  "registration_token": CANARY_REGISTRATION, "tag_list": ["werf", "deploy"],
                  "limit": 2},
+                {"name": "old-runner", "state": "absent"},
             ],
         }
+        # A runner configured before (by hand, or another role): state absent unregisters it.
+        self.etc_runner.mkdir(parents=True)
+        self.config_toml.write_text(OLD_CONFIG)
         if self.has_tools:
             self.bundle = tmp / "werf-bundle.tar.gz"
             self.bundle_sha = make_bundle(self.bundle)
-            self.vars["berth_werf_bundle"] = str(self.bundle)
-            self.vars["berth_werf_bundle_sha256"] = self.bundle_sha
+            self.vars["berth_runner_werf_bundle"] = str(self.bundle)
+            self.vars["berth_runner_werf_bundle_sha256"] = self.bundle_sha
 
         self.inventory = tmp / "inventory.yml"
         self.inventory.write_text(json.dumps(
@@ -278,7 +364,7 @@ def converge(tmp_path_factory):
     need("ansible-playbook")
     if os.geteuid() != 0:
         pytest.skip("the converge sets root ownership: run as root")
-    berth = berth_binary()
+    berth = berth_runner_binary()
     if not berth:
         pytest.skip("no berth binary: run `make`, or set BERTH_BIN")
     remove_job_users(JOB_USERS)
@@ -344,8 +430,8 @@ def test_settings_name_the_job_users(converge):
     c = converge
     settings = yaml.safe_load(c.settings.read_text())
     assert settings["job_users"] == JOB_USERS
-    assert "job_groups" not in settings          # berth_job_groups is empty: nothing added
-    r = run([berth_binary(), "--config", c.settings, "config", "--show-settings"])
+    assert "job_groups" not in settings          # berth_runner_job_groups is empty: nothing added
+    r = run([berth_runner_binary(), "--config", c.settings, "config", "--show-settings"])
     assert r.returncode == 0, r.stderr
     assert f"job_users: [{', '.join(JOB_USERS)}]\n" in r.stdout
     assert "job_groups: []\n" in r.stdout
@@ -368,10 +454,19 @@ def test_config_toml(converge):
     assert conf["concurrent"] == 2
     assert conf["check_interval"] == 3
     runners = conf["runners"]
+    # old-runner (state: absent) is gone; the others keep the order they are listed in.
     assert [r["name"] for r in runners] == ["werf-runner-1", "legacy-runner"]
     assert runners[0]["token"] == CANARY_TOKEN
     assert runners[1]["token"] == REGISTERED_TOKEN      # what `gitlab-runner register` got
     assert runners[1]["limit"] == 2
+    # berth_runner_config_extra in the global section, config_extra in werf-runner-1's only.
+    assert conf["log_format"] == "json" and conf["sentry_dsn"] == TRICKY
+    assert conf["session_server"] == CONFIG_EXTRA["session_server"]
+    first, second = runners
+    assert first["feature_flags"] == RUNNER_EXTRA["feature_flags"]
+    assert first["cache"] == RUNNER_EXTRA["cache"]
+    assert first["pre_get_sources_script"] == TRICKY
+    assert not {"feature_flags", "cache", "pre_get_sources_script"} & second.keys()
     berth = str(c.bin_dir / "berth")
     # The settings file is not /etc/berth/berth.yaml, so every call names it.
     prefix = ["--config", str(c.settings)]
@@ -385,7 +480,8 @@ def test_config_toml(converge):
             assert custom[f"{stage}_exec"] == berth
             assert custom[f"{stage}_args"] == prefix + [stage]
         assert custom["config_exec_timeout"] == 120
-        assert custom["prepare_exec_timeout"] == 600
+        # werf-runner-1's config_extra overrides what the role sets; the other keeps it.
+        assert custom["prepare_exec_timeout"] == (900 if r["name"] == "werf-runner-1" else 600)
         assert custom["cleanup_exec_timeout"] == 600
         assert custom["graceful_kill_timeout"] == 30     # integers: GitLab Runner's *int
         assert custom["force_kill_timeout"] == 60
@@ -393,7 +489,7 @@ def test_config_toml(converge):
 
 def test_berth_accepts_its_settings(converge):
     c = converge
-    berth = berth_binary()
+    berth = berth_runner_binary()
     text = c.settings.read_text()
     assert text.startswith("# Ansible managed")
     r = run([berth, "--config", c.settings, "config", "--show-settings"])
@@ -408,7 +504,7 @@ def test_werf_bundle_installed_once(converge):
     c = converge
     if not c.has_tools:
         pytest.skip("this berth has no `tools` command")
-    r = run([berth_binary(), "--config", c.settings, "tools", "list"])
+    r = run([berth_runner_binary(), "--config", c.settings, "tools", "list"])
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(c.bundle_sha) and "werf" in r.stdout
     assert (c.state / "tools" / c.bundle_sha / "bin" / "werf").read_bytes() == WERF
@@ -419,7 +515,7 @@ def test_werf_bundle_installed_once(converge):
 
 
 def test_legacy_registration_ran_once(converge):
-    calls = converge.fake_log.read_text().splitlines()
+    calls = [c for c in converge.fake_log.read_text().splitlines() if c.startswith("register ")]
     assert len(calls) == 1, calls
     assert calls[0].startswith("register name=legacy-runner url=https://gitlab.example.com "
                                "executor=custom tags=werf,deploy token_in_env=yes ")
@@ -427,12 +523,24 @@ def test_legacy_registration_ran_once(converge):
 
 
 def test_gc_units(converge):
+    """A prebuilt binary gets the package's own (sandboxed) units, and the role's paths and
+    schedule in drop-ins."""
     c = converge
-    service = (c.units / "berth-gc.service").read_text()
-    assert f"ExecStart={c.bin_dir}/berth --config {c.settings} gc\n" in service
-    assert "Type=oneshot" in service
-    timer = (c.units / "berth-gc.timer").read_text()
-    assert "OnCalendar=daily" in timer and "Persistent=true" in timer
+    for unit in ("berth-gc.service", "berth-gc.timer"):
+        assert (c.units / unit).read_text() == (REPO / "packaging" / unit).read_text()
+    service = (c.units / "berth-gc.service.d/berth-runner.conf").read_text()
+    assert f"\nExecStart=\nExecStart={c.bin_dir}/berth --config {c.settings} gc\n" in service
+    timer = (c.units / "berth-gc.timer.d/berth-runner.conf").read_text()
+    assert "\nOnCalendar=\nOnCalendar=daily\nRandomizedDelaySec=1h\n" in timer
+
+
+def test_absent_runner_unregistered_once(converge):
+    """old-runner (state: absent) was in config.toml: unregistered by name on the first run
+    (its token stays in config.toml's reach, off the command line), not again after."""
+    calls = [c for c in converge.fake_log.read_text().splitlines() if "unregister" in c]
+    assert calls == [f"fake gitlab-runner: unregister --config {converge.config_toml} "
+                     "--name old-runner"], calls
+    assert "old-runner" not in converge.config_toml.read_text()
 
 
 def test_runner_cgroup_delegated(converge, tmp_path):
@@ -445,14 +553,14 @@ def test_runner_cgroup_delegated(converge, tmp_path):
 
 
 def test_delegation_can_be_masked_and_back(tmp_path):
-    """berth_cgroup_delegate: false turns the drop-in into a link to /dev/null (masking the
+    """berth_runner_cgroup_delegate: false turns the drop-in into a link to /dev/null (masking the
     package's copy too); true makes it the drop-in again. Each change says when it applies."""
     dropin = tmp_path / "units/gitlab-runner.service.d/berth-cgroup.conf"
     # the first two runs change the drop-in and say when that applies; the third changes nothing
     for delegate, changes in ((False, True), (True, True), (True, False)):
         r = play_role_tasks(tmp_path, "delegate", {
-            "berth_cgroup_delegate": delegate, "berth_systemd_unit_dir": str(tmp_path / "units"),
-            "gitlab_runner_manage_service": False})
+            "berth_runner_cgroup_delegate": delegate, "berth_runner_systemd_unit_dir": str(tmp_path / "units"),
+            "berth_runner_gitlab_manage_service": False})
         assert r.returncode == 0, r.stdout + r.stderr
         if delegate:
             assert not dropin.is_symlink()
@@ -474,25 +582,16 @@ def test_no_secret_in_output(converge):
 
 def test_default_paths_render_plain_args(tmp_path):
     """With the default settings file, the runner calls `berth config` etc. with no --config."""
-    playbook = need("ansible-playbook")
     dest = tmp_path / "config.toml"
-    play = [{
-        "hosts": "localhost", "gather_facts": False, "connection": "local",
-        "vars_files": [str(ROLE / "defaults/main.yml")],
-        "tasks": [{"name": "Render config.toml", "ansible.builtin.template": {
-            "src": str(ROLE / "templates/config.toml.j2"), "dest": str(dest),
-            "mode": "0600"}}],
-    }]
-    (tmp_path / "play.yml").write_text(json.dumps(play))
-    # Extra vars: the role's defaults (vars_files) would win over play vars.
-    (tmp_path / "vars.json").write_text(json.dumps({
+    r = play_role_tasks(tmp_path, "config_toml", {
         "berth_runner_exec": "/usr/local/bin/berth",
-        "gitlab_runners": [{"name": "r1", "url": "https://gitlab.example.com", "token": "glrt-x",
-                            "environment": ["A=1"]},
-                           {"name": "r2", "url": "https://gitlab.example.com",
-                            "registration_token": "not-registered-yet"}]}))
-    r = run([playbook, "-i", "localhost,", "-e", "@vars.json", tmp_path / "play.yml"],
-            cwd=tmp_path, env=ansible_env(tmp_path))
+        "berth_runner_gitlab_config_file": str(dest),
+        "berth_runner_gitlab_binary": str(tmp_path / "no-gitlab-runner"),
+        "berth_runner_runners": [
+            {"name": "r1", "url": "https://gitlab.example.com", "token": "glrt-x",
+             "environment": ["A=1"]},
+            {"name": "r2", "url": "https://gitlab.example.com",
+             "registration_token": "not-registered-yet"}]})
     assert r.returncode == 0, r.stdout + r.stderr
     text = dest.read_text()
     conf = tomllib.loads(text)
@@ -533,13 +632,13 @@ def test_missing_job_group_fails_naming_it(tmp_path):
     remove_job_users([user])
     try:
         r = play_role_tasks(tmp_path, "job_users", {
-            "berth_job_users": [user], "gitlab_runner_concurrent": 1,
-            "berth_job_users_home_dir": str(tmp_path / "home"),
-            "berth_job_groups": ["daemon", MISSING_GROUP]})   # daemon: in every Debian
+            "berth_runner_job_users": [user], "berth_runner_concurrent": 1,
+            "berth_runner_job_users_home_dir": str(tmp_path / "home"),
+            "berth_runner_job_groups": ["daemon", MISSING_GROUP]})   # daemon: in every Debian
         out = r.stdout + r.stderr
         assert r.returncode != 0, out
         # Only the missing one is named.
-        assert f"berth_job_groups: no group {MISSING_GROUP} on this machine" in out, out
+        assert f"berth_runner_job_groups: no group {MISSING_GROUP} on this machine" in out, out
         # The check comes first: no user was created for a run that fails.
         with pytest.raises(KeyError):
             pwd.getpwnam(user)
@@ -548,22 +647,22 @@ def test_missing_job_group_fails_naming_it(tmp_path):
 
 
 def test_default_job_users_follow_concurrent(tmp_path):
-    """berth-job-1 ... berth-job-N for gitlab_runner_concurrent N, nothing created here."""
+    """berth-job-1 ... berth-job-N for berth_runner_concurrent N, nothing created here."""
     playbook = need("ansible-playbook")
     dest = tmp_path / "users.json"
     play = [{
         "hosts": "localhost", "gather_facts": False, "connection": "local",
         "vars_files": [str(ROLE / "defaults/main.yml")],
         "tasks": [{"name": "Write the default job users", "ansible.builtin.copy": {
-            "content": "{{ {'users': berth_job_users, 'groups': berth_job_groups,"
-                       " 'create': berth_job_users_create, 'home': berth_job_users_home_dir,"
-                       " 'bwrap': berth_bwrap_package} | to_json }}",
+            "content": "{{ {'users': berth_runner_job_users, 'groups': berth_runner_job_groups,"
+                       " 'create': berth_runner_job_users_create, 'home': berth_runner_job_users_home_dir,"
+                       " 'bwrap': berth_runner_bwrap_package} | to_json }}",
             "dest": str(dest), "mode": "0644"}}],
     }]
     (tmp_path / "play.yml").write_text(json.dumps(play))
     for concurrent, users in ((3, ["berth-job-1", "berth-job-2", "berth-job-3"]), (None, [
             "berth-job-1", "berth-job-2", "berth-job-3", "berth-job-4"])):
-        extra = ["-e", f"gitlab_runner_concurrent={concurrent}"] if concurrent else []
+        extra = ["-e", f"berth_runner_concurrent={concurrent}"] if concurrent else []
         r = run([playbook, "-i", "localhost,", *extra, tmp_path / "play.yml"],
                 cwd=tmp_path, env=ansible_env(tmp_path))
         assert r.returncode == 0, r.stdout + r.stderr
@@ -580,20 +679,20 @@ def test_build_from_source_is_idempotent(tmp_path):
     hostvars = {
         "ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3",
         "ansible_become": False,
-        "berth_source_local_dir": str(REPO),
-        "berth_source_dir": str(root / "usr/local/src/berth"),
-        "berth_prefix": str(root / "usr/local"),
-        "berth_etc_dir": str(root / "etc/berth"),
-        "berth_cache_dir": str(root / "var/cache/berth"),
-        "berth_systemd_unit_dir": str(root / "etc/systemd/system"),
-        "gitlab_runner_etc_dir": str(root / "etc/gitlab-runner"),
-        "gitlab_runner_binary": str(root / "usr/bin/gitlab-runner"),
-        "berth_install_packages": False, "gitlab_runner_install": False,
-        "gitlab_runner_manage_service": False, "berth_gc_enable": False,
-        "berth_settings": {"state_dir": str(root / "var/lib/berth")},
-        "berth_metrics_dir": str(root / "var/lib/prometheus/node-exporter"),
-        "berth_node_exporter": False,
-        "gitlab_runners": [],
+        "berth_runner_source_local_dir": str(REPO),
+        "berth_runner_source_dir": str(root / "usr/local/src/berth"),
+        "berth_runner_prefix": str(root / "usr/local"),
+        "berth_runner_etc_dir": str(root / "etc/berth"),
+        "berth_runner_cache_dir": str(root / "var/cache/berth"),
+        "berth_runner_systemd_unit_dir": str(root / "etc/systemd/system"),
+        "berth_runner_gitlab_etc_dir": str(root / "etc/gitlab-runner"),
+        "berth_runner_gitlab_binary": str(root / "usr/bin/gitlab-runner"),
+        "berth_runner_install_packages": False, "berth_runner_gitlab_install": False,
+        "berth_runner_gitlab_manage_service": False, "berth_runner_gc_enable": False,
+        "berth_runner_settings": {"state_dir": str(root / "var/lib/berth")},
+        "berth_runner_metrics_dir": str(root / "var/lib/prometheus/node-exporter"),
+        "berth_runner_node_exporter": False,
+        "berth_runner_runners": [],
     }
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(json.dumps(
