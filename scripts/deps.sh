@@ -23,7 +23,7 @@ test="
   libcmocka-dev python3-pytest
   clang-format clang-tidy cppcheck clang libclang-rt-14-dev valgrind shellcheck e2fsprogs util-linux
   docker-registry nginx skopeo apache2-utils openssl etcd-server
-  ansible ansible-lint yamllint python3-yaml zstd lintian
+  ansible ansible-lint yamllint python3-yaml zstd lintian mmdebstrap
   prometheus prometheus-node-exporter
 "
 # kubectl of the same version as the API server the tests build (1.20). A kubectl already on

@@ -37,7 +37,8 @@ ARCHIVES=$CACHE_DIR/apt-archives
 CHECK_TOOLS="cc gcc clang clang-format clang-tidy cppcheck shellcheck valgrind pkg-config python3
   bwrap slirp4netns ip skopeo nginx docker-registry etcd htpasswd openssl ansible-playbook
   ansible-inventory ansible-lint yamllint zstd prlimit chattr setpriv flock mount useradd userdel
-  groupadd getent git dpkg-deb lintian kubectl promtool prometheus prometheus-node-exporter"
+  groupadd getent git dpkg-deb lintian kubectl promtool prometheus prometheus-node-exporter
+  mmdebstrap unshare chroot"
 
 phase=start
 phase_t0=$SECONDS

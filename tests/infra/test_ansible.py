@@ -56,7 +56,7 @@ def need(tool):
     return path
 
 
-def berth_runner_binary():
+def berth_binary():
     path = Path(os.environ.get("BERTH_BIN", REPO / "build" / "berth"))
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
@@ -364,7 +364,7 @@ def converge(tmp_path_factory):
     need("ansible-playbook")
     if os.geteuid() != 0:
         pytest.skip("the converge sets root ownership: run as root")
-    berth = berth_runner_binary()
+    berth = berth_binary()
     if not berth:
         pytest.skip("no berth binary: run `make`, or set BERTH_BIN")
     remove_job_users(JOB_USERS)
@@ -431,7 +431,7 @@ def test_settings_name_the_job_users(converge):
     settings = yaml.safe_load(c.settings.read_text())
     assert settings["job_users"] == JOB_USERS
     assert "job_groups" not in settings          # berth_runner_job_groups is empty: nothing added
-    r = run([berth_runner_binary(), "--config", c.settings, "config", "--show-settings"])
+    r = run([berth_binary(), "--config", c.settings, "config", "--show-settings"])
     assert r.returncode == 0, r.stderr
     assert f"job_users: [{', '.join(JOB_USERS)}]\n" in r.stdout
     assert "job_groups: []\n" in r.stdout
@@ -489,7 +489,7 @@ def test_config_toml(converge):
 
 def test_berth_accepts_its_settings(converge):
     c = converge
-    berth = berth_runner_binary()
+    berth = berth_binary()
     text = c.settings.read_text()
     assert text.startswith("# Ansible managed")
     r = run([berth, "--config", c.settings, "config", "--show-settings"])
@@ -504,7 +504,7 @@ def test_werf_bundle_installed_once(converge):
     c = converge
     if not c.has_tools:
         pytest.skip("this berth has no `tools` command")
-    r = run([berth_runner_binary(), "--config", c.settings, "tools", "list"])
+    r = run([berth_binary(), "--config", c.settings, "tools", "list"])
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(c.bundle_sha) and "werf" in r.stdout
     assert (c.state / "tools" / c.bundle_sha / "bin" / "werf").read_bytes() == WERF
@@ -707,3 +707,265 @@ def test_build_from_source_is_idempotent(tmp_path):
     berth = root / "usr/local/bin/berth"
     assert run([berth, "--version"]).stdout.startswith("berth ")
     assert (root / "usr/local/share/man/man1/berth.1").is_file()
+
+
+# --- converge into a fresh Debian 12 root, apt on, through the chroot connection -------------
+#
+# The root: mmdebstrap's minbase with python3 (Ansible's modules), python3-apt (its apt
+# module) and systemd (a Debian server has it; systemctl enables units offline), cached as a tarball under $BERTH_CACHE_DIR (default /var/cache/berth) named by a hash
+# of its recipe, from the mirrors scripts/fresh-debian.sh uses (BERTH_DEBIAN_MIRROR,
+# BERTH_DEBIAN_SECURITY). Each test run unpacks it afresh. The role installs berth from the .deb
+# `make deb` makes, GitLab Runner from a package file (Debian 12 has none: FAKE_RUNNER_DEB below,
+# a stand-in that records its calls) and node_exporter from Debian's archive, with apt; the
+# packages apt downloads are kept in $BERTH_CACHE_DIR/ansible-apt-archives, bind-mounted into the
+# root inside a mount namespace of ansible-playbook's own (gone with it). systemd does not run
+# in a chroot: berth_runner_start_services is false, so units are enabled and not started.
+
+CACHE_DIR = Path(os.environ.get("BERTH_CACHE_DIR", "/var/cache/berth"))
+MIRROR = os.environ.get("BERTH_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+SECURITY = os.environ.get("BERTH_DEBIAN_SECURITY", "http://deb.debian.org/debian-security")
+ROOT_PACKAGES = "python3,python3-apt,systemd"
+VERSION = re.search(r"^VERSION\s*:=\s*(\S+)", (REPO / "Makefile").read_text(), re.M).group(1)
+
+FAKE_RUNNER = """#!/usr/bin/python3
+# A stand-in for gitlab-runner (tests/infra/test_ansible.py): records every call in LOG, and
+# does to config.toml what `register` and `unregister --name` do after asking GitLab.
+import os, re, sys
+LOG = "/var/log/fake-gitlab-runner.log"
+args = sys.argv[1:]
+def opt(name):
+    return args[args.index(name) + 1] if name in args else None
+config = opt("--config") or "/etc/gitlab-runner/config.toml"
+env_ok = os.environ.get("REGISTRATION_TOKEN") == %(reg)s
+with open(LOG, "a") as log:
+    log.write(" ".join(args) + (" token_in_env=%%s" %% env_ok if args[:1] == ["register"] else "")
+              + "\\n")
+if args[:1] == ["register"]:
+    if not env_ok:
+        sys.exit("wrong registration token")
+    with open(config, "w") as f:
+        f.write('[[runners]]\\n  name = "%%s"\\n  token = %(registered)s\\n' %% os.environ["RUNNER_NAME"])
+elif args[:1] == ["unregister"]:
+    blocks = re.split(r"(?m)^(?=\\[\\[runners\\]\\])", open(config).read())
+    keep = [b for b in blocks if not re.search(r'(?m)^\\s*name = "%%s"$' %% re.escape(opt("--name")), b)]
+    if len(keep) == len(blocks):
+        sys.exit("ERROR: runner not found")
+    open(config, "w").write("".join(keep))
+"""
+
+FAKE_RUNNER_UNIT = """[Unit]
+Description=GitLab Runner (stand-in)
+
+[Service]
+ExecStart=/usr/bin/gitlab-runner run
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def fake_runner_deb(tmp):
+    """gitlab-runner_17.0.0-fake_all.deb: the stand-in and a unit, built with dpkg-deb."""
+    need("dpkg-deb")
+    tree = tmp / "gitlab-runner-deb"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN/control").write_text(
+        "Package: gitlab-runner\nVersion: 17.0.0-fake\nArchitecture: all\n"
+        "Maintainer: berth tests <berth@example.com>\nDepends: python3\n"
+        "Description: stand-in for GitLab Runner\n records its calls (tests/infra)\n")
+    script = tree / "usr/bin/gitlab-runner"
+    script.parent.mkdir(parents=True)
+    script.write_text(FAKE_RUNNER % {"reg": json.dumps(CANARY_REGISTRATION),
+                                     "registered": json.dumps(json.dumps(REGISTERED_TOKEN))})
+    script.chmod(0o755)
+    unit = tree / "lib/systemd/system/gitlab-runner.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text(FAKE_RUNNER_UNIT)
+    deb = tmp / "gitlab-runner_17.0.0-fake_all.deb"
+    r = run(["dpkg-deb", "--build", "--root-owner-group", tree, deb])
+    assert r.returncode == 0, r.stderr
+    return deb
+
+
+def root_tarball():
+    """The cached minbase root (built once per recipe, under a lock for concurrent runs)."""
+    key = hashlib.sha256("\n".join(["bookworm", ROOT_PACKAGES, MIRROR, SECURITY, "minbase"])
+                         .encode()).hexdigest()[:12]
+    tarball = CACHE_DIR / f"ansible-debian-bookworm-{key}.tar"
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_DIR / "ansible-debian.lock", "w") as lock:
+        import fcntl
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not tarball.is_file():
+            for old in CACHE_DIR.glob("ansible-debian-bookworm-*.tar*"):
+                old.unlink()              # an older recipe's root is never used again
+            tmp = tarball.with_suffix(".tar.tmp")
+            r = run(["mmdebstrap", "--variant=minbase", "--format=tar",
+                     f"--include={ROOT_PACKAGES}", "bookworm", tmp,
+                     f"deb {MIRROR} bookworm main", f"deb {MIRROR} bookworm-updates main",
+                     f"deb {SECURITY} bookworm-security main"], timeout=900)
+            assert r.returncode == 0, r.stderr[-3000:]
+            tmp.rename(tarball)
+    return tarball
+
+
+class ChrootConverge:
+    HOST = "fresh-debian"
+
+    def __init__(self, tmp, deb):
+        self.tmp = tmp
+        self.root = tmp / "root"
+        self.root.mkdir()
+        r = run(["tar", "-xf", root_tarball(), "-C", self.root, "--numeric-owner"])
+        assert r.returncode == 0, r.stderr
+        shutil.copy("/etc/resolv.conf", self.root / "etc/resolv.conf")
+        self.archives = CACHE_DIR / "ansible-apt-archives"
+        (self.archives / "partial").mkdir(parents=True, exist_ok=True)
+        self.config_toml = self.root / "etc/gitlab-runner/config.toml"
+        self.config_toml.parent.mkdir(mode=0o700, parents=True)
+        self.config_toml.write_text(OLD_CONFIG)
+        self.log = self.root / "var/log/fake-gitlab-runner.log"
+        self.outputs, self.recaps = [], []
+        hostvars = {
+            "ansible_connection": "community.general.chroot",
+            "ansible_host": str(self.root),
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_become": False,
+            "berth_runner_deb": str(deb),
+            "berth_runner_gitlab_deb": str(fake_runner_deb(tmp)),
+            "berth_runner_start_services": False,      # no systemd in a chroot
+            "berth_runner_concurrent": 2,
+            "berth_runner_config_extra": CONFIG_EXTRA,
+            "berth_runner_runners": [
+                {"name": "werf-runner-1", "url": "https://gitlab.example.com",
+                 "token": CANARY_TOKEN, "config_extra": RUNNER_EXTRA},
+                {"name": "legacy-runner", "url": "https://gitlab.example.com",
+                 "registration_token": CANARY_REGISTRATION},
+                {"name": "old-runner", "state": "absent"},
+            ],
+        }
+        self.inventory = tmp / "inventory.yml"
+        self.inventory.write_text(json.dumps(
+            {"all": {"children": {"berth_runners": {"hosts": {self.HOST: hostvars}}}}}))
+
+    def play(self):
+        # The mounts live in unshare's mount namespace only: they go when ansible-playbook ends.
+        mounts = ('mount --bind "$1" "$2/var/cache/apt/archives" && mount -t proc proc "$2/proc"'
+                  ' && shift 2 && exec "$@"')
+        r = run(["unshare", "--mount", "--propagation", "private", "sh", "-c", mounts, "sh",
+                 self.archives, self.root, shutil.which("ansible-playbook"), "-i",
+                 self.inventory, ANSIBLE / "site.yml", "-v", "--diff"],
+                cwd=ANSIBLE, env=ansible_env(self.tmp), timeout=600)
+        out = r.stdout + r.stderr
+        self.outputs.append(out)
+        assert r.returncode == 0, out[-8000:]
+        m = re.search(rf"^{self.HOST}\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"
+                      r"failed=(\d+)", r.stdout, re.M)
+        assert m, out[-3000:]
+        self.recaps.append(dict(zip(("ok", "changed", "unreachable", "failed"),
+                                    map(int, m.groups()))))
+
+    def passwd(self):
+        return {line.split(":")[0]: line.split(":")
+                for line in (self.root / "etc/passwd").read_text().splitlines()}
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    need("ansible-playbook")
+    need("mmdebstrap")
+    if os.geteuid() != 0:
+        pytest.skip("chroot, mount and mmdebstrap need root")
+    berth = berth_binary()
+    if not berth:
+        pytest.skip("no berth binary: run `make`, or set BERTH_BIN")
+    tmp = tmp_path_factory.mktemp("fresh")
+    r = run([REPO / "scripts/deb.sh", berth, VERSION, tmp], cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    c = ChrootConverge(tmp, Path(r.stdout.strip()))
+    c.play()
+    c.play()
+    return c
+
+
+def test_fresh_debian_converges_twice(fresh):
+    first, second = fresh.recaps
+    assert first["changed"] > 0 and first["failed"] == 0
+    assert second["changed"] == 0, fresh.outputs[1][-6000:]
+    for i, out in enumerate(fresh.outputs):
+        for secret in (CANARY_TOKEN, CANARY_REGISTRATION, REGISTERED_TOKEN):
+            assert secret not in out, f"run {i + 1} printed a secret"
+
+
+def dpkg_status(root):
+    """Installed packages and versions, from the root's dpkg database."""
+    status = {}
+    for stanza in (root / "var/lib/dpkg/status").read_text().split("\n\n"):
+        fields = dict(re.findall(r"^(\S+): (.*)$", stanza, re.M))
+        if fields.get("Status") == "install ok installed":
+            status[fields["Package"]] = fields["Version"]
+    return status
+
+
+def test_fresh_packages_installed(fresh):
+    installed = dpkg_status(fresh.root)
+    assert installed.get("berth") == VERSION
+    assert installed.get("gitlab-runner") == "17.0.0-fake"
+    assert "prometheus-node-exporter" in installed       # from Debian's archive
+    args = (fresh.root / "etc/default/prometheus-node-exporter").read_text()
+    assert 'ARGS="--collector.textfile.directory=/var/lib/prometheus/node-exporter"' in args
+
+
+def test_fresh_users_and_settings(fresh):
+    yaml = pytest.importorskip("yaml")
+    passwd = fresh.passwd()
+    for name in ("berth-job-1", "berth-job-2"):
+        _, _, uid, _, _, home, shell = passwd[name]
+        assert 0 < int(uid) < 1000 and home == f"/home/{name}" and shell == "/bin/bash"
+        assert mode(fresh.root / home.lstrip("/")) == 0o700
+    # (The .deb's postinst creates berth-job-1 ... 4 itself, homes in /var/lib: the role gives
+    # the first two its own homes.)
+    settings = yaml.safe_load((fresh.root / "etc/berth/berth.yaml").read_text())
+    assert settings["job_users"] == ["berth-job-1", "berth-job-2"]
+    assert mode(fresh.root / "var/lib/berth") == 0o711
+
+
+def test_fresh_config_toml(fresh):
+    text = fresh.config_toml.read_text()
+    conf = tomllib.loads(text)
+    assert mode(fresh.config_toml) == 0o600
+    assert conf["concurrent"] == 2 and conf["sentry_dsn"] == TRICKY
+    assert conf["session_server"] == CONFIG_EXTRA["session_server"]
+    first, second = conf["runners"]
+    assert (first["name"], first["token"]) == ("werf-runner-1", CANARY_TOKEN)
+    assert (second["name"], second["token"]) == ("legacy-runner", REGISTERED_TOKEN)
+    assert first["cache"] == RUNNER_EXTRA["cache"]
+    assert first["feature_flags"] == RUNNER_EXTRA["feature_flags"]
+    # The package's berth, with the default settings file: no --config.
+    assert first["custom"]["run_exec"] == "/usr/bin/berth"
+    assert first["custom"]["run_args"] == ["run"]
+    assert first["custom"]["prepare_exec_timeout"] == 900
+    assert second["custom"]["prepare_exec_timeout"] == 600
+
+
+def test_fresh_runner_calls(fresh):
+    """Registered once (token in the environment), old-runner unregistered once."""
+    calls = fresh.log.read_text().splitlines()
+    assert [c.split()[0] for c in calls] == ["register", "unregister"], calls
+    assert calls[0].endswith(" token_in_env=True") and CANARY_REGISTRATION not in calls[0]
+    assert calls[1] == "unregister --config /etc/gitlab-runner/config.toml --name old-runner"
+
+
+def test_fresh_units_are_the_packages(fresh):
+    """One set of gc units, the package's; the role's settings in drop-ins; the timer and the
+    runner enabled (not started: no systemd here)."""
+    etc = fresh.root / "etc/systemd/system"
+    assert not (etc / "berth-gc.service").exists() and not (etc / "berth-gc.timer").exists()
+    lib = fresh.root / "lib/systemd/system"
+    assert (lib / "berth-gc.service").read_text() == (REPO / "packaging/berth-gc.service").read_text()
+    dropin = (etc / "berth-gc.service.d/berth-runner.conf").read_text()
+    assert "\nExecStart=\nExecStart=/usr/bin/berth --config /etc/berth/berth.yaml gc\n" in dropin
+    wants = os.readlink(etc / "timers.target.wants/berth-gc.timer")
+    assert wants == "/lib/systemd/system/berth-gc.timer", wants
+    wants = os.readlink(etc / "multi-user.target.wants/gitlab-runner.service")
+    assert wants == "/lib/systemd/system/gitlab-runner.service", wants
