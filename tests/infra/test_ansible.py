@@ -15,6 +15,7 @@ Needs: ansible-playbook, yamllint, ansible-lint (Debian: apt-get install ansible
 yamllint); tests skip what is not installed. Run as root (the role chowns to root).
 """
 
+import fcntl
 import hashlib
 import io
 import json
@@ -44,9 +45,8 @@ MISSING_GROUP = "berth-ans-no-such-group"
 CANARY_TOKEN = "glrt-CANARY" + secrets.token_hex(8)
 CANARY_REGISTRATION = "CANARYREG" + secrets.token_hex(8)
 REGISTERED_TOKEN = "glrt-REGISTERED" + secrets.token_hex(8)
+CANARY_S3_SECRET = "CANARYS3" + secrets.token_hex(8)   # a secret in config_extra
 
-RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
-                   re.M)
 
 
 def need(tool):
@@ -59,6 +59,16 @@ def need(tool):
 def berth_binary():
     path = Path(os.environ.get("BERTH_BIN", REPO / "build" / "berth"))
     return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def root_and_berth(why):
+    """The berth binary a converge installs; skips when not root or there is none."""
+    if os.geteuid() != 0:
+        pytest.skip(f"{why}: run as root")
+    berth = berth_binary()
+    if not berth:
+        pytest.skip("no berth binary: run `make`, or set BERTH_BIN")
+    return berth
 
 
 def ansible_env(tmp):
@@ -80,9 +90,10 @@ def run(cmd, timeout=300, **kw):
                           **kw)
 
 
-def recap(out):
-    m = RECAP.search(out)
-    assert m, f"no PLAY RECAP for localhost in:\n{out[-3000:]}"
+def recap(out, host="localhost"):
+    m = re.search(rf"^{host}\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
+                  out, re.M)
+    assert m, f"no PLAY RECAP for {host} in:\n{out[-3000:]}"
     ok, changed, unreachable, failed = map(int, m.groups())
     return {"ok": ok, "changed": changed, "unreachable": unreachable, "failed": failed}
 
@@ -213,7 +224,7 @@ RUNNER_EXTRA = {
     "feature_flags": {"FF_USE_FASTZIP": True, "FF_SCRIPT_SECTIONS": False},
     "cache": {"Type": "s3", "Shared": True, "Path": "berth",
               "s3": {"ServerAddress": "s3.ru-1.storage.selcloud.ru", "BucketName": "runner-cache",
-                     "BucketLocation": "ru-1", "AccessKey": "AK", "SecretKey": "SK"}},
+                     "BucketLocation": "ru-1", "AccessKey": "AK", "SecretKey": CANARY_S3_SECRET}},
     "custom": {"prepare_exec_timeout": 900},
     "pre_get_sources_script": TRICKY,
 }
@@ -362,11 +373,7 @@ class Converge:
 @pytest.fixture(scope="module")
 def converge(tmp_path_factory):
     need("ansible-playbook")
-    if os.geteuid() != 0:
-        pytest.skip("the converge sets root ownership: run as root")
-    berth = berth_binary()
-    if not berth:
-        pytest.skip("no berth binary: run `make`, or set BERTH_BIN")
+    berth = root_and_berth("the converge sets root ownership")
     remove_job_users(JOB_USERS)
     c = Converge(tmp_path_factory.mktemp("converge"), berth)
     try:
@@ -559,7 +566,8 @@ def test_delegation_can_be_masked_and_back(tmp_path):
     # the first two runs change the drop-in and say when that applies; the third changes nothing
     for delegate, changes in ((False, True), (True, True), (True, False)):
         r = play_role_tasks(tmp_path, "delegate", {
-            "berth_runner_cgroup_delegate": delegate, "berth_runner_systemd_unit_dir": str(tmp_path / "units"),
+            "berth_runner_cgroup_delegate": delegate,
+            "berth_runner_systemd_unit_dir": str(tmp_path / "units"),
             "berth_runner_gitlab_manage_service": False})
         assert r.returncode == 0, r.stdout + r.stderr
         if delegate:
@@ -573,7 +581,7 @@ def test_delegation_can_be_masked_and_back(tmp_path):
 
 def test_no_secret_in_output(converge):
     for i, out in enumerate(converge.outputs):
-        for secret in (CANARY_TOKEN, CANARY_REGISTRATION, REGISTERED_TOKEN):
+        for secret in (CANARY_TOKEN, CANARY_REGISTRATION, REGISTERED_TOKEN, CANARY_S3_SECRET):
             assert secret not in out, f"run {i + 1} printed a secret"
     # ...and they did reach the files that need them.
     assert CANARY_TOKEN in converge.config_toml.read_text()
@@ -712,11 +720,12 @@ def test_build_from_source_is_idempotent(tmp_path):
 # --- converge into a fresh Debian 12 root, apt on, through the chroot connection -------------
 #
 # The root: mmdebstrap's minbase with python3 (Ansible's modules), python3-apt (its apt
-# module) and systemd (a Debian server has it; systemctl enables units offline), cached as a tarball under $BERTH_CACHE_DIR (default /var/cache/berth) named by a hash
-# of its recipe, from the mirrors scripts/fresh-debian.sh uses (BERTH_DEBIAN_MIRROR,
-# BERTH_DEBIAN_SECURITY). Each test run unpacks it afresh. The role installs berth from the .deb
-# `make deb` makes, GitLab Runner from a package file (Debian 12 has none: FAKE_RUNNER_DEB below,
-# a stand-in that records its calls) and node_exporter from Debian's archive, with apt; the
+# module) and systemd (a Debian server has it; systemctl enables units offline), cached as a
+# tarball under $BERTH_CACHE_DIR (default /var/cache/berth) named by a hash of its recipe, from
+# the mirrors scripts/fresh-debian.sh uses (BERTH_DEBIAN_MIRROR, BERTH_DEBIAN_SECURITY). Each
+# test run unpacks it afresh. The role installs berth from the .deb `make deb` makes, GitLab
+# Runner from a package file (Debian 12 has none: fake_runner_deb() below, a stand-in that
+# records its calls) and node_exporter from Debian's archive, with apt; the
 # packages apt downloads are kept in $BERTH_CACHE_DIR/ansible-apt-archives, bind-mounted into the
 # root inside a mount namespace of ansible-playbook's own (gone with it). systemd does not run
 # in a chroot: berth_runner_start_services is false, so units are enabled and not started.
@@ -732,6 +741,7 @@ FAKE_RUNNER = """#!/usr/bin/python3
 # does to config.toml what `register` and `unregister --name` do after asking GitLab.
 import os, re, sys
 LOG = "/var/log/fake-gitlab-runner.log"
+REGISTERED = %(registered)s
 args = sys.argv[1:]
 def opt(name):
     return args[args.index(name) + 1] if name in args else None
@@ -744,7 +754,7 @@ if args[:1] == ["register"]:
     if not env_ok:
         sys.exit("wrong registration token")
     with open(config, "w") as f:
-        f.write('[[runners]]\\n  name = "%%s"\\n  token = %(registered)s\\n' %% os.environ["RUNNER_NAME"])
+        f.write('[[runners]]\\n  name = "%%s"\\n  token = "%%s"\\n' %% (os.environ["RUNNER_NAME"], REGISTERED))
 elif args[:1] == ["unregister"]:
     blocks = re.split(r"(?m)^(?=\\[\\[runners\\]\\])", open(config).read())
     keep = [b for b in blocks if not re.search(r'(?m)^\\s*name = "%%s"$' %% re.escape(opt("--name")), b)]
@@ -776,7 +786,7 @@ def fake_runner_deb(tmp):
     script = tree / "usr/bin/gitlab-runner"
     script.parent.mkdir(parents=True)
     script.write_text(FAKE_RUNNER % {"reg": json.dumps(CANARY_REGISTRATION),
-                                     "registered": json.dumps(json.dumps(REGISTERED_TOKEN))})
+                                     "registered": json.dumps(REGISTERED_TOKEN)})
     script.chmod(0o755)
     unit = tree / "lib/systemd/system/gitlab-runner.service"
     unit.parent.mkdir(parents=True)
@@ -794,7 +804,6 @@ def root_tarball():
     tarball = CACHE_DIR / f"ansible-debian-bookworm-{key}.tar"
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     with open(CACHE_DIR / "ansible-debian.lock", "w") as lock:
-        import fcntl
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not tarball.is_file():
             for old in CACHE_DIR.glob("ansible-debian-bookworm-*.tar*"):
@@ -859,11 +868,7 @@ class ChrootConverge:
         out = r.stdout + r.stderr
         self.outputs.append(out)
         assert r.returncode == 0, out[-8000:]
-        m = re.search(rf"^{self.HOST}\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"
-                      r"failed=(\d+)", r.stdout, re.M)
-        assert m, out[-3000:]
-        self.recaps.append(dict(zip(("ok", "changed", "unreachable", "failed"),
-                                    map(int, m.groups()))))
+        self.recaps.append(recap(r.stdout, self.HOST))
 
     def passwd(self):
         return {line.split(":")[0]: line.split(":")
@@ -874,11 +879,7 @@ class ChrootConverge:
 def fresh(tmp_path_factory):
     need("ansible-playbook")
     need("mmdebstrap")
-    if os.geteuid() != 0:
-        pytest.skip("chroot, mount and mmdebstrap need root")
-    berth = berth_binary()
-    if not berth:
-        pytest.skip("no berth binary: run `make`, or set BERTH_BIN")
+    berth = root_and_berth("chroot, mount and mmdebstrap need root")
     tmp = tmp_path_factory.mktemp("fresh")
     r = run([REPO / "scripts/deb.sh", berth, VERSION, tmp], cwd=REPO)
     assert r.returncode == 0, r.stderr
@@ -893,7 +894,7 @@ def test_fresh_debian_converges_twice(fresh):
     assert first["changed"] > 0 and first["failed"] == 0
     assert second["changed"] == 0, fresh.outputs[1][-6000:]
     for i, out in enumerate(fresh.outputs):
-        for secret in (CANARY_TOKEN, CANARY_REGISTRATION, REGISTERED_TOKEN):
+        for secret in (CANARY_TOKEN, CANARY_REGISTRATION, REGISTERED_TOKEN, CANARY_S3_SECRET):
             assert secret not in out, f"run {i + 1} printed a secret"
 
 
@@ -949,11 +950,12 @@ def test_fresh_config_toml(fresh):
 
 
 def test_fresh_runner_calls(fresh):
-    """Registered once (token in the environment), old-runner unregistered once."""
+    """old-runner unregistered once, then legacy-runner registered once (its token in the
+    environment), over two runs."""
     calls = fresh.log.read_text().splitlines()
-    assert [c.split()[0] for c in calls] == ["register", "unregister"], calls
-    assert calls[0].endswith(" token_in_env=True") and CANARY_REGISTRATION not in calls[0]
-    assert calls[1] == "unregister --config /etc/gitlab-runner/config.toml --name old-runner"
+    assert [c.split()[0] for c in calls] == ["unregister", "register"], calls
+    assert calls[0] == "unregister --config /etc/gitlab-runner/config.toml --name old-runner"
+    assert calls[1].endswith(" token_in_env=True") and CANARY_REGISTRATION not in calls[1]
 
 
 def test_fresh_units_are_the_packages(fresh):
@@ -962,7 +964,8 @@ def test_fresh_units_are_the_packages(fresh):
     etc = fresh.root / "etc/systemd/system"
     assert not (etc / "berth-gc.service").exists() and not (etc / "berth-gc.timer").exists()
     lib = fresh.root / "lib/systemd/system"
-    assert (lib / "berth-gc.service").read_text() == (REPO / "packaging/berth-gc.service").read_text()
+    packaged = (REPO / "packaging/berth-gc.service").read_text()
+    assert (lib / "berth-gc.service").read_text() == packaged
     dropin = (etc / "berth-gc.service.d/berth-runner.conf").read_text()
     assert "\nExecStart=\nExecStart=/usr/bin/berth --config /etc/berth/berth.yaml gc\n" in dropin
     wants = os.readlink(etc / "timers.target.wants/berth-gc.timer")
