@@ -24,7 +24,7 @@ test="
   libcmocka-dev python3-pytest
   clang-format clang-tidy cppcheck clang libclang-rt-14-dev valgrind shellcheck e2fsprogs util-linux
   docker-registry nginx skopeo apache2-utils openssl etcd-server strace
-  ansible ansible-lint yamllint python3-yaml zstd lintian
+  ansible ansible-lint yamllint python3-yaml zstd lintian mmdebstrap
   prometheus prometheus-node-exporter
   protobuf-compiler python3-grpcio python3-protobuf
 "

@@ -38,7 +38,7 @@ CHECK_TOOLS="cc gcc clang clang-format clang-tidy cppcheck shellcheck valgrind p
   bwrap slirp4netns ip skopeo nginx docker-registry etcd htpasswd openssl ansible-playbook
   ansible-inventory ansible-lint yamllint zstd prlimit chattr setpriv flock mount useradd userdel
   groupadd getent git dpkg-deb lintian kubectl promtool prometheus prometheus-node-exporter protoc
-  strace"
+  strace mmdebstrap unshare chroot"
 
 phase=start
 phase_t0=$SECONDS

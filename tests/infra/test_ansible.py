@@ -1,11 +1,15 @@
-"""ansible/: lint, syntax, and a real converge of the berth_runner role on this machine.
+"""ansible/: lint, syntax, variable names, and two real converges of the berth_runner role.
 
-The converge runs ansible/site.yml with `-c local` against localhost into a throwaway root: every
-path the role writes is a variable pointed into a temp dir, apt, the systemd timer, the
+The fresh converge (below "converge into a fresh Debian 12 root") runs ansible/site.yml through
+the chroot connection into a Debian 12 root made by mmdebstrap, apt on, twice: the second run
+must change nothing.
+
+The fast converge runs ansible/site.yml with `-c local` against localhost into a throwaway root:
+every path the role writes is a variable pointed into a temp dir, apt, the systemd timer, the
 gitlab-runner service and its installation are off, berth is the prebuilt binary (BERTH_BIN or
-build/berth: nothing is compiled), and gitlab-runner is a fake that records its `register`
-calls. Two runs: the first changes things, the second (and a --check --diff run after it)
-changes nothing. Canary tokens given as variables must appear in config.toml and never in
+build/berth: nothing is compiled), and gitlab-runner is a fake that records its calls. A run,
+then a --check --diff run that must change nothing (the fresh converge makes the real second
+run). Canary tokens given as variables must appear in config.toml and never in
 ansible-playbook's output (-v --diff: no_log must hide them).
 
 The source build (rsync of this checkout, make, make install) compiles berth, so it is opt-in:
@@ -15,6 +19,7 @@ Needs: ansible-playbook, yamllint, ansible-lint (Debian: apt-get install ansible
 yamllint); tests skip what is not installed. Run as root (the role chowns to root).
 """
 
+import fcntl
 import hashlib
 import io
 import json
@@ -44,9 +49,8 @@ MISSING_GROUP = "berth-ans-no-such-group"
 CANARY_TOKEN = "glrt-CANARY" + secrets.token_hex(8)
 CANARY_REGISTRATION = "CANARYREG" + secrets.token_hex(8)
 REGISTERED_TOKEN = "glrt-REGISTERED" + secrets.token_hex(8)
+CANARY_S3_SECRET = "CANARYS3" + secrets.token_hex(8)   # a secret in config_extra
 
-RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
-                   re.M)
 
 
 def need(tool):
@@ -59,6 +63,16 @@ def need(tool):
 def berth_binary():
     path = Path(os.environ.get("BERTH_BIN", REPO / "build" / "berth"))
     return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def root_and_berth(why):
+    """The berth binary a converge installs; skips when not root or there is none."""
+    if os.geteuid() != 0:
+        pytest.skip(f"{why}: run as root")
+    berth = berth_binary()
+    if not berth:
+        pytest.skip("no berth binary: run `make`, or set BERTH_BIN")
+    return berth
 
 
 def ansible_env(tmp):
@@ -80,9 +94,10 @@ def run(cmd, timeout=300, **kw):
                           **kw)
 
 
-def recap(out):
-    m = RECAP.search(out)
-    assert m, f"no PLAY RECAP for localhost in:\n{out[-3000:]}"
+def recap(out, host="localhost"):
+    m = re.search(rf"^{host}\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
+                  out, re.M)
+    assert m, f"no PLAY RECAP for {host} in:\n{out[-3000:]}"
     ok, changed, unreachable, failed = map(int, m.groups())
     return {"ok": ok, "changed": changed, "unreachable": unreachable, "failed": failed}
 
@@ -114,6 +129,62 @@ def test_syntax_check(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def role_variables():
+    """Every variable the role defines: defaults, registered results, set_fact and task or
+    block vars."""
+    names = set()
+    for path in ROLE.rglob("*.yml"):
+        text = path.read_text()
+        if path.parent.name == "defaults":
+            names |= set(re.findall(r"^(\w+):", text, re.M))
+        names |= set(re.findall(r"^\s+register: (\w+)", text, re.M))
+        for indent, block in re.findall(
+                r"^( +)(?:ansible\.builtin\.set_fact|vars):\n((?:\1 +.*\n)+)", text, re.M):
+            names |= set(re.findall(rf"^{indent}  (\w+):", block, re.M))
+    return names
+
+
+# A few of riemers.gitlab_runner's variables (its defaults/main.yml), the role most teams use
+# beside this one: both may be played on one host.
+RIEMERS = {"gitlab_runner_concurrent", "gitlab_runner_runners", "gitlab_runner_listen_address",
+           "gitlab_runner_config_file", "gitlab_runner_package_name",
+           "gitlab_runner_coordinator_url", "gitlab_runner_registration_token"}
+
+
+def test_every_variable_is_prefixed():
+    names = role_variables()
+    for name in ("berth_runner_runners", "berth_runner_concurrent",   # defaults
+                 "berth_runner__gitlab_bin",                           # register
+                 "berth_runner_exec",                                  # set_fact
+                 "berth_runner__bad_runners"):                         # task vars
+        assert name in names, "role_variables() misses a kind of variable"
+    assert sorted(n for n in names if not n.startswith("berth_runner_")) == []
+    assert not names & RIEMERS
+    # Nor does it read one of riemers' (gitlab_runner_*) or an old name.
+    for path in ROLE.rglob("*"):
+        if path.suffix in (".yml", ".j2"):
+            assert not re.findall(r"\bgitlab_runners?_\w*", path.read_text()), path
+
+
+def test_toml_rendering_round_trips():
+    """berth_runner_to_toml: what tomllib reads back is what was given."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "berth_runner_toml", ROLE / "filter_plugins/berth_runner_toml.py")
+    toml = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(toml)
+    data = {"concurrent": 2, "ratio": 0.5, "on": True, "s": TRICKY, "quote\"d key": "x",
+            "dotted.key": ["a", 1, [True]], "inline": [{"a": 1}, "mixed"],
+            "session_server": {"listen_address": "[::]:8093", "deep": {"x": [1, 2]}},
+            "runners": [{"name": "a", "custom": {"run_args": ["run"]}},
+                        {"name": "b", "cache": {"s3": {"BucketName": "c"}}}]}
+    text = toml.to_toml(data)
+    assert tomllib.loads(text) == data, text
+    assert "[[runners]]" in text and "[runners.cache.s3]" in text
+    with pytest.raises(Exception, match=r"config\.toml: session_server\.x is null"):
+        toml.to_toml({"session_server": {"x": None}})
+
+
 # --- converge into a throwaway root ----------------------------------------------------------
 
 FAKE_GITLAB_RUNNER = """#!/bin/bash
@@ -143,6 +214,30 @@ concurrent = 1
   executor = "custom"
 EOF
 echo "Runner registered successfully." >&2
+"""
+
+# config.toml settings the role has no variable for (berth_runner_config_extra, config_extra):
+# strings TOML must escape, nested tables, arrays, and a value the role sets (overridden).
+TRICKY = 'say "hi" \\ C:\\path\nline two\ttab, ünïcødé'
+CONFIG_EXTRA = {
+    "log_format": "json",
+    "sentry_dsn": TRICKY,
+    "session_server": {"listen_address": "[::]:8093", "session_timeout": 1800},
+}
+RUNNER_EXTRA = {
+    "feature_flags": {"FF_USE_FASTZIP": True, "FF_SCRIPT_SECTIONS": False},
+    "cache": {"Type": "s3", "Shared": True, "Path": "berth",
+              "s3": {"ServerAddress": "s3.ru-1.storage.selcloud.ru", "BucketName": "runner-cache",
+                     "BucketLocation": "ru-1", "AccessKey": "AK", "SecretKey": CANARY_S3_SECRET}},
+    "custom": {"prepare_exec_timeout": 900},
+    "pre_get_sources_script": TRICKY,
+}
+OLD_CONFIG = """concurrent = 1
+[[runners]]
+  name = "old-runner"
+  url = "https://gitlab.example.com"
+  token = "glrt-OLD"
+  executor = "shell"
 """
 
 WERF = b"#!/bin/sh\necho bundled-werf \"$@\"\n"
@@ -213,26 +308,27 @@ class Converge:
             "ansible_connection": "local",
             "ansible_python_interpreter": "/usr/bin/python3",
             "ansible_become": False,
-            "berth_binary": str(berth),
-            "berth_prefix": str(self.root / "usr/local"),
-            "berth_etc_dir": str(self.etc_berth),
-            "berth_cache_dir": str(self.cache),
-            "berth_systemd_unit_dir": str(self.units),
-            "gitlab_runner_etc_dir": str(self.etc_runner),
-            "gitlab_runner_binary": str(self.fake_runner),
-            "berth_install_packages": False,
-            "gitlab_runner_install": False,
-            "gitlab_runner_manage_service": False,
-            "gitlab_runner_register": True,
-            "berth_gc_enable": False,
-            "gitlab_runner_concurrent": 2,
-            "berth_job_users": JOB_USERS,
-            "berth_job_users_home_dir": str(self.homes),
-            "berth_job_groups": [],
-            "berth_metrics_dir": str(self.metrics),
-            "berth_node_exporter_defaults_file": str(self.node_exporter_defaults),
-            "berth_node_exporter_manage_service": False,
-            "berth_settings": {
+            "berth_runner_binary": str(berth),
+            "berth_runner_prefix": str(self.root / "usr/local"),
+            "berth_runner_etc_dir": str(self.etc_berth),
+            "berth_runner_cache_dir": str(self.cache),
+            "berth_runner_systemd_unit_dir": str(self.units),
+            "berth_runner_gitlab_etc_dir": str(self.etc_runner),
+            "berth_runner_gitlab_binary": str(self.fake_runner),
+            "berth_runner_install_packages": False,
+            "berth_runner_gitlab_install": False,
+            "berth_runner_gitlab_manage_service": False,
+            "berth_runner_register": True,
+            "berth_runner_gc_enable": False,
+            "berth_runner_start_services": False,   # systemd is not running here
+            "berth_runner_concurrent": 2,
+            "berth_runner_job_users": JOB_USERS,
+            "berth_runner_job_users_home_dir": str(self.homes),
+            "berth_runner_job_groups": [],
+            "berth_runner_metrics_dir": str(self.metrics),
+            "berth_runner_node_exporter_defaults_file": str(self.node_exporter_defaults),
+            "berth_runner_node_exporter_manage_service": False,
+            "berth_runner_settings": {
                 "state_dir": str(self.state),
                 "executor": "shell",
                 "kill_grace": "10s",
@@ -244,19 +340,24 @@ class Converge:
                                 "username_variable": "INTERNAL_REG_USER",
                                 "password_variable": "INTERNAL_REG_PASS"}],
             },
-            "gitlab_runners": [
+            "berth_runner_config_extra": CONFIG_EXTRA,
+            "berth_runner_runners": [
                 {"name": "werf-runner-1", "url": "https://gitlab.example.com",
-                 "token": CANARY_TOKEN},
+                 "token": CANARY_TOKEN, "config_extra": RUNNER_EXTRA},
                 {"name": "legacy-runner", "url": "https://gitlab.example.com",
                  "registration_token": CANARY_REGISTRATION, "tag_list": ["werf", "deploy"],
                  "limit": 2},
+                {"name": "old-runner", "state": "absent"},
             ],
         }
+        # A runner configured before (by hand, or another role): state absent unregisters it.
+        self.etc_runner.mkdir(parents=True)
+        self.config_toml.write_text(OLD_CONFIG)
         if self.has_tools:
             self.bundle = tmp / "werf-bundle.tar.gz"
             self.bundle_sha = make_bundle(self.bundle)
-            self.vars["berth_werf_bundle"] = str(self.bundle)
-            self.vars["berth_werf_bundle_sha256"] = self.bundle_sha
+            self.vars["berth_runner_werf_bundle"] = str(self.bundle)
+            self.vars["berth_runner_werf_bundle_sha256"] = self.bundle_sha
 
         self.inventory = tmp / "inventory.yml"
         self.inventory.write_text(json.dumps(
@@ -276,27 +377,21 @@ class Converge:
 @pytest.fixture(scope="module")
 def converge(tmp_path_factory):
     need("ansible-playbook")
-    if os.geteuid() != 0:
-        pytest.skip("the converge sets root ownership: run as root")
-    berth = berth_binary()
-    if not berth:
-        pytest.skip("no berth binary: run `make`, or set BERTH_BIN")
+    berth = root_and_berth("the converge sets root ownership")
     remove_job_users(JOB_USERS)
     c = Converge(tmp_path_factory.mktemp("converge"), berth)
     try:
         c.play()
-        c.play()
-        c.play("--check")
+        c.play("--check")   # a second real run: the fresh converge
         yield c
     finally:
         remove_job_users(JOB_USERS)
 
 
 def test_converge_is_idempotent(converge):
-    first, second, check = converge.recaps
+    first, check = converge.recaps
     assert first["changed"] > 0 and first["failed"] == 0
-    assert second["changed"] == 0, converge.outputs[1][-6000:]
-    assert check["changed"] == 0, converge.outputs[2][-6000:]
+    assert check["changed"] == 0, converge.outputs[1][-6000:]
 
 
 def mode(path):
@@ -344,7 +439,7 @@ def test_settings_name_the_job_users(converge):
     c = converge
     settings = yaml.safe_load(c.settings.read_text())
     assert settings["job_users"] == JOB_USERS
-    assert "job_groups" not in settings          # berth_job_groups is empty: nothing added
+    assert "job_groups" not in settings          # berth_runner_job_groups is empty: nothing added
     r = run([berth_binary(), "--config", c.settings, "config", "--show-settings"])
     assert r.returncode == 0, r.stderr
     assert f"job_users: [{', '.join(JOB_USERS)}]\n" in r.stdout
@@ -368,10 +463,19 @@ def test_config_toml(converge):
     assert conf["concurrent"] == 2
     assert conf["check_interval"] == 3
     runners = conf["runners"]
+    # old-runner (state: absent) is gone; the others keep the order they are listed in.
     assert [r["name"] for r in runners] == ["werf-runner-1", "legacy-runner"]
     assert runners[0]["token"] == CANARY_TOKEN
     assert runners[1]["token"] == REGISTERED_TOKEN      # what `gitlab-runner register` got
     assert runners[1]["limit"] == 2
+    # berth_runner_config_extra in the global section, config_extra in werf-runner-1's only.
+    assert conf["log_format"] == "json" and conf["sentry_dsn"] == TRICKY
+    assert conf["session_server"] == CONFIG_EXTRA["session_server"]
+    first, second = runners
+    assert first["feature_flags"] == RUNNER_EXTRA["feature_flags"]
+    assert first["cache"] == RUNNER_EXTRA["cache"]
+    assert first["pre_get_sources_script"] == TRICKY
+    assert not {"feature_flags", "cache", "pre_get_sources_script"} & second.keys()
     berth = str(c.bin_dir / "berth")
     # The settings file is not /etc/berth/berth.yaml, so every call names it.
     prefix = ["--config", str(c.settings)]
@@ -385,7 +489,8 @@ def test_config_toml(converge):
             assert custom[f"{stage}_exec"] == berth
             assert custom[f"{stage}_args"] == prefix + [stage]
         assert custom["config_exec_timeout"] == 120
-        assert custom["prepare_exec_timeout"] == 600
+        # werf-runner-1's config_extra overrides what the role sets; the other keeps it.
+        assert custom["prepare_exec_timeout"] == (900 if r["name"] == "werf-runner-1" else 600)
         assert custom["cleanup_exec_timeout"] == 600
         assert custom["graceful_kill_timeout"] == 30     # integers: GitLab Runner's *int
         assert custom["force_kill_timeout"] == 60
@@ -419,7 +524,7 @@ def test_werf_bundle_installed_once(converge):
 
 
 def test_legacy_registration_ran_once(converge):
-    calls = converge.fake_log.read_text().splitlines()
+    calls = [c for c in converge.fake_log.read_text().splitlines() if c.startswith("register ")]
     assert len(calls) == 1, calls
     assert calls[0].startswith("register name=legacy-runner url=https://gitlab.example.com "
                                "executor=custom tags=werf,deploy token_in_env=yes ")
@@ -427,12 +532,24 @@ def test_legacy_registration_ran_once(converge):
 
 
 def test_gc_units(converge):
+    """A prebuilt binary gets the package's own (sandboxed) units, and the role's paths and
+    schedule in drop-ins."""
     c = converge
-    service = (c.units / "berth-gc.service").read_text()
-    assert f"ExecStart={c.bin_dir}/berth --config {c.settings} gc\n" in service
-    assert "Type=oneshot" in service
-    timer = (c.units / "berth-gc.timer").read_text()
-    assert "OnCalendar=daily" in timer and "Persistent=true" in timer
+    for unit in ("berth-gc.service", "berth-gc.timer"):
+        assert (c.units / unit).read_text() == (REPO / "packaging" / unit).read_text()
+    service = (c.units / "berth-gc.service.d/berth-runner.conf").read_text()
+    assert f"\nExecStart=\nExecStart={c.bin_dir}/berth --config {c.settings} gc\n" in service
+    timer = (c.units / "berth-gc.timer.d/berth-runner.conf").read_text()
+    assert "\nOnCalendar=\nOnCalendar=daily\nRandomizedDelaySec=1h\n" in timer
+
+
+def test_absent_runner_unregistered_once(converge):
+    """old-runner (state: absent) was in config.toml: unregistered by name on the first run
+    (its token stays in config.toml's reach, off the command line), not again after."""
+    calls = [c for c in converge.fake_log.read_text().splitlines() if "unregister" in c]
+    assert calls == [f"fake gitlab-runner: unregister --config {converge.config_toml} "
+                     "--name old-runner"], calls
+    assert "old-runner" not in converge.config_toml.read_text()
 
 
 def test_runner_cgroup_delegated(converge, tmp_path):
@@ -445,14 +562,15 @@ def test_runner_cgroup_delegated(converge, tmp_path):
 
 
 def test_delegation_can_be_masked_and_back(tmp_path):
-    """berth_cgroup_delegate: false turns the drop-in into a link to /dev/null (masking the
+    """berth_runner_cgroup_delegate: false turns the drop-in into a link to /dev/null (masking the
     package's copy too); true makes it the drop-in again. Each change says when it applies."""
     dropin = tmp_path / "units/gitlab-runner.service.d/berth-cgroup.conf"
     # the first two runs change the drop-in and say when that applies; the third changes nothing
     for delegate, changes in ((False, True), (True, True), (True, False)):
         r = play_role_tasks(tmp_path, "delegate", {
-            "berth_cgroup_delegate": delegate, "berth_systemd_unit_dir": str(tmp_path / "units"),
-            "gitlab_runner_manage_service": False})
+            "berth_runner_cgroup_delegate": delegate,
+            "berth_runner_systemd_unit_dir": str(tmp_path / "units"),
+            "berth_runner_gitlab_manage_service": False})
         assert r.returncode == 0, r.stdout + r.stderr
         if delegate:
             assert not dropin.is_symlink()
@@ -465,7 +583,7 @@ def test_delegation_can_be_masked_and_back(tmp_path):
 
 def test_no_secret_in_output(converge):
     for i, out in enumerate(converge.outputs):
-        for secret in (CANARY_TOKEN, CANARY_REGISTRATION, REGISTERED_TOKEN):
+        for secret in (CANARY_TOKEN, CANARY_REGISTRATION, REGISTERED_TOKEN, CANARY_S3_SECRET):
             assert secret not in out, f"run {i + 1} printed a secret"
     # ...and they did reach the files that need them.
     assert CANARY_TOKEN in converge.config_toml.read_text()
@@ -474,25 +592,16 @@ def test_no_secret_in_output(converge):
 
 def test_default_paths_render_plain_args(tmp_path):
     """With the default settings file, the runner calls `berth config` etc. with no --config."""
-    playbook = need("ansible-playbook")
     dest = tmp_path / "config.toml"
-    play = [{
-        "hosts": "localhost", "gather_facts": False, "connection": "local",
-        "vars_files": [str(ROLE / "defaults/main.yml")],
-        "tasks": [{"name": "Render config.toml", "ansible.builtin.template": {
-            "src": str(ROLE / "templates/config.toml.j2"), "dest": str(dest),
-            "mode": "0600"}}],
-    }]
-    (tmp_path / "play.yml").write_text(json.dumps(play))
-    # Extra vars: the role's defaults (vars_files) would win over play vars.
-    (tmp_path / "vars.json").write_text(json.dumps({
+    r = play_role_tasks(tmp_path, "config_toml", {
         "berth_runner_exec": "/usr/local/bin/berth",
-        "gitlab_runners": [{"name": "r1", "url": "https://gitlab.example.com", "token": "glrt-x",
-                            "environment": ["A=1"]},
-                           {"name": "r2", "url": "https://gitlab.example.com",
-                            "registration_token": "not-registered-yet"}]}))
-    r = run([playbook, "-i", "localhost,", "-e", "@vars.json", tmp_path / "play.yml"],
-            cwd=tmp_path, env=ansible_env(tmp_path))
+        "berth_runner_gitlab_config_file": str(dest),
+        "berth_runner_gitlab_binary": str(tmp_path / "no-gitlab-runner"),
+        "berth_runner_runners": [
+            {"name": "r1", "url": "https://gitlab.example.com", "token": "glrt-x",
+             "environment": ["A=1"]},
+            {"name": "r2", "url": "https://gitlab.example.com",
+             "registration_token": "not-registered-yet"}]})
     assert r.returncode == 0, r.stdout + r.stderr
     text = dest.read_text()
     conf = tomllib.loads(text)
@@ -533,13 +642,13 @@ def test_missing_job_group_fails_naming_it(tmp_path):
     remove_job_users([user])
     try:
         r = play_role_tasks(tmp_path, "job_users", {
-            "berth_job_users": [user], "gitlab_runner_concurrent": 1,
-            "berth_job_users_home_dir": str(tmp_path / "home"),
-            "berth_job_groups": ["daemon", MISSING_GROUP]})   # daemon: in every Debian
+            "berth_runner_job_users": [user], "berth_runner_concurrent": 1,
+            "berth_runner_job_users_home_dir": str(tmp_path / "home"),
+            "berth_runner_job_groups": ["daemon", MISSING_GROUP]})   # daemon: in every Debian
         out = r.stdout + r.stderr
         assert r.returncode != 0, out
         # Only the missing one is named.
-        assert f"berth_job_groups: no group {MISSING_GROUP} on this machine" in out, out
+        assert f"berth_runner_job_groups: no group {MISSING_GROUP} on this machine" in out, out
         # The check comes first: no user was created for a run that fails.
         with pytest.raises(KeyError):
             pwd.getpwnam(user)
@@ -548,22 +657,22 @@ def test_missing_job_group_fails_naming_it(tmp_path):
 
 
 def test_default_job_users_follow_concurrent(tmp_path):
-    """berth-job-1 ... berth-job-N for gitlab_runner_concurrent N, nothing created here."""
+    """berth-job-1 ... berth-job-N for berth_runner_concurrent N, nothing created here."""
     playbook = need("ansible-playbook")
     dest = tmp_path / "users.json"
     play = [{
         "hosts": "localhost", "gather_facts": False, "connection": "local",
         "vars_files": [str(ROLE / "defaults/main.yml")],
         "tasks": [{"name": "Write the default job users", "ansible.builtin.copy": {
-            "content": "{{ {'users': berth_job_users, 'groups': berth_job_groups,"
-                       " 'create': berth_job_users_create, 'home': berth_job_users_home_dir,"
-                       " 'bwrap': berth_bwrap_package} | to_json }}",
+            "content": "{{ {'users': berth_runner_job_users, 'groups': berth_runner_job_groups,"
+                       " 'create': berth_runner_job_users_create, 'home': berth_runner_job_users_home_dir,"
+                       " 'bwrap': berth_runner_bwrap_package} | to_json }}",
             "dest": str(dest), "mode": "0644"}}],
     }]
     (tmp_path / "play.yml").write_text(json.dumps(play))
     for concurrent, users in ((3, ["berth-job-1", "berth-job-2", "berth-job-3"]), (None, [
             "berth-job-1", "berth-job-2", "berth-job-3", "berth-job-4"])):
-        extra = ["-e", f"gitlab_runner_concurrent={concurrent}"] if concurrent else []
+        extra = ["-e", f"berth_runner_concurrent={concurrent}"] if concurrent else []
         r = run([playbook, "-i", "localhost,", *extra, tmp_path / "play.yml"],
                 cwd=tmp_path, env=ansible_env(tmp_path))
         assert r.returncode == 0, r.stdout + r.stderr
@@ -580,20 +689,20 @@ def test_build_from_source_is_idempotent(tmp_path):
     hostvars = {
         "ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3",
         "ansible_become": False,
-        "berth_source_local_dir": str(REPO),
-        "berth_source_dir": str(root / "usr/local/src/berth"),
-        "berth_prefix": str(root / "usr/local"),
-        "berth_etc_dir": str(root / "etc/berth"),
-        "berth_cache_dir": str(root / "var/cache/berth"),
-        "berth_systemd_unit_dir": str(root / "etc/systemd/system"),
-        "gitlab_runner_etc_dir": str(root / "etc/gitlab-runner"),
-        "gitlab_runner_binary": str(root / "usr/bin/gitlab-runner"),
-        "berth_install_packages": False, "gitlab_runner_install": False,
-        "gitlab_runner_manage_service": False, "berth_gc_enable": False,
-        "berth_settings": {"state_dir": str(root / "var/lib/berth")},
-        "berth_metrics_dir": str(root / "var/lib/prometheus/node-exporter"),
-        "berth_node_exporter": False,
-        "gitlab_runners": [],
+        "berth_runner_source_local_dir": str(REPO),
+        "berth_runner_source_dir": str(root / "usr/local/src/berth"),
+        "berth_runner_prefix": str(root / "usr/local"),
+        "berth_runner_etc_dir": str(root / "etc/berth"),
+        "berth_runner_cache_dir": str(root / "var/cache/berth"),
+        "berth_runner_systemd_unit_dir": str(root / "etc/systemd/system"),
+        "berth_runner_gitlab_etc_dir": str(root / "etc/gitlab-runner"),
+        "berth_runner_gitlab_binary": str(root / "usr/bin/gitlab-runner"),
+        "berth_runner_install_packages": False, "berth_runner_gitlab_install": False,
+        "berth_runner_gitlab_manage_service": False, "berth_runner_gc_enable": False,
+        "berth_runner_settings": {"state_dir": str(root / "var/lib/berth")},
+        "berth_runner_metrics_dir": str(root / "var/lib/prometheus/node-exporter"),
+        "berth_runner_node_exporter": False,
+        "berth_runner_runners": [],
     }
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(json.dumps(
@@ -608,3 +717,260 @@ def test_build_from_source_is_idempotent(tmp_path):
     berth = root / "usr/local/bin/berth"
     assert run([berth, "--version"]).stdout.startswith("berth ")
     assert (root / "usr/local/share/man/man1/berth.1").is_file()
+
+
+# --- converge into a fresh Debian 12 root, apt on, through the chroot connection -------------
+#
+# The root: mmdebstrap's minbase with python3 (Ansible's modules), python3-apt (its apt
+# module) and systemd (a Debian server has it; systemctl enables units offline), cached as a
+# tarball under $BERTH_CACHE_DIR (default /var/cache/berth) named by a hash of its recipe, from
+# the mirrors scripts/fresh-debian.sh uses (BERTH_DEBIAN_MIRROR, BERTH_DEBIAN_SECURITY). Each
+# test run unpacks it afresh. The role installs berth from the .deb `make deb` makes, GitLab
+# Runner from a package file (Debian 12 has none: fake_runner_deb() below, a stand-in that
+# records its calls) and node_exporter from Debian's archive, with apt; the
+# packages apt downloads are kept in $BERTH_CACHE_DIR/ansible-apt-archives, bind-mounted into the
+# root inside a mount namespace of ansible-playbook's own (gone with it). systemd does not run
+# in a chroot: berth_runner_start_services is false, so units are enabled and not started.
+
+CACHE_DIR = Path(os.environ.get("BERTH_CACHE_DIR", "/var/cache/berth"))
+MIRROR = os.environ.get("BERTH_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+SECURITY = os.environ.get("BERTH_DEBIAN_SECURITY", "http://deb.debian.org/debian-security")
+ROOT_PACKAGES = "python3,python3-apt,systemd"
+VERSION = re.search(r"^VERSION\s*:=\s*(\S+)", (REPO / "Makefile").read_text(), re.M).group(1)
+
+FAKE_RUNNER = """#!/usr/bin/python3
+# A stand-in for gitlab-runner (tests/infra/test_ansible.py): records every call in LOG, and
+# does to config.toml what `register` and `unregister --name` do after asking GitLab.
+import os, re, sys
+LOG = "/var/log/fake-gitlab-runner.log"
+REGISTERED = %(registered)s
+args = sys.argv[1:]
+def opt(name):
+    return args[args.index(name) + 1] if name in args else None
+config = opt("--config") or "/etc/gitlab-runner/config.toml"
+env_ok = os.environ.get("REGISTRATION_TOKEN") == %(reg)s
+with open(LOG, "a") as log:
+    log.write(" ".join(args) + (" token_in_env=%%s" %% env_ok if args[:1] == ["register"] else "")
+              + "\\n")
+if args[:1] == ["register"]:
+    if not env_ok:
+        sys.exit("wrong registration token")
+    with open(config, "w") as f:
+        f.write('[[runners]]\\n  name = "%%s"\\n  token = "%%s"\\n' %% (os.environ["RUNNER_NAME"], REGISTERED))
+elif args[:1] == ["unregister"]:
+    blocks = re.split(r"(?m)^(?=\\[\\[runners\\]\\])", open(config).read())
+    keep = [b for b in blocks if not re.search(r'(?m)^\\s*name = "%%s"$' %% re.escape(opt("--name")), b)]
+    if len(keep) == len(blocks):
+        sys.exit("ERROR: runner not found")
+    open(config, "w").write("".join(keep))
+"""
+
+FAKE_RUNNER_UNIT = """[Unit]
+Description=GitLab Runner (stand-in)
+
+[Service]
+ExecStart=/usr/bin/gitlab-runner run
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def fake_runner_deb(tmp):
+    """gitlab-runner_17.0.0-fake_all.deb: the stand-in and a unit, built with dpkg-deb."""
+    need("dpkg-deb")
+    tree = tmp / "gitlab-runner-deb"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN/control").write_text(
+        "Package: gitlab-runner\nVersion: 17.0.0-fake\nArchitecture: all\n"
+        "Maintainer: berth tests <berth@example.com>\nDepends: python3\n"
+        "Description: stand-in for GitLab Runner\n records its calls (tests/infra)\n")
+    script = tree / "usr/bin/gitlab-runner"
+    script.parent.mkdir(parents=True)
+    script.write_text(FAKE_RUNNER % {"reg": json.dumps(CANARY_REGISTRATION),
+                                     "registered": json.dumps(REGISTERED_TOKEN)})
+    script.chmod(0o755)
+    unit = tree / "lib/systemd/system/gitlab-runner.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text(FAKE_RUNNER_UNIT)
+    deb = tmp / "gitlab-runner_17.0.0-fake_all.deb"
+    r = run(["dpkg-deb", "--build", "--root-owner-group", tree, deb])
+    assert r.returncode == 0, r.stderr
+    return deb
+
+
+def root_tarball():
+    """The cached minbase root (built once per recipe, under a lock for concurrent runs)."""
+    key = hashlib.sha256("\n".join(["bookworm", ROOT_PACKAGES, MIRROR, SECURITY, "minbase"])
+                         .encode()).hexdigest()[:12]
+    tarball = CACHE_DIR / f"ansible-debian-bookworm-{key}.tar"
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_DIR / "ansible-debian.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not tarball.is_file():
+            for old in CACHE_DIR.glob("ansible-debian-bookworm-*.tar*"):
+                old.unlink()              # an older recipe's root is never used again
+            tmp = tarball.with_suffix(".tar.tmp")
+            r = run(["mmdebstrap", "--variant=minbase", "--format=tar",
+                     f"--include={ROOT_PACKAGES}", "bookworm", tmp,
+                     f"deb {MIRROR} bookworm main", f"deb {MIRROR} bookworm-updates main",
+                     f"deb {SECURITY} bookworm-security main"], timeout=900)
+            assert r.returncode == 0, r.stderr[-3000:]
+            tmp.rename(tarball)
+    return tarball
+
+
+class ChrootConverge:
+    HOST = "fresh-debian"
+
+    def __init__(self, tmp, deb):
+        self.tmp = tmp
+        self.root = tmp / "root"
+        self.root.mkdir()
+        r = run(["tar", "-xf", root_tarball(), "-C", self.root, "--numeric-owner"])
+        assert r.returncode == 0, r.stderr
+        shutil.copy("/etc/resolv.conf", self.root / "etc/resolv.conf")
+        self.archives = CACHE_DIR / "ansible-apt-archives"
+        (self.archives / "partial").mkdir(parents=True, exist_ok=True)
+        self.config_toml = self.root / "etc/gitlab-runner/config.toml"
+        self.config_toml.parent.mkdir(mode=0o700, parents=True)
+        self.config_toml.write_text(OLD_CONFIG)
+        self.log = self.root / "var/log/fake-gitlab-runner.log"
+        self.outputs, self.recaps = [], []
+        hostvars = {
+            "ansible_connection": "community.general.chroot",
+            "ansible_host": str(self.root),
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_become": False,
+            "berth_runner_deb": str(deb),
+            "berth_runner_gitlab_deb": str(fake_runner_deb(tmp)),
+            "berth_runner_start_services": False,      # no systemd in a chroot
+            "berth_runner_concurrent": 2,
+            "berth_runner_config_extra": CONFIG_EXTRA,
+            "berth_runner_runners": [
+                {"name": "werf-runner-1", "url": "https://gitlab.example.com",
+                 "token": CANARY_TOKEN, "config_extra": RUNNER_EXTRA},
+                {"name": "legacy-runner", "url": "https://gitlab.example.com",
+                 "registration_token": CANARY_REGISTRATION},
+                {"name": "old-runner", "state": "absent"},
+            ],
+        }
+        self.inventory = tmp / "inventory.yml"
+        self.inventory.write_text(json.dumps(
+            {"all": {"children": {"berth_runners": {"hosts": {self.HOST: hostvars}}}}}))
+
+    def play(self):
+        # The mounts live in unshare's mount namespace only: they go when ansible-playbook ends.
+        mounts = ('mount --bind "$1" "$2/var/cache/apt/archives" && mount -t proc proc "$2/proc"'
+                  ' && shift 2 && exec "$@"')
+        r = run(["unshare", "--mount", "--propagation", "private", "sh", "-c", mounts, "sh",
+                 self.archives, self.root, shutil.which("ansible-playbook"), "-i",
+                 self.inventory, ANSIBLE / "site.yml", "-v", "--diff"],
+                cwd=ANSIBLE, env=ansible_env(self.tmp), timeout=600)
+        out = r.stdout + r.stderr
+        self.outputs.append(out)
+        assert r.returncode == 0, out[-8000:]
+        self.recaps.append(recap(r.stdout, self.HOST))
+
+    def passwd(self):
+        return {line.split(":")[0]: line.split(":")
+                for line in (self.root / "etc/passwd").read_text().splitlines()}
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    need("ansible-playbook")
+    need("mmdebstrap")
+    berth = root_and_berth("chroot, mount and mmdebstrap need root")
+    tmp = tmp_path_factory.mktemp("fresh")
+    r = run([REPO / "scripts/deb.sh", berth, VERSION, tmp], cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    c = ChrootConverge(tmp, Path(r.stdout.strip()))
+    c.play()
+    c.play()
+    return c
+
+
+def test_fresh_debian_converges_twice(fresh):
+    first, second = fresh.recaps
+    assert first["changed"] > 0 and first["failed"] == 0
+    assert second["changed"] == 0, fresh.outputs[1][-6000:]
+    for i, out in enumerate(fresh.outputs):
+        for secret in (CANARY_TOKEN, CANARY_REGISTRATION, REGISTERED_TOKEN, CANARY_S3_SECRET):
+            assert secret not in out, f"run {i + 1} printed a secret"
+
+
+def dpkg_status(root):
+    """Installed packages and versions, from the root's dpkg database."""
+    status = {}
+    for stanza in (root / "var/lib/dpkg/status").read_text().split("\n\n"):
+        fields = dict(re.findall(r"^(\S+): (.*)$", stanza, re.M))
+        if fields.get("Status") == "install ok installed":
+            status[fields["Package"]] = fields["Version"]
+    return status
+
+
+def test_fresh_packages_installed(fresh):
+    installed = dpkg_status(fresh.root)
+    assert installed.get("berth") == VERSION
+    assert installed.get("gitlab-runner") == "17.0.0-fake"
+    assert "prometheus-node-exporter" in installed       # from Debian's archive
+    args = (fresh.root / "etc/default/prometheus-node-exporter").read_text()
+    assert 'ARGS="--collector.textfile.directory=/var/lib/prometheus/node-exporter"' in args
+
+
+def test_fresh_users_and_settings(fresh):
+    yaml = pytest.importorskip("yaml")
+    passwd = fresh.passwd()
+    for name in ("berth-job-1", "berth-job-2"):
+        _, _, uid, _, _, home, shell = passwd[name]
+        assert 0 < int(uid) < 1000 and home == f"/home/{name}" and shell == "/bin/bash"
+        assert mode(fresh.root / home.lstrip("/")) == 0o700
+    # (The .deb's postinst creates berth-job-1 ... 4 itself, homes in /var/lib: the role gives
+    # the first two its own homes.)
+    settings = yaml.safe_load((fresh.root / "etc/berth/berth.yaml").read_text())
+    assert settings["job_users"] == ["berth-job-1", "berth-job-2"]
+    assert mode(fresh.root / "var/lib/berth") == 0o711
+
+
+def test_fresh_config_toml(fresh):
+    text = fresh.config_toml.read_text()
+    conf = tomllib.loads(text)
+    assert mode(fresh.config_toml) == 0o600
+    assert conf["concurrent"] == 2 and conf["sentry_dsn"] == TRICKY
+    assert conf["session_server"] == CONFIG_EXTRA["session_server"]
+    first, second = conf["runners"]
+    assert (first["name"], first["token"]) == ("werf-runner-1", CANARY_TOKEN)
+    assert (second["name"], second["token"]) == ("legacy-runner", REGISTERED_TOKEN)
+    assert first["cache"] == RUNNER_EXTRA["cache"]
+    assert first["feature_flags"] == RUNNER_EXTRA["feature_flags"]
+    # The package's berth, with the default settings file: no --config.
+    assert first["custom"]["run_exec"] == "/usr/bin/berth"
+    assert first["custom"]["run_args"] == ["run"]
+    assert first["custom"]["prepare_exec_timeout"] == 900
+    assert second["custom"]["prepare_exec_timeout"] == 600
+
+
+def test_fresh_runner_calls(fresh):
+    """old-runner unregistered once, then legacy-runner registered once (its token in the
+    environment), over two runs."""
+    calls = fresh.log.read_text().splitlines()
+    assert [c.split()[0] for c in calls] == ["unregister", "register"], calls
+    assert calls[0] == "unregister --config /etc/gitlab-runner/config.toml --name old-runner"
+    assert calls[1].endswith(" token_in_env=True") and CANARY_REGISTRATION not in calls[1]
+
+
+def test_fresh_units_are_the_packages(fresh):
+    """One set of gc units, the package's; the role's settings in drop-ins; the timer and the
+    runner enabled (not started: no systemd here)."""
+    etc = fresh.root / "etc/systemd/system"
+    assert not (etc / "berth-gc.service").exists() and not (etc / "berth-gc.timer").exists()
+    lib = fresh.root / "lib/systemd/system"
+    packaged = (REPO / "packaging/berth-gc.service").read_text()
+    assert (lib / "berth-gc.service").read_text() == packaged
+    dropin = (etc / "berth-gc.service.d/berth-runner.conf").read_text()
+    assert "\nExecStart=\nExecStart=/usr/bin/berth --config /etc/berth/berth.yaml gc\n" in dropin
+    wants = os.readlink(etc / "timers.target.wants/berth-gc.timer")
+    assert wants == "/lib/systemd/system/berth-gc.timer", wants
+    wants = os.readlink(etc / "multi-user.target.wants/gitlab-runner.service")
+    assert wants == "/lib/systemd/system/gitlab-runner.service", wants
