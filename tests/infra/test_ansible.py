@@ -677,7 +677,7 @@ def test_default_job_users_follow_concurrent(tmp_path):
                 cwd=tmp_path, env=ansible_env(tmp_path))
         assert r.returncode == 0, r.stdout + r.stderr
         assert json.loads(dest.read_text()) == {"users": users, "groups": [], "create": True,
-                                                "home": "/home", "bwrap": "bubblewrap"}
+                                                "home": "/var/lib", "bwrap": "bubblewrap"}
 
 
 @pytest.mark.skipif(os.environ.get("BERTH_ANSIBLE_BUILD") != "1",
@@ -924,10 +924,10 @@ def test_fresh_users_and_settings(fresh):
     passwd = fresh.passwd()
     for name in ("berth-job-1", "berth-job-2"):
         _, _, uid, _, _, home, shell = passwd[name]
-        assert 0 < int(uid) < 1000 and home == f"/home/{name}" and shell == "/bin/bash"
+        assert 0 < int(uid) < 1000 and home == f"/var/lib/{name}" and shell == "/bin/bash"
         assert mode(fresh.root / home.lstrip("/")) == 0o700
-    # (The .deb's postinst creates berth-job-1 ... 4 itself, homes in /var/lib: the role gives
-    # the first two its own homes.)
+    # (The .deb's postinst creates berth-job-1 ... 4 itself, homes in /var/lib: the role keeps
+    # them as they are, it does not move their home entries.)
     settings = yaml.safe_load((fresh.root / "etc/berth/berth.yaml").read_text())
     assert settings["job_users"] == ["berth-job-1", "berth-job-2"]
     assert mode(fresh.root / "var/lib/berth") == 0o711
