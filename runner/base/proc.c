@@ -476,6 +476,27 @@ static void signal_as(uid_t uid, int sig)
 	_exit(1);
 }
 
+/*
+ * Every helper sent as `uid` was killed or stopped: its processes fight back (a loop of
+ * `kill -STOP -1`). They cannot stop root: berth finds them in /proc (slow, but only now) and
+ * sends SIGKILL, whatever `sig` was. As proc_signal_user returns.
+ */
+static int fight_back(uid_t uid, int sig)
+{
+	int n;
+
+	if (sig == 0) {
+		n = procscan_count_uid(uid);
+		return n < 0 ? -1 : n > 0;
+	}
+	n = procscan_kill_uid(uid);
+	if (n > 0)
+		warning("the processes of uid %ld stopped or killed every helper sent as that "
+			"user: %d killed from outside it",
+			(long)uid, n);
+	return n < 0 ? -1 : n > 0;
+}
+
 int proc_signal_user(uid_t uid, int sig)
 {
 	int status, tries;
@@ -503,8 +524,7 @@ int proc_signal_user(uid_t uid, int sig)
 			return error("cannot signal the processes of uid %ld", (long)uid);
 		/* killed or stopped: one of the uid's processes got to it first; again */
 	}
-	return error("cannot signal the processes of uid %ld: they kill or stop every helper sent",
-		     (long)uid);
+	return fight_back(uid, sig);
 }
 
 int proc_user_alive(uid_t uid)

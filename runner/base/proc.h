@@ -105,7 +105,9 @@ int proc_aborted(void);
 /*
  * Sends `sig` (0: none, a probe) to every process of `uid` (a job user's, never root's): by its
  * real or saved uid, wherever it runs (outside the job's cgroup too), without reading /proc.
- * SIGTERM comes with SIGCONT. 1 when there was one, 0 when none, -1 after reporting.
+ * SIGTERM comes with SIGCONT. Processes that stop or kill every helper sent as the uid get
+ * SIGKILL from berth itself, found in /proc. 1 when there was one, 0 when none, -1 after
+ * reporting.
  */
 int proc_signal_user(uid_t uid, int sig);
 /* 1 while a process of `uid` lives (a zombie does not), 0 when none, -1 after reporting. */

@@ -293,3 +293,19 @@ int procscan_count_uid(uid_t uid)
 
 	return procscan_each(count_if_uid, &u) < 0 ? -1 : u.found;
 }
+
+static int kill_if_uid(pid_t pid, void *data)
+{
+	struct of_uid *u = data;
+
+	if (live_of_uid(pid, u->uid) && kill(pid, SIGKILL) == 0)
+		u->found++;
+	return 0;
+}
+
+int procscan_kill_uid(uid_t uid)
+{
+	struct of_uid u = {uid, 0};
+
+	return procscan_each(kill_if_uid, &u) < 0 ? -1 : u.found;
+}

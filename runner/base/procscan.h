@@ -37,5 +37,8 @@ int procscan_count_marked(const char *entry);
 /* How many processes of real uid `uid` live (zombies not counted); -1 after reporting. Reads
  * every process's status: only when the kernel's count says some (base/proc.h). */
 int procscan_count_uid(uid_t uid);
+/* SIGKILL, from this process, to every live process of real uid `uid`: how many, or -1 after
+ * reporting. For processes that stop or kill every helper sent as their uid (proc.h). */
+int procscan_kill_uid(uid_t uid);
 
 #endif

@@ -405,6 +405,25 @@ static void test_end_user_terminates_first(void **state)
 	assert_true(clock_now_ms() - start < 30000); /* SIGTERM did it: no SIGKILL was due */
 }
 
+/*
+ * A process of the uid that keeps stopping every other process of it (berth's helpers among
+ * them) neither hangs proc_end_user nor survives it: where it stops every helper, berth kills
+ * it from outside the uid.
+ */
+static void test_end_user_whose_processes_stop_the_helper(void **state)
+{
+	char *const stopper[] = {"sh", "-c", "while :; do kill -STOP -1; done", NULL};
+	uid_t uid = unused_uid() + 2;
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	pid = orphan_running(uid, 1, stopper);
+	assert_int_equal(proc_end_user(uid, 0), 1);
+	assert_false(proc_alive(pid));
+}
+
 int main(void)
 {
 	/*
@@ -427,6 +446,7 @@ int main(void)
 		cmocka_unit_test(test_helper),
 		cmocka_unit_test(test_end_user),
 		cmocka_unit_test(test_end_user_terminates_first),
+		cmocka_unit_test(test_end_user_whose_processes_stop_the_helper),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,13 +86,42 @@ static void test_count_uid(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 }
 
+/* A process of the uid that ignores SIGTERM and is stopped still dies: SIGKILL from root. */
+static void test_kill_uid(void **state)
+{
+	uid_t uid = (uid_t)(3300000 + getpid() % 100000);
+	pid_t pid, ppid;
+	int status;
+	char st = 0;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		signal(SIGTERM, SIG_IGN);
+		if (setresuid(uid, uid, uid) == 0)
+			pause();
+		_exit(1);
+	}
+	while (procscan_count_uid(uid) == 0 && procscan_stat(pid, &st, &ppid) == 0 && st != 'Z')
+		usleep(1000); /* until setresuid is done (or the child failed) */
+	kill(pid, SIGSTOP);
+	assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+	assert_true(WIFSTOPPED(status));
+	assert_int_equal(procscan_kill_uid(uid), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(procscan_kill_uid(uid), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_kill_marked),
-		cmocka_unit_test(test_count_marked),
-		cmocka_unit_test(test_stat_and_ancestors),
-		cmocka_unit_test(test_count_uid),
+		cmocka_unit_test(test_kill_marked),	   cmocka_unit_test(test_count_marked),
+		cmocka_unit_test(test_stat_and_ancestors), cmocka_unit_test(test_count_uid),
+		cmocka_unit_test(test_kill_uid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
