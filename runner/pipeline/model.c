@@ -2,6 +2,7 @@
 
 #include "base/array.h"
 #include "base/strvec.h"
+#include "pipeline/expand.h"
 #include "pipeline/parallel.h"
 #include "pipeline/rules.h"
 
@@ -405,6 +406,29 @@ static int include_local(struct loader *ld, const struct node *at, const char *p
 	return ret;
 }
 
+/*
+ * include:local with its $VARs expanded first, by the variables include rules see (docs: "Use
+ * variables with include": predefined and the developer's, not the file's `variables:`).
+ */
+static int include_path(struct loader *ld, const struct node *at, const char *path,
+			struct node **acc)
+{
+	char *expanded;
+	int ret;
+
+	if (!expand_has_refs(path))
+		return include_local(ld, at, path, acc);
+	if (!ld->vars)
+		return failf(ld, at, "include '%s' uses variables: they cannot be expanded here",
+			     path);
+	expanded = expand_vars(path, civars_lookup, (void *)ld->vars);
+	if (!expanded)
+		return failf(ld, at, "out of memory");
+	ret = include_local(ld, at, expanded, acc);
+	free(expanded);
+	return ret;
+}
+
 /* An entry's `rules`: *keep 0 when they leave the file out of the pipeline. */
 static int include_rules(struct loader *ld, const struct node *rules, int *keep)
 {
@@ -426,7 +450,7 @@ static int include_entry(struct loader *ld, const struct node *e, struct node **
 				     "include '%s' is remote: not available locally (only "
 				     "local includes are)",
 				     e->str);
-		return include_local(ld, e, e->str, acc);
+		return include_path(ld, e, e->str, acc);
 	}
 	if (e->kind != NODE_MAP)
 		return failf(ld, e, "an include is a path or a mapping such as {local: path}");
@@ -445,7 +469,7 @@ static int include_entry(struct loader *ld, const struct node *e, struct node **
 	local = node_get(e, "local");
 	if (!local || local->kind != NODE_SCALAR)
 		return failf(ld, e, "an include mapping needs 'local: PATH'");
-	return include_local(ld, local, local->str, acc);
+	return include_path(ld, local, local->str, acc);
 }
 
 /* The file `rel`, with its includes merged under it (the including file wins). */
