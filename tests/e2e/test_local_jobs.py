@@ -556,6 +556,8 @@ job:
     - echo "dir=$CI_PROJECT_DIR pwd=$(pwd)"
     - sleep 300 &
     - echo $! > "$SCRATCH/sleep.pid"
+    # until the fork has exec'd sleep: before, /proc/PID/environ is the shell's at its start
+    - for i in $(seq 1000); do [ "$(cat /proc/$!/comm)" = sleep ] && break; sleep 0.01; done
     - grep -qz "^LJ_MARKER=$LJ_MARKER$" /proc/$!/environ && echo marked > "$SCRATCH/sleep_marked"
     - echo "workspace=$BERTH_JOB_DIR"
     - test -d "$BERTH_JOB_DIR" && echo "script done"
