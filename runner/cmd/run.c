@@ -207,10 +207,6 @@ out:
 }
 
 /*
- * Runs the stage, holding the deploy lock when it is the user's script of a deploy job; the
- * stage record `rec` says which lock it waits for, then holds.
- */
-/*
  * The gauges (lock holders and waiters) written while the stage waits, not only at its end:
  * a queue that never empties is what the lock alerts look for (docs/operations.md).
  */
@@ -219,6 +215,10 @@ static void gauges_now(const struct lock *l)
 	metrics_write(l->settings, NULL);
 }
 
+/*
+ * Runs the stage, holding the deploy lock when it is the user's script of a deploy job; the
+ * stage record `rec` says which lock it waits for, then holds.
+ */
 static enum berth_result locked_stage(const struct context *ctx, const char *script,
 				      const char *stage, struct stage_record *rec)
 {
