@@ -57,6 +57,27 @@ static void test_stat_and_ancestors(void **state)
 	assert_false(procscan_is_ancestor(1));
 }
 
+/*
+ * A child that takes on `uid` and waits (ignoring SIGTERM); returned once /proc shows it as the
+ * uid's (or it failed and exited).
+ */
+static pid_t child_of_uid(uid_t uid)
+{
+	pid_t pid = fork(), ppid;
+	char st = 0;
+
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		signal(SIGTERM, SIG_IGN);
+		if (setresuid(uid, uid, uid) == 0)
+			pause();
+		_exit(1);
+	}
+	while (procscan_count_uid(uid) == 0 && procscan_stat(pid, &st, &ppid) == 0 && st != 'Z')
+		usleep(1000); /* until setresuid is done (or the child failed) */
+	return pid;
+}
+
 /* A uid's live processes are counted, its zombies not (their parent has yet to reap them). */
 static void test_count_uid(void **state)
 {
@@ -69,15 +90,7 @@ static void test_count_uid(void **state)
 	if (geteuid() != 0)
 		skip();
 	assert_int_equal(procscan_count_uid(uid), 0);
-	pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (setresuid(uid, uid, uid) == 0)
-			pause();
-		_exit(1);
-	}
-	while (procscan_count_uid(uid) == 0 && procscan_stat(pid, &st, &ppid) == 0 && st != 'Z')
-		usleep(1000); /* until setresuid is done (or the child failed) */
+	pid = child_of_uid(uid);
 	assert_int_equal(procscan_count_uid(uid), 1);
 	kill(pid, SIGKILL);
 	while (procscan_stat(pid, &st, &ppid) == 0 && st != 'Z')
@@ -90,23 +103,13 @@ static void test_count_uid(void **state)
 static void test_kill_uid(void **state)
 {
 	uid_t uid = (uid_t)(3300000 + getpid() % 100000);
-	pid_t pid, ppid;
+	pid_t pid;
 	int status;
-	char st = 0;
 
 	(void)state;
 	if (geteuid() != 0)
 		skip();
-	pid = fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		signal(SIGTERM, SIG_IGN);
-		if (setresuid(uid, uid, uid) == 0)
-			pause();
-		_exit(1);
-	}
-	while (procscan_count_uid(uid) == 0 && procscan_stat(pid, &st, &ppid) == 0 && st != 'Z')
-		usleep(1000); /* until setresuid is done (or the child failed) */
+	pid = child_of_uid(uid);
 	kill(pid, SIGSTOP);
 	assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
 	assert_true(WIFSTOPPED(status));
